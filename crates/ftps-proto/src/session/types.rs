@@ -1,0 +1,338 @@
+//! The inputs and outputs of the server session state machine: its
+//! configuration, the actions it asks the I/O layer to carry out and the
+//! results the I/O layer hands back.
+//!
+//! Nothing here performs I/O; the server crate executes each [`Action`] and
+//! reports the result through the matching `handle_*` method of
+//! [`ServerSession`](super::ServerSession).
+
+use std::net::SocketAddr;
+
+use crate::command::TransferType;
+use crate::entry::Entry;
+use crate::path::VirtualPath;
+use crate::reply::Reply;
+
+/// Whether and how a data connection is protected (RFC 4217 §9: only Clear and
+/// Private exist for TLS).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DataProtection {
+    /// `PROT C`: the data connection carries plain TCP.
+    Clear,
+    /// `PROT P`: the data connection is a TLS connection (the FTP client is the TLS client).
+    Private,
+}
+
+/// The security state of the control connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ControlSecurity {
+    /// No TLS has been negotiated (yet).
+    Plain,
+    /// TLS is active on the control connection.
+    Tls,
+    /// TLS was active and has been cleared with CCC (RFC 4217 §5): the
+    /// connection is plaintext again and PBSZ/PROT are no longer accepted.
+    Cleared,
+}
+
+/// The server's TLS policy (RFC 4217 §10.1, §10.2). Global, and overridden per user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Policy {
+    /// USER/PASS are refused until TLS protects the control connection.
+    pub require_tls: bool,
+    /// Data-opening commands are refused with 521 unless `PROT P` is in effect.
+    pub require_prot_p: bool,
+    /// Protected data connections must resume this control connection's TLS session.
+    pub require_session_reuse: bool,
+    /// CCC is accepted (otherwise 534).
+    pub allow_ccc: bool,
+}
+
+impl Default for Policy {
+    /// The secure defaults: TLS and PROT P required, session reuse required, no CCC.
+    fn default() -> Self {
+        Policy {
+            require_tls: true,
+            require_prot_p: true,
+            require_session_reuse: true,
+            allow_ccc: false,
+        }
+    }
+}
+
+/// How the anonymous account treats TLS (RFC 4217 §10.1: a server may deny
+/// insecure or secure USER commands for certain users).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AnonymousTls {
+    /// Anonymous users must secure the control connection first.
+    Require,
+    /// Anonymous users may use TLS or not.
+    Allow,
+    /// Anonymous users must not use TLS.
+    Refuse,
+}
+
+/// What a session needs to know before the first byte arrives.
+#[derive(Debug, Clone)]
+pub struct SessionConfig {
+    /// The connection came in on an implicit-FTPS listener (draft §4.2): TLS is
+    /// already up and data protection starts as Private.
+    pub implicit: bool,
+    /// The policy that applies before login (and to users without overrides).
+    pub policy: Policy,
+    /// `Some` when anonymous login is enabled.
+    pub anonymous: Option<AnonymousTls>,
+    /// The control connection's remote address (for PORT/EPRT checks, RFC 2577).
+    pub peer: SocketAddr,
+    /// The control connection's local address (decides PASV vs EPSV families).
+    pub local: SocketAddr,
+    /// Wrong passwords allowed per session before the connection is closed.
+    pub max_login_failures: u32,
+    /// The text of the 220 greeting.
+    pub banner: String,
+}
+
+/// What authentication grants: the only way into the logged-in state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoginGrant {
+    /// The account name.
+    pub name: String,
+    /// May the user change anything (STOR, DELE, MKD, ...)?
+    pub write: bool,
+    /// The policy that applies to this user.
+    pub policy: Policy,
+    /// The anonymous account (read-only whatever `write` says).
+    pub anonymous: bool,
+}
+
+/// Which address family a passive listener must use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PassiveKind {
+    /// `PASV`: an IPv4 listener announced as h1,h2,h3,h4,p1,p2.
+    Pasv,
+    /// `EPSV`: a listener on the control connection's local address, announced by port only.
+    Epsv,
+}
+
+/// Where the data connection for the next transfer comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DataEndpoint {
+    /// The client connects to the passive listener the server opened.
+    Passive,
+    /// The server connects to this address (PORT/EPRT).
+    Active(SocketAddr),
+}
+
+/// How an upload treats the target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreMode {
+    /// STOR: replace the file when the upload completes.
+    Create,
+    /// REST n + STOR: keep the first n bytes, write from there.
+    Resume(u64),
+    /// APPE: append to the file.
+    Append,
+    /// STOU: create a new, unique file in the given directory.
+    Unique,
+}
+
+/// Which listing format a LIST-like command wants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListFormat {
+    /// LIST: `ls -l` style lines.
+    List,
+    /// NLST: names only.
+    Nlst,
+    /// MLSD: RFC 3659 fact lines.
+    Mlsd,
+}
+
+/// The file operation of a transfer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TransferKind {
+    /// RETR, from an offset (REST).
+    Retrieve {
+        /// The file to send.
+        path: VirtualPath,
+        /// Where to start (REST STREAM), 0 otherwise.
+        offset: u64,
+    },
+    /// STOR, STOU, APPE.
+    Store {
+        /// The target file (for STOU: the directory plus a name hint).
+        path: VirtualPath,
+        /// Replace, resume, append or unique.
+        mode: StoreMode,
+    },
+    /// LIST, NLST, MLSD.
+    List {
+        /// The directory (or file) to list.
+        path: VirtualPath,
+        /// The output format.
+        format: ListFormat,
+    },
+}
+
+/// Everything the I/O layer needs to run one transfer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransferRequest {
+    /// What to read or write.
+    pub kind: TransferKind,
+    /// TYPE A converts line endings, TYPE I sends bytes as they are.
+    pub transfer_type: TransferType,
+    /// Whether the data connection must be TLS.
+    pub protection: DataProtection,
+    /// Whether a protected data connection must resume this control connection's session.
+    pub require_session_reuse: bool,
+    /// Where the data connection comes from.
+    pub endpoint: DataEndpoint,
+    /// The MLSD fact selection (OPTS MLST) and the user's permissions, for listings.
+    pub facts: crate::facts::FactSet,
+    /// What this user may do, for the MLSx `perm` fact.
+    pub permissions: crate::entry::Permissions,
+}
+
+/// A file-system request the session needs answered before it can reply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FsRequest {
+    /// Metadata of a path (CWD, SIZE, MDTM, MLST, RNFR, STAT path).
+    Stat(VirtualPath),
+    /// The entries of a directory, for STAT with a path argument.
+    List(VirtualPath),
+    /// MKD.
+    MakeDir(VirtualPath),
+    /// RMD.
+    RemoveDir(VirtualPath),
+    /// DELE.
+    Delete(VirtualPath),
+    /// RNFR + RNTO.
+    Rename {
+        /// The existing name.
+        from: VirtualPath,
+        /// The new name.
+        to: VirtualPath,
+    },
+}
+
+/// Why a file-system request failed. Mapped to a reply code by
+/// [`fs_error_reply`](super::replies::fs_error_reply).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FsError {
+    /// No such file or directory.
+    NotFound,
+    /// Not allowed (by the OS or the root confinement).
+    PermissionDenied,
+    /// The target exists.
+    AlreadyExists,
+    /// A directory was needed.
+    NotADirectory,
+    /// A file was needed.
+    IsADirectory,
+    /// RMD on a directory with entries.
+    DirectoryNotEmpty,
+    /// Disk full or quota exceeded.
+    NoSpace,
+    /// The name is not allowed.
+    InvalidName,
+    /// REST offset beyond the end of the file.
+    OffsetBeyondEnd,
+    /// The operation is not supported by this storage.
+    Unsupported,
+    /// Anything else; the text goes to the log, not to the client.
+    Other(String),
+}
+
+/// The answer to an [`FsRequest`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FsResponse {
+    /// The operation succeeded and has nothing to return.
+    Done,
+    /// Metadata for [`FsRequest::Stat`].
+    Metadata(Entry),
+    /// Entries for [`FsRequest::List`] (possibly capped by the I/O layer).
+    Entries(Vec<Entry>),
+    /// The operation failed.
+    Failed(FsError),
+}
+
+/// Facts about a transfer that has opened its file and is about to use the
+/// data connection; the session answers with the 150 reply.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TransferStarted {
+    /// The name STOU picked (RFC 1123 §4.1.2.9: `150 FILE: name`).
+    pub unique_name: Option<Vec<u8>>,
+    /// The number of bytes that will be sent, when known (RETR).
+    pub size: Option<u64>,
+}
+
+/// How a transfer ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TransferOutcome {
+    /// All bytes moved and the data connection closed cleanly.
+    Complete {
+        /// Bytes moved over the data connection.
+        bytes: u64,
+    },
+    /// The file could not be opened (before the 150 reply).
+    OpenFailed(FsError),
+    /// No data connection could be established.
+    DataConnectionFailed,
+    /// The TLS handshake on the data connection failed.
+    TlsFailed,
+    /// The data connection did not resume this control connection's TLS session.
+    SessionReuseRequired,
+    /// ABOR stopped it.
+    Aborted,
+    /// The data connection broke, or a protected upload ended without a TLS
+    /// close_notify (possible truncation).
+    ConnectionLost,
+    /// Reading or writing the file failed mid-transfer.
+    StorageFailed(FsError),
+}
+
+/// How a TLS handshake on the control connection failed (RFC 4217 §10.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlsFailure {
+    /// Nothing was negotiated: the connection is still plaintext; answer 421.
+    Complete,
+    /// The handshake broke half-way: the state is unknown; just drop it.
+    MidHandshake,
+}
+
+/// What the session asks the I/O layer to do, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Write this reply on the control connection.
+    Reply(Reply),
+    /// After writing the preceding 234 reply, run the TLS handshake on the
+    /// control connection, then call `handle_tls_established` or `handle_tls_failed`.
+    /// Bytes the client sent after the AUTH line must not be read as commands.
+    UpgradeTls,
+    /// After writing the preceding reply protected, send TLS close_notify and
+    /// continue the control connection in plaintext (CCC, REIN).
+    ClearTls,
+    /// Check this user's password, then call `handle_auth_result`.
+    Authenticate {
+        /// The name from USER.
+        user: Vec<u8>,
+        /// The password from PASS.
+        password: Vec<u8>,
+    },
+    /// Carry out a file-system request, then call `handle_fs_result`.
+    Fs(FsRequest),
+    /// Open a passive listener, then call `handle_passive_opened`.
+    OpenPassive(PassiveKind),
+    /// Close any passive listener (data port reset).
+    ClosePassive,
+    /// Run a transfer in its own task; report `handle_transfer_started` and
+    /// `handle_transfer_done`.
+    StartTransfer(TransferRequest),
+    /// Stop the running transfer (ABOR); it still reports `handle_transfer_done`.
+    AbortTransfer,
+    /// The user logged in: the I/O layer opens this user's storage root.
+    LoggedIn(LoginGrant),
+    /// The user was logged out (REIN, AUTH, a new USER): storage is closed.
+    LoggedOut,
+    /// Close the control connection after writing the preceding replies.
+    Close,
+}

@@ -1,0 +1,1316 @@
+//! The server's TOML configuration file (`ftps serve --config FILE`).
+//!
+//! This module owns the configuration schema, its defaults and its validation. Every option
+//! has a secure default, so an empty file is a valid configuration: listeners on the loopback
+//! address only, TLS required before USER/PASS (RFC 4217 §10.1), PROT P required for every
+//! data connection and TLS session reuse required on it (RFC 4217 §10.2), CCC refused
+//! (RFC 4217 §5), bounded sessions, line length and timeouts, and a delay after each failed
+//! login (RFC 2577 §5). Unknown keys are errors (`deny_unknown_fields` everywhere), so a typo
+//! never silently falls back to a default.
+//!
+//! Every error names the file, the line and the dotted key, e.g.
+//! `ftps.toml line 12: server.max_sesions: unknown field ...`. Checks that look at more than
+//! one value (a certificate without a key, duplicate user names) run after deserialising and
+//! give [`ConfigError::Invalid`]; [`parse`] appends the line of the key to their message when
+//! it can find it.
+//!
+//! Relative paths are kept as written; the caller resolves them.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::ops::RangeInclusive;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use rustls::crypto::ring::{default_provider, ALL_CIPHER_SUITES};
+use rustls::crypto::CryptoProvider;
+use rustls::{SupportedCipherSuite, SupportedProtocolVersion};
+use serde::{Deserialize, Deserializer};
+
+/// Default explicit FTPS (AUTH TLS) listener.
+pub const DEFAULT_LISTEN: SocketAddr = SocketAddr::new(IpAddr::V4(LOCALHOST_V4), 2121);
+/// Default implicit FTPS listener.
+pub const DEFAULT_IMPLICIT_LISTEN: SocketAddr = SocketAddr::new(IpAddr::V4(LOCALHOST_V4), 2990);
+/// Default cap on concurrent control connections.
+pub const DEFAULT_MAX_SESSIONS: usize = 512;
+/// Default cap on concurrent control connections from one client address.
+pub const DEFAULT_MAX_SESSIONS_PER_IP: usize = 32;
+/// Default longest accepted command line, CRLF included.
+pub const DEFAULT_MAX_LINE_BYTES: usize = 4096;
+/// Smallest accepted value of `server.max_line_bytes`.
+pub const MIN_MAX_LINE_BYTES: usize = 512;
+/// Largest accepted value of `server.max_line_bytes`.
+pub const MAX_MAX_LINE_BYTES: usize = 65536;
+/// Default idle timeout of a control connection.
+pub const DEFAULT_IDLE_TIMEOUT_SECS: u64 = 600;
+/// Default time allowed from connect to a successful login.
+pub const DEFAULT_LOGIN_TIMEOUT_SECS: u64 = 60;
+/// Default bound on a TLS handshake (control or data connection).
+pub const DEFAULT_TLS_HANDSHAKE_TIMEOUT_SECS: u64 = 15;
+/// Default time a client has to open a data connection.
+pub const DEFAULT_DATA_CONNECT_TIMEOUT_SECS: u64 = 30;
+/// Default time a transfer may go without moving a byte.
+pub const DEFAULT_TRANSFER_STALL_TIMEOUT_SECS: u64 = 120;
+/// Default time running sessions get to finish on shutdown.
+pub const DEFAULT_SHUTDOWN_GRACE_SECS: u64 = 30;
+/// Default delay added after each wrong password (RFC 2577 §5).
+pub const DEFAULT_FAILED_LOGIN_DELAY_MS: u64 = 1000;
+/// Default text of the 220 greeting.
+pub const DEFAULT_BANNER: &str = "ftps ready";
+/// Longest accepted banner, in bytes.
+pub const MAX_BANNER_BYTES: usize = 256;
+/// The user names reserved for the `[anonymous]` section (compared case-insensitively).
+pub const ANONYMOUS_NAMES: [&str; 2] = ["anonymous", "ftp"];
+
+const LOCALHOST_V4: std::net::Ipv4Addr = std::net::Ipv4Addr::LOCALHOST;
+
+/// An error loading or validating the configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file is not valid TOML, or a value has the wrong type or form, or a key is unknown.
+    #[error("{origin} line {line}: {message}")]
+    Syntax {
+        /// The file name (or other origin) of the text.
+        origin: String,
+        /// 1-based line number of the offending key or value.
+        line: usize,
+        /// What is wrong, starting with the dotted key when it is known.
+        message: String,
+    },
+    /// The values are well-formed but not acceptable (a check across keys, or a value range).
+    #[error("{origin}: {key}: {message}")]
+    Invalid {
+        /// The file name (or other origin) of the text.
+        origin: String,
+        /// The dotted key, e.g. `users[2].password_hash`.
+        key: String,
+        /// What is wrong (with `(line N)` appended by [`parse`] when the key was found).
+        message: String,
+    },
+    /// The file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file that could not be read.
+        path: PathBuf,
+        /// The operating system's error.
+        source: std::io::Error,
+    },
+}
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// `[server]`: listeners, limits and timeouts.
+    pub server: ServerSection,
+    /// `[tls]`: certificate, protocol versions and cipher suites.
+    pub tls: TlsSection,
+    /// `[policy]`: the global TLS policy (each user may override it).
+    pub policy: Policy,
+    /// `[anonymous]`: read-only anonymous access (off by default).
+    pub anonymous: AnonymousSection,
+    /// `[[users]]`: the accounts that log in with a password.
+    pub users: Vec<UserSection>,
+}
+
+/// `[server]`: listeners, limits and timeouts.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerSection {
+    /// Explicit FTPS listeners (plain TCP, then AUTH TLS). Default `["127.0.0.1:2121"]`.
+    pub listen: Vec<SocketAddr>,
+    /// Implicit FTPS listeners (TLS from the first byte). Default `["127.0.0.1:2990"]`.
+    pub implicit_listen: Vec<SocketAddr>,
+    /// Ports used for passive data connections (`"50000-50100"` in TOML); `None` lets the
+    /// operating system choose an ephemeral port.
+    pub passive_ports: Option<PortRange>,
+    /// Address announced in PASV replies (for NAT); `None` means the control connection's
+    /// local address.
+    pub passive_address: Option<IpAddr>,
+    /// Cap on concurrent control connections. Default 512.
+    pub max_sessions: usize,
+    /// Cap on concurrent control connections from one client address. Default 32.
+    pub max_sessions_per_ip: usize,
+    /// Longest accepted command line in bytes, CRLF included (512..=65536). Default 4096.
+    pub max_line_bytes: usize,
+    /// Seconds a logged-in control connection may stay silent. Default 600.
+    pub idle_timeout_secs: u64,
+    /// Seconds from connect to a successful login. Default 60.
+    pub login_timeout_secs: u64,
+    /// Seconds a TLS handshake may take (control and data connections). Default 15.
+    pub tls_handshake_timeout_secs: u64,
+    /// Seconds the client has to open a data connection after PASV/EPSV/PORT. Default 30.
+    pub data_connect_timeout_secs: u64,
+    /// Seconds a transfer may go without moving a byte. Default 120.
+    pub transfer_stall_timeout_secs: u64,
+    /// Seconds running sessions get to finish on shutdown. Default 30.
+    pub shutdown_grace_secs: u64,
+    /// Milliseconds added after each wrong password (RFC 2577 §5). Default 1000.
+    pub failed_login_delay_ms: u64,
+    /// Text of the 220 greeting. Default `"ftps ready"`.
+    pub banner: String,
+    /// Where the generated certificate (and zero-config user file) live; `None` means
+    /// [`crate::certs::default_state_dir`].
+    pub state_dir: Option<PathBuf>,
+}
+
+impl Default for ServerSection {
+    fn default() -> Self {
+        ServerSection {
+            listen: vec![DEFAULT_LISTEN],
+            implicit_listen: vec![DEFAULT_IMPLICIT_LISTEN],
+            passive_ports: None,
+            passive_address: None,
+            max_sessions: DEFAULT_MAX_SESSIONS,
+            max_sessions_per_ip: DEFAULT_MAX_SESSIONS_PER_IP,
+            max_line_bytes: DEFAULT_MAX_LINE_BYTES,
+            idle_timeout_secs: DEFAULT_IDLE_TIMEOUT_SECS,
+            login_timeout_secs: DEFAULT_LOGIN_TIMEOUT_SECS,
+            tls_handshake_timeout_secs: DEFAULT_TLS_HANDSHAKE_TIMEOUT_SECS,
+            data_connect_timeout_secs: DEFAULT_DATA_CONNECT_TIMEOUT_SECS,
+            transfer_stall_timeout_secs: DEFAULT_TRANSFER_STALL_TIMEOUT_SECS,
+            shutdown_grace_secs: DEFAULT_SHUTDOWN_GRACE_SECS,
+            failed_login_delay_ms: DEFAULT_FAILED_LOGIN_DELAY_MS,
+            banner: DEFAULT_BANNER.to_owned(),
+            state_dir: None,
+        }
+    }
+}
+
+impl ServerSection {
+    /// `idle_timeout_secs` as a [`Duration`].
+    pub fn idle_timeout(&self) -> Duration {
+        Duration::from_secs(self.idle_timeout_secs)
+    }
+    /// `login_timeout_secs` as a [`Duration`].
+    pub fn login_timeout(&self) -> Duration {
+        Duration::from_secs(self.login_timeout_secs)
+    }
+    /// `tls_handshake_timeout_secs` as a [`Duration`].
+    pub fn tls_handshake_timeout(&self) -> Duration {
+        Duration::from_secs(self.tls_handshake_timeout_secs)
+    }
+    /// `data_connect_timeout_secs` as a [`Duration`].
+    pub fn data_connect_timeout(&self) -> Duration {
+        Duration::from_secs(self.data_connect_timeout_secs)
+    }
+    /// `transfer_stall_timeout_secs` as a [`Duration`].
+    pub fn transfer_stall_timeout(&self) -> Duration {
+        Duration::from_secs(self.transfer_stall_timeout_secs)
+    }
+    /// `shutdown_grace_secs` as a [`Duration`].
+    pub fn shutdown_grace(&self) -> Duration {
+        Duration::from_secs(self.shutdown_grace_secs)
+    }
+    /// `failed_login_delay_ms` as a [`Duration`].
+    pub fn failed_login_delay(&self) -> Duration {
+        Duration::from_millis(self.failed_login_delay_ms)
+    }
+}
+
+/// An inclusive range of TCP ports for passive data connections, written `"A-B"` in TOML.
+///
+/// Always valid: `start <= end` and `start >= 1024`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PortRange {
+    start: u16,
+    end: u16,
+}
+
+/// Why a [`PortRange`] was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct PortRangeError(String);
+
+impl PortRange {
+    /// The lowest port a passive range may start at (no privileged ports).
+    pub const MIN_START: u16 = 1024;
+
+    /// A range from `start` to `end`, both included.
+    pub fn new(start: u16, end: u16) -> Result<PortRange, PortRangeError> {
+        if start < Self::MIN_START {
+            return Err(PortRangeError(format!(
+                "port range must start at {} or above (no privileged ports), not {start}",
+                Self::MIN_START
+            )));
+        }
+        if start > end {
+            return Err(PortRangeError(format!(
+                "port range start {start} is above its end {end}"
+            )));
+        }
+        Ok(PortRange { start, end })
+    }
+    /// First port of the range.
+    pub fn start(&self) -> u16 {
+        self.start
+    }
+    /// Last port of the range (included).
+    pub fn end(&self) -> u16 {
+        self.end
+    }
+    /// Number of ports in the range (at least 1).
+    pub fn len(&self) -> usize {
+        usize::from(self.end - self.start) + 1
+    }
+    /// Always false: a range holds at least one port. Present for API symmetry with `len`.
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+    /// Whether `port` is in the range.
+    pub fn contains(&self, port: u16) -> bool {
+        (self.start..=self.end).contains(&port)
+    }
+    /// The ports of the range.
+    pub fn ports(&self) -> RangeInclusive<u16> {
+        self.start..=self.end
+    }
+}
+
+impl FromStr for PortRange {
+    type Err = PortRangeError;
+
+    /// Parses `"A-B"` (or a single port `"A"`).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (a, b) = s.split_once('-').unwrap_or((s, s));
+        let port = |p: &str| {
+            p.trim().parse::<u16>().map_err(|_| {
+                PortRangeError(format!(
+                    "invalid port range {s:?}: expected \"START-END\" with ports 1024-65535"
+                ))
+            })
+        };
+        PortRange::new(port(a)?, port(b)?)
+    }
+}
+
+impl fmt::Display for PortRange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}-{}", self.start, self.end)
+    }
+}
+
+impl<'de> Deserialize<'de> for PortRange {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// `[tls]`: certificate, protocol versions and cipher suites.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsSection {
+    /// PEM certificate chain, leaf first. Set both `cert` and `key`, or neither; neither means
+    /// a self-signed certificate generated once and kept in the state directory.
+    pub cert: Option<PathBuf>,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1) matching `cert`.
+    pub key: Option<PathBuf>,
+    /// Enabled protocol versions, `"1.2"` and/or `"1.3"`. Default both.
+    pub versions: Vec<TlsVersion>,
+    /// Cipher suites by rustls name (e.g. `"TLS13_AES_256_GCM_SHA384"`); empty (the default)
+    /// means rustls' defaults.
+    pub cipher_suites: Vec<String>,
+}
+
+impl Default for TlsSection {
+    fn default() -> Self {
+        TlsSection {
+            cert: None,
+            key: None,
+            versions: vec![TlsVersion::V1_2, TlsVersion::V1_3],
+            cipher_suites: Vec::new(),
+        }
+    }
+}
+
+impl TlsSection {
+    /// The enabled protocol versions for `rustls::ServerConfig::builder_with_provider(..)
+    /// .with_protocol_versions(..)`.
+    pub fn protocol_versions(&self) -> Vec<&'static SupportedProtocolVersion> {
+        let mut out: Vec<&'static SupportedProtocolVersion> = Vec::new();
+        for v in &self.versions {
+            let r = v.rustls_version();
+            if !out.iter().any(|o| o.version == r.version) {
+                out.push(r);
+            }
+        }
+        out
+    }
+
+    /// The *ring* crypto provider restricted to the configured cipher suites (all of its
+    /// defaults when `cipher_suites` is empty). Unknown names are skipped here; validation
+    /// has already refused them.
+    pub fn crypto_provider(&self) -> CryptoProvider {
+        let mut provider = default_provider();
+        if !self.cipher_suites.is_empty() {
+            provider.cipher_suites = self
+                .cipher_suites
+                .iter()
+                .filter_map(|name| find_cipher_suite(name))
+                .collect();
+        }
+        provider
+    }
+}
+
+/// The rustls name of a cipher suite, e.g. `TLS13_AES_256_GCM_SHA384`.
+pub fn cipher_suite_name(suite: &SupportedCipherSuite) -> String {
+    let id = suite.suite();
+    id.as_str()
+        .map_or_else(|| format!("{id:?}"), ToOwned::to_owned)
+}
+
+/// The *ring* cipher suite called `name` (ASCII case-insensitive), if rustls has it.
+pub fn find_cipher_suite(name: &str) -> Option<SupportedCipherSuite> {
+    ALL_CIPHER_SUITES
+        .iter()
+        .find(|s| cipher_suite_name(s).eq_ignore_ascii_case(name.trim()))
+        .copied()
+}
+
+/// A TLS protocol version, `"1.2"` or `"1.3"` in TOML.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+pub enum TlsVersion {
+    /// TLS 1.2.
+    #[serde(rename = "1.2")]
+    V1_2,
+    /// TLS 1.3.
+    #[serde(rename = "1.3")]
+    V1_3,
+}
+
+impl TlsVersion {
+    /// The matching rustls protocol version.
+    pub fn rustls_version(self) -> &'static SupportedProtocolVersion {
+        match self {
+            TlsVersion::V1_2 => &rustls::version::TLS12,
+            TlsVersion::V1_3 => &rustls::version::TLS13,
+        }
+    }
+
+    fn matches(self, suite: &SupportedCipherSuite) -> bool {
+        suite.version().version == self.rustls_version().version
+    }
+}
+
+impl fmt::Display for TlsVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            TlsVersion::V1_2 => "1.2",
+            TlsVersion::V1_3 => "1.3",
+        })
+    }
+}
+
+/// The TLS policy. Global in `[policy]`; each user may override any field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Policy {
+    /// USER/PASS are refused until AUTH TLS is done (RFC 4217 §10.1). Default true.
+    pub require_tls: bool,
+    /// Data-opening commands under PROT C get 521 (RFC 4217 §10.2). Default true.
+    pub require_prot_p: bool,
+    /// PROT P data connections must resume this control connection's TLS session, so a
+    /// third party cannot take over the data connection (RFC 4217 §10.2). Default true.
+    pub require_session_reuse: bool,
+    /// CCC (clear the control connection) is allowed; otherwise it gets 534 (RFC 4217 §5).
+    /// Default false.
+    pub allow_ccc: bool,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            require_tls: true,
+            require_prot_p: true,
+            require_session_reuse: true,
+            allow_ccc: false,
+        }
+    }
+}
+
+impl Policy {
+    /// This policy with the fields set in `o` replaced.
+    pub fn with(&self, o: &PolicyOverride) -> Policy {
+        Policy {
+            require_tls: o.require_tls.unwrap_or(self.require_tls),
+            require_prot_p: o.require_prot_p.unwrap_or(self.require_prot_p),
+            require_session_reuse: o
+                .require_session_reuse
+                .unwrap_or(self.require_session_reuse),
+            allow_ccc: o.allow_ccc.unwrap_or(self.allow_ccc),
+        }
+    }
+}
+
+/// A user's changes to the global [`Policy`]; unset fields keep the global value.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PolicyOverride {
+    /// Overrides [`Policy::require_tls`].
+    pub require_tls: Option<bool>,
+    /// Overrides [`Policy::require_prot_p`].
+    pub require_prot_p: Option<bool>,
+    /// Overrides [`Policy::require_session_reuse`].
+    pub require_session_reuse: Option<bool>,
+    /// Overrides [`Policy::allow_ccc`].
+    pub allow_ccc: Option<bool>,
+}
+
+/// `[anonymous]`: read-only access for the user names `anonymous` and `ftp`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AnonymousSection {
+    /// Whether anonymous login is allowed. Default false.
+    pub enabled: bool,
+    /// The read-only directory anonymous users see; required when `enabled`.
+    pub root: Option<PathBuf>,
+    /// Whether anonymous users must, may or must not use TLS. Default `"require"`.
+    pub tls: AnonymousTls,
+}
+
+/// Whether anonymous sessions use TLS.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AnonymousTls {
+    /// Anonymous login only after AUTH TLS (the global policy applies). The default.
+    #[default]
+    Require,
+    /// Anonymous login with or without TLS; PROT C data connections allowed.
+    Allow,
+    /// Anonymous login only without TLS: a USER anonymous on a secured control connection is
+    /// refused (RFC 4217 §10.1, "deny secure USER commands for certain users"), keeping
+    /// public downloads off the server's TLS resources.
+    Refuse,
+}
+
+impl fmt::Display for AnonymousTls {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            AnonymousTls::Require => "require",
+            AnonymousTls::Allow => "allow",
+            AnonymousTls::Refuse => "refuse",
+        })
+    }
+}
+
+/// `[[users]]`: one account that logs in with a password.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserSection {
+    /// The login name (case-sensitive). `anonymous` and `ftp` are reserved.
+    pub name: String,
+    /// An argon2id PHC string (`$argon2id$v=19$m=...`), never the password itself.
+    pub password_hash: String,
+    /// The directory this user sees as `/`.
+    pub root: PathBuf,
+    /// Whether the user may upload, delete, rename and create directories. Default true.
+    #[serde(default = "default_true")]
+    pub write: bool,
+    /// Changes to the global `[policy]` for this user (`[users.policy]` or
+    /// `policy = { allow_ccc = true }`).
+    #[serde(default)]
+    pub policy: PolicyOverride,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// Reads and parses the configuration file at `path` (see [`parse`]).
+pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    parse(&text, &path.display().to_string())
+}
+
+/// Parses and validates configuration text; `origin` (usually the file name) starts every
+/// error message.
+pub fn parse(text: &str, origin: &str) -> Result<Config, ConfigError> {
+    let config: Config = toml::from_str(text).map_err(|e| syntax_error(text, origin, &e))?;
+    config.check().map_err(|(key, message)| {
+        let message = match locate::line_of_key(text, &key) {
+            Some(line) => format!("{message} (line {line})"),
+            None => message,
+        };
+        ConfigError::Invalid {
+            origin: origin.to_owned(),
+            key,
+            message,
+        }
+    })?;
+    Ok(config)
+}
+
+fn syntax_error(text: &str, origin: &str, e: &toml::de::Error) -> ConfigError {
+    let raw = e.message().trim().replace('\n', "; ");
+    let (line, message) = match e.span() {
+        Some(span) => {
+            let line = locate::line_at(text, span.start);
+            match locate::key_at(text, span.start) {
+                Some(key) => {
+                    let hint = hint(&key, &raw);
+                    (line, format!("{key}: {raw}{hint}"))
+                }
+                None => (line, raw),
+            }
+        }
+        None => (1, raw),
+    };
+    ConfigError::Syntax {
+        origin: origin.to_owned(),
+        line,
+        message,
+    }
+}
+
+/// Extra help for the common mistakes in address values.
+fn hint(key: &str, message: &str) -> &'static str {
+    let field = key.rsplit('.').next().unwrap_or(key);
+    match field {
+        "listen" | "implicit_listen" if message.contains("expected a sequence") => {
+            " (write a list, e.g. [\"0.0.0.0:21\"])"
+        }
+        "listen" | "implicit_listen" if message.contains("socket address") => {
+            " (expected \"IP:PORT\", e.g. \"0.0.0.0:21\" or \"[::]:21\"; host names are not accepted)"
+        }
+        "passive_address" if message.contains("IP address") => {
+            " (expected an IP address, e.g. \"203.0.113.7\"; host names are not accepted)"
+        }
+        _ => "",
+    }
+}
+
+impl Config {
+    /// Checks the values that deserialising alone cannot (ranges, checks across keys).
+    /// [`parse`] and [`load`] call it; call it on a configuration built in code.
+    pub fn validate(&self, origin: &str) -> Result<(), ConfigError> {
+        self.check().map_err(|(key, message)| ConfigError::Invalid {
+            origin: origin.to_owned(),
+            key,
+            message,
+        })
+    }
+
+    fn check(&self) -> Result<(), (String, String)> {
+        self.check_server()?;
+        self.check_tls()?;
+        self.check_anonymous()?;
+        self.check_users()
+    }
+
+    fn check_server(&self) -> Result<(), (String, String)> {
+        let s = &self.server;
+        if s.listen.is_empty() && s.implicit_listen.is_empty() {
+            return invalid(
+                "server.listen",
+                "no listener: set server.listen and/or server.implicit_listen",
+            );
+        }
+        for (key, value) in [
+            ("server.max_sessions", s.max_sessions),
+            ("server.max_sessions_per_ip", s.max_sessions_per_ip),
+        ] {
+            if value == 0 {
+                return invalid(key, "must be at least 1");
+            }
+        }
+        if !(MIN_MAX_LINE_BYTES..=MAX_MAX_LINE_BYTES).contains(&s.max_line_bytes) {
+            return invalid(
+                "server.max_line_bytes",
+                format!(
+                    "{} is outside {MIN_MAX_LINE_BYTES}..={MAX_MAX_LINE_BYTES}",
+                    s.max_line_bytes
+                ),
+            );
+        }
+        for (key, value) in [
+            ("server.idle_timeout_secs", s.idle_timeout_secs),
+            ("server.login_timeout_secs", s.login_timeout_secs),
+            (
+                "server.tls_handshake_timeout_secs",
+                s.tls_handshake_timeout_secs,
+            ),
+            (
+                "server.data_connect_timeout_secs",
+                s.data_connect_timeout_secs,
+            ),
+            (
+                "server.transfer_stall_timeout_secs",
+                s.transfer_stall_timeout_secs,
+            ),
+        ] {
+            if value == 0 {
+                return invalid(key, "must be at least 1 (a timeout of 0 would disable it)");
+            }
+        }
+        if s.banner.len() > MAX_BANNER_BYTES {
+            return invalid(
+                "server.banner",
+                format!("longer than {MAX_BANNER_BYTES} bytes"),
+            );
+        }
+        if s.banner.chars().any(char::is_control) {
+            return invalid(
+                "server.banner",
+                "must be one line without control characters (CR/LF would inject replies)",
+            );
+        }
+        Ok(())
+    }
+
+    fn check_tls(&self) -> Result<(), (String, String)> {
+        let t = &self.tls;
+        match (&t.cert, &t.key) {
+            (Some(_), None) => return invalid("tls.cert", "tls.cert is set but tls.key is not"),
+            (None, Some(_)) => return invalid("tls.key", "tls.key is set but tls.cert is not"),
+            _ => {}
+        }
+        if t.versions.is_empty() {
+            return invalid("tls.versions", "at least one of \"1.2\", \"1.3\" is needed");
+        }
+        if t.cipher_suites.is_empty() {
+            return Ok(());
+        }
+        let mut suites = Vec::new();
+        for name in &t.cipher_suites {
+            match find_cipher_suite(name) {
+                Some(s) => suites.push(s),
+                None => {
+                    let known: Vec<String> =
+                        ALL_CIPHER_SUITES.iter().map(cipher_suite_name).collect();
+                    return invalid(
+                        "tls.cipher_suites",
+                        format!(
+                            "unknown cipher suite {name:?}, expected one of {}",
+                            known.join(", ")
+                        ),
+                    );
+                }
+            }
+        }
+        for v in &t.versions {
+            if !suites.iter().any(|s| v.matches(s)) {
+                return invalid(
+                    "tls.cipher_suites",
+                    format!("no cipher suite for TLS {v}, which tls.versions enables"),
+                );
+            }
+        }
+        Ok(())
+    }
+
+    fn check_anonymous(&self) -> Result<(), (String, String)> {
+        if self.anonymous.enabled && self.anonymous.root.is_none() {
+            return invalid("anonymous.root", "required when anonymous.enabled = true");
+        }
+        Ok(())
+    }
+
+    fn check_users(&self) -> Result<(), (String, String)> {
+        let mut seen = HashSet::new();
+        for (i, user) in self.users.iter().enumerate() {
+            let key = |field: &str| format!("users[{i}].{field}");
+            let name = user.name.as_str();
+            if name.is_empty() {
+                return invalid(key("name"), "must not be empty");
+            }
+            if name.chars().any(|c| c.is_control() || c.is_whitespace()) {
+                return invalid(
+                    key("name"),
+                    format!("{name:?} contains whitespace or control characters"),
+                );
+            }
+            if ANONYMOUS_NAMES.iter().any(|a| a.eq_ignore_ascii_case(name)) {
+                return invalid(
+                    key("name"),
+                    format!("{name:?} is reserved for the [anonymous] section"),
+                );
+            }
+            if !seen.insert(name) {
+                return invalid(key("name"), format!("duplicate user name {name:?}"));
+            }
+            if let Err(message) = check_password_hash(&user.password_hash) {
+                return invalid(key("password_hash"), message);
+            }
+        }
+        Ok(())
+    }
+}
+
+fn check_password_hash(hash: &str) -> Result<(), String> {
+    let parsed = argon2::PasswordHash::new(hash).map_err(|e| {
+        format!("not an argon2id PHC string ({e}); expected \"$argon2id$v=19$m=...,t=...,p=...$SALT$HASH\"")
+    })?;
+    if parsed.algorithm != argon2::Algorithm::Argon2id.ident() {
+        return Err(format!(
+            "algorithm {} is not argon2id",
+            parsed.algorithm.as_str()
+        ));
+    }
+    if parsed.hash.is_none() || parsed.salt.is_none() {
+        return Err("the PHC string has no salt or no hash".to_owned());
+    }
+    argon2::Params::try_from(&parsed)
+        .map(|_| ())
+        .map_err(|e| format!("bad argon2 parameters: {e}"))
+}
+
+fn invalid<T>(key: impl Into<String>, message: impl Into<String>) -> Result<T, (String, String)> {
+    Err((key.into(), message.into()))
+}
+
+/// Finds which dotted key a byte offset of a TOML text belongs to, and the line of a key.
+///
+/// A small scanner over the token structure of TOML (tables, arrays of tables, dotted and
+/// quoted keys, inline tables and arrays, strings, comments). It is only used for error
+/// messages, after `toml` has reported an error, so it is best-effort and never fails.
+mod locate {
+    use std::collections::HashMap;
+
+    /// 1-based line number of byte `offset`.
+    pub(super) fn line_at(text: &str, offset: usize) -> usize {
+        let end = offset.min(text.len());
+        text.as_bytes()[..end]
+            .iter()
+            .filter(|b| **b == b'\n')
+            .count()
+            + 1
+    }
+
+    /// The dotted key (e.g. `users[1].policy.allow_ccc`) whose key or value holds `offset`.
+    pub(super) fn key_at(text: &str, offset: usize) -> Option<String> {
+        scan(text)
+            .into_iter()
+            .take_while(|(_, start)| *start <= offset)
+            .last()
+            .map(|(key, _)| key)
+    }
+
+    /// Line of the first place `key` is written.
+    pub(super) fn line_of_key(text: &str, key: &str) -> Option<usize> {
+        scan(text)
+            .into_iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, start)| line_at(text, start))
+    }
+
+    enum Frame {
+        /// An array value; `key` is its dotted key, `count` the inline tables seen in it.
+        Array { key: String, count: usize },
+        /// An inline table value with its dotted key.
+        Table(String),
+    }
+
+    /// Every key and table header with the byte offset where it starts, in text order.
+    fn scan(text: &str) -> Vec<(String, usize)> {
+        let b = text.as_bytes();
+        let mut out = Vec::new();
+        let mut aot: HashMap<String, usize> = HashMap::new();
+        let mut table = String::new();
+        let mut stack: Vec<Frame> = Vec::new();
+        let mut expect_key = true;
+        let mut parts: Vec<String> = Vec::new();
+        let mut key_start = 0;
+        let mut pending: Option<String> = None;
+        let mut i = 0;
+        while i < b.len() {
+            let c = b[i];
+            match c {
+                b'#' => {
+                    while i < b.len() && b[i] != b'\n' {
+                        i += 1;
+                    }
+                    continue;
+                }
+                b'\n' if stack.is_empty() => {
+                    expect_key = true;
+                    parts.clear();
+                }
+                b'"' | b'\'' => {
+                    let (s, next) = string(text, i);
+                    if expect_key {
+                        if parts.is_empty() {
+                            key_start = i;
+                        }
+                        parts.push(s);
+                    }
+                    i = next;
+                    continue;
+                }
+                b'[' if stack.is_empty() && expect_key => {
+                    let double = b.get(i + 1) == Some(&b'[');
+                    let start = i;
+                    i += if double { 2 } else { 1 };
+                    let mut raw = Vec::new();
+                    while i < b.len() && b[i] != b']' && b[i] != b'\n' {
+                        if b[i] == b'"' || b[i] == b'\'' {
+                            let (s, next) = string(text, i);
+                            raw.push(s);
+                            i = next;
+                        } else if is_bare(b[i]) {
+                            let s = i;
+                            while i < b.len() && is_bare(b[i]) {
+                                i += 1;
+                            }
+                            raw.push(text[s..i].to_owned());
+                        } else {
+                            i += 1;
+                        }
+                    }
+                    table = header_path(&raw, double, &mut aot);
+                    out.push((table.clone(), start));
+                    while i < b.len() && b[i] != b'\n' && b[i] != b'#' {
+                        i += 1;
+                    }
+                    continue;
+                }
+                b'=' if expect_key => {
+                    let prefix = match stack.last() {
+                        Some(Frame::Table(k)) => k.clone(),
+                        _ => table.clone(),
+                    };
+                    let key = join(&prefix, &parts.join("."));
+                    out.push((key.clone(), key_start));
+                    pending = Some(key);
+                    parts.clear();
+                    expect_key = false;
+                }
+                b'[' => {
+                    let key = pending.take().unwrap_or_default();
+                    stack.push(Frame::Array { key, count: 0 });
+                }
+                b'{' => {
+                    let key = match stack.last_mut() {
+                        Some(Frame::Array { key, count }) if pending.is_none() => {
+                            *count += 1;
+                            format!("{key}[{}]", *count - 1)
+                        }
+                        _ => pending.take().unwrap_or_default(),
+                    };
+                    stack.push(Frame::Table(key));
+                    expect_key = true;
+                }
+                b']' | b'}' => {
+                    stack.pop();
+                    pending = None;
+                }
+                b',' => {
+                    pending = None;
+                    expect_key = matches!(stack.last(), Some(Frame::Table(_)));
+                }
+                _ if expect_key && is_bare(c) => {
+                    if parts.is_empty() {
+                        key_start = i;
+                    }
+                    let s = i;
+                    while i < b.len() && is_bare(b[i]) {
+                        i += 1;
+                    }
+                    parts.push(text[s..i].to_owned());
+                    continue;
+                }
+                _ => {}
+            }
+            i += 1;
+        }
+        out
+    }
+
+    fn header_path(raw: &[String], double: bool, aot: &mut HashMap<String, usize>) -> String {
+        let mut path = String::new();
+        let mut dotted = String::new();
+        for (n, part) in raw.iter().enumerate() {
+            dotted = join(&dotted, part);
+            path = join(&path, part);
+            let last = n + 1 == raw.len();
+            if last && double {
+                let count = aot.entry(dotted.clone()).or_insert(0);
+                *count += 1;
+                path = format!("{path}[{}]", *count - 1);
+            } else if let Some(count) = aot.get(&dotted) {
+                path = format!("{path}[{}]", count.saturating_sub(1));
+            }
+        }
+        path
+    }
+
+    fn join(prefix: &str, key: &str) -> String {
+        if prefix.is_empty() {
+            key.to_owned()
+        } else {
+            format!("{prefix}.{key}")
+        }
+    }
+
+    fn is_bare(c: u8) -> bool {
+        c.is_ascii_alphanumeric() || c == b'_' || c == b'-'
+    }
+
+    /// The contents of the string starting at `start` and the offset just after it.
+    fn string(text: &str, start: usize) -> (String, usize) {
+        let b = text.as_bytes();
+        let quote = b[start];
+        let triple = b.get(start + 1) == Some(&quote) && b.get(start + 2) == Some(&quote);
+        let open = if triple { 3 } else { 1 };
+        let mut i = start + open;
+        while i < b.len() {
+            if quote == b'"' && b[i] == b'\\' {
+                i += 2;
+                continue;
+            }
+            if !triple && b[i] == b'\n' {
+                break;
+            }
+            if b[i] == quote && (!triple || b[i..].starts_with(&[quote; 3])) {
+                let body = text.get(start + open..i).unwrap_or_default().to_owned();
+                return (body, i + open);
+            }
+            i += 1;
+        }
+        let end = i.min(b.len());
+        (
+            text.get(start + open..end).unwrap_or_default().to_owned(),
+            end,
+        )
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    /// The hash of "correct horse".
+    const HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$KHuk3mHnxtQ/EQUxU6uJNQ$3jJaqxVILffIGwUjXRCcoMCvwBQlW1TErg99BSg2DdA";
+
+    fn err(text: &str) -> String {
+        parse(text, "ftps.toml").unwrap_err().to_string()
+    }
+
+    #[test]
+    fn empty_file_gives_secure_defaults() {
+        let c = parse("", "ftps.toml").unwrap();
+        assert_eq!(c, Config::default());
+        assert_eq!(c.server.listen, vec!["127.0.0.1:2121".parse().unwrap()]);
+        assert_eq!(
+            c.server.implicit_listen,
+            vec!["127.0.0.1:2990".parse().unwrap()]
+        );
+        assert_eq!(c.server.passive_ports, None);
+        assert_eq!(c.server.max_sessions, 512);
+        assert_eq!(c.server.max_sessions_per_ip, 32);
+        assert_eq!(c.server.max_line_bytes, 4096);
+        assert_eq!(c.server.idle_timeout(), Duration::from_secs(600));
+        assert_eq!(c.server.login_timeout_secs, 60);
+        assert_eq!(c.server.tls_handshake_timeout_secs, 15);
+        assert_eq!(c.server.data_connect_timeout_secs, 30);
+        assert_eq!(c.server.transfer_stall_timeout_secs, 120);
+        assert_eq!(c.server.shutdown_grace_secs, 30);
+        assert_eq!(c.server.failed_login_delay(), Duration::from_millis(1000));
+        assert_eq!(c.server.banner, "ftps ready");
+        assert_eq!(c.tls.versions, vec![TlsVersion::V1_2, TlsVersion::V1_3]);
+        assert!(c.tls.cert.is_none() && c.tls.key.is_none());
+        let p = c.policy;
+        assert!(p.require_tls && p.require_prot_p && p.require_session_reuse && !p.allow_ccc);
+        assert!(!c.anonymous.enabled);
+        assert_eq!(c.anonymous.tls, AnonymousTls::Require);
+        assert!(c.users.is_empty());
+    }
+
+    #[test]
+    fn full_example_parses() {
+        let text = format!(
+            r#"
+[server]
+listen = ["0.0.0.0:21", "[::]:21"]
+implicit_listen = []
+passive_ports = "50000-50100"
+passive_address = "203.0.113.7"
+max_sessions = 100
+banner = "welcome"
+state_dir = "state"
+
+[tls]
+cert = "/etc/ftps/cert.pem"
+key = "/etc/ftps/key.pem"
+versions = ["1.3"]
+cipher_suites = ["TLS13_AES_256_GCM_SHA384"]
+
+[policy]
+require_session_reuse = false
+
+[anonymous]
+enabled = true
+root = "/srv/pub"
+tls = "refuse"
+
+[[users]]
+name = "alice"
+password_hash = "{HASH}"
+root = "/srv/alice"
+
+[[users]]
+name = "bob"
+password_hash = "{HASH}"
+root = "bob"
+write = false
+policy = {{ allow_ccc = true }}
+
+[[users]]
+name = "carol"
+password_hash = "{HASH}"
+root = "/srv/carol"
+[users.policy]
+require_prot_p = false
+"#
+        );
+        let c = parse(&text, "t").unwrap();
+        assert_eq!(c.server.listen.len(), 2);
+        assert!(c.server.implicit_listen.is_empty());
+        let range = c.server.passive_ports.unwrap();
+        assert_eq!(
+            (range.start(), range.end(), range.len()),
+            (50000, 50100, 101)
+        );
+        assert_eq!(
+            c.server.passive_address,
+            Some("203.0.113.7".parse().unwrap())
+        );
+        assert_eq!(c.tls.versions, vec![TlsVersion::V1_3]);
+        assert_eq!(c.tls.crypto_provider().cipher_suites.len(), 1);
+        assert_eq!(c.tls.protocol_versions().len(), 1);
+        assert!(!c.policy.require_session_reuse);
+        assert_eq!(c.anonymous.tls, AnonymousTls::Refuse);
+        assert_eq!(c.users.len(), 3);
+        assert!(c.users[0].write);
+        assert!(!c.users[1].write);
+        assert_eq!(c.users[1].policy.allow_ccc, Some(true));
+        assert_eq!(c.users[2].policy.require_prot_p, Some(false));
+        let p = c.policy.with(&c.users[2].policy);
+        assert!(!p.require_prot_p && !p.require_session_reuse && p.require_tls);
+    }
+
+    #[test]
+    fn shipped_example_parses() {
+        // The example lists every option with its default: it must configure exactly what
+        // an empty file does, so the documented defaults cannot drift from the code.
+        let c = parse(include_str!("../../../examples/ftps.toml"), "ftps.toml").unwrap();
+        assert_eq!(c, Config::default());
+        // Its commented-out [[users]] example, uncommented (with a real hash), parses too.
+        let text = include_str!("../../../examples/ftps.toml");
+        let users = &text[text.find("# [[users]]").unwrap()..];
+        let users: String = users
+            .lines()
+            .map(|l| l.strip_prefix("# ").unwrap_or(l.trim_start_matches('#')))
+            .map(|l| l.replace("$argon2id$v=19$m=19456,t=2,p=1$...$...", HASH))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let c = parse(&users, "users").unwrap();
+        assert_eq!(c.users.len(), 2);
+        assert_eq!(c.users[0].policy.allow_ccc, Some(true));
+        assert_eq!(c.users[1].policy.require_tls, Some(false));
+    }
+
+    #[test]
+    fn unknown_key_names_key_and_line() {
+        let text = "# comment\n\n[server]\nmax_sessions = 10\n\nmax_sesions = 5\n";
+        let e = parse(text, "ftps.toml").unwrap_err();
+        match &e {
+            ConfigError::Syntax { line, .. } => assert_eq!(*line, 6),
+            other => panic!("{other:?}"),
+        }
+        let m = e.to_string();
+        assert!(
+            m.starts_with("ftps.toml line 6: server.max_sesions: "),
+            "{m}"
+        );
+        assert!(m.contains("unknown field `max_sesions`"), "{m}");
+        assert!(m.contains("max_sessions"), "{m}");
+    }
+
+    #[test]
+    fn unknown_section_and_nested_unknown_key() {
+        let m = err("[servr]\nlisten = []\n");
+        assert!(m.starts_with("ftps.toml line 1: servr: "), "{m}");
+        let text = format!(
+            "[[users]]\nname = \"a\"\npassword_hash = \"{HASH}\"\nroot = \"/a\"\n\n[[users]]\nname = \"b\"\npassword_hash = \"{HASH}\"\nroot = \"/b\"\npolicy = {{ allow_cc = true }}\n"
+        );
+        let m = err(&text);
+        assert!(
+            m.starts_with("ftps.toml line 10: users[1].policy.allow_cc: "),
+            "{m}"
+        );
+    }
+
+    #[test]
+    fn bad_value_names_key_and_line() {
+        let m = err("[server]\n\nmax_sessions = \"many\"\n");
+        assert!(
+            m.starts_with("ftps.toml line 3: server.max_sessions: "),
+            "{m}"
+        );
+        let m = err("[server]\nlisten = [\n  \"127.0.0.1:21\",\n  \"nonsense\",\n]\n");
+        assert!(m.starts_with("ftps.toml line 4: server.listen: "), "{m}");
+        let m = err("[tls]\nversions = [\"1.1\"]\n");
+        assert!(m.starts_with("ftps.toml line 2: tls.versions: "), "{m}");
+        assert!(m.contains("1.1"), "{m}");
+        let m = err("[anonymous]\ntls = \"maybe\"\n");
+        assert!(m.starts_with("ftps.toml line 2: anonymous.tls: "), "{m}");
+    }
+
+    #[test]
+    fn toml_syntax_error_has_line() {
+        let m = err("[server]\nbanner = \"unterminated\n");
+        assert!(m.starts_with("ftps.toml line 2: "), "{m}");
+    }
+
+    #[test]
+    fn bad_port_range() {
+        for (range, needle) in [
+            ("50100-50000", "above its end"),
+            ("80-90", "1024"),
+            ("a-b", "START-END"),
+            ("50000-70000", "START-END"),
+        ] {
+            let m = err(&format!("[server]\npassive_ports = \"{range}\"\n"));
+            assert!(
+                m.starts_with("ftps.toml line 2: server.passive_ports: "),
+                "{m}"
+            );
+            assert!(m.contains(needle), "{m}");
+        }
+        assert_eq!("2000".parse::<PortRange>().unwrap().len(), 1);
+        assert_eq!(
+            "2000-2001".parse::<PortRange>().unwrap().to_string(),
+            "2000-2001"
+        );
+    }
+
+    #[test]
+    fn cert_without_key() {
+        let text = "[tls]\ncert = \"c.pem\"\n";
+        match parse(text, "f").unwrap_err() {
+            ConfigError::Invalid { key, message, .. } => {
+                assert_eq!(key, "tls.cert");
+                assert!(message.contains("tls.key"), "{message}");
+                assert!(message.ends_with("(line 2)"), "{message}");
+            }
+            other => panic!("{other:?}"),
+        }
+        let m = err("[tls]\nkey = \"k.pem\"\n");
+        assert!(m.starts_with("ftps.toml: tls.key: "), "{m}");
+    }
+
+    #[test]
+    fn bad_hash() {
+        let text = format!(
+            "[[users]]\nname = \"a\"\npassword_hash = \"{HASH}\"\nroot = \"/a\"\n[[users]]\nname = \"b\"\npassword_hash = \"hunter2\"\nroot = \"/b\"\n"
+        );
+        let m = err(&text);
+        assert!(m.starts_with("ftps.toml: users[1].password_hash: "), "{m}");
+        assert!(m.ends_with("(line 7)"), "{m}");
+        let argon2i = HASH.replace("argon2id", "argon2i");
+        let text =
+            format!("[[users]]\nname = \"a\"\npassword_hash = \"{argon2i}\"\nroot = \"/a\"\n");
+        assert!(err(&text).contains("not argon2id"), "{}", err(&text));
+    }
+
+    #[test]
+    fn bad_cipher_suite() {
+        let m =
+            err("[tls]\ncipher_suites = [\"TLS13_AES_256_GCM_SHA384\", \"TLS_RSA_WITH_RC4\"]\n");
+        assert!(m.starts_with("ftps.toml: tls.cipher_suites: "), "{m}");
+        assert!(m.contains("\"TLS_RSA_WITH_RC4\""), "{m}");
+        assert!(m.contains("TLS13_CHACHA20_POLY1305_SHA256"), "{m}");
+        // A TLS 1.3-only suite list with TLS 1.2 enabled leaves 1.2 without a suite.
+        let m = err("[tls]\ncipher_suites = [\"TLS13_AES_256_GCM_SHA384\"]\n");
+        assert!(m.contains("TLS 1.2"), "{m}");
+        let ok = parse(
+            "[tls]\ncipher_suites = [\"TLS13_AES_128_GCM_SHA256\", \"tls_ecdhe_rsa_with_aes_128_gcm_sha256\"]\n",
+            "f",
+        );
+        assert_eq!(ok.unwrap().tls.crypto_provider().cipher_suites.len(), 2);
+    }
+
+    #[test]
+    fn duplicate_and_reserved_users() {
+        let user = |n: &str| {
+            format!("[[users]]\nname = \"{n}\"\npassword_hash = \"{HASH}\"\nroot = \"/x\"\n")
+        };
+        let m = err(&format!("{}{}", user("alice"), user("alice")));
+        assert!(m.starts_with("ftps.toml: users[1].name: duplicate"), "{m}");
+        assert!(m.ends_with("(line 6)"), "{m}");
+        let m = err(&user("FTP"));
+        assert!(m.contains("users[0].name") && m.contains("reserved"), "{m}");
+        let m = err(&user(""));
+        assert!(m.contains("users[0].name: must not be empty"), "{m}");
+        let m = err(&user("a b"));
+        assert!(m.contains("whitespace"), "{m}");
+        let m = err("[[users]]\nname = \"a\"\nroot = \"/x\"\n");
+        assert!(m.starts_with("ftps.toml line 1: users[0]: "), "{m}");
+        assert!(m.contains("password_hash"), "{m}");
+    }
+
+    #[test]
+    fn other_checks() {
+        let m = err("[server]\nlisten = []\nimplicit_listen = []\n");
+        assert!(m.contains("server.listen: no listener"), "{m}");
+        let m = err("[server]\nmax_line_bytes = 100\n");
+        assert!(m.contains("server.max_line_bytes"), "{m}");
+        let m = err("[server]\nbanner = \"a\\r\\n230 fake\"\n");
+        assert!(m.contains("server.banner"), "{m}");
+        let m = err("[server]\nidle_timeout_secs = 0\n");
+        assert!(m.contains("server.idle_timeout_secs"), "{m}");
+        let m = err("[tls]\nversions = []\n");
+        assert!(m.contains("tls.versions"), "{m}");
+        let m = err("[anonymous]\nenabled = true\n");
+        assert!(m.contains("anonymous.root"), "{m}");
+    }
+
+    #[test]
+    fn load_reports_path_and_os_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("nope.toml");
+        let m = load(&missing).unwrap_err().to_string();
+        assert!(
+            m.starts_with("cannot read ") && m.contains("nope.toml"),
+            "{m}"
+        );
+        let file = dir.path().join("ftps.toml");
+        std::fs::write(&file, "[server]\nbogus = 1\n").unwrap();
+        let m = load(&file).unwrap_err().to_string();
+        assert!(m.contains("ftps.toml line 2: server.bogus"), "{m}");
+    }
+
+    #[test]
+    fn validate_built_config() {
+        let mut c = Config::default();
+        assert!(c.validate("built").is_ok());
+        c.tls.versions.clear();
+        assert!(matches!(
+            c.validate("built"),
+            Err(ConfigError::Invalid { .. })
+        ));
+    }
+
+    #[test]
+    fn locate_handles_quotes_comments_and_inline_arrays() {
+        let text =
+            "a = 1 # x = [\n[\"q.r\"]\n'k' = \"v = [\"\n[[t]]\n[[t]]\nz = [{ y = 1 }, { w = 2 }]\n";
+        assert_eq!(
+            locate::key_at(text, text.find("'k'").unwrap()).unwrap(),
+            "q.r.k"
+        );
+        assert_eq!(
+            locate::key_at(text, text.find("w =").unwrap()).unwrap(),
+            "t[1].z[1].w"
+        );
+        assert_eq!(locate::line_of_key(text, "t[1]"), Some(5));
+    }
+}

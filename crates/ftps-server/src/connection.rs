@@ -1,0 +1,535 @@
+//! One control connection: the task that owns it, reads commands, feeds the
+//! sans-IO [`ServerSession`] and carries out its actions (GUIDE: one task per
+//! control connection, the only writer of replies, never awaiting a transfer
+//! inline).
+//!
+//! Security-relevant I/O lives here: the AUTH TLS upgrade refuses plaintext
+//! pipelined after the AUTH line (STARTTLS command injection), tells a
+//! complete TLS failure (unprotected 421) from one mid-handshake (drop) per
+//! RFC 4217 §10.1, CCC/REIN send close_notify and continue in plaintext
+//! (§5, §13), and every wait is bounded by a timeout.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use ftps_proto::command::Command;
+use ftps_proto::line::{LineError, LineReader};
+use ftps_proto::session::{
+    Action, DataEndpoint, FsError, FsRequest, FsResponse, LoginGrant, PassiveKind, ServerSession,
+    SessionConfig, TlsFailure, TransferOutcome, TransferRequest,
+};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, error, info, warn};
+
+use crate::server::Shared;
+use crate::storage::local::LocalFs;
+use crate::storage::Storage;
+use crate::stream::ControlStream;
+use crate::tls::ConnectionTls;
+use crate::transfer::{self, fs_error, TransferContext, TransferEvent};
+use crate::users::Account;
+
+/// Entries STAT <dir> sends over the control connection at most.
+pub const MAX_STAT_ENTRIES: usize = 10_000;
+/// How long CCC/REIN wait for the client's close_notify.
+const CLEAR_TLS_WAIT: Duration = Duration::from_secs(5);
+/// Bound on writing one reply.
+const REPLY_WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The running transfer, seen from the control task.
+struct ActiveTransfer {
+    events: mpsc::Receiver<TransferEvent>,
+    cancel: CancellationToken,
+    progress: Arc<AtomicU64>,
+}
+
+/// What the loop does after an action.
+enum Flow {
+    Continue,
+    Close,
+}
+
+/// Serve one accepted TCP connection until it ends.
+pub(crate) async fn serve(shared: Arc<Shared>, tcp: TcpStream, implicit: bool) {
+    let (Ok(peer), Ok(local)) = (tcp.peer_addr(), tcp.local_addr()) else {
+        return;
+    };
+    let _ = tcp.set_nodelay(true);
+    let tls = shared.tls.for_connection();
+    let handshake_timeout = shared.config.server.tls_handshake_timeout();
+    let stream = if implicit {
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::clone(&tls.control));
+        match tokio::time::timeout(handshake_timeout, acceptor.accept(tcp)).await {
+            Ok(Ok(stream)) => {
+                let (version, cipher, _) = crate::tls::describe(stream.get_ref().1);
+                debug!(%peer, %version, %cipher, "implicit TLS established");
+                ControlStream::Tls(Box::new(stream))
+            }
+            Ok(Err(error)) => {
+                warn!(%peer, %error, "implicit TLS handshake failed");
+                return;
+            }
+            Err(_) => {
+                warn!(%peer, "implicit TLS handshake timed out");
+                return;
+            }
+        }
+    } else {
+        ControlStream::Plain(tcp)
+    };
+    let session = ServerSession::new(SessionConfig {
+        implicit,
+        policy: shared.policy,
+        anonymous: shared.anonymous,
+        peer,
+        local,
+        max_login_failures: shared.max_login_failures,
+        banner: shared.config.server.banner.clone(),
+    });
+    let mut connection = Connection {
+        reader: LineReader::new(shared.config.server.max_line_bytes),
+        shared,
+        stream,
+        session,
+        tls,
+        peer,
+        local,
+        storage: None,
+        user: String::new(),
+        passive: None,
+        transfer: None,
+        last_activity: Instant::now(),
+    };
+    debug!(%peer, implicit, "control connection opened");
+    connection.run().await;
+    debug!(%peer, "control connection closed");
+}
+
+struct Connection {
+    shared: Arc<Shared>,
+    stream: ControlStream,
+    reader: LineReader,
+    session: ServerSession,
+    tls: ConnectionTls,
+    peer: SocketAddr,
+    local: SocketAddr,
+    storage: Option<Arc<dyn Storage>>,
+    user: String,
+    passive: Option<TcpListener>,
+    transfer: Option<ActiveTransfer>,
+    last_activity: Instant,
+}
+
+fn now_unix() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+async fn next_event(transfer: &mut Option<ActiveTransfer>) -> Option<TransferEvent> {
+    match transfer {
+        Some(t) => t.events.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+impl Connection {
+    async fn run(&mut self) {
+        let mut buf = vec![0u8; 4096];
+        let mut shutting_down = false;
+        loop {
+            if let Flow::Close = self.execute_actions().await {
+                break;
+            }
+            if self.session.is_closed() {
+                break;
+            }
+            if !self.session.is_waiting() {
+                if let Some(line) = self.reader.next_line() {
+                    self.handle_line(line);
+                    continue;
+                }
+            }
+            let deadline = self.deadline();
+            tokio::select! {
+                biased;
+                _ = self.shared.shutdown.cancelled(), if !shutting_down => {
+                    shutting_down = true;
+                    if self.transfer.is_some() {
+                        // Let the transfer finish, then say goodbye (RFC 959 QUIT).
+                        self.session.handle_command(Command::Quit);
+                    } else {
+                        self.session.handle_shutdown();
+                    }
+                }
+                event = next_event(&mut self.transfer) => self.handle_transfer_event(event),
+                read = self.stream.read(&mut buf) => match read {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => {
+                        self.reader.push(buf.get(..n).unwrap_or_default());
+                        self.last_activity = Instant::now();
+                    }
+                },
+                _ = tokio::time::sleep_until(deadline) => {
+                    if self.session.user().is_some() {
+                        info!(peer = %self.peer, "idle timeout");
+                        self.session.handle_idle_timeout();
+                    } else {
+                        info!(peer = %self.peer, "login timeout");
+                        self.session.handle_login_timeout();
+                    }
+                }
+            }
+        }
+        if let Some(transfer) = self.transfer.take() {
+            transfer.cancel.cancel();
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(2), self.stream.shutdown()).await;
+    }
+
+    /// When the idle (or login) timer fires; far away while a transfer runs.
+    fn deadline(&self) -> Instant {
+        let server = &self.shared.config.server;
+        if self.transfer.is_some() {
+            return Instant::now() + Duration::from_secs(86_400);
+        }
+        let limit = if self.session.user().is_some() {
+            server.idle_timeout()
+        } else {
+            server.login_timeout()
+        };
+        self.last_activity + limit
+    }
+
+    fn handle_line(&mut self, line: Result<Vec<u8>, LineError>) {
+        self.session.set_now(now_unix());
+        if let Some(t) = &self.transfer {
+            self.session
+                .set_transfer_progress(t.progress.load(Ordering::Relaxed));
+        }
+        match line {
+            Ok(line) => {
+                if tracing::enabled!(tracing::Level::DEBUG) {
+                    debug!(peer = %self.peer, command = %masked(&line), "command");
+                }
+                self.session.handle_line(&line);
+            }
+            Err(LineError::TooLong) => {
+                warn!(peer = %self.peer, "command line too long");
+                self.session.handle_line_too_long();
+            }
+        }
+    }
+
+    fn handle_transfer_event(&mut self, event: Option<TransferEvent>) {
+        match event {
+            Some(TransferEvent::Started(info)) => self.session.handle_transfer_started(info),
+            Some(TransferEvent::Done(outcome)) => {
+                self.transfer = None;
+                self.last_activity = Instant::now();
+                self.session.handle_transfer_done(outcome);
+            }
+            None => {
+                self.transfer = None;
+                self.session
+                    .handle_transfer_done(TransferOutcome::StorageFailed(FsError::Other(
+                        "transfer task ended".into(),
+                    )));
+            }
+        }
+    }
+
+    async fn execute_actions(&mut self) -> Flow {
+        while let Some(action) = self.session.poll_action() {
+            if let Flow::Close = self.execute(action).await {
+                return Flow::Close;
+            }
+        }
+        Flow::Continue
+    }
+
+    async fn execute(&mut self, action: Action) -> Flow {
+        match action {
+            Action::Reply(reply) => {
+                debug!(peer = %self.peer, code = reply.code, text = %reply.text(), "reply");
+                let bytes = reply.encode();
+                let write = async {
+                    self.stream.write_all(&bytes).await?;
+                    self.stream.flush().await
+                };
+                match tokio::time::timeout(REPLY_WRITE_TIMEOUT, write).await {
+                    Ok(Ok(())) => Flow::Continue,
+                    _ => Flow::Close,
+                }
+            }
+            Action::UpgradeTls => self.upgrade_tls().await,
+            Action::ClearTls => self.clear_tls().await,
+            Action::Authenticate { user, password } => {
+                self.authenticate(user, password).await;
+                Flow::Continue
+            }
+            Action::LoggedIn(_) => Flow::Continue,
+            Action::LoggedOut => {
+                self.storage = None;
+                self.user.clear();
+                Flow::Continue
+            }
+            Action::Fs(request) => {
+                let response = match &self.storage {
+                    Some(storage) => fs_request(storage.as_ref(), request).await,
+                    None => FsResponse::Failed(FsError::PermissionDenied),
+                };
+                self.session.handle_fs_result(response);
+                Flow::Continue
+            }
+            Action::OpenPassive(kind) => {
+                self.open_passive(kind).await;
+                Flow::Continue
+            }
+            Action::ClosePassive => {
+                self.passive = None;
+                Flow::Continue
+            }
+            Action::StartTransfer(request) => {
+                self.start_transfer(request);
+                Flow::Continue
+            }
+            Action::AbortTransfer => {
+                if let Some(t) = &self.transfer {
+                    t.cancel.cancel();
+                }
+                Flow::Continue
+            }
+            Action::Close => Flow::Close,
+        }
+    }
+
+    /// AUTH accepted: the TLS handshake (RFC 4217 §4, §10.1).
+    async fn upgrade_tls(&mut self) -> Flow {
+        if self.reader.buffered_len() > 0 {
+            // Bytes sent in plaintext after AUTH must never become commands.
+            warn!(peer = %self.peer, "plaintext pipelined after AUTH (STARTTLS injection): closing");
+            return Flow::Close;
+        }
+        let ControlStream::Plain(tcp) = self.stream.take() else {
+            return Flow::Close;
+        };
+        let limit = self.shared.config.server.tls_handshake_timeout();
+        let mut first = [0u8; 1];
+        match tokio::time::timeout(limit, tcp.peek(&mut first)).await {
+            Ok(Ok(1)) if first[0] == 0x16 => {}
+            Ok(Ok(1)) => {
+                // Not a TLS record at all: nothing was negotiated, the
+                // connection is still plaintext: unprotected 421.
+                warn!(peer = %self.peer, "client did not start TLS after AUTH");
+                self.stream = ControlStream::Plain(tcp);
+                self.session.handle_tls_failed(TlsFailure::Complete);
+                return Flow::Continue;
+            }
+            _ => return Flow::Close,
+        }
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::clone(&self.tls.control));
+        match tokio::time::timeout(limit, acceptor.accept(tcp)).await {
+            Ok(Ok(tls)) => {
+                let (version, cipher, _) = crate::tls::describe(tls.get_ref().1);
+                debug!(peer = %self.peer, %version, %cipher, "AUTH TLS established");
+                self.stream = ControlStream::Tls(Box::new(tls));
+                self.session.handle_tls_established();
+            }
+            Ok(Err(error)) => {
+                warn!(peer = %self.peer, %error, "TLS handshake failed on the control connection");
+                self.session.handle_tls_failed(TlsFailure::MidHandshake);
+            }
+            Err(_) => {
+                warn!(peer = %self.peer, "TLS handshake timed out on the control connection");
+                self.session.handle_tls_failed(TlsFailure::MidHandshake);
+            }
+        }
+        Flow::Continue
+    }
+
+    /// CCC or REIN: close_notify, wait (bounded) for the client's, go on in plaintext.
+    async fn clear_tls(&mut self) -> Flow {
+        let ControlStream::Tls(mut tls) = self.stream.take() else {
+            return Flow::Close;
+        };
+        tls.get_mut().1.send_close_notify();
+        if !matches!(
+            tokio::time::timeout(CLEAR_TLS_WAIT, tls.flush()).await,
+            Ok(Ok(()))
+        ) {
+            return Flow::Close;
+        }
+        let _ = tokio::time::timeout(CLEAR_TLS_WAIT, async {
+            let mut sink = [0u8; 512];
+            while matches!(tls.read(&mut sink).await, Ok(n) if n > 0) {}
+        })
+        .await;
+        let (tcp, _) = tls.into_inner();
+        self.stream = ControlStream::Plain(tcp);
+        info!(peer = %self.peer, "control connection cleared, continuing in plaintext");
+        Flow::Continue
+    }
+
+    async fn authenticate(&mut self, user: Vec<u8>, password: Vec<u8>) {
+        let shared = Arc::clone(&self.shared);
+        let name = String::from_utf8(user).ok();
+        let shown = name.clone().unwrap_or_else(|| "<non-UTF-8>".into());
+        let account: Option<Account> = match name {
+            Some(name) => {
+                tokio::task::spawn_blocking(move || shared.users.authenticate(&name, &password))
+                    .await
+                    .ok()
+                    .flatten()
+            }
+            None => None,
+        };
+        let tls = self
+            .stream
+            .tls()
+            .map(|c| crate::tls::describe(c).0)
+            .unwrap_or_else(|| "none".into());
+        let Some(account) = account else {
+            warn!(peer = %self.peer, user = %shown, %tls, "login failed");
+            tokio::time::sleep(self.shared.config.server.failed_login_delay()).await;
+            self.session.handle_auth_result(None);
+            return;
+        };
+        match LocalFs::open(&account.root) {
+            Ok(fs) => {
+                info!(peer = %self.peer, user = %account.name, %tls, "login");
+                self.storage = Some(Arc::new(fs));
+                self.user = account.name.clone();
+                self.session.handle_auth_result(Some(grant_for(&account)));
+            }
+            Err(error) => {
+                error!(user = %account.name, root = %account.root.display(), %error, "cannot open the user's root");
+                self.session.handle_auth_result(None);
+            }
+        }
+    }
+
+    async fn open_passive(&mut self, kind: PassiveKind) {
+        let ip = self.local.ip().to_canonical();
+        let server = &self.shared.config.server;
+        match crate::passive::bind(ip, server.passive_ports.as_ref()).await {
+            Ok(listener) => {
+                let port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
+                let announce = match (kind, server.passive_address) {
+                    (PassiveKind::Pasv, Some(addr)) => addr,
+                    _ => ip,
+                };
+                self.passive = Some(listener);
+                self.session
+                    .handle_passive_opened(Some(SocketAddr::new(announce, port)));
+            }
+            Err(error) => {
+                warn!(peer = %self.peer, %error, "cannot open a passive port");
+                self.session.handle_passive_opened(None);
+            }
+        }
+    }
+
+    fn start_transfer(&mut self, request: TransferRequest) {
+        let Some(storage) = self.storage.clone() else {
+            self.session
+                .handle_transfer_done(TransferOutcome::OpenFailed(FsError::PermissionDenied));
+            return;
+        };
+        let (events_tx, events) = mpsc::channel(4);
+        let cancel = CancellationToken::new();
+        let progress = Arc::new(AtomicU64::new(0));
+        let passive = match request.endpoint {
+            DataEndpoint::Passive => self.passive.take(),
+            DataEndpoint::Active(_) => None,
+        };
+        let server = &self.shared.config.server;
+        let context = TransferContext {
+            storage,
+            tls: Arc::clone(&self.tls.data),
+            passive,
+            peer_ip: self.peer.ip(),
+            local_ip: self.local.ip().to_canonical(),
+            data_connect_timeout: server.data_connect_timeout(),
+            handshake_timeout: server.tls_handshake_timeout(),
+            stall_timeout: server.transfer_stall_timeout(),
+            now_unix: now_unix(),
+            events: events_tx,
+            cancel: cancel.clone(),
+            progress: Arc::clone(&progress),
+            user: self.user.clone(),
+        };
+        tokio::spawn(transfer::run(context, request));
+        self.transfer = Some(ActiveTransfer {
+            events,
+            cancel,
+            progress,
+        });
+    }
+}
+
+/// What a successful login grants, from the account.
+fn grant_for(account: &Account) -> LoginGrant {
+    let p = &account.policy;
+    LoginGrant {
+        name: account.name.clone(),
+        write: account.write && !account.anonymous,
+        policy: ftps_proto::session::Policy {
+            require_tls: p.require_tls,
+            require_prot_p: p.require_prot_p,
+            require_session_reuse: p.require_session_reuse,
+            allow_ccc: p.allow_ccc,
+        },
+        anonymous: account.anonymous,
+    }
+}
+
+/// The command for the debug log, with the password masked.
+fn masked(line: &[u8]) -> String {
+    if line.len() >= 4 && line[..4].eq_ignore_ascii_case(b"PASS") {
+        "PASS ****".into()
+    } else {
+        String::from_utf8_lossy(line).into_owned()
+    }
+}
+
+async fn fs_request(storage: &dyn Storage, request: FsRequest) -> FsResponse {
+    let result = match request {
+        FsRequest::Stat(path) => storage.metadata(&path).await.map(FsResponse::Metadata),
+        FsRequest::List(path) => match storage.list(&path).await {
+            Ok(mut entries) => {
+                let mut out = Vec::new();
+                let mut failed = None;
+                while let Some(entry) = entries.recv().await {
+                    match entry {
+                        Ok(entry) if out.len() < MAX_STAT_ENTRIES => out.push(entry),
+                        Ok(_) => break,
+                        Err(e) => {
+                            failed = Some(e);
+                            break;
+                        }
+                    }
+                }
+                match failed {
+                    Some(e) => Err(e),
+                    None => Ok(FsResponse::Entries(out)),
+                }
+            }
+            Err(e) => Err(e),
+        },
+        FsRequest::MakeDir(path) => storage.create_dir(&path).await.map(|()| FsResponse::Done),
+        FsRequest::RemoveDir(path) => storage.remove_dir(&path).await.map(|()| FsResponse::Done),
+        FsRequest::Delete(path) => storage.remove_file(&path).await.map(|()| FsResponse::Done),
+        FsRequest::Rename { from, to } => {
+            storage.rename(&from, &to).await.map(|()| FsResponse::Done)
+        }
+    };
+    result.unwrap_or_else(|e| FsResponse::Failed(fs_error(&e)))
+}

@@ -1,0 +1,46 @@
+//! `ftps-server`: an FTPS server (RFC 959 with RFC 2228, 2389, 2428, 3659 and
+//! RFC 4217) on tokio and rustls.
+//!
+//! The protocol rules live in the sans-IO `ftps-proto` crate; this crate owns
+//! the I/O around it: listeners and limits ([`server`]), one task per control
+//! connection ([`connection`]), data transfers ([`transfer`]), TLS policy and
+//! per-connection session stores ([`tls`]), passive ports ([`passive`]),
+//! storage ([`storage`]), users and passwords ([`users`]), certificates
+//! ([`certs`]) and the TOML configuration ([`config`]).
+
+pub mod certs;
+pub mod config;
+mod connection;
+pub mod passive;
+pub mod server;
+pub mod storage;
+pub mod stream;
+pub mod tls;
+pub mod transfer;
+pub mod users;
+
+use std::net::SocketAddr;
+
+pub use server::{Listeners, Server};
+
+/// Errors that stop the server from starting.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// The configuration is wrong.
+    #[error(transparent)]
+    Config(#[from] config::ConfigError),
+    /// A certificate or key could not be loaded or generated.
+    #[error(transparent)]
+    Certificate(#[from] certs::CertError),
+    /// TLS could not be configured.
+    #[error(transparent)]
+    Tls(#[from] tls::TlsSetupError),
+    /// A listener could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+}

@@ -1,0 +1,247 @@
+//! Listeners and the server's life cycle: bind explicit (AUTH TLS) and
+//! implicit FTPS listeners (draft §4.2), accept with back-off, cap sessions
+//! in total and per address, and shut down gracefully — stop accepting, 421
+//! to idle sessions, let running transfers finish within the grace period.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use ftps_proto::session::{AnonymousTls, Policy};
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{error, info, warn};
+
+use crate::certs::CertifiedKey;
+use crate::config::{self, Config};
+use crate::tls::{TlsSetup, Version};
+use crate::users::UserDb;
+use crate::ServerError;
+
+/// Wrong passwords per session before the connection is closed.
+pub const MAX_LOGIN_FAILURES: u32 = 3;
+
+/// State shared by every connection.
+pub(crate) struct Shared {
+    pub(crate) config: Config,
+    pub(crate) tls: TlsSetup,
+    pub(crate) users: UserDb,
+    pub(crate) policy: Policy,
+    pub(crate) anonymous: Option<AnonymousTls>,
+    pub(crate) max_login_failures: u32,
+    pub(crate) shutdown: CancellationToken,
+    sessions: Arc<Semaphore>,
+    per_ip: Mutex<HashMap<IpAddr, usize>>,
+}
+
+/// The bound listening sockets.
+#[derive(Debug)]
+pub struct Listeners {
+    /// Explicit FTPS (AUTH TLS) listeners.
+    pub explicit: Vec<TcpListener>,
+    /// Implicit FTPS listeners.
+    pub implicit: Vec<TcpListener>,
+}
+
+impl Listeners {
+    /// Bind every address in the configuration.
+    pub async fn bind(config: &Config) -> Result<Listeners, ServerError> {
+        let mut explicit = Vec::new();
+        for addr in &config.server.listen {
+            explicit.push(bind_one(*addr).await?);
+        }
+        let mut implicit = Vec::new();
+        for addr in &config.server.implicit_listen {
+            implicit.push(bind_one(*addr).await?);
+        }
+        Ok(Listeners { explicit, implicit })
+    }
+
+    /// The addresses actually bound (ports resolved when 0 was asked for).
+    pub fn addresses(&self) -> (Vec<SocketAddr>, Vec<SocketAddr>) {
+        let addrs = |ls: &[TcpListener]| ls.iter().filter_map(|l| l.local_addr().ok()).collect();
+        (addrs(&self.explicit), addrs(&self.implicit))
+    }
+}
+
+async fn bind_one(addr: SocketAddr) -> Result<TcpListener, ServerError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| ServerError::Bind { addr, source })
+}
+
+/// An FTPS server, ready to run on bound listeners.
+pub struct Server {
+    shared: Arc<Shared>,
+}
+
+impl Server {
+    /// Build from a validated configuration and the server certificate.
+    pub fn new(config: Config, cert: CertifiedKey) -> Result<Server, ServerError> {
+        let versions: Vec<Version> = config
+            .tls
+            .versions
+            .iter()
+            .map(|v| match v {
+                config::TlsVersion::V1_2 => Version::Tls12,
+                config::TlsVersion::V1_3 => Version::Tls13,
+            })
+            .collect();
+        let tls = TlsSetup::new(cert.chain, cert.key, &versions, &config.tls.cipher_suites)?;
+        let users = UserDb::from_config(&config);
+        let p = &config.policy;
+        let policy = Policy {
+            require_tls: p.require_tls,
+            require_prot_p: p.require_prot_p,
+            require_session_reuse: p.require_session_reuse,
+            allow_ccc: p.allow_ccc,
+        };
+        let anonymous = config.anonymous.enabled.then(|| match config.anonymous.tls {
+            config::AnonymousTls::Require => AnonymousTls::Require,
+            config::AnonymousTls::Allow => AnonymousTls::Allow,
+            config::AnonymousTls::Refuse => AnonymousTls::Refuse,
+        });
+        let sessions = Arc::new(Semaphore::new(config.server.max_sessions.max(1)));
+        Ok(Server {
+            shared: Arc::new(Shared {
+                config,
+                tls,
+                users,
+                policy,
+                anonymous,
+                max_login_failures: MAX_LOGIN_FAILURES,
+                shutdown: CancellationToken::new(),
+                sessions,
+                per_ip: Mutex::new(HashMap::new()),
+            }),
+        })
+    }
+
+    /// Serve until `shutdown` completes, then stop accepting, send 421 to idle
+    /// sessions and wait up to the grace period for running transfers.
+    pub async fn run(self, listeners: Listeners, shutdown: impl Future<Output = ()>) {
+        let tracker = TaskTracker::new();
+        let accept_stop = CancellationToken::new();
+        let all = listeners
+            .explicit
+            .into_iter()
+            .map(|l| (l, false))
+            .chain(listeners.implicit.into_iter().map(|l| (l, true)));
+        for (listener, implicit) in all {
+            let shared = Arc::clone(&self.shared);
+            let stop = accept_stop.clone();
+            let tracker_inner = tracker.clone();
+            tracker.spawn(async move {
+                accept_loop(shared, listener, implicit, stop, tracker_inner).await;
+            });
+        }
+        shutdown.await;
+        info!("shutting down: no new connections, 421 to idle sessions");
+        accept_stop.cancel();
+        self.shared.shutdown.cancel();
+        tracker.close();
+        let grace = self.shared.config.server.shutdown_grace();
+        if tokio::time::timeout(grace, tracker.wait()).await.is_err() {
+            warn!(
+                "grace period of {}s over: closing remaining sessions",
+                grace.as_secs()
+            );
+        }
+    }
+}
+
+/// Releases a session slot (global and per address) when dropped.
+struct SessionSlot {
+    shared: Arc<Shared>,
+    ip: IpAddr,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl Drop for SessionSlot {
+    fn drop(&mut self) {
+        let mut map = match self.shared.per_ip.lock() {
+            Ok(map) => map,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if let Some(count) = map.get_mut(&self.ip) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                map.remove(&self.ip);
+            }
+        }
+    }
+}
+
+fn admit(shared: &Arc<Shared>, ip: IpAddr) -> Option<SessionSlot> {
+    let permit = Arc::clone(&shared.sessions).try_acquire_owned().ok()?;
+    let mut map = match shared.per_ip.lock() {
+        Ok(map) => map,
+        Err(poisoned) => poisoned.into_inner(),
+    };
+    let count = map.entry(ip).or_insert(0);
+    if *count >= shared.config.server.max_sessions_per_ip {
+        return None;
+    }
+    *count += 1;
+    Some(SessionSlot {
+        shared: Arc::clone(shared),
+        ip,
+        _permit: permit,
+    })
+}
+
+async fn accept_loop(
+    shared: Arc<Shared>,
+    listener: TcpListener,
+    implicit: bool,
+    stop: CancellationToken,
+    tracker: TaskTracker,
+) {
+    let mut backoff = Duration::from_millis(10);
+    loop {
+        let accepted = tokio::select! {
+            _ = stop.cancelled() => return,
+            a = listener.accept() => a,
+        };
+        let (tcp, peer) = match accepted {
+            Ok(pair) => {
+                backoff = Duration::from_millis(10);
+                pair
+            }
+            Err(e) => {
+                // EMFILE and friends: back off instead of spinning.
+                error!(error = %e, "accept failed");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(1));
+                continue;
+            }
+        };
+        let ip = peer.ip().to_canonical();
+        let Some(slot) = admit(&shared, ip) else {
+            warn!(%peer, "session limit reached: refusing connection");
+            tracker.spawn(refuse(tcp, implicit));
+            continue;
+        };
+        let shared = Arc::clone(&shared);
+        tracker.spawn(async move {
+            crate::connection::serve(shared, tcp, implicit).await;
+            drop(slot);
+        });
+    }
+}
+
+/// Over a limit: a plaintext 421 on explicit listeners, a plain close on implicit ones.
+async fn refuse(mut tcp: TcpStream, implicit: bool) {
+    if !implicit {
+        let _ = tokio::time::timeout(
+            Duration::from_secs(5),
+            tcp.write_all(b"421 Too many connections; try again later.\r\n"),
+        )
+        .await;
+    }
+}

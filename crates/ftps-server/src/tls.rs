@@ -1,0 +1,248 @@
+//! TLS policy for control and data connections (RFC 4217 §7, §10.2, §15.1).
+//!
+//! The server certificate is the same on control and data connections. Each
+//! control connection gets its own rustls `ServerConfig` (a cheap clone of the
+//! base one) whose session store holds only the TLS sessions negotiated on
+//! *that* control connection and its data connections. A data connection that
+//! must resume therefore cannot resume another control connection's session:
+//! its ticket or session ID is simply unknown, the handshake is a full one,
+//! and the transfer is refused with 522.
+//!
+//! TLS 1.3 tickets are single-use in rustls' own store. FTP clients such as
+//! curl and Python's ftplib offer the control connection's ticket again for
+//! every data connection, and on uploads never read the tickets a data
+//! connection would send, so single-use tickets run out after a couple of
+//! transfers (vsftpd's "522 ... session reuse required" on curl's third
+//! upload). Because 0-RTT is never enabled here, a resumption ticket can be
+//! reused safely within one control connection: [`ConnectionSessionCache::take`]
+//! returns the session without removing it. Data connections send no tickets
+//! of their own, so a client that closes an upload with unread tickets in its
+//! receive buffer does not reset the connection.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+
+use rustls::crypto::CryptoProvider;
+use rustls::server::StoresServerSessions;
+use rustls::{ServerConfig, SupportedProtocolVersion};
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+
+/// Sessions remembered per control connection.
+pub const SESSIONS_PER_CONNECTION: usize = 32;
+
+/// Errors building the TLS configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsSetupError {
+    /// A configured cipher suite name is unknown.
+    #[error("unknown cipher suite `{0}`")]
+    UnknownCipherSuite(String),
+    /// No TLS version left.
+    #[error("no TLS version enabled")]
+    NoVersions,
+    /// rustls refused the certificate, key or parameters.
+    #[error("TLS configuration: {0}")]
+    Rustls(#[from] rustls::Error),
+}
+
+/// A TLS version that may be enabled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Version {
+    /// TLS 1.2.
+    Tls12,
+    /// TLS 1.3.
+    Tls13,
+}
+
+/// The server's TLS setup: one base configuration, specialised per control
+/// connection by [`TlsSetup::for_connection`].
+#[derive(Debug, Clone)]
+pub struct TlsSetup {
+    base: Arc<ServerConfig>,
+}
+
+/// The TLS configurations one control connection uses.
+#[derive(Debug, Clone)]
+pub struct ConnectionTls {
+    /// For the control connection: sends TLS 1.3 tickets, stores sessions.
+    pub control: Arc<ServerConfig>,
+    /// For its data connections: same store, no tickets sent.
+    pub data: Arc<ServerConfig>,
+}
+
+impl TlsSetup {
+    /// Build from a certificate chain and key, the enabled versions and an
+    /// optional list of cipher suite names (empty: rustls' defaults).
+    pub fn new(
+        chain: Vec<CertificateDer<'static>>,
+        key: PrivateKeyDer<'static>,
+        versions: &[Version],
+        cipher_suites: &[String],
+    ) -> Result<TlsSetup, TlsSetupError> {
+        let mut provider = rustls::crypto::ring::default_provider();
+        if !cipher_suites.is_empty() {
+            let mut chosen = Vec::new();
+            for name in cipher_suites {
+                let suite = rustls::crypto::ring::ALL_CIPHER_SUITES
+                    .iter()
+                    .find(|s| s.suite().as_str() == Some(name.as_str()))
+                    .ok_or_else(|| TlsSetupError::UnknownCipherSuite(name.clone()))?;
+                chosen.push(*suite);
+            }
+            provider.cipher_suites = chosen;
+        }
+        let mut protocol_versions: Vec<&'static SupportedProtocolVersion> = Vec::new();
+        if versions.contains(&Version::Tls13) {
+            protocol_versions.push(&rustls::version::TLS13);
+        }
+        if versions.contains(&Version::Tls12) {
+            protocol_versions.push(&rustls::version::TLS12);
+        }
+        if protocol_versions.is_empty() {
+            return Err(TlsSetupError::NoVersions);
+        }
+        let provider: Arc<CryptoProvider> = Arc::new(provider);
+        let mut config = ServerConfig::builder_with_provider(provider)
+            .with_protocol_versions(&protocol_versions)?
+            .with_no_client_auth()
+            .with_single_cert(chain, key)?;
+        config.ignore_client_order = true;
+        config.max_early_data_size = 0;
+        config.send_half_rtt_data = false;
+        Ok(TlsSetup {
+            base: Arc::new(config),
+        })
+    }
+
+    /// Fresh configurations for one control connection, with a session store
+    /// of their own (see the module docs).
+    pub fn for_connection(&self) -> ConnectionTls {
+        let store: Arc<dyn StoresServerSessions> =
+            Arc::new(ConnectionSessionCache::new(SESSIONS_PER_CONNECTION));
+        let mut control = (*self.base).clone();
+        control.session_storage = Arc::clone(&store);
+        control.send_tls13_tickets = 2;
+        let mut data = (*self.base).clone();
+        data.session_storage = store;
+        data.send_tls13_tickets = 0;
+        ConnectionTls {
+            control: Arc::new(control),
+            data: Arc::new(data),
+        }
+    }
+}
+
+/// A bounded session store belonging to one control connection.
+#[derive(Debug)]
+pub struct ConnectionSessionCache {
+    capacity: usize,
+    entries: Mutex<VecDeque<(Vec<u8>, Vec<u8>)>>,
+}
+
+impl ConnectionSessionCache {
+    /// A store holding at most `capacity` sessions (oldest evicted first).
+    pub fn new(capacity: usize) -> ConnectionSessionCache {
+        ConnectionSessionCache {
+            capacity: capacity.max(1),
+            entries: Mutex::new(VecDeque::new()),
+        }
+    }
+
+    fn with<R>(&self, f: impl FnOnce(&mut VecDeque<(Vec<u8>, Vec<u8>)>) -> R) -> R {
+        let mut guard = match self.entries.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        f(&mut guard)
+    }
+}
+
+impl StoresServerSessions for ConnectionSessionCache {
+    fn put(&self, key: Vec<u8>, value: Vec<u8>) -> bool {
+        self.with(|entries| {
+            entries.retain(|(k, _)| *k != key);
+            while entries.len() >= self.capacity {
+                entries.pop_front();
+            }
+            entries.push_back((key, value));
+        });
+        true
+    }
+
+    fn get(&self, key: &[u8]) -> Option<Vec<u8>> {
+        self.with(|entries| {
+            entries
+                .iter()
+                .find(|(k, _)| k.as_slice() == key)
+                .map(|(_, v)| v.clone())
+        })
+    }
+
+    /// Not removing: tickets may be reused within this control connection
+    /// (no 0-RTT, so no replay exposure). See the module docs.
+    fn take(&self, key: &[u8]) -> Option<Vec<u8>> {
+        self.get(key)
+    }
+
+    fn can_cache(&self) -> bool {
+        true
+    }
+}
+
+/// A short description of a negotiated TLS connection for logs:
+/// (version, cipher suite, resumed).
+pub fn describe(conn: &rustls::ServerConnection) -> (String, String, bool) {
+    let version = match conn.protocol_version() {
+        Some(rustls::ProtocolVersion::TLSv1_3) => "TLSv1.3".to_string(),
+        Some(rustls::ProtocolVersion::TLSv1_2) => "TLSv1.2".to_string(),
+        Some(other) => format!("{other:?}"),
+        None => "none".to_string(),
+    };
+    let suite = conn
+        .negotiated_cipher_suite()
+        .and_then(|s| s.suite().as_str())
+        .unwrap_or("none")
+        .to_string();
+    let resumed = conn.handshake_kind() == Some(rustls::HandshakeKind::Resumed);
+    (version, suite, resumed)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn session_cache_is_bounded_and_multi_use() {
+        let cache = ConnectionSessionCache::new(2);
+        cache.put(b"a".to_vec(), b"1".to_vec());
+        cache.put(b"b".to_vec(), b"2".to_vec());
+        assert_eq!(cache.take(b"a"), Some(b"1".to_vec()));
+        assert_eq!(cache.take(b"a"), Some(b"1".to_vec()));
+        cache.put(b"c".to_vec(), b"3".to_vec());
+        assert_eq!(cache.get(b"a"), None);
+        assert_eq!(cache.get(b"c"), Some(b"3".to_vec()));
+    }
+
+    #[test]
+    fn connections_do_not_share_sessions() {
+        let key = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+        let chain = vec![key.cert.der().clone()];
+        let pk = PrivateKeyDer::Pkcs8(key.key_pair.serialize_der().into());
+        let setup = TlsSetup::new(chain, pk, &[Version::Tls12, Version::Tls13], &[]).unwrap();
+        let a = setup.for_connection();
+        let b = setup.for_connection();
+        a.control.session_storage.put(b"k".to_vec(), b"v".to_vec());
+        assert!(a.data.session_storage.get(b"k").is_some());
+        assert!(b.data.session_storage.get(b"k").is_none());
+        assert_eq!(a.data.send_tls13_tickets, 0);
+    }
+
+    #[test]
+    fn unknown_cipher_suite_is_an_error() {
+        let key = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+        let chain = vec![key.cert.der().clone()];
+        let pk = PrivateKeyDer::Pkcs8(key.key_pair.serialize_der().into());
+        let err = TlsSetup::new(chain, pk, &[Version::Tls13], &["NOPE".into()]).unwrap_err();
+        assert!(matches!(err, TlsSetupError::UnknownCipherSuite(_)));
+    }
+}

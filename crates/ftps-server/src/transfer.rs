@@ -1,0 +1,574 @@
+//! One data transfer, in its own task (RFC 959 §3.2-3.3, RFC 4217 §7, §10.2).
+//!
+//! Order of events: open the file (a failure is answered before any 1xx),
+//! report "started" (the control task sends 150), get the data connection
+//! (accept on the passive listener, only from the control connection's peer
+//! address, or connect for PORT/EPRT), run the TLS handshake as the TLS
+//! server — the FTP client is always the TLS client — and require it to
+//! resume this control connection's session when the policy says so, then
+//! move the bytes. The task can be cancelled (ABOR) at any await point and
+//! counts bytes for STAT. A protected upload must end with the client's TLS
+//! close_notify; a bare TCP close is a possible truncation and fails the
+//! upload, which then never replaces the existing file.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ftps_proto::ascii;
+use ftps_proto::command::TransferType;
+use ftps_proto::entry::{Entry, EntryKind};
+use ftps_proto::session::{
+    DataEndpoint, DataProtection, FsError, ListFormat, StoreMode, TransferKind, TransferOutcome,
+    TransferRequest, TransferStarted,
+};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use crate::storage::{Storage, StorageError, Upload, WriteMode};
+use crate::stream::DataStream;
+
+/// Size of the buffer a transfer moves data through.
+pub const TRANSFER_BUFFER_BYTES: usize = 64 * 1024;
+/// How long a finished data connection waits for the client's close before it is dropped.
+const LINGER_AFTER_CLOSE: Duration = Duration::from_secs(5);
+/// How many times STOU tries a fresh name.
+const STOU_ATTEMPTS: usize = 16;
+
+/// Events a transfer reports to its control connection, in order.
+#[derive(Debug)]
+pub enum TransferEvent {
+    /// The file is open; send 150.
+    Started(TransferStarted),
+    /// The transfer ended.
+    Done(TransferOutcome),
+}
+
+/// Everything a transfer task needs besides the request.
+pub struct TransferContext {
+    /// The user's storage.
+    pub storage: Arc<dyn Storage>,
+    /// The per-control-connection TLS configuration for data connections.
+    pub tls: Arc<rustls::ServerConfig>,
+    /// The passive listener, for [`DataEndpoint::Passive`].
+    pub passive: Option<TcpListener>,
+    /// The control connection's peer: the only address allowed on the data connection.
+    pub peer_ip: IpAddr,
+    /// The control connection's local address (active connections leave from it).
+    pub local_ip: IpAddr,
+    /// Limits.
+    pub data_connect_timeout: Duration,
+    /// TLS handshake limit.
+    pub handshake_timeout: Duration,
+    /// A transfer that moves no byte for this long fails.
+    pub stall_timeout: Duration,
+    /// The wall clock for LIST dates.
+    pub now_unix: i64,
+    /// Where events go.
+    pub events: mpsc::Sender<TransferEvent>,
+    /// Cancelled by ABOR.
+    pub cancel: CancellationToken,
+    /// Bytes moved so far (for STAT).
+    pub progress: Arc<AtomicU64>,
+    /// For the log line.
+    pub user: String,
+}
+
+/// Map a storage error to the protocol's view of it.
+pub fn fs_error(error: &StorageError) -> FsError {
+    match error {
+        StorageError::NotFound => FsError::NotFound,
+        StorageError::PermissionDenied | StorageError::OutsideRoot => FsError::PermissionDenied,
+        StorageError::AlreadyExists => FsError::AlreadyExists,
+        StorageError::NotADirectory => FsError::NotADirectory,
+        StorageError::IsADirectory => FsError::IsADirectory,
+        StorageError::DirectoryNotEmpty => FsError::DirectoryNotEmpty,
+        StorageError::NoSpace => FsError::NoSpace,
+        StorageError::InvalidName => FsError::InvalidName,
+        StorageError::OffsetBeyondEnd => FsError::OffsetBeyondEnd,
+        StorageError::Unsupported => FsError::Unsupported,
+        StorageError::Io(e) => FsError::Other(e.to_string()),
+    }
+}
+
+/// What was opened before the 150 reply.
+enum Source {
+    File(Box<dyn AsyncRead + Send + Unpin>),
+    Upload(Box<dyn Upload>),
+    Listing(Listing),
+}
+
+enum Listing {
+    Stream(crate::storage::EntryStream),
+    Single(Entry),
+}
+
+/// TLS details for the log line.
+#[derive(Default)]
+struct TlsInfo {
+    version: String,
+    cipher: String,
+    resumed: bool,
+}
+
+/// Run one transfer to its end and report it.
+pub async fn run(mut ctx: TransferContext, request: TransferRequest) {
+    let started_at = Instant::now();
+    let mut tls_info = TlsInfo::default();
+    let outcome = run_inner(&mut ctx, &request, &mut tls_info).await;
+    let bytes = ctx.progress.load(Ordering::Relaxed);
+    let (verb, path) = describe(&request.kind);
+    info!(
+        target: "ftps::transfer",
+        user = %ctx.user,
+        peer = %ctx.peer_ip,
+        verb,
+        path = %String::from_utf8_lossy(&path),
+        bytes,
+        seconds = format!("{:.3}", started_at.elapsed().as_secs_f64()),
+        tls = if request.protection == DataProtection::Private { tls_info.version.as_str() } else { "none" },
+        cipher = %tls_info.cipher,
+        resumed = if tls_info.resumed { "yes" } else { "no" },
+        outcome = ?outcome,
+        "transfer"
+    );
+    // The control task may be gone (connection closed); nothing to report then.
+    let _ = ctx.events.send(TransferEvent::Done(outcome)).await;
+}
+
+fn describe(kind: &TransferKind) -> (&'static str, Vec<u8>) {
+    match kind {
+        TransferKind::Retrieve { path, .. } => ("RETR", path.to_bytes()),
+        TransferKind::Store { path, mode } => (
+            match mode {
+                StoreMode::Append => "APPE",
+                StoreMode::Unique => "STOU",
+                _ => "STOR",
+            },
+            path.to_bytes(),
+        ),
+        TransferKind::List { path, format } => (
+            match format {
+                ListFormat::List => "LIST",
+                ListFormat::Nlst => "NLST",
+                ListFormat::Mlsd => "MLSD",
+            },
+            path.to_bytes(),
+        ),
+    }
+}
+
+async fn run_inner(
+    ctx: &mut TransferContext,
+    request: &TransferRequest,
+    tls_info: &mut TlsInfo,
+) -> TransferOutcome {
+    let (source, started) = match open(ctx, request).await {
+        Ok(opened) => opened,
+        Err(error) => return TransferOutcome::OpenFailed(error),
+    };
+    if ctx.events.send(TransferEvent::Started(started)).await.is_err() {
+        return abandon(source, TransferOutcome::ConnectionLost).await;
+    }
+    let tcp = tokio::select! {
+        biased;
+        _ = ctx.cancel.cancelled() => return abandon(source, TransferOutcome::Aborted).await,
+        tcp = connect_data(ctx, request.endpoint) => tcp,
+    };
+    let Some(tcp) = tcp else {
+        return abandon(source, TransferOutcome::DataConnectionFailed).await;
+    };
+    let data = match request.protection {
+        DataProtection::Clear => DataStream::Plain(tcp),
+        DataProtection::Private => {
+            let handshake = tokio::select! {
+                biased;
+                _ = ctx.cancel.cancelled() => return abandon(source, TransferOutcome::Aborted).await,
+                h = handshake(ctx, tcp, request.require_session_reuse, tls_info) => h,
+            };
+            match handshake {
+                Ok(tls) => DataStream::Tls(Box::new(tls)),
+                Err(outcome) => return abandon(source, outcome).await,
+            }
+        }
+    };
+    let ascii = request.transfer_type == TransferType::Ascii;
+    match source {
+        Source::File(reader) => send_file(ctx, reader, data, ascii).await,
+        Source::Upload(upload) => receive_file(ctx, upload, data, ascii).await,
+        Source::Listing(listing) => send_listing(ctx, request, listing, data).await,
+    }
+}
+
+/// Abort an upload that never got its data, then return the outcome.
+async fn abandon(source: Source, outcome: TransferOutcome) -> TransferOutcome {
+    if let Source::Upload(upload) = source {
+        upload.abort().await;
+    }
+    outcome
+}
+
+async fn open(
+    ctx: &TransferContext,
+    request: &TransferRequest,
+) -> Result<(Source, TransferStarted), FsError> {
+    let storage = &ctx.storage;
+    match &request.kind {
+        TransferKind::Retrieve { path, offset } => {
+            let meta = storage.metadata(path).await.map_err(|e| fs_error(&e))?;
+            if meta.kind == EntryKind::Dir {
+                return Err(FsError::IsADirectory);
+            }
+            let reader = storage
+                .read(path, *offset)
+                .await
+                .map_err(|e| fs_error(&e))?;
+            let size = (request.transfer_type == TransferType::Image)
+                .then(|| meta.size.saturating_sub(*offset));
+            Ok((
+                Source::File(reader),
+                TransferStarted {
+                    unique_name: None,
+                    size,
+                },
+            ))
+        }
+        TransferKind::Store {
+            path,
+            mode: StoreMode::Unique,
+        } => {
+            for attempt in 0..STOU_ATTEMPTS {
+                let name = format!("stou.{:08x}{}", rand::random::<u32>(), attempt);
+                let target = path.join(name.as_bytes()).map_err(|_| FsError::InvalidName)?;
+                match storage.write(&target, WriteMode::CreateNew).await {
+                    Ok(upload) => {
+                        return Ok((
+                            Source::Upload(upload),
+                            TransferStarted {
+                                unique_name: Some(name.into_bytes()),
+                                size: None,
+                            },
+                        ))
+                    }
+                    Err(StorageError::AlreadyExists) => continue,
+                    Err(e) => return Err(fs_error(&e)),
+                }
+            }
+            Err(FsError::AlreadyExists)
+        }
+        TransferKind::Store { path, mode } => {
+            let mode = match mode {
+                StoreMode::Create | StoreMode::Unique => WriteMode::Create,
+                StoreMode::Resume(n) => WriteMode::Resume(*n),
+                StoreMode::Append => WriteMode::Append,
+            };
+            let upload = storage.write(path, mode).await.map_err(|e| fs_error(&e))?;
+            Ok((Source::Upload(upload), TransferStarted::default()))
+        }
+        TransferKind::List { path, format } => {
+            let meta = storage.metadata(path).await.map_err(|e| fs_error(&e))?;
+            let listing = if meta.kind == EntryKind::Dir {
+                Listing::Stream(storage.list(path).await.map_err(|e| fs_error(&e))?)
+            } else if *format == ListFormat::Mlsd {
+                return Err(FsError::NotADirectory);
+            } else {
+                Listing::Single(meta)
+            };
+            Ok((Source::Listing(listing), TransferStarted::default()))
+        }
+    }
+}
+
+/// Accept (passive, only from the control peer's address) or connect (active).
+async fn connect_data(ctx: &mut TransferContext, endpoint: DataEndpoint) -> Option<TcpStream> {
+    let deadline = tokio::time::Instant::now() + ctx.data_connect_timeout;
+    match endpoint {
+        DataEndpoint::Passive => {
+            let listener = ctx.passive.take()?;
+            loop {
+                let accepted = tokio::time::timeout_at(deadline, listener.accept()).await;
+                match accepted {
+                    Ok(Ok((stream, from))) => {
+                        if from.ip().to_canonical() == ctx.peer_ip.to_canonical() {
+                            let _ = stream.set_nodelay(true);
+                            return Some(stream);
+                        }
+                        // Port stealing (RFC 4217 §15.2.6, RFC 2577): refuse
+                        // and keep waiting for the real client.
+                        warn!(peer = %ctx.peer_ip, intruder = %from, "data connection from a foreign address refused");
+                    }
+                    Ok(Err(error)) => {
+                        warn!(%error, "passive accept failed");
+                        return None;
+                    }
+                    Err(_) => return None,
+                }
+            }
+        }
+        DataEndpoint::Active(addr) => {
+            let socket = match addr {
+                SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4(),
+                SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6(),
+            }
+            .ok()?;
+            // Leave from the address the client talks to, when it is of the same family.
+            if ctx.local_ip.is_ipv4() == addr.is_ipv4() {
+                let _ = socket.bind(SocketAddr::new(ctx.local_ip, 0));
+            }
+            match tokio::time::timeout_at(deadline, socket.connect(addr)).await {
+                Ok(Ok(stream)) => {
+                    let _ = stream.set_nodelay(true);
+                    Some(stream)
+                }
+                _ => None,
+            }
+        }
+    }
+}
+
+/// The TLS server handshake on the data connection (RFC 4217 §7, §10.2).
+async fn handshake(
+    ctx: &TransferContext,
+    tcp: TcpStream,
+    require_reuse: bool,
+    info: &mut TlsInfo,
+) -> Result<tokio_rustls::server::TlsStream<TcpStream>, TransferOutcome> {
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::clone(&ctx.tls));
+    let tls = match tokio::time::timeout(ctx.handshake_timeout, acceptor.accept(tcp)).await {
+        Ok(Ok(tls)) => tls,
+        Ok(Err(error)) => {
+            warn!(peer = %ctx.peer_ip, %error, "data connection TLS handshake failed");
+            return Err(TransferOutcome::TlsFailed);
+        }
+        Err(_) => {
+            warn!(peer = %ctx.peer_ip, "data connection TLS handshake timed out");
+            return Err(TransferOutcome::TlsFailed);
+        }
+    };
+    let (version, cipher, resumed) = crate::tls::describe(tls.get_ref().1);
+    *info = TlsInfo {
+        version,
+        cipher,
+        resumed,
+    };
+    if require_reuse && !resumed {
+        warn!(peer = %ctx.peer_ip, "data connection did not resume the control connection's TLS session: refused");
+        return Err(TransferOutcome::SessionReuseRequired);
+    }
+    Ok(tls)
+}
+
+/// Close the data connection cleanly: TLS close_notify and TCP FIN, then let
+/// the client's own close arrive in the background so it does not meet a reset.
+async fn finish(mut data: DataStream, stall: Duration) -> std::io::Result<()> {
+    tokio::time::timeout(stall, data.shutdown())
+        .await
+        .map_err(|_| std::io::Error::from(std::io::ErrorKind::TimedOut))??;
+    tokio::spawn(async move {
+        let mut sink = [0u8; 512];
+        let _ = tokio::time::timeout(LINGER_AFTER_CLOSE, async {
+            while matches!(data.read(&mut sink).await, Ok(n) if n > 0) {}
+        })
+        .await;
+    });
+    Ok(())
+}
+
+async fn send_file(
+    ctx: &TransferContext,
+    mut reader: Box<dyn AsyncRead + Send + Unpin>,
+    mut data: DataStream,
+    ascii: bool,
+) -> TransferOutcome {
+    let mut buf = vec![0u8; TRANSFER_BUFFER_BYTES];
+    let mut converted = Vec::new();
+    let mut converter = ascii::ToNetwork::default();
+    let mut total = 0u64;
+    loop {
+        let read = tokio::select! {
+            biased;
+            _ = ctx.cancel.cancelled() => return TransferOutcome::Aborted,
+            r = reader.read(&mut buf) => r,
+        };
+        let n = match read {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) => {
+                return TransferOutcome::StorageFailed(fs_error(&StorageError::from(e)))
+            }
+        };
+        let chunk = match buf.get(..n) {
+            Some(chunk) => chunk,
+            None => return TransferOutcome::StorageFailed(FsError::Other("short read".into())),
+        };
+        let out: &[u8] = if ascii {
+            converted.clear();
+            converter.convert(chunk, &mut converted);
+            &converted
+        } else {
+            chunk
+        };
+        let written = tokio::select! {
+            biased;
+            _ = ctx.cancel.cancelled() => return TransferOutcome::Aborted,
+            w = tokio::time::timeout(ctx.stall_timeout, data.write_all(out)) => w,
+        };
+        if !matches!(written, Ok(Ok(()))) {
+            return TransferOutcome::ConnectionLost;
+        }
+        total += out.len() as u64;
+        ctx.progress.store(total, Ordering::Relaxed);
+    }
+    match finish(data, ctx.stall_timeout).await {
+        Ok(()) => TransferOutcome::Complete { bytes: total },
+        Err(_) => TransferOutcome::ConnectionLost,
+    }
+}
+
+async fn receive_file(
+    ctx: &TransferContext,
+    mut upload: Box<dyn Upload>,
+    mut data: DataStream,
+    ascii: bool,
+) -> TransferOutcome {
+    let mut buf = vec![0u8; TRANSFER_BUFFER_BYTES];
+    let mut converted = Vec::new();
+    let mut converter = ascii::FromNetwork::default();
+    let mut total = 0u64;
+    loop {
+        let read = tokio::select! {
+            biased;
+            _ = ctx.cancel.cancelled() => {
+                upload.abort().await;
+                return TransferOutcome::Aborted;
+            }
+            r = tokio::time::timeout(ctx.stall_timeout, data.read(&mut buf)) => r,
+        };
+        let n = match read {
+            Ok(Ok(0)) => break,
+            Ok(Ok(n)) => n,
+            // A TLS stream that ends without close_notify reads as an error
+            // (UnexpectedEof): a possibly truncated upload.
+            Ok(Err(_)) | Err(_) => {
+                upload.abort().await;
+                return TransferOutcome::ConnectionLost;
+            }
+        };
+        let Some(chunk) = buf.get(..n) else {
+            upload.abort().await;
+            return TransferOutcome::ConnectionLost;
+        };
+        total += n as u64;
+        ctx.progress.store(total, Ordering::Relaxed);
+        let out: &[u8] = if ascii {
+            converted.clear();
+            converter.convert(chunk, &mut converted);
+            &converted
+        } else {
+            chunk
+        };
+        if let Err(e) = upload.write_all(out).await {
+            upload.abort().await;
+            return TransferOutcome::StorageFailed(fs_error(&StorageError::from(e)));
+        }
+    }
+    if ascii {
+        converted.clear();
+        converter.finish(&mut converted);
+        if let Err(e) = upload.write_all(&converted).await {
+            upload.abort().await;
+            return TransferOutcome::StorageFailed(fs_error(&StorageError::from(e)));
+        }
+    }
+    if let Err(e) = upload.flush().await {
+        upload.abort().await;
+        return TransferOutcome::StorageFailed(fs_error(&StorageError::from(e)));
+    }
+    if let Err(e) = upload.commit().await {
+        return TransferOutcome::StorageFailed(fs_error(&e));
+    }
+    // Answer the client's close_notify with ours (ftplib's unwrap() waits for it).
+    let _ = finish(data, ctx.stall_timeout).await;
+    TransferOutcome::Complete { bytes: total }
+}
+
+async fn send_listing(
+    ctx: &TransferContext,
+    request: &TransferRequest,
+    listing: Listing,
+    mut data: DataStream,
+) -> TransferOutcome {
+    let format = match &request.kind {
+        TransferKind::List { format, .. } => *format,
+        _ => ListFormat::List,
+    };
+    let line = |entry: &Entry| -> Vec<u8> {
+        let mut line = match format {
+            ListFormat::List => ftps_proto::list::format_list_line(entry, ctx.now_unix),
+            ListFormat::Nlst => ftps_proto::list::format_nlst_line(entry),
+            ListFormat::Mlsd => ftps_proto::facts::format_entry(
+                entry,
+                request.permissions,
+                &request.facts,
+                None,
+            ),
+        };
+        line.extend_from_slice(b"\r\n");
+        line
+    };
+    let mut total = 0u64;
+    let mut out = Vec::with_capacity(TRANSFER_BUFFER_BYTES);
+    match listing {
+        Listing::Single(entry) => out.extend(line(&entry)),
+        Listing::Stream(mut entries) => loop {
+            let next = tokio::select! {
+                biased;
+                _ = ctx.cancel.cancelled() => return TransferOutcome::Aborted,
+                e = entries.recv() => e,
+            };
+            match next {
+                None => break,
+                Some(Ok(entry)) => out.extend(line(&entry)),
+                Some(Err(e)) => return TransferOutcome::StorageFailed(fs_error(&e)),
+            }
+            if out.len() >= TRANSFER_BUFFER_BYTES {
+                if !write_chunk(ctx, &mut data, &out).await {
+                    return interrupted(ctx);
+                }
+                total += out.len() as u64;
+                ctx.progress.store(total, Ordering::Relaxed);
+                out.clear();
+            }
+        },
+    }
+    if !write_chunk(ctx, &mut data, &out).await {
+        return interrupted(ctx);
+    }
+    total += out.len() as u64;
+    ctx.progress.store(total, Ordering::Relaxed);
+    match finish(data, ctx.stall_timeout).await {
+        Ok(()) => TransferOutcome::Complete { bytes: total },
+        Err(_) => TransferOutcome::ConnectionLost,
+    }
+}
+
+/// Why a write stopped: ABOR, or the connection.
+fn interrupted(ctx: &TransferContext) -> TransferOutcome {
+    if ctx.cancel.is_cancelled() {
+        TransferOutcome::Aborted
+    } else {
+        TransferOutcome::ConnectionLost
+    }
+}
+
+async fn write_chunk(ctx: &TransferContext, data: &mut DataStream, bytes: &[u8]) -> bool {
+    tokio::select! {
+        biased;
+        _ = ctx.cancel.cancelled() => false,
+        w = tokio::time::timeout(ctx.stall_timeout, data.write_all(bytes)) => matches!(w, Ok(Ok(()))),
+    }
+}

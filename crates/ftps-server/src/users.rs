@@ -1,0 +1,497 @@
+//! Accounts and password authentication (RFC 959 USER/PASS, RFC 2577 §5).
+//!
+//! Passwords are stored only as argon2id PHC strings ([`hash_password`]); verification is
+//! constant-time in the password ([`verify_password`]). [`UserDb::authenticate`] runs a full
+//! argon2 verification even for a name that does not exist, against a fixed dummy hash, so the
+//! time a PASS takes does not tell a client which user names exist (RFC 2577 §7, Protecting
+//! Usernames). The delay after a failed login (`server.failed_login_delay_ms`, RFC 2577 §5,
+//! Protecting Passwords) is the caller's job.
+//!
+//! Anonymous access (user names `anonymous` and `ftp`, case-insensitive) is read-only and
+//! accepts any password, conventionally an e-mail address.
+//!
+//! [`load_or_create_zero_config_user`] keeps the single user of a zero-config start
+//! (`ftps serve --root DIR`) in the state directory, so its random password is printed once
+//! and keeps working across restarts.
+
+use std::collections::HashMap;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use rand::rngs::OsRng;
+use rand::Rng;
+use serde::Deserialize;
+
+use crate::config::{AnonymousTls, Config, Policy, UserSection, ANONYMOUS_NAMES};
+
+/// Length of [`random_password`]'s result.
+pub const RANDOM_PASSWORD_LEN: usize = 20;
+
+/// Letters and digits without the look-alikes `0 O o 1 l I` (56 symbols, ~5.8 bits each).
+const PASSWORD_ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnpqrstuvwxyz23456789";
+
+/// An argon2id hash (default parameters) of a password nobody knows, verified against when the
+/// user name is unknown so that the reply takes as long as for a known user.
+const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$KHuk3mHnxtQ/EQUxU6uJNQ$Rey89Yk0fOk2v0JO4JbFn20IvlmjYjlv2j1EUbD4eDY";
+
+/// Name of the zero-config user file inside the state directory.
+pub const ZERO_CONFIG_USER_FILE: &str = "user.toml";
+
+/// An error hashing a password or handling the zero-config user file.
+#[derive(Debug, thiserror::Error)]
+pub enum UserError {
+    /// argon2 refused to hash (should not happen with default parameters).
+    #[error("cannot hash password: {0}")]
+    Hash(argon2::password_hash::Error),
+    /// The zero-config user file exists but cannot be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The operating system's error.
+        source: io::Error,
+    },
+    /// The zero-config user file (or its directory) cannot be written.
+    #[error("cannot write {path}: {source}")]
+    Write {
+        /// The file or directory.
+        path: PathBuf,
+        /// The operating system's error.
+        source: io::Error,
+    },
+    /// The zero-config user file is not what this module writes.
+    #[error("{path}: {message} (delete the file to create a new user and password)")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// Hashes `password` with argon2id, default parameters and a random salt, as a PHC string.
+pub fn hash_password(password: &str) -> Result<String, UserError> {
+    let salt = SaltString::generate(&mut OsRng);
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(UserError::Hash)
+}
+
+/// Whether `password` matches the PHC string `hash` (argon2, any variant). Constant-time in
+/// the password; false for a malformed hash. CPU-heavy: call it from `spawn_blocking`.
+pub fn verify_password(hash: &str, password: &[u8]) -> bool {
+    match PasswordHash::new(hash) {
+        Ok(parsed) => Argon2::default().verify_password(password, &parsed).is_ok(),
+        Err(_) => false,
+    }
+}
+
+/// A fresh random password: [`RANDOM_PASSWORD_LEN`] letters and digits without look-alikes
+/// (about 116 bits), from the operating system's random source.
+pub fn random_password() -> String {
+    (0..RANDOM_PASSWORD_LEN)
+        .map(|_| char::from(PASSWORD_ALPHABET[OsRng.gen_range(0..PASSWORD_ALPHABET.len())]))
+        .collect()
+}
+
+/// What a session knows about the logged-in user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    /// The login name (`anonymous` for anonymous sessions).
+    pub name: String,
+    /// The directory the user sees as `/` (as configured; may be relative).
+    pub root: PathBuf,
+    /// Whether the user may change files (always false for anonymous).
+    pub write: bool,
+    /// The effective TLS policy: the global `[policy]` with the user's overrides applied.
+    /// For anonymous users `require_tls` and `require_prot_p` follow `anonymous.tls`.
+    pub policy: Policy,
+    /// Whether this is the anonymous account.
+    pub anonymous: bool,
+    /// `anonymous.tls` for the anonymous account; `None` for other users. With
+    /// [`AnonymousTls::Refuse`] a USER anonymous on a TLS-secured control connection must be
+    /// refused (RFC 4217 §10.1).
+    pub anonymous_tls: Option<AnonymousTls>,
+}
+
+/// One entry of the [`UserDb`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserRecord {
+    /// The account a successful login yields.
+    pub account: Account,
+    /// The argon2id PHC string; `None` for the anonymous account, which takes any password.
+    pub password_hash: Option<String>,
+}
+
+/// The accounts from the configuration, looked up by login name.
+#[derive(Debug, Clone, Default)]
+pub struct UserDb {
+    users: HashMap<String, UserRecord>,
+    anonymous: Option<UserRecord>,
+}
+
+impl UserDb {
+    /// Builds the database from `[[users]]`, `[policy]` and `[anonymous]`. Expects a
+    /// validated configuration; an enabled anonymous section without a root is ignored.
+    pub fn from_config(cfg: &Config) -> UserDb {
+        let users = cfg
+            .users
+            .iter()
+            .map(|u| {
+                let record = UserRecord {
+                    account: Account {
+                        name: u.name.clone(),
+                        root: u.root.clone(),
+                        write: u.write,
+                        policy: cfg.policy.with(&u.policy),
+                        anonymous: false,
+                        anonymous_tls: None,
+                    },
+                    password_hash: Some(u.password_hash.clone()),
+                };
+                (u.name.clone(), record)
+            })
+            .collect();
+        let anon = &cfg.anonymous;
+        let anonymous = match (&anon.root, anon.enabled) {
+            (Some(root), true) => Some(UserRecord {
+                account: Account {
+                    name: ANONYMOUS_NAMES[0].to_owned(),
+                    root: root.clone(),
+                    write: false,
+                    policy: anonymous_policy(&cfg.policy, anon.tls),
+                    anonymous: true,
+                    anonymous_tls: Some(anon.tls),
+                },
+                password_hash: None,
+            }),
+            _ => None,
+        };
+        UserDb { users, anonymous }
+    }
+
+    /// The record for login name `name` (`anonymous`/`ftp` case-insensitively, other names
+    /// exactly), if it exists and is enabled.
+    pub fn lookup(&self, name: &str) -> Option<&UserRecord> {
+        if is_anonymous_name(name) {
+            self.anonymous.as_ref()
+        } else {
+            self.users.get(name)
+        }
+    }
+
+    /// Whether anonymous login is enabled.
+    pub fn anonymous_enabled(&self) -> bool {
+        self.anonymous.is_some()
+    }
+
+    /// Number of password accounts (anonymous not counted).
+    pub fn len(&self) -> usize {
+        self.users.len()
+    }
+
+    /// Whether there is no password account.
+    pub fn is_empty(&self) -> bool {
+        self.users.is_empty()
+    }
+
+    /// Checks `password` for `name` and returns the account on success.
+    ///
+    /// Blocking: argon2 is CPU-heavy, so async callers run this in `spawn_blocking`. For an
+    /// unknown user it still verifies against a fixed dummy hash, so timing does not reveal
+    /// which names exist. The anonymous account accepts any password.
+    pub fn authenticate(&self, name: &str, password: &[u8]) -> Option<Account> {
+        match self.lookup(name) {
+            Some(UserRecord {
+                account,
+                password_hash: None,
+            }) if account.anonymous => Some(account.clone()),
+            Some(UserRecord {
+                account,
+                password_hash: Some(hash),
+            }) => verify_password(hash, password).then(|| account.clone()),
+            _ => {
+                let _ = verify_password(DUMMY_HASH, password);
+                None
+            }
+        }
+    }
+}
+
+/// Whether `name` is one of the anonymous login names (case-insensitive).
+pub fn is_anonymous_name(name: &str) -> bool {
+    ANONYMOUS_NAMES.iter().any(|a| a.eq_ignore_ascii_case(name))
+}
+
+fn anonymous_policy(global: &Policy, tls: AnonymousTls) -> Policy {
+    match tls {
+        AnonymousTls::Require => Policy {
+            require_tls: true,
+            ..*global
+        },
+        AnonymousTls::Allow | AnonymousTls::Refuse => Policy {
+            require_tls: false,
+            require_prot_p: false,
+            ..*global
+        },
+    }
+}
+
+/// The single user of a zero-config start, as kept in the state directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ZeroConfigUser {
+    /// The login name.
+    pub name: String,
+    /// The argon2id PHC string of the password.
+    pub password_hash: String,
+    /// The password in clear, only when the user was created by this call: print it once.
+    pub new_password: Option<String>,
+}
+
+impl ZeroConfigUser {
+    /// A `[[users]]` entry for this user with write access to `root` and the global policy.
+    pub fn to_user_section(&self, root: PathBuf) -> UserSection {
+        UserSection {
+            name: self.name.clone(),
+            password_hash: self.password_hash.clone(),
+            root,
+            write: true,
+            policy: Default::default(),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UserFile {
+    name: String,
+    password_hash: String,
+}
+
+/// Loads the zero-config user from `state_dir/user.toml`, or creates it there with the name
+/// `default_name` and a [`random_password`] (directory 0700, file 0600, written atomically).
+/// Only a newly created user has [`ZeroConfigUser::new_password`] set. Deleting the file
+/// makes the next start create a new password.
+pub fn load_or_create_zero_config_user(
+    state_dir: &Path,
+    default_name: &str,
+) -> Result<ZeroConfigUser, UserError> {
+    let path = state_dir.join(ZERO_CONFIG_USER_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            let invalid = |message: String| UserError::Invalid {
+                path: path.clone(),
+                message,
+            };
+            let file: UserFile = toml::from_str(&text).map_err(|e| invalid(e.to_string()))?;
+            if PasswordHash::new(&file.password_hash).is_err() {
+                return Err(invalid("password_hash is not a PHC string".to_owned()));
+            }
+            if file.name.is_empty() || is_anonymous_name(&file.name) {
+                return Err(invalid(format!("unusable user name {:?}", file.name)));
+            }
+            Ok(ZeroConfigUser {
+                name: file.name,
+                password_hash: file.password_hash,
+                new_password: None,
+            })
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            let password = random_password();
+            let hash = hash_password(&password)?;
+            let text = format!(
+                "# The user of `ftps serve` without a [[users]] configuration.\n\
+                 # Delete this file to get a new password on the next start.\n\
+                 name = {}\npassword_hash = {}\n",
+                toml_string(default_name),
+                toml_string(&hash)
+            );
+            crate::certs::create_state_dir(state_dir).map_err(|source| UserError::Write {
+                path: state_dir.to_path_buf(),
+                source,
+            })?;
+            crate::certs::write_atomic(&path, text.as_bytes(), 0o600).map_err(|source| {
+                UserError::Write {
+                    path: path.clone(),
+                    source,
+                }
+            })?;
+            Ok(ZeroConfigUser {
+                name: default_name.to_owned(),
+                password_hash: hash,
+                new_password: Some(password),
+            })
+        }
+        Err(source) => Err(UserError::Read { path, source }),
+    }
+}
+
+/// `s` as a TOML basic string.
+fn toml_string(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if c.is_control() => out.push_str(&format!("\\u{:04X}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::config::{parse, PolicyOverride};
+
+    /// The hash of "correct horse".
+    const HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$KHuk3mHnxtQ/EQUxU6uJNQ$3jJaqxVILffIGwUjXRCcoMCvwBQlW1TErg99BSg2DdA";
+
+    fn db(extra: &str) -> UserDb {
+        let text = format!(
+            "[policy]\nallow_ccc = false\n\n[[users]]\nname = \"alice\"\npassword_hash = \"{HASH}\"\nroot = \"/srv/alice\"\n\n\
+             [[users]]\nname = \"bob\"\npassword_hash = \"{HASH}\"\nroot = \"/srv/bob\"\nwrite = false\n\
+             policy = {{ allow_ccc = true, require_prot_p = false }}\n{extra}"
+        );
+        UserDb::from_config(&parse(&text, "t").unwrap())
+    }
+
+    #[test]
+    fn hash_verify_round_trip() {
+        let h = hash_password("s3cret pass").unwrap();
+        assert!(h.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{h}");
+        assert!(verify_password(&h, b"s3cret pass"));
+        assert!(!verify_password(&h, b"s3cret pasS"));
+        assert_ne!(h, hash_password("s3cret pass").unwrap(), "salt is random");
+        assert!(verify_password(HASH, b"correct horse"));
+    }
+
+    #[test]
+    fn wrong_and_malformed() {
+        assert!(!verify_password(HASH, b"wrong"));
+        assert!(!verify_password(HASH, b""));
+        assert!(!verify_password("", b"correct horse"));
+        assert!(!verify_password("$argon2id$v=19$garbage", b"correct horse"));
+        assert!(!verify_password("correct horse", b"correct horse"));
+        assert!(!verify_password(DUMMY_HASH, b"correct horse"));
+    }
+
+    #[test]
+    fn random_passwords() {
+        let a = random_password();
+        assert_eq!(a.len(), RANDOM_PASSWORD_LEN);
+        assert!(a.bytes().all(|c| PASSWORD_ALPHABET.contains(&c)));
+        assert!(!a.contains(['0', 'O', 'o', '1', 'l', 'I']));
+        assert_ne!(a, random_password());
+    }
+
+    #[test]
+    fn authenticate_users() {
+        let db = db("");
+        assert_eq!(db.len(), 2);
+        let alice = db.authenticate("alice", b"correct horse").unwrap();
+        assert_eq!(alice.name, "alice");
+        assert_eq!(alice.root, PathBuf::from("/srv/alice"));
+        assert!(alice.write && !alice.anonymous && alice.anonymous_tls.is_none());
+        assert!(db.authenticate("alice", b"wrong").is_none());
+        assert!(
+            db.authenticate("Alice", b"correct horse").is_none(),
+            "names are exact"
+        );
+        assert!(db.authenticate("mallory", b"correct horse").is_none());
+        assert!(db.lookup("mallory").is_none());
+    }
+
+    #[test]
+    fn per_user_policy_override() {
+        let db = db("");
+        let global = Policy::default();
+        assert_eq!(db.lookup("alice").unwrap().account.policy, global);
+        let bob = db.authenticate("bob", b"correct horse").unwrap();
+        assert!(!bob.write);
+        assert_eq!(
+            bob.policy,
+            Policy {
+                allow_ccc: true,
+                require_prot_p: false,
+                ..global
+            }
+        );
+        let o = PolicyOverride {
+            require_tls: Some(false),
+            ..Default::default()
+        };
+        assert!(!global.with(&o).require_tls);
+        assert_eq!(global.with(&PolicyOverride::default()), global);
+    }
+
+    #[test]
+    fn anonymous_only_when_enabled() {
+        let off = db("");
+        assert!(!off.anonymous_enabled());
+        assert!(off.lookup("anonymous").is_none());
+        assert!(off.authenticate("anonymous", b"me@example.org").is_none());
+        assert!(off.authenticate("ftp", b"").is_none());
+
+        let on = db("[anonymous]\nenabled = true\nroot = \"/srv/pub\"\ntls = \"refuse\"\n");
+        for name in ["anonymous", "ANONYMOUS", "ftp", "Ftp"] {
+            let a = on.authenticate(name, b"me@example.org").unwrap();
+            assert!(a.anonymous && !a.write, "{name}");
+            assert_eq!(a.name, "anonymous");
+            assert_eq!(a.root, PathBuf::from("/srv/pub"));
+            assert_eq!(a.anonymous_tls, Some(AnonymousTls::Refuse));
+            assert!(!a.policy.require_tls && !a.policy.require_prot_p);
+        }
+        assert!(on.lookup("ftp").unwrap().password_hash.is_none());
+
+        let req = db("[anonymous]\nenabled = true\nroot = \"/srv/pub\"\n");
+        let a = req.authenticate("anonymous", b"").unwrap();
+        assert!(a.policy.require_tls && a.policy.require_prot_p);
+        assert_eq!(a.anonymous_tls, Some(AnonymousTls::Require));
+    }
+
+    #[test]
+    fn zero_config_user_created_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("state");
+        let first = load_or_create_zero_config_user(&state, "ftps").unwrap();
+        let password = first.new_password.clone().unwrap();
+        assert_eq!(first.name, "ftps");
+        assert!(verify_password(&first.password_hash, password.as_bytes()));
+        let again = load_or_create_zero_config_user(&state, "other").unwrap();
+        assert_eq!(again.name, "ftps");
+        assert_eq!(again.password_hash, first.password_hash);
+        assert!(again.new_password.is_none());
+        let section = again.to_user_section(PathBuf::from("/data"));
+        let mut cfg = Config::default();
+        cfg.users.push(section);
+        cfg.validate("zero").unwrap();
+        assert!(UserDb::from_config(&cfg)
+            .authenticate("ftps", password.as_bytes())
+            .is_some());
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(state.join(ZERO_CONFIG_USER_FILE))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        std::fs::write(state.join(ZERO_CONFIG_USER_FILE), "nonsense = 1\n").unwrap();
+        let e = load_or_create_zero_config_user(&state, "ftps").unwrap_err();
+        assert!(e.to_string().contains("user.toml"), "{e}");
+    }
+
+    #[test]
+    fn toml_string_escapes() {
+        assert_eq!(toml_string("a\"b\\c\n"), "\"a\\\"b\\\\c\\u000A\"");
+    }
+}
