@@ -310,8 +310,8 @@ pub struct TlsSection {
     pub key: Option<PathBuf>,
     /// Enabled protocol versions, `"1.2"` and/or `"1.3"`. Default both.
     pub versions: Vec<TlsVersion>,
-    /// Cipher suites by rustls name (e.g. `"TLS13_AES_256_GCM_SHA384"`); empty (the default)
-    /// means rustls' defaults.
+    /// Cipher suites by exact rustls name (e.g. `"TLS13_AES_256_GCM_SHA384"`); empty (the
+    /// default) means rustls' defaults.
     pub cipher_suites: Vec<String>,
 }
 
@@ -363,11 +363,11 @@ pub fn cipher_suite_name(suite: &SupportedCipherSuite) -> String {
         .map_or_else(|| format!("{id:?}"), ToOwned::to_owned)
 }
 
-/// The *ring* cipher suite called `name` (ASCII case-insensitive), if rustls has it.
+/// The *ring* cipher suite called exactly `name`, if rustls has it.
 pub fn find_cipher_suite(name: &str) -> Option<SupportedCipherSuite> {
     ALL_CIPHER_SUITES
         .iter()
-        .find(|s| cipher_suite_name(s).eq_ignore_ascii_case(name.trim()))
+        .find(|s| cipher_suite_name(s) == name)
         .copied()
 }
 
@@ -1232,10 +1232,16 @@ require_prot_p = false
         let m = err("[tls]\ncipher_suites = [\"TLS13_AES_256_GCM_SHA384\"]\n");
         assert!(m.contains("TLS 1.2"), "{m}");
         let ok = parse(
-            "[tls]\ncipher_suites = [\"TLS13_AES_128_GCM_SHA256\", \"tls_ecdhe_rsa_with_aes_128_gcm_sha256\"]\n",
+            "[tls]\ncipher_suites = [\"TLS13_AES_128_GCM_SHA256\", \"TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256\"]\n",
             "f",
         );
         assert_eq!(ok.unwrap().tls.crypto_provider().cipher_suites.len(), 2);
+        // Names are exact, as rustls prints them.
+        let m = err("[tls]\ncipher_suites = [\"tls13_aes_128_gcm_sha256\"]\n");
+        assert!(
+            m.contains("unknown cipher suite \"tls13_aes_128_gcm_sha256\""),
+            "{m}"
+        );
     }
 
     #[test]

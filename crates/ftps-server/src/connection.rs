@@ -318,7 +318,7 @@ impl Connection {
             warn!(peer = %self.peer, "plaintext pipelined after AUTH (STARTTLS injection): closing");
             return Flow::Close;
         }
-        let ControlStream::Plain(tcp) = self.stream.take() else {
+        let ControlStream::Plain(tcp) = self.stream.detach() else {
             return Flow::Close;
         };
         let limit = self.shared.config.server.tls_handshake_timeout();
@@ -357,7 +357,7 @@ impl Connection {
 
     /// CCC or REIN: close_notify, wait (bounded) for the client's, go on in plaintext.
     async fn clear_tls(&mut self) -> Flow {
-        let ControlStream::Tls(mut tls) = self.stream.take() else {
+        let ControlStream::Tls(mut tls) = self.stream.detach() else {
             return Flow::Close;
         };
         tls.get_mut().1.send_close_notify();

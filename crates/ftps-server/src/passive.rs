@@ -46,7 +46,9 @@ mod tests {
         let range = PortRange::new(40100, 40110).unwrap();
         let mut held = Vec::new();
         for _ in 0..5 {
-            let l = bind("127.0.0.1".parse().unwrap(), Some(&range)).await.unwrap();
+            let l = bind("127.0.0.1".parse().unwrap(), Some(&range))
+                .await
+                .unwrap();
             assert!(range.contains(l.local_addr().unwrap().port()));
             held.push(l);
         }
@@ -55,8 +57,14 @@ mod tests {
     #[tokio::test]
     async fn exhausted_range_is_an_error() {
         let range = PortRange::new(40120, 40121).unwrap();
-        let _a = bind("127.0.0.1".parse().unwrap(), Some(&range)).await.unwrap();
-        let _b = bind("127.0.0.1".parse().unwrap(), Some(&range)).await.unwrap();
-        assert!(bind("127.0.0.1".parse().unwrap(), Some(&range)).await.is_err());
+        let _a = bind("127.0.0.1".parse().unwrap(), Some(&range))
+            .await
+            .unwrap();
+        let _b = bind("127.0.0.1".parse().unwrap(), Some(&range))
+            .await
+            .unwrap();
+        assert!(bind("127.0.0.1".parse().unwrap(), Some(&range))
+            .await
+            .is_err());
     }
 }

@@ -101,11 +101,14 @@ impl Server {
             require_session_reuse: p.require_session_reuse,
             allow_ccc: p.allow_ccc,
         };
-        let anonymous = config.anonymous.enabled.then(|| match config.anonymous.tls {
-            config::AnonymousTls::Require => AnonymousTls::Require,
-            config::AnonymousTls::Allow => AnonymousTls::Allow,
-            config::AnonymousTls::Refuse => AnonymousTls::Refuse,
-        });
+        let anonymous = config
+            .anonymous
+            .enabled
+            .then(|| match config.anonymous.tls {
+                config::AnonymousTls::Require => AnonymousTls::Require,
+                config::AnonymousTls::Allow => AnonymousTls::Allow,
+                config::AnonymousTls::Refuse => AnonymousTls::Refuse,
+            });
         let sessions = Arc::new(Semaphore::new(config.server.max_sessions.max(1)));
         Ok(Server {
             shared: Arc::new(Shared {

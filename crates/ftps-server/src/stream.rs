@@ -23,7 +23,7 @@ pub enum ControlStream {
 
 impl ControlStream {
     /// Take the stream out, leaving [`ControlStream::Detached`].
-    pub fn take(&mut self) -> ControlStream {
+    pub fn detach(&mut self) -> ControlStream {
         std::mem::replace(self, ControlStream::Detached)
     }
 

@@ -23,7 +23,7 @@ use ftps_proto::session::{
     DataEndpoint, DataProtection, FsError, ListFormat, StoreMode, TransferKind, TransferOutcome,
     TransferRequest, TransferStarted,
 };
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -171,12 +171,18 @@ async fn run_inner(
         Ok(opened) => opened,
         Err(error) => return TransferOutcome::OpenFailed(error),
     };
-    if ctx.events.send(TransferEvent::Started(started)).await.is_err() {
+    if ctx
+        .events
+        .send(TransferEvent::Started(started))
+        .await
+        .is_err()
+    {
         return abandon(source, TransferOutcome::ConnectionLost).await;
     }
+    let cancel = ctx.cancel.clone();
     let tcp = tokio::select! {
         biased;
-        _ = ctx.cancel.cancelled() => return abandon(source, TransferOutcome::Aborted).await,
+        _ = cancel.cancelled() => return abandon(source, TransferOutcome::Aborted).await,
         tcp = connect_data(ctx, request.endpoint) => tcp,
     };
     let Some(tcp) = tcp else {
@@ -243,7 +249,9 @@ async fn open(
         } => {
             for attempt in 0..STOU_ATTEMPTS {
                 let name = format!("stou.{:08x}{}", rand::random::<u32>(), attempt);
-                let target = path.join(name.as_bytes()).map_err(|_| FsError::InvalidName)?;
+                let target = path
+                    .join(name.as_bytes())
+                    .map_err(|_| FsError::InvalidName)?;
                 match storage.write(&target, WriteMode::CreateNew).await {
                     Ok(upload) => {
                         return Ok((
@@ -397,9 +405,7 @@ async fn send_file(
         let n = match read {
             Ok(0) => break,
             Ok(n) => n,
-            Err(e) => {
-                return TransferOutcome::StorageFailed(fs_error(&StorageError::from(e)))
-            }
+            Err(e) => return TransferOutcome::StorageFailed(fs_error(&StorageError::from(e))),
         };
         let chunk = match buf.get(..n) {
             Some(chunk) => chunk,
@@ -510,12 +516,9 @@ async fn send_listing(
         let mut line = match format {
             ListFormat::List => ftps_proto::list::format_list_line(entry, ctx.now_unix),
             ListFormat::Nlst => ftps_proto::list::format_nlst_line(entry),
-            ListFormat::Mlsd => ftps_proto::facts::format_entry(
-                entry,
-                request.permissions,
-                &request.facts,
-                None,
-            ),
+            ListFormat::Mlsd => {
+                ftps_proto::facts::format_entry(entry, request.permissions, &request.facts, None)
+            }
         };
         line.extend_from_slice(b"\r\n");
         line

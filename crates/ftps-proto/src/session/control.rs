@@ -69,9 +69,10 @@ impl ServerSession {
     /// RFC 4217 §9: PBSZ needs a protected control connection; the answer is always 0.
     pub(super) fn cmd_pbsz(&mut self) {
         match self.control {
-            ControlSecurity::Plain => {
-                self.reply(503, "PBSZ needs a TLS-protected control connection: send AUTH TLS first.")
-            }
+            ControlSecurity::Plain => self.reply(
+                503,
+                "PBSZ needs a TLS-protected control connection: send AUTH TLS first.",
+            ),
             ControlSecurity::Cleared => self.reply(503, "PBSZ is not accepted after CCC."),
             ControlSecurity::Tls => {
                 self.pbsz_done = true;
@@ -165,7 +166,10 @@ impl ServerSession {
                     _ => {}
                 }
                 self.login = Login::AwaitingPass { user: name };
-                self.reply(331, "Anonymous login ok, send your e-mail address as password.");
+                self.reply(
+                    331,
+                    "Anonymous login ok, send your e-mail address as password.",
+                );
                 return;
             }
         }
@@ -215,7 +219,10 @@ impl ServerSession {
             None => {
                 self.login_failures = self.login_failures.saturating_add(1);
                 if self.login_failures >= self.config.max_login_failures {
-                    self.reply(530, "Login incorrect; too many failures, closing connection.");
+                    self.reply(
+                        530,
+                        "Login incorrect; too many failures, closing connection.",
+                    );
                     self.close();
                     return;
                 }
@@ -235,7 +242,10 @@ impl ServerSession {
             if rest.eq_ignore_ascii_case(b"ON") || rest.is_empty() {
                 self.reply(200, "UTF8 mode on.");
             } else if rest.eq_ignore_ascii_case(b"OFF") {
-                self.reply(200, "UTF8 mode off; names are still sent exactly as stored.");
+                self.reply(
+                    200,
+                    "UTF8 mode off; names are still sent exactly as stored.",
+                );
             } else {
                 self.reply(501, "OPTS UTF8 takes ON or OFF.");
             }

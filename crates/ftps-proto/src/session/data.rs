@@ -28,7 +28,10 @@ impl ServerSession {
     /// PASV or EPSV: ask for a passive listener.
     pub(super) fn cmd_passive(&mut self, kind: PassiveKind) {
         if self.epsv_all && kind == PassiveKind::Pasv {
-            self.reply(503, "EPSV ALL in effect: only EPSV is accepted (RFC 2428 §3).");
+            self.reply(
+                503,
+                "EPSV ALL in effect: only EPSV is accepted (RFC 2428 §3).",
+            );
             return;
         }
         if kind == PassiveKind::Pasv && self.family_number() != 1 {
@@ -69,8 +72,10 @@ impl ServerSession {
             (PassiveKind::Pasv, Some(addr)) => match canonical(addr.ip()) {
                 IpAddr::V4(ip) => {
                     self.data_port = DataPort::Passive;
-                    let text =
-                        address::format_pasv_reply_text(std::net::SocketAddrV4::new(ip, addr.port()));
+                    let text = address::format_pasv_reply_text(std::net::SocketAddrV4::new(
+                        ip,
+                        addr.port(),
+                    ));
                     self.reply(227, text);
                 }
                 IpAddr::V6(_) => {
@@ -92,7 +97,10 @@ impl ServerSession {
     pub(super) fn cmd_active(&mut self, addr: SocketAddr, extended: bool) {
         let verb = if extended { "EPRT" } else { "PORT" };
         if self.epsv_all {
-            self.reply(503, "EPSV ALL in effect: only EPSV is accepted (RFC 2428 §3).");
+            self.reply(
+                503,
+                "EPSV ALL in effect: only EPSV is accepted (RFC 2428 §3).",
+            );
             return;
         }
         if canonical(addr.ip()) != canonical(self.config.peer.ip()) {
@@ -105,7 +113,9 @@ impl ServerSession {
         if addr.port() < MIN_ACTIVE_PORT {
             self.reply(
                 504,
-                format!("{verb} refused: ports below {MIN_ACTIVE_PORT} are not allowed (RFC 2577)."),
+                format!(
+                    "{verb} refused: ports below {MIN_ACTIVE_PORT} are not allowed (RFC 2577)."
+                ),
             );
             return;
         }
@@ -129,19 +139,24 @@ impl ServerSession {
                     0 => StoreMode::Create,
                     n => StoreMode::Resume(n),
                 };
-                self.start_transfer("STOR", true, &arg, |path| TransferKind::Store { path, mode });
+                self.start_transfer("STOR", true, &arg, |path| TransferKind::Store {
+                    path,
+                    mode,
+                });
             }
-            Command::Appe(arg) => self.start_transfer("APPE", true, &arg, |path| {
-                TransferKind::Store {
+            Command::Appe(arg) => {
+                self.start_transfer("APPE", true, &arg, |path| TransferKind::Store {
                     path,
                     mode: StoreMode::Append,
-                }
-            }),
+                })
+            }
             // RFC 959 STOU takes no argument; the file goes into the cwd.
-            Command::Stou(_) => self.start_transfer("STOU", true, b"", |path| TransferKind::Store {
-                path,
-                mode: StoreMode::Unique,
-            }),
+            Command::Stou(_) => {
+                self.start_transfer("STOU", true, b"", |path| TransferKind::Store {
+                    path,
+                    mode: StoreMode::Unique,
+                })
+            }
             Command::List(arg) => self.start_listing("LIST", arg, ListFormat::List),
             Command::Nlst(arg) => self.start_listing("NLST", arg, ListFormat::Nlst),
             Command::Mlsd(arg) => self.start_listing("MLSD", arg, ListFormat::Mlsd),
@@ -155,9 +170,9 @@ impl ServerSession {
             Command::Size(arg) => self.request_stat(&arg, Pending::Size),
             Command::Mdtm(arg) => self.request_stat(&arg, Pending::Mdtm),
             Command::Mlst(arg) => self.request_stat(&arg.unwrap_or_default(), Pending::Mlst),
-            Command::Mkd(arg) => self.request_change(&arg, |p| {
-                (Pending::Mkd(p.clone()), FsRequest::MakeDir(p))
-            }),
+            Command::Mkd(arg) => {
+                self.request_change(&arg, |p| (Pending::Mkd(p.clone()), FsRequest::MakeDir(p)))
+            }
             Command::Rmd(arg) => {
                 self.request_change(&arg, |p| (Pending::Rmd, FsRequest::RemoveDir(p)))
             }
@@ -172,9 +187,9 @@ impl ServerSession {
             }
             Command::Rnto(arg) => match self.rename_from.take() {
                 None => self.reply(503, "Send RNFR first."),
-                Some(from) => self.request_change(&arg, |to| {
-                    (Pending::Rnto, FsRequest::Rename { from, to })
-                }),
+                Some(from) => {
+                    self.request_change(&arg, |to| (Pending::Rnto, FsRequest::Rename { from, to }))
+                }
             },
             other => self.reply(502, format!("{} not implemented.", other.verb())),
         }
@@ -312,9 +327,8 @@ impl ServerSession {
 
     /// The transfer ended; the final reply (or replies, for ABOR) follows.
     pub fn handle_transfer_done(&mut self, outcome: TransferOutcome) {
-        let Transfer::Running {
-            verb, aborting, ..
-        } = std::mem::replace(&mut self.transfer, Transfer::Idle)
+        let Transfer::Running { verb, aborting, .. } =
+            std::mem::replace(&mut self.transfer, Transfer::Idle)
         else {
             return;
         };
@@ -352,7 +366,10 @@ impl ServerSession {
                 } else if self.transfer_type == TransferType::Ascii {
                     // RFC 3659 §4: SIZE is the transfer size, which in TYPE A
                     // differs from the stored size; refuse rather than guess.
-                    self.reply(550, "SIZE is not available in ASCII mode; send TYPE I first.");
+                    self.reply(
+                        550,
+                        "SIZE is not available in ASCII mode; send TYPE I first.",
+                    );
                 } else {
                     self.reply(213, entry.size.to_string());
                 }

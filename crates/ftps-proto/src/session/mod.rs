@@ -257,7 +257,10 @@ impl ServerSession {
             Command::Abor => self.abort_transfer(),
             Command::Stat(None) => {
                 if let Transfer::Running { verb, bytes, .. } = self.transfer {
-                    self.reply(213, format!("Status: {verb} in progress, {bytes} bytes transferred."));
+                    self.reply(
+                        213,
+                        format!("Status: {verb} in progress, {bytes} bytes transferred."),
+                    );
                 }
             }
             Command::Noop => self.reply(200, "NOOP ok."),

@@ -136,7 +136,10 @@ pub fn help(topic: Option<&[u8]>) -> Reply {
             .any(|c| c.as_bytes().eq_ignore_ascii_case(topic));
         return if known {
             let name = String::from_utf8_lossy(topic).to_ascii_uppercase();
-            Reply::new(214, format!("{name} is supported; see RFC 959 and RFC 4217."))
+            Reply::new(
+                214,
+                format!("{name} is supported; see RFC 959 and RFC 4217."),
+            )
         } else {
             Reply::new(502, "Unknown command.")
         };

@@ -131,7 +131,10 @@ fn draft_s6_auth_ssl_and_tls_p_make_data_private_without_pbsz_prot() {
         login(&mut s, Policy::default());
         open_pasv(&mut s);
         let actions = send_actions(&mut s, "RETR f");
-        assert_eq!(started(&actions).unwrap().protection, DataProtection::Private);
+        assert_eq!(
+            started(&actions).unwrap().protection,
+            DataProtection::Private
+        );
     }
 }
 
@@ -153,11 +156,13 @@ fn rfc4217_s4_second_auth_on_protected_connection_is_503() {
 
 #[test]
 fn rfc4217_s4_auth_resets_user_type_cwd_and_data_port() {
-    let mut s = new_session(Policy {
-        require_tls: false,
-        ..Policy::default()
-    }
-    .into_config());
+    let mut s = new_session(
+        Policy {
+            require_tls: false,
+            ..Policy::default()
+        }
+        .into_config(),
+    );
     login(
         &mut s,
         Policy {
@@ -285,7 +290,10 @@ fn draft_s4_2_implicit_starts_protected_and_private() {
     login(&mut s, Policy::default());
     open_pasv(&mut s);
     let actions = send_actions(&mut s, "LIST");
-    assert_eq!(started(&actions).unwrap().protection, DataProtection::Private);
+    assert_eq!(
+        started(&actions).unwrap().protection,
+        DataProtection::Private
+    );
 }
 
 // ---- RFC 4217 §10.2: 521 before any 1xx, for every data-opening command ----
@@ -424,7 +432,10 @@ fn rfc4217_s5_ccc_allowed_clears_and_freezes_pbsz_prot() {
     // Data keeps the current PROT level.
     open_pasv(&mut s);
     let actions = send_actions(&mut s, "RETR f");
-    assert_eq!(started(&actions).unwrap().protection, DataProtection::Private);
+    assert_eq!(
+        started(&actions).unwrap().protection,
+        DataProtection::Private
+    );
 }
 
 #[test]
@@ -544,11 +555,13 @@ fn rfc4217_s10_1_user_before_tls_is_refused_by_default() {
 
 #[test]
 fn rfc4217_s10_1_per_user_policy_can_require_tls() {
-    let mut s = new_session(Policy {
-        require_tls: false,
-        ..Policy::default()
-    }
-    .into_config());
+    let mut s = new_session(
+        Policy {
+            require_tls: false,
+            ..Policy::default()
+        }
+        .into_config(),
+    );
     assert_eq!(send(&mut s, "USER alice"), vec![331]);
     send(&mut s, "PASS x");
     s.handle_auth_result(Some(grant(Policy::default())));
@@ -621,7 +634,9 @@ fn anonymous_is_read_only() {
     send(&mut s, "PBSZ 0");
     send(&mut s, "PROT P");
     open_pasv(&mut s);
-    for cmd in ["STOR f", "APPE f", "STOU", "DELE f", "MKD d", "RMD d", "RNFR f"] {
+    for cmd in [
+        "STOR f", "APPE f", "STOU", "DELE f", "MKD d", "RMD d", "RNFR f",
+    ] {
         assert_eq!(send(&mut s, cmd), vec![550], "{cmd}");
     }
 }
@@ -794,7 +809,10 @@ fn transfer_outcomes_map_to_replies() {
         (TransferOutcome::DataConnectionFailed, 425),
         (TransferOutcome::ConnectionLost, 426),
         (TransferOutcome::StorageFailed(FsError::NoSpace), 552),
-        (TransferOutcome::StorageFailed(FsError::Other("x".into())), 451),
+        (
+            TransferOutcome::StorageFailed(FsError::Other("x".into())),
+            451,
+        ),
         (TransferOutcome::Complete { bytes: 5 }, 226),
     ];
     for (outcome, code) in cases {
@@ -883,7 +901,10 @@ fn rfc959_pwd_quotes_double_quotes() {
     s.handle_fs_result(FsResponse::Metadata(dir_entry("a\"b")));
     drain(&mut s);
     let actions = send_actions(&mut s, "XPWD");
-    assert_eq!(reply_text(&actions), "\"/a\"\"b\" is the current directory.");
+    assert_eq!(
+        reply_text(&actions),
+        "\"/a\"\"b\" is the current directory."
+    );
 }
 
 #[test]
@@ -941,7 +962,10 @@ fn rfc3659_size_and_mdtm() {
     send(&mut s, "SIZE f");
     s.handle_fs_result(FsResponse::Metadata(file_entry("f", 1234)));
     let actions = drain(&mut s);
-    assert_eq!((codes(&actions), reply_text(&actions)), (vec![213], "1234".into()));
+    assert_eq!(
+        (codes(&actions), reply_text(&actions)),
+        (vec![213], "1234".into())
+    );
     send(&mut s, "MDTM f");
     s.handle_fs_result(FsResponse::Metadata(file_entry("f", 1)));
     let actions = drain(&mut s);
@@ -970,7 +994,11 @@ fn rfc3659_s7_mlst_is_250_with_one_fact_line() {
         Action::Reply(r) => {
             assert_eq!(r.code, 250);
             assert_eq!(r.lines.len(), 3);
-            assert!(r.lines[1].starts_with(b" type=file;size=12;"), "{:?}", r.text());
+            assert!(
+                r.lines[1].starts_with(b" type=file;size=12;"),
+                "{:?}",
+                r.text()
+            );
             assert!(r.lines[1].ends_with(b" /f"));
         }
         other => panic!("{other:?}"),
@@ -1049,8 +1077,14 @@ fn rfc959_stat_with_path_lists_on_control_connection() {
     send(&mut s, "STAT /");
     s.handle_fs_result(FsResponse::Metadata(dir_entry("/")));
     let actions = drain(&mut s);
-    assert_eq!(actions, vec![Action::Fs(FsRequest::List(VirtualPath::root()))]);
-    s.handle_fs_result(FsResponse::Entries(vec![file_entry("a", 1), dir_entry("d")]));
+    assert_eq!(
+        actions,
+        vec![Action::Fs(FsRequest::List(VirtualPath::root()))]
+    );
+    s.handle_fs_result(FsResponse::Entries(vec![
+        file_entry("a", 1),
+        dir_entry("d"),
+    ]));
     let actions = drain(&mut s);
     assert_eq!(codes(&actions), vec![213]);
     let text = reply_text(&actions);

@@ -1,0 +1,196 @@
+//! `ftps serve`: configuration (file, or zero-config with `--root`), the
+//! certificate (configured, or self-signed and kept in the state directory),
+//! logging, signals.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use clap::Args;
+use ftps_server::config::{self, Config};
+use ftps_server::{certs, users, Listeners, Server};
+
+/// Options of `ftps serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Serve this directory to one user created on first start (zero-config).
+    #[arg(long)]
+    root: Option<PathBuf>,
+    /// TOML configuration file (see examples/ftps.toml).
+    #[arg(long, short)]
+    config: Option<PathBuf>,
+    /// Where the generated certificate and the zero-config user are kept.
+    #[arg(long)]
+    state_dir: Option<PathBuf>,
+    /// Explicit FTPS (AUTH TLS) listen address; repeat for several (overrides the config).
+    #[arg(long)]
+    listen: Vec<SocketAddr>,
+    /// Implicit FTPS listen address; repeat for several (overrides the config).
+    #[arg(long)]
+    implicit_listen: Vec<SocketAddr>,
+    /// Log filter (tracing syntax), e.g. `info` or `ftps_server=debug`.
+    #[arg(long, default_value = "info", env = "FTPS_LOG")]
+    log: String,
+}
+
+/// Run the server until SIGINT or SIGTERM.
+pub fn run(args: ServeArgs) -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_new(&args.log)?)
+        .with_target(false)
+        .init();
+    let mut config = match &args.config {
+        Some(path) => config::load(path)?,
+        None => Config::default(),
+    };
+    if !args.listen.is_empty() {
+        config.server.listen = args.listen.clone();
+    }
+    if !args.implicit_listen.is_empty() {
+        config.server.implicit_listen = args.implicit_listen.clone();
+    }
+    let state_dir = args
+        .state_dir
+        .clone()
+        .or_else(|| config.server.state_dir.clone())
+        .unwrap_or_else(certs::default_state_dir);
+    let new_password = match &args.root {
+        Some(root) => Some(add_zero_config_user(&mut config, root, &state_dir)?),
+        None => None,
+    };
+    anyhow::ensure!(
+        !config.users.is_empty() || config.anonymous.enabled,
+        "no users: start with `ftps serve --root DIR`, or add [[users]] to the configuration"
+    );
+    config.validate(&origin(&args.config))?;
+    let cert = match (&config.tls.cert, &config.tls.key) {
+        (Some(cert), Some(key)) => certs::load_pem(cert, key)?,
+        _ => certs::load_or_generate(&state_dir, &[])?,
+    };
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async move {
+        let listeners = Listeners::bind(&config).await?;
+        let (explicit, implicit) = listeners.addresses();
+        print_banner(
+            &config,
+            &cert,
+            &state_dir,
+            &explicit,
+            &implicit,
+            new_password,
+        );
+        let server = Server::new(config, cert)?;
+        server.run(listeners, shutdown_signal()).await;
+        Ok(())
+    })
+}
+
+fn origin(path: &Option<PathBuf>) -> String {
+    path.as_ref()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|| "command line".into())
+}
+
+/// The zero-config user: created (random password, printed once) on first
+/// start, kept hashed in the state directory afterwards.
+fn add_zero_config_user(
+    config: &mut Config,
+    root: &Path,
+    state_dir: &Path,
+) -> anyhow::Result<Option<(String, String)>> {
+    let root = root
+        .canonicalize()
+        .with_context(|| format!("--root {}", root.display()))?;
+    anyhow::ensure!(
+        root.is_dir(),
+        "--root {} is not a directory",
+        root.display()
+    );
+    let user = users::load_or_create_zero_config_user(state_dir, "ftps")?;
+    config.users.retain(|u| u.name != user.name);
+    config.users.push(user.to_user_section(root));
+    Ok(user.new_password.map(|p| (user.name, p)))
+}
+
+fn print_banner(
+    config: &Config,
+    cert: &certs::CertifiedKey,
+    state_dir: &Path,
+    explicit: &[SocketAddr],
+    implicit: &[SocketAddr],
+    new_password: Option<Option<(String, String)>>,
+) {
+    println!("ftps server");
+    for addr in explicit {
+        println!("  explicit FTPS (AUTH TLS): ftp://{addr}/");
+    }
+    for addr in implicit {
+        println!("  implicit FTPS:            ftps://{addr}/");
+    }
+    let cert_path = state_dir.join(certs::CERT_FILE);
+    if cert.generated {
+        println!(
+            "  generated a self-signed certificate: {}",
+            cert_path.display()
+        );
+    } else if config.tls.cert.is_none() {
+        println!("  self-signed certificate: {}", cert_path.display());
+    }
+    println!(
+        "  certificate SHA-256 fingerprint: {}",
+        cert.fingerprint_sha256
+    );
+    match new_password {
+        Some(Some((name, password))) => {
+            println!();
+            println!("  user: {name}");
+            println!("  password: {password}   (shown once; only its hash is kept)");
+            if let Some(addr) = explicit.first() {
+                let cacert = if config.tls.cert.is_none() {
+                    format!(" --cacert '{}'", cert_path.display())
+                } else {
+                    String::new()
+                };
+                println!();
+                println!("  try it:");
+                println!(
+                    "  curl --ssl-reqd{cacert} --user '{name}:{password}' ftp://{}/",
+                    host_port(addr)
+                );
+            }
+        }
+        Some(None) => {
+            println!(
+                "  user: the zero-config user from {} (password shown at first start; delete that file for a new one)",
+                state_dir.join(users::ZERO_CONFIG_USER_FILE).display()
+            );
+        }
+        None => {}
+    }
+    println!();
+}
+
+fn host_port(addr: &SocketAddr) -> String {
+    match addr {
+        SocketAddr::V4(a) => a.to_string(),
+        SocketAddr::V6(a) => format!("[{}]:{}", a.ip(), a.port()),
+    }
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) {
+        (Ok(mut int), Ok(mut term)) => {
+            tokio::select! {
+                _ = int.recv() => {}
+                _ = term.recv() => {}
+            }
+        }
+        _ => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
