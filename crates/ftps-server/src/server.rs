@@ -19,7 +19,7 @@ use tracing::{error, info, warn};
 
 use crate::certs::CertifiedKey;
 use crate::config::{self, Config};
-use crate::tls::{TlsSetup, Version};
+use crate::tls::TlsSetup;
 use crate::users::UserDb;
 use crate::ServerError;
 
@@ -83,16 +83,12 @@ pub struct Server {
 impl Server {
     /// Build from a validated configuration and the server certificate.
     pub fn new(config: Config, cert: CertifiedKey) -> Result<Server, ServerError> {
-        let versions: Vec<Version> = config
-            .tls
-            .versions
-            .iter()
-            .map(|v| match v {
-                config::TlsVersion::V1_2 => Version::Tls12,
-                config::TlsVersion::V1_3 => Version::Tls13,
-            })
-            .collect();
-        let tls = TlsSetup::new(cert.chain, cert.key, &versions, &config.tls.cipher_suites)?;
+        let tls = TlsSetup::new(
+            cert.chain,
+            cert.key,
+            config.tls.crypto_provider(),
+            &config.tls.protocol_versions(),
+        )?;
         let users = UserDb::from_config(&config);
         let p = &config.policy;
         let policy = Policy {
@@ -104,7 +100,7 @@ impl Server {
         let anonymous = config
             .anonymous
             .enabled
-            .then(|| match config.anonymous.tls {
+            .then_some(match config.anonymous.tls {
                 config::AnonymousTls::Require => AnonymousTls::Require,
                 config::AnonymousTls::Allow => AnonymousTls::Allow,
                 config::AnonymousTls::Refuse => AnonymousTls::Refuse,

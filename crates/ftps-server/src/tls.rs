@@ -33,24 +33,12 @@ pub const SESSIONS_PER_CONNECTION: usize = 32;
 /// Errors building the TLS configuration.
 #[derive(Debug, thiserror::Error)]
 pub enum TlsSetupError {
-    /// A configured cipher suite name is unknown.
-    #[error("unknown cipher suite `{0}`")]
-    UnknownCipherSuite(String),
-    /// No TLS version left.
+    /// No TLS version enabled.
     #[error("no TLS version enabled")]
     NoVersions,
     /// rustls refused the certificate, key or parameters.
     #[error("TLS configuration: {0}")]
     Rustls(#[from] rustls::Error),
-}
-
-/// A TLS version that may be enabled.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Version {
-    /// TLS 1.2.
-    Tls12,
-    /// TLS 1.3.
-    Tls13,
 }
 
 /// The server's TLS setup: one base configuration, specialised per control
@@ -70,39 +58,19 @@ pub struct ConnectionTls {
 }
 
 impl TlsSetup {
-    /// Build from a certificate chain and key, the enabled versions and an
-    /// optional list of cipher suite names (empty: rustls' defaults).
+    /// Build from a certificate chain and key, the crypto provider (with the
+    /// allowed cipher suites) and the enabled protocol versions.
     pub fn new(
         chain: Vec<CertificateDer<'static>>,
         key: PrivateKeyDer<'static>,
-        versions: &[Version],
-        cipher_suites: &[String],
+        provider: CryptoProvider,
+        versions: &[&'static SupportedProtocolVersion],
     ) -> Result<TlsSetup, TlsSetupError> {
-        let mut provider = rustls::crypto::ring::default_provider();
-        if !cipher_suites.is_empty() {
-            let mut chosen = Vec::new();
-            for name in cipher_suites {
-                let suite = rustls::crypto::ring::ALL_CIPHER_SUITES
-                    .iter()
-                    .find(|s| s.suite().as_str() == Some(name.as_str()))
-                    .ok_or_else(|| TlsSetupError::UnknownCipherSuite(name.clone()))?;
-                chosen.push(*suite);
-            }
-            provider.cipher_suites = chosen;
-        }
-        let mut protocol_versions: Vec<&'static SupportedProtocolVersion> = Vec::new();
-        if versions.contains(&Version::Tls13) {
-            protocol_versions.push(&rustls::version::TLS13);
-        }
-        if versions.contains(&Version::Tls12) {
-            protocol_versions.push(&rustls::version::TLS12);
-        }
-        if protocol_versions.is_empty() {
+        if versions.is_empty() {
             return Err(TlsSetupError::NoVersions);
         }
-        let provider: Arc<CryptoProvider> = Arc::new(provider);
-        let mut config = ServerConfig::builder_with_provider(provider)
-            .with_protocol_versions(&protocol_versions)?
+        let mut config = ServerConfig::builder_with_provider(Arc::new(provider))
+            .with_protocol_versions(versions)?
             .with_no_client_auth()
             .with_single_cert(chain, key)?;
         config.ignore_client_order = true;
@@ -228,21 +196,14 @@ mod tests {
         let key = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
         let chain = vec![key.cert.der().clone()];
         let pk = PrivateKeyDer::Pkcs8(key.key_pair.serialize_der().into());
-        let setup = TlsSetup::new(chain, pk, &[Version::Tls12, Version::Tls13], &[]).unwrap();
+        let versions = [&rustls::version::TLS12, &rustls::version::TLS13];
+        let provider = rustls::crypto::ring::default_provider();
+        let setup = TlsSetup::new(chain, pk, provider, &versions).unwrap();
         let a = setup.for_connection();
         let b = setup.for_connection();
         a.control.session_storage.put(b"k".to_vec(), b"v".to_vec());
         assert!(a.data.session_storage.get(b"k").is_some());
         assert!(b.data.session_storage.get(b"k").is_none());
         assert_eq!(a.data.send_tls13_tickets, 0);
-    }
-
-    #[test]
-    fn unknown_cipher_suite_is_an_error() {
-        let key = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
-        let chain = vec![key.cert.der().clone()];
-        let pk = PrivateKeyDer::Pkcs8(key.key_pair.serialize_der().into());
-        let err = TlsSetup::new(chain, pk, &[Version::Tls13], &["NOPE".into()]).unwrap_err();
-        assert!(matches!(err, TlsSetupError::UnknownCipherSuite(_)));
     }
 }
