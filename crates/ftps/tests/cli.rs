@@ -1,0 +1,205 @@
+//! The front door: `ftps serve --root DIR` with no configuration gives a
+//! working, secure server (self-signed certificate kept across restarts, one
+//! user whose password is printed once with a ready-to-paste curl command);
+//! configuration mistakes name the key and the line; `ftps hash-password`
+//! makes a hash the server accepts.
+#![allow(clippy::unwrap_used)]
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+fn ftps() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_ftps"))
+}
+
+struct Running {
+    child: Child,
+    banner: Vec<String>,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Start `ftps serve` on ephemeral ports and read its banner up to the blank
+/// line that ends it.
+fn serve(root: &Path, state: &Path) -> Running {
+    let mut child = ftps()
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--implicit-listen",
+            "127.0.0.1:0",
+        ])
+        .arg("--root")
+        .arg(root)
+        .arg("--state-dir")
+        .arg(state)
+        .args(["--log", "warn"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut banner = Vec::new();
+    let mut lines = BufReader::new(stdout).lines();
+    let mut blank_lines = 0;
+    while let Some(Ok(line)) = lines.next() {
+        if line.trim().is_empty() {
+            blank_lines += 1;
+            // The banner ends with a blank line; a new user adds two inner ones.
+            if banner.iter().any(|l: &String| l.contains("password:")) {
+                if blank_lines == 3 {
+                    break;
+                }
+            } else if banner
+                .iter()
+                .any(|l: &String| l.contains("user: the zero-config user"))
+            {
+                break;
+            }
+        }
+        banner.push(line);
+    }
+    Running { child, banner }
+}
+
+fn field<'a>(banner: &'a [String], key: &str) -> Option<&'a str> {
+    banner
+        .iter()
+        .find_map(|l| l.trim().strip_prefix(key))
+        .map(|v| v.split_whitespace().next().unwrap_or(""))
+}
+
+#[test]
+fn zero_config_start_is_secure_and_works_with_the_printed_curl_command() {
+    let root = tempfile::tempdir().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    std::fs::write(root.path().join("hello.txt"), b"hello\n").unwrap();
+    let server = serve(root.path(), state.path());
+    let banner = server.banner.join("\n");
+    let password = field(&server.banner, "password:")
+        .expect(&banner)
+        .to_string();
+    let fingerprint = field(&server.banner, "certificate SHA-256 fingerprint:")
+        .unwrap()
+        .to_string();
+    assert_eq!(fingerprint.len(), 32 * 3 - 1, "{banner}");
+    let curl_line = server
+        .banner
+        .iter()
+        .find(|l| l.trim_start().starts_with("curl "))
+        .expect(&banner)
+        .trim()
+        .to_string();
+    assert!(curl_line.contains("--ssl-reqd") && curl_line.contains("--cacert"));
+
+    if Command::new("sh")
+        .arg("-c")
+        .arg("command -v curl")
+        .output()
+        .unwrap()
+        .status
+        .success()
+    {
+        // The printed command, as a user would paste it, lists the root.
+        let out = Command::new("sh")
+            .arg("-c")
+            .arg(format!("{curl_line} -sS --max-time 30"))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(String::from_utf8_lossy(&out.stdout).contains("hello.txt"));
+        // Without TLS the login is refused: secure by default.
+        let url = curl_line.split_whitespace().last().unwrap();
+        let plain = Command::new("curl")
+            .args(["-sS", "--max-time", "30", "--user"])
+            .arg(format!("ftps:{password}"))
+            .arg(url)
+            .output()
+            .unwrap();
+        assert!(!plain.status.success());
+    } else if std::env::var("CI").as_deref() == Ok("true") {
+        panic!("curl is required under CI=true");
+    }
+    drop(server);
+
+    // A restart keeps the certificate and the user, and does not print the password again.
+    let again = serve(root.path(), state.path());
+    let banner2 = again.banner.join("\n");
+    assert!(!banner2.contains(&password), "{banner2}");
+    assert!(banner2.contains(&fingerprint), "{banner2}");
+}
+
+#[test]
+fn config_mistake_names_key_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ftps.toml");
+    std::fs::write(&path, "[server]\nmax_sessions = 10\nmax_sesions = 3\n").unwrap();
+    let out = ftps()
+        .arg("serve")
+        .arg("--config")
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("line 3") && err.contains("max_sesions"),
+        "{err}"
+    );
+
+    std::fs::write(&path, "[server]\nmax_sessions = \"many\"\n").unwrap();
+    let out = ftps()
+        .arg("serve")
+        .arg("--config")
+        .arg(&path)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("line 2"), "{err}");
+
+    std::fs::write(&path, "[tls]\ncert = \"/nonexistent/cert.pem\"\nkey = \"/nonexistent/key.pem\"\n[[users]]\nname = \"a\"\npassword_hash = \"$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHQ$RdescudvJCsgt3ub+b+dWRWJTmaaJObG\"\nroot = \"/tmp\"\n").unwrap();
+    let out = ftps()
+        .arg("serve")
+        .arg("--config")
+        .arg(&path)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("/nonexistent/cert.pem"), "{err}");
+}
+
+#[test]
+fn hash_password_output_verifies() {
+    let mut child = ftps()
+        .arg("hash-password")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"s3cret pass\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let hash = String::from_utf8(out.stdout).unwrap();
+    let hash = hash.trim();
+    assert!(hash.starts_with("$argon2id$"), "{hash}");
+    assert!(ftps_server::users::verify_password(hash, b"s3cret pass"));
+    assert!(!ftps_server::users::verify_password(hash, b"wrong"));
+}
