@@ -451,9 +451,13 @@ impl Connection {
             DataEndpoint::Active(_) => None,
         };
         let server = &self.shared.config.server;
+        let tls = match request.kind {
+            ftps_proto::session::TransferKind::Store { .. } => &self.tls.data_receive,
+            _ => &self.tls.data_send,
+        };
         let context = TransferContext {
             storage,
-            tls: Arc::clone(&self.tls.data),
+            tls: Arc::clone(tls),
             passive,
             peer_ip: self.peer.ip(),
             local_ip: self.local.ip().to_canonical(),

@@ -15,9 +15,13 @@
 //! transfers (vsftpd's "522 ... session reuse required" on curl's third
 //! upload). Because 0-RTT is never enabled here, a resumption ticket can be
 //! reused safely within one control connection: [`ConnectionSessionCache::take`]
-//! returns the session without removing it. Data connections send no tickets
-//! of their own, so a client that closes an upload with unread tickets in its
-//! receive buffer does not reset the connection.
+//! returns the session without removing it. Clients that treat tickets as
+//! single-use themselves (rustls clients) get fresh tickets on every data
+//! connection on which the server sends; upload connections send none, so a
+//! client that never reads them does not close with unread bytes (which
+//! would reset the connection and could lose the end of the upload).
+//! rustls has no call to issue a ticket later on an established control
+//! connection, so tickets come with handshakes only.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -48,13 +52,19 @@ pub struct TlsSetup {
     base: Arc<ServerConfig>,
 }
 
-/// The TLS configurations one control connection uses.
+/// The TLS configurations one control connection uses; all share one
+/// session store.
 #[derive(Debug, Clone)]
 pub struct ConnectionTls {
-    /// For the control connection: sends TLS 1.3 tickets, stores sessions.
+    /// For the control connection: sends TLS 1.3 tickets.
     pub control: Arc<ServerConfig>,
-    /// For its data connections: same store, no tickets sent.
-    pub data: Arc<ServerConfig>,
+    /// For data connections on which the server sends (RETR, LIST, NLST,
+    /// MLSD): fresh tickets go along, and the client reads them with the data.
+    pub data_send: Arc<ServerConfig>,
+    /// For data connections on which the server receives (STOR, APPE, STOU):
+    /// no tickets, because a client that never reads them would close with
+    /// unread bytes and reset the connection.
+    pub data_receive: Arc<ServerConfig>,
 }
 
 impl TlsSetup {
@@ -89,12 +99,16 @@ impl TlsSetup {
         let mut control = (*self.base).clone();
         control.session_storage = Arc::clone(&store);
         control.send_tls13_tickets = 2;
-        let mut data = (*self.base).clone();
-        data.session_storage = store;
-        data.send_tls13_tickets = 0;
+        let mut data_send = (*self.base).clone();
+        data_send.session_storage = Arc::clone(&store);
+        data_send.send_tls13_tickets = 2;
+        let mut data_receive = (*self.base).clone();
+        data_receive.session_storage = store;
+        data_receive.send_tls13_tickets = 0;
         ConnectionTls {
             control: Arc::new(control),
-            data: Arc::new(data),
+            data_send: Arc::new(data_send),
+            data_receive: Arc::new(data_receive),
         }
     }
 }
@@ -202,8 +216,9 @@ mod tests {
         let a = setup.for_connection();
         let b = setup.for_connection();
         a.control.session_storage.put(b"k".to_vec(), b"v".to_vec());
-        assert!(a.data.session_storage.get(b"k").is_some());
-        assert!(b.data.session_storage.get(b"k").is_none());
-        assert_eq!(a.data.send_tls13_tickets, 0);
+        assert!(a.data_send.session_storage.get(b"k").is_some());
+        assert!(a.data_receive.session_storage.get(b"k").is_some());
+        assert!(b.data_send.session_storage.get(b"k").is_none());
+        assert_eq!(a.data_receive.send_tls13_tickets, 0);
     }
 }
