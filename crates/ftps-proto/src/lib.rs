@@ -13,8 +13,10 @@
 //! - [`path`]: virtual paths that never leave the root
 //! - [`ascii`]: TYPE A line-ending conversion
 //! - [`session`]: the server session state machine
+//! - [`client`]: the client set-up state machine (RFC 4217 §10.3 timing options)
 
 pub mod address;
+pub mod client;
 pub mod ascii;
 pub mod command;
 pub mod entry;
