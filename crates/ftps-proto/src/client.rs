@@ -351,7 +351,10 @@ mod tests {
     use super::*;
 
     /// Run set-up against scripted replies; return the lines sent and steps.
-    fn run(options: LoginOptions, replies: &[(&str, u16)]) -> (Vec<String>, Result<LoginSummary, LoginError>) {
+    fn run(
+        options: LoginOptions,
+        replies: &[(&str, u16)],
+    ) -> (Vec<String>, Result<LoginSummary, LoginError>) {
         let mut login = ClientLogin::new(options);
         login.handle_greeting(&Reply::new(220, "hi")).unwrap();
         let mut sent = Vec::new();
@@ -446,7 +449,12 @@ mod tests {
 
     #[test]
     fn draft_s6_auth_tls_refused_falls_back_to_auth_ssl() {
-        let replies = &[("AUTH TLS", 504), ("AUTH SSL", 234), ("USER", 331), ("PASS", 230)];
+        let replies = &[
+            ("AUTH TLS", 504),
+            ("AUTH SSL", 234),
+            ("USER", 331),
+            ("PASS", 230),
+        ];
         let (sent, summary) = run(LoginOptions::new("u", "p"), replies);
         assert_eq!(&sent[..3], ["AUTH TLS", "AUTH SSL", "<tls>"]);
         assert_eq!(summary.unwrap().mechanism, Some("SSL"));
@@ -520,7 +528,12 @@ mod tests {
 
     #[test]
     fn rfc959_account_when_asked() {
-        let replies = &[("AUTH TLS", 234), ("USER", 331), ("PASS", 332), ("ACCT", 230)];
+        let replies = &[
+            ("AUTH TLS", 234),
+            ("USER", 331),
+            ("PASS", 332),
+            ("ACCT", 230),
+        ];
         let options = LoginOptions {
             account: Some(b"acc".to_vec()),
             ..LoginOptions::new("u", "p")
@@ -541,9 +554,20 @@ mod tests {
 
     #[test]
     fn prot_refused_is_an_error() {
-        let replies = &[("AUTH TLS", 234), ("USER", 331), ("PASS", 230), ("PROT", 534)];
+        let replies = &[
+            ("AUTH TLS", 234),
+            ("USER", 331),
+            ("PASS", 230),
+            ("PROT", 534),
+        ];
         let (_, result) = run(LoginOptions::new("u", "p"), replies);
-        assert!(matches!(result, Err(LoginError::ProtectionRefused { command: "PROT", .. })));
+        assert!(matches!(
+            result,
+            Err(LoginError::ProtectionRefused {
+                command: "PROT",
+                ..
+            })
+        ));
     }
 
     #[test]

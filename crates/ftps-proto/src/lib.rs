@@ -16,8 +16,8 @@
 //! - [`client`]: the client set-up state machine (RFC 4217 §10.3 timing options)
 
 pub mod address;
-pub mod client;
 pub mod ascii;
+pub mod client;
 pub mod command;
 pub mod entry;
 pub mod facts;

@@ -15,13 +15,18 @@
 //! transfers (vsftpd's "522 ... session reuse required" on curl's third
 //! upload). Because 0-RTT is never enabled here, a resumption ticket can be
 //! reused safely within one control connection: [`ConnectionSessionCache::take`]
-//! returns the session without removing it. Clients that treat tickets as
-//! single-use themselves (rustls clients) get fresh tickets on every data
-//! connection on which the server sends; upload connections send none, so a
-//! client that never reads them does not close with unread bytes (which
-//! would reset the connection and could lose the end of the upload).
-//! rustls has no call to issue a ticket later on an established control
-//! connection, so tickets come with handshakes only.
+//! returns the session without removing it.
+//!
+//! Clients that treat tickets as single-use themselves (rustls clients) need
+//! fresh ones: data connections on which the server sends (RETR, listings)
+//! carry two, which the client reads with the data. Upload connections carry
+//! none unless the client asks with the RFC 9149 `ticket_request` extension
+//! (and then reads them before closing): curl does not read after an upload,
+//! and closing a socket with unread bytes makes the kernel send a reset that
+//! destroys the end of the upload still queued at the server (seen with curl
+//! 7.88: ten uploads, two cut short). rustls has no call to issue a ticket
+//! later on an established control connection, so tickets come with
+//! handshakes only.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -30,6 +35,9 @@ use rustls::crypto::CryptoProvider;
 use rustls::server::StoresServerSessions;
 use rustls::{ServerConfig, SupportedProtocolVersion};
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+
+/// Most TLS 1.3 tickets a client may ask for with RFC 9149 `ticket_request`.
+pub const MAX_REQUESTED_TICKETS: usize = 4;
 
 /// Sessions remembered per control connection.
 pub const SESSIONS_PER_CONNECTION: usize = 32;
@@ -62,8 +70,7 @@ pub struct ConnectionTls {
     /// MLSD): fresh tickets go along, and the client reads them with the data.
     pub data_send: Arc<ServerConfig>,
     /// For data connections on which the server receives (STOR, APPE, STOU):
-    /// no tickets, because a client that never reads them would close with
-    /// unread bytes and reset the connection.
+    /// tickets only when the client asks for them (RFC 9149 ticket_request).
     pub data_receive: Arc<ServerConfig>,
 }
 
@@ -99,12 +106,15 @@ impl TlsSetup {
         let mut control = (*self.base).clone();
         control.session_storage = Arc::clone(&store);
         control.send_tls13_tickets = 2;
+        control.max_tls13_tickets = MAX_REQUESTED_TICKETS;
         let mut data_send = (*self.base).clone();
         data_send.session_storage = Arc::clone(&store);
         data_send.send_tls13_tickets = 2;
+        data_send.max_tls13_tickets = MAX_REQUESTED_TICKETS;
         let mut data_receive = (*self.base).clone();
         data_receive.session_storage = store;
-        data_receive.send_tls13_tickets = 0;
+        data_receive.send_tls13_tickets = 1;
+        data_receive.max_tls13_tickets = MAX_REQUESTED_TICKETS;
         ConnectionTls {
             control: Arc::new(control),
             data_send: Arc::new(data_send),
@@ -140,6 +150,7 @@ impl ConnectionSessionCache {
 
 impl StoresServerSessions for ConnectionSessionCache {
     fn put(&self, key: Vec<u8>, value: Vec<u8>) -> bool {
+        tracing::debug!(key_len = key.len(), "TLS session stored");
         self.with(|entries| {
             entries.retain(|(k, _)| *k != key);
             while entries.len() >= self.capacity {
@@ -162,7 +173,13 @@ impl StoresServerSessions for ConnectionSessionCache {
     /// Not removing: tickets may be reused within this control connection
     /// (no 0-RTT, so no replay exposure). See the module docs.
     fn take(&self, key: &[u8]) -> Option<Vec<u8>> {
-        self.get(key)
+        let found = self.get(key);
+        tracing::debug!(
+            key_len = key.len(),
+            found = found.is_some(),
+            "TLS session lookup"
+        );
+        found
     }
 
     fn can_cache(&self) -> bool {
@@ -219,6 +236,6 @@ mod tests {
         assert!(a.data_send.session_storage.get(b"k").is_some());
         assert!(a.data_receive.session_storage.get(b"k").is_some());
         assert!(b.data_send.session_storage.get(b"k").is_none());
-        assert_eq!(a.data_receive.send_tls13_tickets, 0);
+        assert_eq!(a.data_receive.send_tls13_tickets, 1);
     }
 }

@@ -346,7 +346,17 @@ async fn handshake(
     info: &mut TlsInfo,
 ) -> Result<tokio_rustls::server::TlsStream<TcpStream>, TransferOutcome> {
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::clone(&ctx.tls));
-    let tls = match tokio::time::timeout(ctx.handshake_timeout, acceptor.accept(tcp)).await {
+    let accept = async {
+        let mut tls = acceptor.accept(tcp).await?;
+        // Send the session tickets now, not with the first data or the final
+        // close_notify: a client that closes an upload with unread bytes
+        // resets the connection, and OpenSSL clients need the fresh ticket
+        // to resume the next data connection (TLS 1.3 tickets are single-use
+        // on their side).
+        tls.flush().await?;
+        Ok::<_, std::io::Error>(tls)
+    };
+    let tls = match tokio::time::timeout(ctx.handshake_timeout, accept).await {
         Ok(Ok(tls)) => tls,
         Ok(Err(error)) => {
             warn!(peer = %ctx.peer_ip, %error, "data connection TLS handshake failed");
@@ -459,7 +469,13 @@ async fn receive_file(
             Ok(Ok(n)) => n,
             // A TLS stream that ends without close_notify reads as an error
             // (UnexpectedEof): a possibly truncated upload.
-            Ok(Err(_)) | Err(_) => {
+            Ok(Err(error)) => {
+                warn!(peer = %ctx.peer_ip, %error, received = total, "upload data connection failed");
+                upload.abort().await;
+                return TransferOutcome::ConnectionLost;
+            }
+            Err(_) => {
+                warn!(peer = %ctx.peer_ip, received = total, "upload stalled");
                 upload.abort().await;
                 return TransferOutcome::ConnectionLost;
             }
