@@ -367,12 +367,11 @@ impl Connection {
         ) {
             return Flow::Close;
         }
-        let _ = tokio::time::timeout(CLEAR_TLS_WAIT, async {
-            let mut sink = [0u8; 512];
-            while matches!(tls.read(&mut sink).await, Ok(n) if n > 0) {}
-        })
-        .await;
-        let (tcp, _) = tls.into_inner();
+        let (mut tcp, mut conn) = tls.into_inner();
+        // Read the client's close_notify one TLS record at a time, straight
+        // from the socket: the plaintext command that may follow it at once
+        // must stay in the socket, not vanish into the TLS buffer.
+        let _ = tokio::time::timeout(CLEAR_TLS_WAIT, await_close_notify(&mut tcp, &mut conn)).await;
         self.stream = ControlStream::Plain(tcp);
         info!(peer = %self.peer, "control connection cleared, continuing in plaintext");
         Flow::Continue
@@ -476,6 +475,38 @@ impl Connection {
             cancel,
             progress,
         });
+    }
+}
+
+/// Largest TLS record (2^14 plus expansion, RFC 8446 §5.2).
+const MAX_TLS_RECORD_BYTES: usize = 16_384 + 256;
+
+/// Feed the peer's TLS records to `conn`, one at a time, until its
+/// close_notify has arrived (or anything goes wrong).
+async fn await_close_notify(tcp: &mut TcpStream, conn: &mut rustls::ServerConnection) {
+    for _ in 0..8 {
+        let mut header = [0u8; 5];
+        if tcp.read_exact(&mut header).await.is_err() {
+            return;
+        }
+        let len = usize::from(u16::from_be_bytes([header[3], header[4]]));
+        if len > MAX_TLS_RECORD_BYTES {
+            return;
+        }
+        let mut record = header.to_vec();
+        record.resize(5 + len, 0);
+        if tcp.read_exact(&mut record[5..]).await.is_err() {
+            return;
+        }
+        let mut cursor = std::io::Cursor::new(record);
+        if conn.read_tls(&mut cursor).is_err() {
+            return;
+        }
+        match conn.process_new_packets() {
+            Ok(state) if state.peer_has_closed() => return,
+            Ok(_) => {}
+            Err(_) => return,
+        }
     }
 }
 

@@ -1,0 +1,265 @@
+//! The client's TLS configuration (RFC 4217 §15.1.1): the server certificate
+//! is verified by default against the system roots (or the webpki roots when
+//! the system has none), or against `--cacert`; `--pin` trusts exactly one
+//! key; `--insecure` trusts anything (and says so). A client certificate may
+//! be presented. One configuration — and so one session store — serves the
+//! control connection and every data connection, which therefore resume the
+//! control connection's TLS session (RFC 4217 §10.2).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::client::{ClientSessionMemoryCache, Resumption, TicketRequest};
+use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvider};
+use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use sha2::{Digest, Sha256};
+
+use crate::Error;
+
+/// TLS sessions remembered per client.
+const SESSION_CACHE_SIZE: usize = 64;
+
+/// How the server is authenticated, and what the client presents.
+#[derive(Debug, Clone, Default)]
+pub struct TlsOptions {
+    /// Trust only the certificates in this PEM file.
+    pub ca_file: Option<PathBuf>,
+    /// Trust exactly the server whose key (SubjectPublicKeyInfo) or certificate
+    /// has this SHA-256 hash, written `sha256:<hex>` (colons allowed).
+    pub pin: Option<String>,
+    /// Accept any certificate (no protection against an active attacker).
+    pub insecure: bool,
+    /// Client certificate chain (PEM) and key (PEM), RFC 4217 §15.1.2.
+    pub client_cert: Option<(PathBuf, PathBuf)>,
+    /// Restrict to TLS 1.3 (true) or allow 1.2 and 1.3 (false).
+    pub tls13_only: bool,
+    /// Restrict to TLS 1.2.
+    pub tls12_only: bool,
+}
+
+fn provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// Build the one client configuration used for control and data connections.
+pub fn client_config(options: &TlsOptions) -> Result<Arc<ClientConfig>, Error> {
+    let versions: Vec<&'static rustls::SupportedProtocolVersion> = if options.tls13_only {
+        vec![&rustls::version::TLS13]
+    } else if options.tls12_only {
+        vec![&rustls::version::TLS12]
+    } else {
+        vec![&rustls::version::TLS13, &rustls::version::TLS12]
+    };
+    let builder = ClientConfig::builder_with_provider(provider())
+        .with_protocol_versions(&versions)
+        .map_err(Error::Tls)?;
+    let builder = if options.insecure {
+        builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(Pinned::any()))
+    } else if let Some(pin) = &options.pin {
+        builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(Pinned::new(pin)?))
+    } else {
+        builder.with_root_certificates(root_store(options)?)
+    };
+    let mut config = match &options.client_cert {
+        Some((cert, key)) => {
+            let chain = CertificateDer::pem_file_iter(cert)
+                .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+                .map_err(|e| Error::InvalidArgument(format!("{}: {e}", cert.display())))?;
+            let key = PrivateKeyDer::from_pem_file(key)
+                .map_err(|e| Error::InvalidArgument(format!("{}: {e}", key.display())))?;
+            builder.with_client_auth_cert(chain, key)?
+        }
+        None => builder.with_no_client_auth(),
+    };
+    config.resumption =
+        Resumption::store(Arc::new(ClientSessionMemoryCache::new(SESSION_CACHE_SIZE)));
+    // TLS 1.3 tickets are single-use here: ask servers that understand
+    // RFC 9149 for fresh ones on every connection, also on uploads.
+    config.send_ticket_request = Some(TicketRequest {
+        new_session_count: 2,
+        resumption_count: 2,
+    });
+    Ok(Arc::new(config))
+}
+
+fn root_store(options: &TlsOptions) -> Result<RootCertStore, Error> {
+    let mut roots = RootCertStore::empty();
+    if let Some(path) = &options.ca_file {
+        let certs = CertificateDer::pem_file_iter(path)
+            .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+            .map_err(|e| Error::InvalidArgument(format!("--cacert {}: {e}", path.display())))?;
+        let (added, _) = roots.add_parsable_certificates(certs);
+        if added == 0 {
+            return Err(Error::InvalidArgument(format!(
+                "--cacert {}: no certificate in it",
+                path.display()
+            )));
+        }
+        return Ok(roots);
+    }
+    let native = rustls_native_certs::load_native_certs();
+    roots.add_parsable_certificates(native.certs);
+    if roots.is_empty() {
+        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    }
+    Ok(roots)
+}
+
+/// The server name to verify (DNS name or IP address).
+pub fn server_name(host: &str) -> Result<ServerName<'static>, Error> {
+    ServerName::try_from(host.to_string())
+        .map_err(|_| Error::InvalidArgument(format!("not a valid host name: {host}")))
+}
+
+/// SHA-256 of the certificate's SubjectPublicKeyInfo, hex.
+pub fn spki_sha256(cert: &CertificateDer<'_>) -> Option<String> {
+    let parsed = webpki::EndEntityCert::try_from(cert).ok()?;
+    let spki = parsed.subject_public_key_info();
+    Some(hex(&Sha256::digest(spki.as_ref())))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A verifier that trusts one pinned key or certificate (or, for
+/// `--insecure`, anything); signatures are still checked.
+#[derive(Debug)]
+struct Pinned {
+    pin: Option<String>,
+    provider: Arc<CryptoProvider>,
+}
+
+impl Pinned {
+    fn any() -> Pinned {
+        Pinned {
+            pin: None,
+            provider: provider(),
+        }
+    }
+
+    fn new(pin: &str) -> Result<Pinned, Error> {
+        let hash = pin
+            .strip_prefix("sha256:")
+            .or_else(|| pin.strip_prefix("sha256//"))
+            .ok_or_else(|| Error::InvalidArgument("--pin must be sha256:<hex>".into()))?;
+        let hash: String = hash
+            .chars()
+            .filter(|c| *c != ':')
+            .collect::<String>()
+            .to_ascii_lowercase();
+        if hash.len() != 64 || !hash.chars().all(|c| c.is_ascii_hexdigit()) {
+            return Err(Error::InvalidArgument(
+                "--pin needs 64 hex digits (SHA-256)".into(),
+            ));
+        }
+        Ok(Pinned {
+            pin: Some(hash),
+            provider: provider(),
+        })
+    }
+}
+
+impl ServerCertVerifier for Pinned {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        let Some(pin) = &self.pin else {
+            return Ok(ServerCertVerified::assertion());
+        };
+        let cert_hash = hex(&Sha256::digest(end_entity.as_ref()));
+        let key_hash = spki_sha256(end_entity);
+        if *pin == cert_hash || key_hash.as_deref() == Some(pin.as_str()) {
+            Ok(ServerCertVerified::assertion())
+        } else {
+            Err(rustls::Error::InvalidCertificate(
+                rustls::CertificateError::ApplicationVerificationFailure,
+            ))
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pin_accepts_colon_hex_and_rejects_garbage() {
+        let hex64 = "AB:".repeat(31) + "AB";
+        assert!(Pinned::new(&format!("sha256:{hex64}")).is_ok());
+        assert!(Pinned::new("sha256:1234").is_err());
+        assert!(Pinned::new("md5:00").is_err());
+    }
+
+    #[test]
+    fn pin_matches_certificate_or_key_hash() {
+        let key = rcgen_cert();
+        let cert_hash = hex(&Sha256::digest(key.as_ref()));
+        let key_hash = spki_sha256(&key).unwrap();
+        for pin in [cert_hash, key_hash] {
+            let v = Pinned::new(&format!("sha256:{pin}")).unwrap();
+            let name = ServerName::try_from("localhost").unwrap();
+            assert!(v
+                .verify_server_cert(&key, &[], &name, &[], UnixTime::now())
+                .is_ok());
+        }
+        let other = Pinned::new(&format!("sha256:{}", "0".repeat(64))).unwrap();
+        let name = ServerName::try_from("localhost").unwrap();
+        assert!(other
+            .verify_server_cert(&key, &[], &name, &[], UnixTime::now())
+            .is_err());
+    }
+
+    fn rcgen_cert() -> CertificateDer<'static> {
+        let dir = tempfile::tempdir().unwrap();
+        let generated = ftps_server::certs::load_or_generate(dir.path(), &[]).unwrap();
+        generated.chain[0].clone()
+    }
+}

@@ -1,0 +1,1058 @@
+//! Protocol-level data-connection tests: the real server on loopback, driven
+//! by the raw client of `tests/common/client.rs`.
+//!
+//! Covered: RFC 4217 §10.2 (521 for every data command under PROT C before
+//! any 1xx and before any connection; data connections must resume the
+//! control connection's TLS session, else 522; a full handshake is accepted
+//! when the policy allows it), RFC 4217 §7 (the FTP client is the TLS client,
+//! also in active mode) and §14 (ABOR, STAT during a transfer), the no-partial-
+//! replace rule for truncated (no close_notify) and aborted uploads; RFC 959
+//! §3.1.1.1 / §3.4 (TYPE A line endings, STOR/APPE/RETR/REST, ABOR 426+226,
+//! STAT), RFC 1123 §4.1.2.9 (STOU "150 FILE:"), RFC 2428 (EPRT/EPSV, IPv6, PASV
+//! refused on IPv6), RFC 2577 §3 (PORT bounce protection, path traversal and
+//! symlinks out of the root) and RFC 3659 (SIZE, MDTM, MLST, MLSD, REST STREAM),
+//! plus NUL (501) and non-UTF-8 path names.
+#![allow(clippy::unwrap_used)]
+
+#[path = "common/client.rs"]
+mod client;
+mod common;
+
+use std::net::{SocketAddr, SocketAddrV4};
+use std::os::unix::ffi::OsStrExt;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use client::{within, Client, TlsData};
+use common::*;
+use ftps_proto::address::{format_eprt_arg, format_port_arg};
+use rustls::{ClientConfig, HandshakeKind, ProtocolVersion};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+/// Logged in over TLS with PBSZ 0, PROT P and TYPE I.
+async fn session(server: &TestServer, config: &Arc<ClientConfig>) -> Client {
+    let mut c = Client::secure(server.explicit, config).await;
+    c.expect("TYPE I", 200).await;
+    c
+}
+
+/// EPSV, `command` (150), connect and TLS with `config`.
+async fn open_passive(c: &mut Client, command: &[u8], config: &Arc<ClientConfig>) -> TlsData {
+    let addr = c.epsv().await;
+    c.send_line_bytes(command).await;
+    c.expect_reply(150).await;
+    let tcp = client::tcp_connect(addr).await;
+    match client::data_tls(tcp, config).await {
+        Ok(tls) => tls,
+        Err(e) => panic!("data TLS handshake: {e}\n{}", c.dialogue()),
+    }
+}
+
+/// The names in a directory (no upload temp files may be left behind).
+fn dir_names(dir: &std::path::Path) -> Vec<Vec<u8>> {
+    let mut names: Vec<Vec<u8>> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().as_bytes().to_vec())
+        .collect();
+    names.sort();
+    names
+}
+
+fn show(names: &[Vec<u8>]) -> Vec<String> {
+    names
+        .iter()
+        .map(|n| String::from_utf8_lossy(n).into_owned())
+        .collect()
+}
+
+// ---------------------------------------------------------------------------
+// RFC 4217 §10.2: 521 for every data command under PROT C
+// ---------------------------------------------------------------------------
+
+#[derive(Clone, Copy, Debug)]
+enum PortCommand {
+    Pasv,
+    Epsv,
+    Port,
+    Eprt,
+}
+
+const DATA_COMMANDS: [&str; 7] = [
+    "RETR f.txt",
+    "STOR new.txt",
+    "STOU",
+    "APPE f.txt",
+    "LIST",
+    "NLST",
+    "MLSD",
+];
+
+async fn prot_c_is_521_after(kind: PortCommand) {
+    let server = TestServer::start();
+    std::fs::write(server.path("f.txt"), b"old content").unwrap();
+    let config = client::config_default(&server.cert_pem);
+    let mut c = Client::secure(server.explicit, &config).await;
+    c.expect("PROT C", 200).await;
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let SocketAddr::V4(ours) = listener.local_addr().unwrap() else {
+        unreachable!()
+    };
+    for command in DATA_COMMANDS {
+        match kind {
+            PortCommand::Pasv => {
+                c.pasv().await;
+            }
+            PortCommand::Epsv => {
+                c.epsv().await;
+            }
+            PortCommand::Port => {
+                c.expect(&format!("PORT {}", format_port_arg(ours)), 200)
+                    .await;
+            }
+            PortCommand::Eprt => {
+                c.expect(
+                    &format!("EPRT {}", format_eprt_arg(SocketAddr::V4(ours))),
+                    200,
+                )
+                .await;
+            }
+        }
+        // The very next reply is 521: no 150 before it.
+        let reply = c.cmd(command).await;
+        c.check(
+            reply.code == 521,
+            &format!("{kind:?} + {command} under PROT C must be 521 before any 1xx"),
+        );
+    }
+    // Nothing else is queued on the control connection.
+    c.expect("NOOP", 200).await;
+    // The server never connected to our PORT/EPRT listener.
+    let accepted = tokio::time::timeout(Duration::from_millis(500), listener.accept()).await;
+    c.check(
+        accepted.is_err(),
+        "the server must not open a data connection for a refused command",
+    );
+    // Refused uploads touched nothing.
+    let names = dir_names(server.root.path());
+    c.check(
+        names == vec![b"f.txt".to_vec()],
+        &format!("only f.txt may exist, found {:?}", show(&names)),
+    );
+    c.check(
+        std::fs::read(server.path("f.txt")).unwrap() == b"old content",
+        "f.txt unchanged",
+    );
+}
+
+#[tokio::test]
+async fn rfc4217_s10_2_pasv_with_prot_c_is_521() {
+    within(60, prot_c_is_521_after(PortCommand::Pasv)).await;
+}
+
+#[tokio::test]
+async fn rfc4217_s10_2_epsv_with_prot_c_is_521() {
+    within(60, prot_c_is_521_after(PortCommand::Epsv)).await;
+}
+
+#[tokio::test]
+async fn rfc4217_s10_2_port_with_prot_c_is_521() {
+    within(60, prot_c_is_521_after(PortCommand::Port)).await;
+}
+
+#[tokio::test]
+async fn rfc4217_s10_2_eprt_with_prot_c_is_521() {
+    within(60, prot_c_is_521_after(PortCommand::Eprt)).await;
+}
+
+// ---------------------------------------------------------------------------
+// RFC 4217 §10.2: TLS session reuse on data connections
+// ---------------------------------------------------------------------------
+
+async fn thirty_resumed_transfers(
+    make_config: fn(&std::path::Path) -> Arc<ClientConfig>,
+    version: ProtocolVersion,
+) {
+    let server = TestServer::start();
+    let config = make_config(&server.cert_pem);
+    let mut c = session(&server, &config).await;
+    c.check(
+        c.stream.tls().unwrap().protocol_version() == Some(version),
+        &format!("control connection negotiated {version:?}"),
+    );
+    for i in 0..30usize {
+        let name = format!("f{i}.bin");
+        let data = random_bytes(1000 + i * 7919);
+        // Upload.
+        let mut tls = open_passive(&mut c, format!("STOR {name}").as_bytes(), &config).await;
+        let (v, kind) = {
+            let conn = tls.get_ref().1;
+            (conn.protocol_version(), conn.handshake_kind())
+        };
+        c.note(format!("upload {i}: data TLS {v:?} {kind:?}"));
+        c.check(
+            v == Some(version),
+            &format!("upload {i}: data connection used {v:?}"),
+        );
+        client::write_all_and_close(&mut tls, &data).await.unwrap();
+        let _ = client::read_all(&mut tls).await;
+        drop(tls);
+        c.expect_reply(226).await;
+        c.check(
+            kind == Some(HandshakeKind::Resumed),
+            &format!("upload {i}: data connection did not resume ({kind:?})"),
+        );
+        c.check(
+            std::fs::read(server.path(&name)).unwrap() == data,
+            &format!("upload {i}: stored content"),
+        );
+        // Download.
+        let mut tls = open_passive(&mut c, format!("RETR {name}").as_bytes(), &config).await;
+        let kind = tls.get_ref().1.handshake_kind();
+        c.note(format!("download {i}: data TLS {kind:?}"));
+        let got = client::read_all(&mut tls).await.unwrap();
+        drop(tls);
+        c.expect_reply(226).await;
+        c.check(
+            kind == Some(HandshakeKind::Resumed),
+            &format!("download {i}: data connection did not resume ({kind:?})"),
+        );
+        c.check(got == data, &format!("download {i}: content"));
+    }
+    c.expect("QUIT", 221).await;
+}
+
+#[tokio::test]
+async fn rfc4217_s10_2_tls12_data_resumes_for_30_uploads_and_downloads() {
+    within(
+        120,
+        thirty_resumed_transfers(client::config_tls12, ProtocolVersion::TLSv1_2),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn rfc4217_s10_2_tls13_data_resumes_for_30_uploads_and_downloads() {
+    within(
+        120,
+        thirty_resumed_transfers(client::config_tls13, ProtocolVersion::TLSv1_3),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn rfc4217_s10_2_data_without_resumption_is_522() {
+    within(60, async {
+        let server = TestServer::start();
+        std::fs::write(server.path("old.bin"), b"old content").unwrap();
+        let config = client::config_default(&server.cert_pem);
+        let fresh = client::config_no_resumption(&server.cert_pem);
+        let mut c = session(&server, &config).await;
+        for target in ["new.bin", "old.bin"] {
+            let addr = c.epsv().await;
+            c.send(&format!("STOR {target}")).await;
+            c.expect_reply(150).await;
+            let tcp = client::tcp_connect(addr).await;
+            // A full handshake: it may complete on our side, but the server refuses it.
+            if let Ok(mut tls) = client::data_tls(tcp, &fresh).await {
+                c.note("full data handshake completed on the client side");
+                let _ = tls.write_all(b"must never be stored").await;
+                let _ = tls.shutdown().await;
+            }
+            let reply = c.expect_reply(522).await;
+            let text = reply.text().to_lowercase();
+            c.check(
+                text.contains("session") && text.contains("reus"),
+                "the 522 text must mention TLS session reuse",
+            );
+            c.expect("NOOP", 200).await;
+        }
+        // Downloads are refused the same way.
+        let addr = c.epsv().await;
+        c.send("RETR old.bin").await;
+        c.expect_reply(150).await;
+        let tcp = client::tcp_connect(addr).await;
+        if let Ok(mut tls) = client::data_tls(tcp, &fresh).await {
+            let got = client::read_all(&mut tls).await.unwrap_or_default();
+            c.check(
+                got.is_empty(),
+                "no file data over a refused data connection",
+            );
+        }
+        c.expect_reply(522).await;
+        c.expect("NOOP", 200).await;
+        let names = dir_names(server.root.path());
+        c.check(
+            names == vec![b"old.bin".to_vec()],
+            &format!(
+                "a refused STOR leaves nothing behind, found {:?}",
+                show(&names)
+            ),
+        );
+        c.check(
+            std::fs::read(server.path("old.bin")).unwrap() == b"old content",
+            "old.bin unchanged",
+        );
+        // The control connection is still usable, with a resuming data connection.
+        let got = c.retr("old.bin").await;
+        c.check(
+            got == b"old content",
+            "RETR with resumption works afterwards",
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn rfc4217_s10_2_data_resuming_another_control_session_is_522() {
+    within(60, async {
+        let server = TestServer::start();
+        std::fs::write(server.path("f.txt"), b"content").unwrap();
+        let config_a = client::config_default(&server.cert_pem);
+        let config_b = client::config_default(&server.cert_pem);
+        let mut a = session(&server, &config_a).await;
+        let mut b = session(&server, &config_b).await;
+        // B's data connection offers A's session.
+        let addr = b.epsv().await;
+        b.send("RETR f.txt").await;
+        b.expect_reply(150).await;
+        let tcp = client::tcp_connect(addr).await;
+        if let Ok(mut tls) = client::data_tls(tcp, &config_a).await {
+            let kind = tls.get_ref().1.handshake_kind();
+            b.note(format!("data handshake with A's session store: {kind:?}"));
+            let got = client::read_all(&mut tls).await.unwrap_or_default();
+            b.check(got.is_empty(), "no file data to a foreign session");
+        }
+        b.expect_reply(522).await;
+        b.expect("NOOP", 200).await;
+        // Each connection with its own session works.
+        let got = b.retr("f.txt").await;
+        b.check(got == b"content", "B with its own session");
+        // A's session store was used for B's refused data connection; it
+        // must hold nothing from B (no tickets handed out on a refused data
+        // connection), so A's next data connection resumes A's session.
+        let (got, reply) = a.try_download_with(b"RETR f.txt", &config_a).await;
+        a.check(
+            reply.code == 226 && got == b"content",
+            "A with its own session after its store was offered to B's data connection",
+        );
+    })
+    .await;
+}
+
+/// A third party (same address: loopback) that never had the control
+/// connection's session takes the passive port twice in a row: both attempts
+/// must be refused. A refused data connection must not leave the thief with
+/// a session it can resume next time (a TLS 1.3 ticket, a TLS 1.2 session ID).
+async fn thief_gets_no_usable_session(make_thief: fn(&std::path::Path) -> Arc<ClientConfig>) {
+    within(60, async {
+        let server = TestServer::start();
+        std::fs::write(server.path("secret.txt"), b"secret").unwrap();
+        let config = client::config_default(&server.cert_pem);
+        let mut c = session(&server, &config).await;
+        let thief = make_thief(&server.cert_pem);
+        for attempt in 0..2 {
+            let addr = c.epsv().await;
+            c.send("RETR secret.txt").await;
+            c.expect_reply(150).await;
+            let tcp = client::tcp_connect(addr).await;
+            let mut stolen = Vec::new();
+            if let Ok(mut tls) = client::data_tls(tcp, &thief).await {
+                let kind = tls.get_ref().1.handshake_kind();
+                c.note(format!("thief attempt {attempt}: data handshake {kind:?}"));
+                stolen = client::read_all(&mut tls).await.unwrap_or_default();
+            }
+            let reply = c.read_reply().await;
+            c.check(
+                reply.code == 522 && stolen.is_empty(),
+                &format!(
+                    "attempt {attempt}: a data connection that did not resume the control \
+                     connection's session must be refused (522) and get no data; got {} and \
+                     {} bytes (a refused data connection must not be handed session tickets \
+                     it can resume with next time)",
+                    reply.code,
+                    stolen.len()
+                ),
+            );
+        }
+        let got = c.retr("secret.txt").await;
+        c.check(got == b"secret", "the real client still works");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn rfc4217_s10_2_refused_data_connection_gets_no_usable_tls13_ticket() {
+    thief_gets_no_usable_session(client::config_tls13).await;
+}
+
+#[tokio::test]
+async fn rfc4217_s10_2_refused_data_connection_gets_no_usable_tls12_session() {
+    thief_gets_no_usable_session(client::config_tls12).await;
+}
+
+#[tokio::test]
+async fn rfc4217_s10_2_full_handshake_allowed_without_session_reuse_policy() {
+    within(60, async {
+        let server = TestServer::start_with(|cfg| cfg.policy.require_session_reuse = false);
+        let config = client::config_default(&server.cert_pem);
+        let fresh = client::config_no_resumption(&server.cert_pem);
+        let mut c = session(&server, &config).await;
+        let data = random_bytes(70_001);
+        let mut tls = open_passive(&mut c, b"STOR full.bin", &fresh).await;
+        c.check(
+            tls.get_ref().1.handshake_kind() == Some(HandshakeKind::Full),
+            "a full handshake",
+        );
+        client::write_all_and_close(&mut tls, &data).await.unwrap();
+        let _ = client::read_all(&mut tls).await;
+        c.expect_reply(226).await;
+        c.check(
+            std::fs::read(server.path("full.bin")).unwrap() == data,
+            "stored content",
+        );
+        let got = c.download_with(b"RETR full.bin", &fresh).await;
+        c.check(got == data, "RETR over a full handshake");
+    })
+    .await;
+}
+
+// ---------------------------------------------------------------------------
+// Active mode (RFC 959 PORT, RFC 2428 EPRT; RFC 4217 §7: the FTP client is the TLS client)
+// ---------------------------------------------------------------------------
+
+/// After PORT/EPRT: `command` (150), accept the server's connection, TLS as the client.
+async fn open_active(c: &mut Client, listener: &TcpListener, command: &str) -> TlsData {
+    c.send(command).await;
+    c.expect_reply(150).await;
+    let accepted = tokio::time::timeout(client::CONNECT_TIMEOUT, listener.accept()).await;
+    let Ok(Ok((tcp, from))) = accepted else {
+        panic!("the server did not connect\n{}", c.dialogue());
+    };
+    c.check(
+        from.ip() == c.peer.ip(),
+        "the data connection comes from the server",
+    );
+    let config = c.config();
+    match client::data_tls(tcp, &config).await {
+        Ok(tls) => tls,
+        Err(e) => panic!("active data TLS handshake: {e}\n{}", c.dialogue()),
+    }
+}
+
+#[tokio::test]
+async fn rfc959_rfc2428_active_port_and_eprt_with_client_as_tls_client() {
+    within(60, async {
+        let server = TestServer::start();
+        let data = write_random(&server.path("down.bin"), 300_007);
+        let config = client::config_default(&server.cert_pem);
+        let mut c = session(&server, &config).await;
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let SocketAddr::V4(ours) = listener.local_addr().unwrap() else {
+            unreachable!()
+        };
+        // PORT + RETR.
+        c.expect(&format!("PORT {}", format_port_arg(ours)), 200)
+            .await;
+        let mut tls = open_active(&mut c, &listener, "RETR down.bin").await;
+        let got = client::read_all(&mut tls).await.unwrap();
+        c.expect_reply(226).await;
+        c.check(got == data, "RETR over PORT");
+        // EPRT + STOR.
+        let up = random_bytes(123_457);
+        c.expect(
+            &format!("EPRT {}", format_eprt_arg(SocketAddr::V4(ours))),
+            200,
+        )
+        .await;
+        let mut tls = open_active(&mut c, &listener, "STOR up.bin").await;
+        client::write_all_and_close(&mut tls, &up).await.unwrap();
+        let _ = client::read_all(&mut tls).await;
+        c.expect_reply(226).await;
+        c.check(
+            std::fs::read(server.path("up.bin")).unwrap() == up,
+            "STOR over EPRT",
+        );
+        // EPRT + LIST.
+        c.expect(
+            &format!("EPRT {}", format_eprt_arg(SocketAddr::V4(ours))),
+            200,
+        )
+        .await;
+        let mut tls = open_active(&mut c, &listener, "NLST").await;
+        let listing = client::read_all(&mut tls).await.unwrap();
+        c.expect_reply(226).await;
+        let listing = String::from_utf8_lossy(&listing).into_owned();
+        c.check(
+            listing.contains("down.bin") && listing.contains("up.bin"),
+            &format!("NLST over EPRT: {listing:?}"),
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn rfc2577_s3_port_to_another_host_or_low_port_is_504() {
+    within(60, async {
+        let server = TestServer::start();
+        std::fs::write(server.path("f.txt"), b"x").unwrap();
+        let config = client::config_default(&server.cert_pem);
+        let mut c = session(&server, &config).await;
+        let foreign = SocketAddrV4::new([10, 1, 2, 3].into(), 1025);
+        let low = SocketAddrV4::new([127, 0, 0, 1].into(), 80);
+        c.expect(&format!("PORT {}", format_port_arg(foreign)), 504)
+            .await;
+        c.expect(&format!("PORT {}", format_port_arg(low)), 504)
+            .await;
+        c.expect(
+            &format!("EPRT {}", format_eprt_arg(SocketAddr::V4(foreign))),
+            504,
+        )
+        .await;
+        c.expect(
+            &format!("EPRT {}", format_eprt_arg(SocketAddr::V4(low))),
+            504,
+        )
+        .await;
+        // No data port was set by the refused commands.
+        c.expect("RETR f.txt", 425).await;
+    })
+    .await;
+}
+
+// ---------------------------------------------------------------------------
+// ABOR, STAT, truncated and aborted uploads (RFC 959 §4.1.3, RFC 4217 §14)
+// ---------------------------------------------------------------------------
+
+/// A file of `mib` MiB made of a repeated random MiB.
+fn write_big(path: &std::path::Path, mib: usize) -> Vec<u8> {
+    let block = random_bytes(1 << 20);
+    let mut data = Vec::with_capacity(mib << 20);
+    for _ in 0..mib {
+        data.extend_from_slice(&block);
+    }
+    std::fs::write(path, &data).unwrap();
+    data
+}
+
+#[tokio::test]
+async fn rfc959_abor_during_retr_is_426_then_226() {
+    within(90, async {
+        let server = TestServer::start();
+        write_big(&server.path("big.bin"), 50);
+        std::fs::write(server.path("small.txt"), b"small").unwrap();
+        let config = client::config_default(&server.cert_pem);
+        let mut c = session(&server, &config).await;
+        let mut tls = open_passive(&mut c, b"RETR big.bin", &config).await;
+        let mut buf = vec![0u8; 256 * 1024];
+        tokio::time::timeout(Duration::from_secs(30), tls.read_exact(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
+        c.send("ABOR").await;
+        c.expect_reply(426).await;
+        c.expect_reply(226).await;
+        drop(tls);
+        c.expect("NOOP", 200).await;
+        let got = c.retr("small.txt").await;
+        c.check(got == b"small", "a transfer after ABOR works");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn rfc959_stat_during_transfer_is_213_with_byte_count() {
+    within(90, async {
+        let server = TestServer::start();
+        let data = write_big(&server.path("big.bin"), 8);
+        let config = client::config_default(&server.cert_pem);
+        let mut c = session(&server, &config).await;
+        let mut tls = open_passive(&mut c, b"RETR big.bin", &config).await;
+        let mut got = vec![0u8; 512 * 1024];
+        tokio::time::timeout(Duration::from_secs(30), tls.read_exact(&mut got))
+            .await
+            .unwrap()
+            .unwrap();
+        let reply = c.expect("STAT", 213).await;
+        let text = reply.text();
+        let count: Option<u64> = text
+            .split(|ch: char| !ch.is_ascii_digit())
+            .filter_map(|w| w.parse().ok())
+            .find(|&n| n > 0);
+        c.check(
+            text.contains("bytes") && count.is_some(),
+            &format!("STAT during a transfer must report the byte count: {text:?}"),
+        );
+        let rest = client::read_all(&mut tls).await.unwrap();
+        got.extend_from_slice(&rest);
+        c.expect_reply(226).await;
+        c.check(got == data, "the transfer completed intact after STAT");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn rfc4217_upload_without_close_notify_is_426_and_keeps_old_file() {
+    within(60, async {
+        let server = TestServer::start();
+        std::fs::write(server.path("keep.bin"), b"old content").unwrap();
+        let config = client::config_default(&server.cert_pem);
+        let mut c = session(&server, &config).await;
+        let mut tls = open_passive(&mut c, b"STOR keep.bin", &config).await;
+        tls.write_all(&random_bytes(100_000)).await.unwrap();
+        tls.flush().await.unwrap();
+        // Close the TCP connection without a TLS close_notify: a truncation.
+        let (mut tcp, _) = tls.into_inner();
+        tcp.shutdown().await.unwrap();
+        c.expect_reply(426).await;
+        drop(tcp);
+        c.expect("NOOP", 200).await;
+        c.check(
+            std::fs::read(server.path("keep.bin")).unwrap() == b"old content",
+            "a truncated upload must not replace the old file",
+        );
+        let names = dir_names(server.root.path());
+        c.check(
+            names == vec![b"keep.bin".to_vec()],
+            &format!("no temp file left, found {:?}", show(&names)),
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn rfc959_abor_during_stor_keeps_old_file() {
+    within(60, async {
+        let server = TestServer::start();
+        std::fs::write(server.path("keep.bin"), b"old content").unwrap();
+        let config = client::config_default(&server.cert_pem);
+        let mut c = session(&server, &config).await;
+        let mut tls = open_passive(&mut c, b"STOR keep.bin", &config).await;
+        tls.write_all(&random_bytes(100_000)).await.unwrap();
+        tls.flush().await.unwrap();
+        c.send("ABOR").await;
+        c.expect_reply(426).await;
+        c.expect_reply(226).await;
+        drop(tls);
+        c.expect("NOOP", 200).await;
+        c.check(
+            std::fs::read(server.path("keep.bin")).unwrap() == b"old content",
+            "an aborted upload must not replace the old file",
+        );
+        let names = dir_names(server.root.path());
+        c.check(
+            names == vec![b"keep.bin".to_vec()],
+            &format!("no temp file left, found {:?}", show(&names)),
+        );
+    })
+    .await;
+}
+
+// ---------------------------------------------------------------------------
+// REST, APPE, TYPE A (RFC 959, RFC 3659 §5)
+// ---------------------------------------------------------------------------
+
+#[tokio::test]
+async fn rfc3659_s5_rest_stor_resumes_and_appe_appends() {
+    within(60, async {
+        let server = TestServer::start();
+        let full = random_bytes(30_000);
+        std::fs::write(server.path("resume.bin"), &full[..10_000]).unwrap();
+        std::fs::write(server.path("app.txt"), b"abc").unwrap();
+        let config = client::config_default(&server.cert_pem);
+        let mut c = session(&server, &config).await;
+        c.expect("REST 10000", 350).await;
+        c.upload(b"STOR resume.bin", &full[10_000..]).await;
+        c.check(
+            std::fs::read(server.path("resume.bin")).unwrap() == full,
+            "REST + STOR resumes at the offset",
+        );
+        c.upload(b"APPE app.txt", b"def").await;
+        c.check(
+            std::fs::read(server.path("app.txt")).unwrap() == b"abcdef",
+            "APPE appends",
+        );
+        c.upload(b"APPE fresh.txt", b"xyz").await;
+        c.check(
+            std::fs::read(server.path("fresh.txt")).unwrap() == b"xyz",
+            "APPE to a new file creates it",
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn rfc3659_s5_rest_retr_returns_the_tail() {
+    within(60, async {
+        let server = TestServer::start();
+        let data = write_random(&server.path("tail.bin"), 50_000);
+        let config = client::config_default(&server.cert_pem);
+        let mut c = session(&server, &config).await;
+        c.expect("REST 12345", 350).await;
+        let got = c.retr("tail.bin").await;
+        c.check(got == data[12_345..], "REST + RETR returns the tail");
+        // REST applies to one transfer only.
+        let got = c.retr("tail.bin").await;
+        c.check(got == data, "the next RETR starts at 0");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn rfc959_type_a_converts_line_endings() {
+    within(60, async {
+        let server = TestServer::start();
+        std::fs::write(server.path("down.txt"), b"x\ny\n").unwrap();
+        let config = client::config_default(&server.cert_pem);
+        let mut c = session(&server, &config).await;
+        c.expect("TYPE A", 200).await;
+        c.upload(b"STOR up.txt", b"a\r\nb\r\n").await;
+        c.check(
+            std::fs::read(server.path("up.txt")).unwrap() == b"a\nb\n",
+            "TYPE A upload stores LF line endings",
+        );
+        let got = c.retr("down.txt").await;
+        c.check(got == b"x\r\ny\r\n", "TYPE A download sends CRLF");
+        c.expect("TYPE I", 200).await;
+        let got = c.retr("down.txt").await;
+        c.check(got == b"x\ny\n", "TYPE I download is unchanged");
+    })
+    .await;
+}
+
+// ---------------------------------------------------------------------------
+// SIZE, MDTM, MLST, MLSD, STOU (RFC 3659, RFC 1123)
+// ---------------------------------------------------------------------------
+
+/// 2001-02-03 04:05:06 UTC.
+const MTIME_UNIX: u64 = 981_173_106;
+
+fn set_mtime(path: &std::path::Path) {
+    let file = std::fs::File::options().write(true).open(path).unwrap();
+    file.set_modified(SystemTime::UNIX_EPOCH + Duration::from_secs(MTIME_UNIX))
+        .unwrap();
+}
+
+#[tokio::test]
+async fn rfc3659_s4_size_in_type_i_and_refused_in_type_a() {
+    within(60, async {
+        let server = TestServer::start();
+        std::fs::write(server.path("s.txt"), b"line\nline\n").unwrap();
+        let config = client::config_default(&server.cert_pem);
+        let mut c = session(&server, &config).await;
+        let reply = c.expect("SIZE s.txt", 213).await;
+        c.check(reply.text() == "10", "SIZE in TYPE I is the byte count");
+        c.expect("SIZE missing.txt", 550).await;
+        c.expect("TYPE A", 200).await;
+        let reply = c.cmd("SIZE s.txt").await;
+        c.check(
+            reply.is_permanent_negative(),
+            "SIZE in TYPE A is refused rather than guessed",
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn rfc3659_s3_mdtm_is_utc_time_val() {
+    within(60, async {
+        let server = TestServer::start();
+        std::fs::write(server.path("m.txt"), b"m").unwrap();
+        set_mtime(&server.path("m.txt"));
+        std::fs::create_dir(server.path("dir")).unwrap();
+        let config = client::config_default(&server.cert_pem);
+        let mut c = session(&server, &config).await;
+        let reply = c.expect("MDTM m.txt", 213).await;
+        c.check(
+            reply.text() == "20010203040506",
+            "MDTM YYYYMMDDHHMMSS in UTC",
+        );
+        c.expect("MDTM missing.txt", 550).await;
+        c.expect("MDTM dir", 550).await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn rfc3659_s7_mlst_output() {
+    within(60, async {
+        let server = TestServer::start();
+        std::fs::write(server.path("m.txt"), b"12345").unwrap();
+        set_mtime(&server.path("m.txt"));
+        let config = client::config_default(&server.cert_pem);
+        let mut c = session(&server, &config).await;
+        let reply = c.expect("MLST m.txt", 250).await;
+        c.check(
+            reply.lines.len() == 3,
+            "MLST: first line, one entry, end line",
+        );
+        let entry = String::from_utf8(reply.lines[1].clone()).unwrap();
+        c.check(
+            entry.starts_with(' ') && !entry.starts_with("  "),
+            "the entry line starts with one space",
+        );
+        let (facts, name) = entry[1..].split_once(' ').unwrap();
+        c.check(
+            name.ends_with("m.txt"),
+            &format!("entry names m.txt: {name:?}"),
+        );
+        for fact in ["type=file;", "size=5;", "modify=20010203040506;"] {
+            c.check(
+                facts.contains(fact),
+                &format!("MLST facts lack {fact}: {facts:?}"),
+            );
+        }
+        c.check(
+            facts.contains("perm=") && facts.ends_with(';'),
+            &format!("MLST facts: {facts:?}"),
+        );
+        c.expect("MLST missing.txt", 550).await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn rfc3659_s7_mlsd_facts() {
+    within(60, async {
+        let server = TestServer::start();
+        std::fs::write(server.path("a.txt"), b"abc").unwrap();
+        set_mtime(&server.path("a.txt"));
+        std::fs::create_dir(server.path("sub")).unwrap();
+        let config = client::config_default(&server.cert_pem);
+        let mut c = session(&server, &config).await;
+        let listing = c.download(b"MLSD").await;
+        let text = String::from_utf8(listing).unwrap();
+        c.check(text.ends_with("\r\n"), "MLSD lines end in CRLF");
+        let lines: Vec<&str> = text.split("\r\n").filter(|l| !l.is_empty()).collect();
+        let file = lines
+            .iter()
+            .find(|l| l.ends_with(" a.txt"))
+            .unwrap_or_else(|| panic!("no a.txt in {lines:?}"));
+        let dir = lines
+            .iter()
+            .find(|l| l.ends_with(" sub"))
+            .unwrap_or_else(|| panic!("no sub in {lines:?}"));
+        for line in &lines {
+            c.check(
+                !line.starts_with(' '),
+                "MLSD lines do not start with a space",
+            );
+        }
+        for fact in ["type=file;", "size=3;", "modify=20010203040506;", "perm="] {
+            c.check(file.contains(fact), &format!("{file:?} lacks {fact}"));
+        }
+        c.check(
+            dir.contains("type=dir;"),
+            &format!("{dir:?} lacks type=dir"),
+        );
+        c.check(
+            !lines.iter().any(|l| l.contains(".ftps-upload")),
+            "no upload temp files listed",
+        );
+        // MLSD of a file is an error (RFC 3659 §7.2.2), before any 150.
+        c.epsv().await;
+        let reply = c.cmd("MLSD a.txt").await;
+        c.check(reply.code == 501, "MLSD of a file is 501");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn rfc1123_stou_reports_the_file_name_in_150() {
+    within(60, async {
+        let server = TestServer::start();
+        let config = client::config_default(&server.cert_pem);
+        let mut c = session(&server, &config).await;
+        let data = random_bytes(5_000);
+        let started = c.upload(b"STOU", &data).await;
+        let text = started.text();
+        let name = text
+            .strip_prefix("FILE: ")
+            .unwrap_or_else(|| panic!("150 text must be \"FILE: name\": {text:?}"));
+        c.check(
+            !name.is_empty() && !name.contains('/'),
+            &format!("bad STOU name {name:?}"),
+        );
+        c.check(
+            std::fs::read(server.path(name)).unwrap() == data,
+            "STOU stored the data under the announced name",
+        );
+        let second = c.upload(b"STOU", b"other").await;
+        c.check(second.text() != text, "STOU picks a new name each time");
+    })
+    .await;
+}
+
+// ---------------------------------------------------------------------------
+// Path safety (RFC 2577 §3/§4), NUL, non-UTF-8 names
+// ---------------------------------------------------------------------------
+
+#[tokio::test]
+async fn rfc2577_path_traversal_stays_inside_the_root() {
+    within(60, async {
+        let server = TestServer::start();
+        std::fs::write(server.path("f.txt"), b"x").unwrap();
+        let config = client::config_default(&server.cert_pem);
+        let mut c = session(&server, &config).await;
+        for path in [
+            "../../../../etc/passwd",
+            "/../../etc/passwd",
+            "..\\..\\etc\\passwd",
+        ] {
+            c.epsv().await;
+            let reply = c.cmd(&format!("RETR {path}")).await;
+            c.check(
+                reply.code == 550,
+                &format!("RETR {path} must be 550 before any 150"),
+            );
+            c.expect(&format!("SIZE {path}"), 550).await;
+        }
+        c.expect("CWD ..", 250).await;
+        let pwd = c.expect("PWD", 257).await;
+        c.check(
+            pwd.text().starts_with("\"/\""),
+            "CWD .. at the root stays at /",
+        );
+        c.expect("CWD ../../..", 250).await;
+        let pwd = c.expect("PWD", 257).await;
+        c.check(pwd.text().starts_with("\"/\""), "still at /");
+        c.expect("CDUP", 250).await;
+        let pwd = c.expect("PWD", 257).await;
+        c.check(pwd.text().starts_with("\"/\""), "CDUP at / stays at /");
+        // ../f.txt from the root is /f.txt.
+        c.expect("SIZE ../f.txt", 213).await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn rfc2577_symlink_out_of_the_root_is_refused() {
+    within(60, async {
+        let server = TestServer::start();
+        std::os::unix::fs::symlink("/etc", server.path("etc_link")).unwrap();
+        std::os::unix::fs::symlink("/etc/passwd", server.path("passwd_link")).unwrap();
+        let config = client::config_default(&server.cert_pem);
+        let mut c = session(&server, &config).await;
+        c.expect("CWD etc_link", 550).await;
+        let pwd = c.expect("PWD", 257).await;
+        c.check(pwd.text().starts_with("\"/\""), "still at /");
+        for command in [
+            "RETR etc_link/passwd",
+            "RETR passwd_link",
+            "LIST etc_link",
+            "NLST etc_link",
+            "MLSD etc_link",
+        ] {
+            c.epsv().await;
+            let reply = c.cmd(command).await;
+            c.check(
+                reply.code == 550,
+                &format!("{command} through a link out of the root must be 550 before any 150"),
+            );
+        }
+        c.expect("SIZE etc_link/passwd", 550).await;
+        c.expect("MLST etc_link/passwd", 550).await;
+        c.expect("STAT etc_link", 550).await;
+        c.expect("NOOP", 200).await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn rfc959_nul_in_path_is_501() {
+    within(60, async {
+        let server = TestServer::start();
+        let config = client::config_default(&server.cert_pem);
+        let mut c = session(&server, &config).await;
+        for command in [&b"CWD a\0b"[..], b"SIZE a\0b", b"DELE a\0b", b"MKD a\0b"] {
+            let reply = c.cmd_bytes(command).await;
+            c.check(reply.code == 501, "NUL in a path is 501");
+        }
+        c.epsv().await;
+        let reply = c.cmd_bytes(b"RETR a\0b").await;
+        c.check(reply.code == 501, "RETR with NUL is 501 before any 150");
+        c.epsv().await;
+        let reply = c.cmd_bytes(b"STOR a\0b").await;
+        c.check(reply.code == 501, "STOR with NUL is 501 before any 150");
+        c.expect("NOOP", 200).await;
+        let names = dir_names(server.root.path());
+        c.check(
+            names.is_empty(),
+            &format!("nothing created: {:?}", show(&names)),
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn rfc959_non_utf8_file_name_round_trips() {
+    within(60, async {
+        let server = TestServer::start();
+        let config = client::config_default(&server.cert_pem);
+        let mut c = session(&server, &config).await;
+        let name: &[u8] = b"caf\xe9.txt";
+        let data = random_bytes(4_321);
+        let mut stor = b"STOR ".to_vec();
+        stor.extend_from_slice(name);
+        c.upload(&stor, &data).await;
+        let on_disk = server.root.path().join(std::ffi::OsStr::from_bytes(name));
+        c.check(
+            on_disk.exists(),
+            "the file exists on disk under the raw byte name",
+        );
+        c.check(std::fs::read(&on_disk).unwrap() == data, "content on disk");
+        let listing = c.download(b"NLST").await;
+        let mut line = name.to_vec();
+        line.extend_from_slice(b"\r\n");
+        c.check(
+            listing.windows(line.len()).any(|w| w == line.as_slice()),
+            &format!("NLST returns the exact bytes: {listing:02x?}"),
+        );
+        let mut retr = b"RETR ".to_vec();
+        retr.extend_from_slice(name);
+        let got = c.download(&retr).await;
+        c.check(got == data, "RETR by the raw byte name");
+    })
+    .await;
+}
+
+// ---------------------------------------------------------------------------
+// IPv6 (RFC 2428)
+// ---------------------------------------------------------------------------
+
+#[tokio::test]
+async fn rfc2428_ipv6_epsv_transfer_works_and_pasv_is_501() {
+    if std::net::TcpListener::bind("[::1]:0").is_err() {
+        eprintln!("SKIP: ::1 is not available");
+        return;
+    }
+    within(60, async {
+        let server = TestServer::start_with(|cfg| {
+            cfg.server.listen = vec!["[::1]:0".parse().unwrap()];
+            cfg.server.implicit_listen = vec!["[::1]:0".parse().unwrap()];
+        });
+        assert!(server.explicit.is_ipv6());
+        let data = write_random(&server.path("six.bin"), 100_000);
+        let config = client::config_default(&server.cert_pem);
+        let mut c = session(&server, &config).await;
+        c.expect("PASV", 501).await;
+        let got = c.retr("six.bin").await;
+        c.check(got == data, "RETR over EPSV on IPv6");
+        let up = random_bytes(77_777);
+        c.stor("up6.bin", &up).await;
+        c.check(
+            std::fs::read(server.path("up6.bin")).unwrap() == up,
+            "STOR over EPSV on IPv6",
+        );
+        // EPRT with an IPv6 address (active mode) works too.
+        let listener = TcpListener::bind("[::1]:0").await.unwrap();
+        let ours = listener.local_addr().unwrap();
+        c.expect(&format!("EPRT {}", format_eprt_arg(ours)), 200)
+            .await;
+        let mut tls = open_active(&mut c, &listener, "RETR six.bin").await;
+        let got = client::read_all(&mut tls).await.unwrap();
+        c.expect_reply(226).await;
+        c.check(got == data, "RETR over EPRT on IPv6");
+    })
+    .await;
+}

@@ -1,0 +1,161 @@
+//! Test support shared by the server's and the client's tests: the real
+//! server started in-process on ephemeral loopback ports, with a temporary
+//! root and a freshly generated certificate, stopped when the handle is
+//! dropped (no fixed ports, no sleeps); and the rule that under `CI=true` a
+//! missing external peer fails the test instead of skipping it.
+#![allow(clippy::unwrap_used, clippy::missing_panics_doc)]
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use ftps_server::config::Config;
+use ftps_server::{certs, Listeners, Server};
+
+pub const USER: &str = "alice";
+pub const PASSWORD: &str = "correct horse battery";
+
+/// The argon2 hash of [`PASSWORD`], computed once per test binary.
+pub fn password_hash() -> &'static str {
+    static HASH: OnceLock<String> = OnceLock::new();
+    HASH.get_or_init(|| ftps_server::users::hash_password(PASSWORD).unwrap())
+}
+
+/// A running server.
+pub struct TestServer {
+    pub explicit: SocketAddr,
+    pub implicit: SocketAddr,
+    pub root: tempfile::TempDir,
+    pub state: tempfile::TempDir,
+    pub cert_pem: PathBuf,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl TestServer {
+    /// The default (secure) configuration with one user.
+    pub fn start() -> TestServer {
+        TestServer::start_with(|_| {})
+    }
+
+    /// Start with a configuration adjusted by `adjust` (listeners are loopback:0).
+    pub fn start_with(adjust: impl FnOnce(&mut Config)) -> TestServer {
+        init_logging();
+        let root = tempfile::tempdir().unwrap();
+        let state = tempfile::tempdir().unwrap();
+        let mut config = Config::default();
+        config.server.listen = vec!["127.0.0.1:0".parse().unwrap()];
+        config.server.implicit_listen = vec!["127.0.0.1:0".parse().unwrap()];
+        config.server.failed_login_delay_ms = 10;
+        config.server.shutdown_grace_secs = 2;
+        config.users = vec![ftps_server::config::UserSection {
+            name: USER.into(),
+            password_hash: password_hash().into(),
+            root: root.path().to_path_buf(),
+            write: true,
+            policy: Default::default(),
+        }];
+        adjust(&mut config);
+        config.validate("test").unwrap();
+        let cert = certs::load_or_generate(state.path(), &[]).unwrap();
+        let cert_pem = state.path().join(certs::CERT_FILE);
+        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+        let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                let listeners = Listeners::bind(&config).await.unwrap();
+                addr_tx.send(listeners.addresses()).unwrap();
+                let server = Server::new(config, cert).unwrap();
+                server
+                    .run(listeners, async {
+                        let _ = stop_rx.await;
+                    })
+                    .await;
+            });
+        });
+        let (explicit, implicit) = addr_rx.recv().unwrap();
+        TestServer {
+            explicit: explicit[0],
+            implicit: implicit[0],
+            root,
+            state,
+            cert_pem,
+            stop: Some(stop),
+            thread: Some(thread),
+        }
+    }
+
+    /// A path inside the user's root.
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.root.path().join(name)
+    }
+
+    /// `ftp://alice:pw@127.0.0.1:port/` + path (curl style, explicit FTPS).
+    pub fn url(&self, path: &str) -> String {
+        format!("ftp://127.0.0.1:{}/{}", self.explicit.port(), path)
+    }
+
+    /// Implicit FTPS URL.
+    pub fn implicit_url(&self, path: &str) -> String {
+        format!("ftps://127.0.0.1:{}/{}", self.implicit.port(), path)
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn init_logging() {
+    static INIT: OnceLock<()> = OnceLock::new();
+    INIT.get_or_init(|| {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(
+                tracing_subscriber::EnvFilter::try_from_env("FTPS_TEST_LOG")
+                    .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+            )
+            .with_test_writer()
+            .try_init();
+    });
+}
+
+/// Is an external peer available? Under `CI=true` a missing one fails the test.
+pub fn require_tool(name: &str) -> bool {
+    let found = Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {name}"))
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if !found {
+        if std::env::var("CI").as_deref() == Ok("true") {
+            panic!("{name} is required under CI=true but is not installed");
+        }
+        eprintln!("SKIP: {name} not installed (set CI=true to make this a failure)");
+    }
+    found
+}
+
+/// Random bytes for a test file.
+pub fn random_bytes(len: usize) -> Vec<u8> {
+    (0..len).map(|_| rand::random::<u8>()).collect()
+}
+
+/// Write a file with random content and return the content.
+pub fn write_random(path: &Path, len: usize) -> Vec<u8> {
+    let data = random_bytes(len);
+    std::fs::write(path, &data).unwrap();
+    data
+}
