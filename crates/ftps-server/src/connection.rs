@@ -450,13 +450,13 @@ impl Connection {
             DataEndpoint::Active(_) => None,
         };
         let server = &self.shared.config.server;
-        let tls = match request.kind {
-            ftps_proto::session::TransferKind::Store { .. } => &self.tls.data_receive,
-            _ => &self.tls.data_send,
+        let direction = match request.kind {
+            ftps_proto::session::TransferKind::Store { .. } => crate::tls::Direction::Receive,
+            _ => crate::tls::Direction::Send,
         };
         let context = TransferContext {
             storage,
-            tls: Arc::clone(tls),
+            tls: self.tls.for_data(direction, request.require_session_reuse),
             passive,
             peer_ip: self.peer.ip(),
             local_ip: self.local.ip().to_canonical(),

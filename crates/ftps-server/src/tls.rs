@@ -17,16 +17,16 @@
 //! reused safely within one control connection: [`ConnectionSessionCache::take`]
 //! returns the session without removing it.
 //!
-//! Clients that treat tickets as single-use themselves (rustls clients) need
-//! fresh ones: data connections on which the server sends (RETR, listings)
-//! carry two, which the client reads with the data. Upload connections carry
-//! none unless the client asks with the RFC 9149 `ticket_request` extension
-//! (and then reads them before closing): curl does not read after an upload,
-//! and closing a socket with unread bytes makes the kernel send a reset that
-//! destroys the end of the upload still queued at the server (seen with curl
-//! 7.88: ten uploads, two cut short). rustls has no call to issue a ticket
-//! later on an established control connection, so tickets come with
-//! handshakes only.
+//! Clients treat TLS 1.3 tickets as single-use (OpenSSL and rustls clients
+//! do not offer a session twice), so every data connection carries fresh
+//! ones: two where the server sends, one on uploads (more when the client
+//! asks with the RFC 9149 `ticket_request` extension). They are flushed
+//! right after the handshake. rustls has no call to issue a ticket later on
+//! an established control connection, so tickets come with handshakes only.
+//!
+//! Sessions created by a data connection are staged and kept only when that
+//! connection resumed (and so was accepted): a refused full handshake must
+//! not hand its peer a ticket that would resume the next time.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -60,18 +60,120 @@ pub struct TlsSetup {
     base: Arc<ServerConfig>,
 }
 
-/// The TLS configurations one control connection uses; all share one
-/// session store.
+/// The TLS configurations one control connection uses.
 #[derive(Debug, Clone)]
 pub struct ConnectionTls {
-    /// For the control connection: sends TLS 1.3 tickets.
+    /// For the control connection: sends TLS 1.3 tickets into `sessions`.
     pub control: Arc<ServerConfig>,
-    /// For data connections on which the server sends (RETR, LIST, NLST,
-    /// MLSD): fresh tickets go along, and the client reads them with the data.
-    pub data_send: Arc<ServerConfig>,
-    /// For data connections on which the server receives (STOR, APPE, STOU):
-    /// tickets only when the client asks for them (RFC 9149 ticket_request).
-    pub data_receive: Arc<ServerConfig>,
+    /// The sessions of this control connection and its accepted data connections.
+    sessions: Arc<ConnectionSessionCache>,
+    base: Arc<ServerConfig>,
+}
+
+/// Which way a data connection's bytes go, seen from the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// RETR, LIST, NLST, MLSD.
+    Send,
+    /// STOR, APPE, STOU.
+    Receive,
+}
+
+/// The TLS configuration of one data connection and the store that holds
+/// the sessions it creates until it is accepted.
+#[derive(Debug)]
+pub struct DataTls {
+    /// Configuration for the handshake.
+    pub config: Arc<ServerConfig>,
+    staged: Arc<StagedSessions>,
+}
+
+impl DataTls {
+    /// The handshake resumed a session of this control connection: keep the
+    /// sessions (tickets) it issued, so later data connections can use them.
+    pub fn accept(&self) {
+        self.staged.commit();
+    }
+}
+
+impl ConnectionTls {
+    /// A configuration for one data connection. Sessions it creates are only
+    /// staged: a refused data connection (full handshake, RFC 4217 §10.2)
+    /// must not leave behind a ticket or session ID that a later data
+    /// connection could resume.
+    pub fn for_data(&self, direction: Direction, require_reuse: bool) -> DataTls {
+        let staged = Arc::new(StagedSessions {
+            control: Arc::clone(&self.sessions),
+            staged: Mutex::new(Vec::new()),
+            resuming: std::sync::atomic::AtomicBool::new(!require_reuse),
+        });
+        let mut config = (*self.base).clone();
+        config.session_storage = Arc::clone(&staged) as Arc<dyn StoresServerSessions>;
+        config.max_tls13_tickets = MAX_REQUESTED_TICKETS;
+        config.send_tls13_tickets = match direction {
+            Direction::Send => 2,
+            Direction::Receive => 1,
+        };
+        DataTls {
+            config: Arc::new(config),
+            staged,
+        }
+    }
+}
+
+/// A data connection's view of the session store: lookups go to the control
+/// connection's store; new sessions (tickets, TLS 1.2 session IDs) are only
+/// issued when the handshake is resuming one of this control connection's
+/// sessions (or reuse is not required), and wait until the connection is
+/// accepted. Refusing `put` makes rustls skip the ticket altogether, so a
+/// refused connection's peer never even receives one.
+#[derive(Debug)]
+struct StagedSessions {
+    control: Arc<ConnectionSessionCache>,
+    staged: Mutex<Vec<(Vec<u8>, Vec<u8>)>>,
+    resuming: std::sync::atomic::AtomicBool,
+}
+
+impl StagedSessions {
+    fn commit(&self) {
+        let staged = match self.staged.lock() {
+            Ok(mut guard) => std::mem::take(&mut *guard),
+            Err(poisoned) => std::mem::take(&mut *poisoned.into_inner()),
+        };
+        for (key, value) in staged {
+            self.control.put(key, value);
+        }
+    }
+}
+
+impl StoresServerSessions for StagedSessions {
+    fn put(&self, key: Vec<u8>, value: Vec<u8>) -> bool {
+        if !self.resuming.load(std::sync::atomic::Ordering::Relaxed) {
+            return false;
+        }
+        match self.staged.lock() {
+            Ok(mut guard) => guard.push((key, value)),
+            Err(poisoned) => poisoned.into_inner().push((key, value)),
+        }
+        true
+    }
+
+    fn get(&self, key: &[u8]) -> Option<Vec<u8>> {
+        let found = self.control.get(key);
+        if found.is_some() {
+            self.resuming
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        found
+    }
+
+    fn take(&self, key: &[u8]) -> Option<Vec<u8>> {
+        self.get(key)
+    }
+
+    fn can_cache(&self) -> bool {
+        true
+    }
 }
 
 impl TlsSetup {
@@ -99,26 +201,17 @@ impl TlsSetup {
     }
 
     /// Fresh configurations for one control connection, with a session store
-    /// of their own (see the module docs).
+    /// of its own (see the module docs).
     pub fn for_connection(&self) -> ConnectionTls {
-        let store: Arc<dyn StoresServerSessions> =
-            Arc::new(ConnectionSessionCache::new(SESSIONS_PER_CONNECTION));
+        let sessions = Arc::new(ConnectionSessionCache::new(SESSIONS_PER_CONNECTION));
         let mut control = (*self.base).clone();
-        control.session_storage = Arc::clone(&store);
+        control.session_storage = Arc::clone(&sessions) as Arc<dyn StoresServerSessions>;
         control.send_tls13_tickets = 2;
         control.max_tls13_tickets = MAX_REQUESTED_TICKETS;
-        let mut data_send = (*self.base).clone();
-        data_send.session_storage = Arc::clone(&store);
-        data_send.send_tls13_tickets = 2;
-        data_send.max_tls13_tickets = MAX_REQUESTED_TICKETS;
-        let mut data_receive = (*self.base).clone();
-        data_receive.session_storage = store;
-        data_receive.send_tls13_tickets = 1;
-        data_receive.max_tls13_tickets = MAX_REQUESTED_TICKETS;
         ConnectionTls {
             control: Arc::new(control),
-            data_send: Arc::new(data_send),
-            data_receive: Arc::new(data_receive),
+            sessions,
+            base: Arc::clone(&self.base),
         }
     }
 }
@@ -222,20 +315,56 @@ mod tests {
         assert_eq!(cache.get(b"c"), Some(b"3".to_vec()));
     }
 
-    #[test]
-    fn connections_do_not_share_sessions() {
+    fn setup() -> TlsSetup {
         let key = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
         let chain = vec![key.cert.der().clone()];
         let pk = PrivateKeyDer::Pkcs8(key.key_pair.serialize_der().into());
         let versions = [&rustls::version::TLS12, &rustls::version::TLS13];
         let provider = rustls::crypto::ring::default_provider();
-        let setup = TlsSetup::new(chain, pk, provider, &versions).unwrap();
+        TlsSetup::new(chain, pk, provider, &versions).unwrap()
+    }
+
+    #[test]
+    fn connections_do_not_share_sessions() {
+        let setup = setup();
         let a = setup.for_connection();
         let b = setup.for_connection();
         a.control.session_storage.put(b"k".to_vec(), b"v".to_vec());
-        assert!(a.data_send.session_storage.get(b"k").is_some());
-        assert!(a.data_receive.session_storage.get(b"k").is_some());
-        assert!(b.data_send.session_storage.get(b"k").is_none());
-        assert_eq!(a.data_receive.send_tls13_tickets, 1);
+        let data = a.for_data(Direction::Receive, true);
+        assert!(data.config.session_storage.get(b"k").is_some());
+        assert!(b
+            .for_data(Direction::Send, true)
+            .config
+            .session_storage
+            .get(b"k")
+            .is_none());
+        assert_eq!(data.config.send_tls13_tickets, 1);
+    }
+
+    #[test]
+    fn rfc4217_s10_2_sessions_of_refused_data_connections_are_dropped() {
+        let setup = setup();
+        let conn = setup.for_connection();
+        conn.control
+            .session_storage
+            .put(b"mine".to_vec(), b"v".to_vec());
+        // A full handshake (no lookup hit) gets no ticket at all.
+        let refused = conn.for_data(Direction::Send, true);
+        assert!(!refused
+            .config
+            .session_storage
+            .put(b"thief".to_vec(), b"v".to_vec()));
+        drop(refused);
+        assert!(conn.control.session_storage.get(b"thief").is_none());
+        // A resuming one does, kept once it is accepted.
+        let accepted = conn.for_data(Direction::Send, true);
+        assert!(accepted.config.session_storage.take(b"mine").is_some());
+        assert!(accepted
+            .config
+            .session_storage
+            .put(b"ok".to_vec(), b"v".to_vec()));
+        assert!(conn.control.session_storage.get(b"ok").is_none());
+        accepted.accept();
+        assert!(conn.control.session_storage.get(b"ok").is_some());
     }
 }

@@ -52,8 +52,8 @@ pub enum TransferEvent {
 pub struct TransferContext {
     /// The user's storage.
     pub storage: Arc<dyn Storage>,
-    /// The per-control-connection TLS configuration for data connections.
-    pub tls: Arc<rustls::ServerConfig>,
+    /// This data connection's TLS configuration (sessions staged until accepted).
+    pub tls: crate::tls::DataTls,
     /// The passive listener, for [`DataEndpoint::Passive`].
     pub passive: Option<TcpListener>,
     /// The control connection's peer: the only address allowed on the data connection.
@@ -345,18 +345,11 @@ async fn handshake(
     require_reuse: bool,
     info: &mut TlsInfo,
 ) -> Result<tokio_rustls::server::TlsStream<TcpStream>, TransferOutcome> {
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::clone(&ctx.tls));
-    let accept = async {
-        let mut tls = acceptor.accept(tcp).await?;
-        // Send the session tickets now, not with the first data or the final
-        // close_notify: a client that closes an upload with unread bytes
-        // resets the connection, and OpenSSL clients need the fresh ticket
-        // to resume the next data connection (TLS 1.3 tickets are single-use
-        // on their side).
-        tls.flush().await?;
-        Ok::<_, std::io::Error>(tls)
-    };
-    let tls = match tokio::time::timeout(ctx.handshake_timeout, accept).await {
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::clone(&ctx.tls.config));
+    // The accept future flushes the session tickets right after the
+    // handshake (OpenSSL clients need the fresh ticket for the next data
+    // connection: TLS 1.3 tickets are single-use on their side).
+    let tls = match tokio::time::timeout(ctx.handshake_timeout, acceptor.accept(tcp)).await {
         Ok(Ok(tls)) => tls,
         Ok(Err(error)) => {
             warn!(peer = %ctx.peer_ip, %error, "data connection TLS handshake failed");
@@ -377,6 +370,7 @@ async fn handshake(
         warn!(peer = %ctx.peer_ip, "data connection did not resume the control connection's TLS session: refused");
         return Err(TransferOutcome::SessionReuseRequired);
     }
+    ctx.tls.accept();
     Ok(tls)
 }
 
