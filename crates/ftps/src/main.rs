@@ -1,6 +1,8 @@
 //! `ftps`: FTP over TLS. `ftps serve` runs the server; `ftps hash-password`
-//! makes a password hash for the configuration file.
+//! makes a password hash for the configuration file; `ftps ls`, `get`,
+//! `put`, `rm`, `mkdir`, `rmdir`, `mv`, `mirror` and `quote` are the client.
 
+mod client;
 mod serve;
 
 use std::path::PathBuf;
@@ -25,6 +27,8 @@ enum Commands {
         #[arg(long)]
         from_file: Option<PathBuf>,
     },
+    #[command(flatten)]
+    Client(client::ClientCommand),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -32,6 +36,7 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Commands::Serve(args) => serve::run(args),
         Commands::HashPassword { from_file } => hash_password(from_file),
+        Commands::Client(command) => std::process::exit(client::run(command)),
     }
 }
 

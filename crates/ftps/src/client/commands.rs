@@ -95,8 +95,11 @@ pub async fn ls(args: LsArgs) -> Result<(), Failure> {
     } else {
         listing::to_text(&entries, now())
     };
-    std::io::stdout().write_all(text.as_bytes())?;
-    Ok(())
+    match std::io::stdout().write_all(text.as_bytes()) {
+        // `ftps ls ... | head`: the reader has what it wanted.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other?),
+    }
 }
 
 /// The one-command operations.
@@ -160,9 +163,8 @@ pub async fn mv(args: MvArgs) -> Result<(), Failure> {
     let mut conn = prepared.connect().await?;
     let result = conn.client.rename(&from, &to).await;
     conn.quit().await;
-    result.map_err(|e| {
-        Failure::from(e).context(format!("renaming {} to {}", show(&from), show(&to)))
-    })
+    result
+        .map_err(|e| Failure::from(e).context(format!("renaming {} to {}", show(&from), show(&to))))
 }
 
 /// `ftps quote URL CMD...`: each reply printed as the server sent it; the

@@ -75,7 +75,10 @@ fn read_netrc(common: &CommonArgs) -> Result<Option<(PathBuf, Vec<netrc::Machine
     match std::fs::read_to_string(&path) {
         Ok(text) => Ok(Some((path, netrc::parse(&text)))),
         Err(e) if !explicit && e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(Failure::usage(format!("--netrc-file {}: {e}", path.display()))),
+        Err(e) => Err(Failure::usage(format!(
+            "--netrc-file {}: {e}",
+            path.display()
+        ))),
     }
 }
 
@@ -129,21 +132,20 @@ fn credentials(url: &FtpUrl, common: &CommonArgs) -> Result<Credentials, Failure
             account,
         });
     };
-    let password = match password {
-        Some(p) => p,
-        None if std::io::stdin().is_terminal() => {
-            rpassword::prompt_password(format!("Password for {user}@{}: ", url.host))
-                .map_err(|e| Failure::new(format!("reading the password: {e}")))?
-        }
-        None => {
-            return Err(
+    let password =
+        match password {
+            Some(p) => p,
+            None if std::io::stdin().is_terminal() => {
+                rpassword::prompt_password(format!("Password for {user}@{}: ", url.host))
+                    .map_err(|e| Failure::new(format!("reading the password: {e}")))?
+            }
+            None => return Err(
                 Failure::usage(format!("no password for {user}@{}", url.host)).with_hint(
                     "give it with -u USER:PASSWORD, in the URL, or in ~/.netrc (--netrc-file); \
                      on a terminal it is asked for",
                 ),
-            )
-        }
-    };
+            ),
+        };
     Ok(Credentials {
         user,
         password,
@@ -184,7 +186,8 @@ impl Prepared {
             (false, s) => s,
         };
         let creds = credentials(url, common)?;
-        let mut options = ConnectOptions::new(url.host.clone(), url.port, &creds.user, &creds.password);
+        let mut options =
+            ConnectOptions::new(url.host.clone(), url.port, &creds.user, &creds.password);
         let login = &mut options.login;
         login.security = security;
         login.account = creds.account.map(String::into_bytes);
@@ -193,8 +196,16 @@ impl Prepared {
             .prot
             .map(Into::into)
             .unwrap_or(DataProtection::Private);
-        login.before_auth = common.before_auth.iter().map(|c| c.clone().into_bytes()).collect();
-        login.after_login = common.after_login.iter().map(|c| c.clone().into_bytes()).collect();
+        login.before_auth = common
+            .before_auth
+            .iter()
+            .map(|c| c.clone().into_bytes())
+            .collect();
+        login.after_login = common
+            .after_login
+            .iter()
+            .map(|c| c.clone().into_bytes())
+            .collect();
         login.ccc = common.ccc;
         let manual_prot = (security != Security::None && login.prot_timing == ProtTiming::Manual)
             .then_some(login.protection);
@@ -219,9 +230,7 @@ impl Prepared {
             options.idle_data_timeout = limit;
         }
         if common.plain {
-            eprintln!(
-                "warning: --plain: no TLS; the password and all data travel in clear text"
-            );
+            eprintln!("warning: --plain: no TLS; the password and all data travel in clear text");
         }
         if common.insecure {
             eprintln!(
@@ -264,13 +273,24 @@ impl Prepared {
                 })
             }
             Err(e) => {
-                let plain_refused = self.plain
-                    && matches!(&e, Error::Login(LoginError::LoginRefused(r)) if r.code == 530);
+                let security = self.options.login.security;
+                let hint = match &e {
+                    Error::Login(LoginError::LoginRefused(r)) if self.plain && r.code == 530 => {
+                        Some("the server requires TLS before login (RFC 4217 §10.1): run without --plain")
+                    }
+                    Error::Timeout("waiting for a reply") if security != Security::Implicit => Some(
+                        "no greeting: if this is an implicit FTPS port (990 by default), use ftps://",
+                    ),
+                    Error::Tls(_) | Error::Protocol(_)
+                        if security == Security::Implicit && e.hint().is_none() =>
+                    {
+                        Some("no TLS from the first byte: if this is an explicit FTPS port (21 by default), use ftp://")
+                    }
+                    _ => None,
+                };
                 let mut failure = Failure::from(e).context(where_);
-                if plain_refused {
-                    failure = failure.with_hint(
-                        "the server requires TLS before login (RFC 4217 §10.1): run without --plain",
-                    );
+                if let Some(hint) = hint {
+                    failure = failure.with_hint(hint);
                 }
                 Err(failure)
             }

@@ -130,7 +130,9 @@ fn mode_string(e: &Entry) -> String {
 /// `ls -l` style lines: mode, owner and group (when the server gives them),
 /// size, date (UTC), name.
 pub fn to_text(entries: &[Entry], now: i64) -> String {
-    let with_owner = entries.iter().any(|e| e.owner.is_some() || e.group.is_some());
+    let with_owner = entries
+        .iter()
+        .any(|e| e.owner.is_some() || e.group.is_some());
     let owner_w = entries
         .iter()
         .map(|e| e.owner.as_deref().unwrap_or("-").len())
@@ -197,7 +199,10 @@ mod tests {
         let dir = Entry::new(&b"sub"[..], EntryKind::Dir);
         let text = to_text(&[file.clone(), dir.clone()], 0);
         let lines: Vec<&str> = text.lines().collect();
-        assert!(lines[0].starts_with("-rw-r--r-- 12 Jan  1 00:00 a.txt"), "{text}");
+        assert!(
+            lines[0].starts_with("-rw-r--r-- 12 Jan  1 00:00 a.txt"),
+            "{text}"
+        );
         assert!(lines[1].starts_with("d?????????  0 -"), "{text}");
         let json: serde_json::Value = serde_json::from_str(&to_json(&[file, dir])).unwrap();
         assert_eq!(json[0]["name"], "a.txt");

@@ -71,6 +71,11 @@ impl Failure {
     pub fn message(&self) -> &str {
         &self.message
     }
+
+    /// The hint (without `hint: `), if any.
+    pub fn hint(&self) -> Option<&str> {
+        self.hint.as_deref()
+    }
 }
 
 impl From<Error> for Failure {

@@ -145,11 +145,7 @@ pub fn lookup<'a>(machines: &'a [Machine], host: &str, user: Option<&str>) -> Op
                 .is_some_and(|n| n.eq_ignore_ascii_case(host))
                 && user_fits(m)
         })
-        .or_else(|| {
-            machines
-                .iter()
-                .find(|m| m.name.is_none() && user_fits(m))
-        })
+        .or_else(|| machines.iter().find(|m| m.name.is_none() && user_fits(m)))
 }
 
 #[cfg(test)]
@@ -173,9 +169,11 @@ mod tests {
         assert_eq!(m[2].login.as_deref(), Some("anonymous"));
         let hit = lookup(&m, "FTP.example.com", None).unwrap();
         assert_eq!(hit.login.as_deref(), Some("alice"));
-        let hit = lookup(&m, "ftp.example.com", Some("carol")).unwrap();
-        assert_eq!(hit.login.as_deref(), Some("anonymous"));
-        assert!(lookup(&m, "other", Some("carol")).is_some_and(|e| e.name.is_none()));
+        let hit = lookup(&m, "ftp.example.com", Some("anonymous")).unwrap();
+        assert_eq!(hit.name, None);
+        assert_eq!(lookup(&m, "other", Some("carol")), None);
+        let hit = lookup(&m, "elsewhere", None).unwrap();
+        assert_eq!(hit.password.as_deref(), Some("me@example.com"));
         assert_eq!(lookup(&[], "x", None), None);
     }
 

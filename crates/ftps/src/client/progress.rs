@@ -45,19 +45,23 @@ impl Output {
             return Bar(None);
         }
         let bar = ProgressBar::with_draw_target(total, ProgressDrawTarget::stderr());
-        let template = if total.is_some() {
-            "{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} {eta}"
-        } else {
-            "{msg} {spinner} {bytes} {bytes_per_sec}"
-        };
-        let style = ProgressStyle::with_template(template)
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> ");
-        bar.set_style(style);
+        bar.set_style(style(total.is_some()));
         bar.set_message(message);
         bar.enable_steady_tick(Duration::from_millis(200));
         Bar(Some(bar))
     }
+}
+
+/// A bar when the total is known, else a spinner with the count.
+fn style(known_total: bool) -> ProgressStyle {
+    let template = if known_total {
+        "{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} {eta}"
+    } else {
+        "{msg} {spinner} {bytes} {bytes_per_sec}"
+    };
+    ProgressStyle::with_template(template)
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> ")
 }
 
 /// A progress bar, or nothing.
@@ -87,6 +91,7 @@ impl Bar {
     /// Set the total, once known.
     pub fn set_length(&self, n: u64) {
         if let Some(bar) = &self.0 {
+            bar.set_style(style(true));
             bar.set_length(n);
         }
     }

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, UNIX_EPOCH};
 
 use ftps_client::control::tls_error;
-use ftps_client::{Error, StoreMode};
+use ftps_client::{Error, RetrStream, StoreMode};
 use ftps_proto::ascii::FromNetwork;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncSeekExt, AsyncWrite, AsyncWriteExt};
 
@@ -56,12 +56,26 @@ fn local_error(path: &Path) -> impl FnOnce(std::io::Error) -> Failure + '_ {
     move |e| Failure::new(format!("{}: {e}", path.display()))
 }
 
-/// RETR (from `offset`, or in TYPE A) into `out`; TYPE A line ends become LF.
-/// Each read is bounded by the idle timeout. Returns the bytes received.
-#[allow(clippy::too_many_arguments)]
-async fn receive<W: AsyncWrite + Unpin>(
-    conn: &mut Conn,
+/// RETR from `offset` (or in TYPE A).
+async fn start_retr<'a>(
+    conn: &'a mut Conn,
     remote: &[u8],
+    offset: u64,
+    ascii: bool,
+) -> Result<RetrStream<'a>, Failure> {
+    Ok(if ascii {
+        conn.client.retr_ascii(remote).await?
+    } else {
+        conn.client.retr(remote, offset).await?
+    })
+}
+
+/// Copy a download into `out` (TYPE A line ends become LF), each read
+/// bounded by the idle timeout, then check its end. Returns the bytes received.
+#[allow(clippy::too_many_arguments)]
+async fn pump<W: AsyncWrite + Unpin>(
+    mut stream: RetrStream<'_>,
+    idle: Duration,
     offset: u64,
     ascii: bool,
     known_size: Option<u64>,
@@ -69,12 +83,6 @@ async fn receive<W: AsyncWrite + Unpin>(
     bar: &Bar,
     single: bool,
 ) -> Result<u64, Failure> {
-    let idle = conn.idle_timeout;
-    let mut stream = if ascii {
-        conn.client.retr_ascii(remote).await?
-    } else {
-        conn.client.retr(remote, offset).await?
-    };
     if single {
         if let Some(total) = known_size.or_else(|| stream.expected().map(|n| n + offset)) {
             bar.set_length(total);
@@ -181,21 +189,17 @@ pub async fn download_to_file(
             std::fs::rename(dest, &part).map_err(local_error(dest))?;
         }
     }
+    let idle = conn.idle_timeout;
+    // The file is made only once the server has agreed to send (150).
+    let stream = start_retr(conn, remote, offset, opts.ascii).await?;
     let file = if offset > 0 {
         tokio::fs::OpenOptions::new().append(true).open(&part).await
     } else {
         tokio::fs::File::create(&part).await
     };
     let mut file = file.map_err(local_error(&part))?;
-    let received = receive(
-        conn,
-        remote,
-        offset,
-        opts.ascii,
-        size,
-        &mut file,
-        bar,
-        single,
+    let received = pump(
+        stream, idle, offset, opts.ascii, size, &mut file, bar, single,
     )
     .await?;
     file.sync_all().await.map_err(local_error(&part))?;
@@ -266,18 +270,10 @@ pub async fn get(args: GetArgs) -> Result<(), Failure> {
     let result = if to_stdout {
         async {
             conn.prepare_data().await?;
+            let idle = conn.idle_timeout;
+            let stream = start_retr(&mut conn, &url.path, 0, common.ascii).await?;
             let mut stdout = tokio::io::stdout();
-            let n = receive(
-                &mut conn,
-                &url.path,
-                0,
-                common.ascii,
-                None,
-                &mut stdout,
-                &bar,
-                true,
-            )
-            .await?;
+            let n = pump(stream, idle, 0, common.ascii, None, &mut stdout, &bar, true).await?;
             Ok(Outcome::Done(n))
         }
         .await
@@ -290,7 +286,8 @@ pub async fn get(args: GetArgs) -> Result<(), Failure> {
         download_to_file(&mut conn, &url.path, &dest, opts, &bar, true).await
     };
     bar.finish();
-    let outcome = result.map_err(|f| f.context(format!("get {}", String::from_utf8_lossy(&url.path))))?;
+    let outcome =
+        result.map_err(|f| f.context(format!("get {}", String::from_utf8_lossy(&url.path))))?;
     conn.quit().await;
     if outcome == Outcome::AlreadyComplete {
         output.note(&format!("{}: already complete", dest.display()));
@@ -326,9 +323,16 @@ pub async fn put(args: PutArgs) -> Result<(), Failure> {
     let bar = output.bar(None, shown.clone());
     let result = if from_stdin {
         let mut conn = prepared.connect().await?;
-        let r = send(&mut conn, &remote, tokio::io::stdin(), StoreMode::Replace, common.ascii, &bar)
-            .await
-            .map(Outcome::Done);
+        let r = send(
+            &mut conn,
+            &remote,
+            tokio::io::stdin(),
+            StoreMode::Replace,
+            common.ascii,
+            &bar,
+        )
+        .await
+        .map(Outcome::Done);
         (conn, r)
     } else {
         let mut file = tokio::fs::File::open(&args.file)
