@@ -658,12 +658,15 @@ impl Client {
         } else {
             None
         };
+        let idle_limit = self.options.idle_data_timeout;
         Ok(RetrStream {
             client: self,
             data,
             received: 0,
             expected,
             eof: false,
+            idle: Box::pin(tokio::time::sleep(idle_limit)),
+            idle_limit,
         })
     }
 

@@ -4,6 +4,7 @@
 //! data connection with the FTP client as the TLS client in both directions,
 //! resuming the control connection's session.
 
+use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -182,6 +183,9 @@ pub struct RetrStream<'a> {
     pub(crate) received: u64,
     pub(crate) expected: Option<u64>,
     pub(crate) eof: bool,
+    /// Fires when the data connection moves nothing for the idle limit.
+    pub(crate) idle: Pin<Box<tokio::time::Sleep>>,
+    pub(crate) idle_limit: std::time::Duration,
 }
 
 impl std::fmt::Debug for RetrStream<'_> {
@@ -256,8 +260,17 @@ impl AsyncRead for RetrStream<'_> {
                     this.eof = true;
                 }
                 this.received += n as u64;
+                let next = tokio::time::Instant::now() + this.idle_limit;
+                this.idle.as_mut().reset(next);
                 Poll::Ready(Ok(()))
             }
+            Poll::Pending => match this.idle.as_mut().poll(cx) {
+                Poll::Ready(()) => Poll::Ready(Err(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    "the data connection moved nothing for too long",
+                ))),
+                Poll::Pending => Poll::Pending,
+            },
             // rustls reports a TCP close without close_notify as UnexpectedEof:
             // a possibly truncated download.
             other => other,

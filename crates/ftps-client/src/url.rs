@@ -27,7 +27,8 @@ pub struct FtpUrl {
 impl FtpUrl {
     /// Parse `ftp://`, `ftpes://` or `ftps://` URLs.
     pub fn parse(url: &str) -> Result<FtpUrl, Error> {
-        let bad = |why: &str| Error::InvalidArgument(format!("URL {url:?}: {why}"));
+        let shown = redact(url);
+        let bad = |why: &str| Error::InvalidArgument(format!("URL {shown:?}: {why}"));
         let (scheme, rest) = url.split_once("://").ok_or_else(|| bad("no scheme"))?;
         let (security, default_port) = match scheme.to_ascii_lowercase().as_str() {
             "ftp" | "ftpes" => (Security::Explicit, 21),
@@ -87,8 +88,27 @@ impl FtpUrl {
 }
 
 fn decode_utf8(s: &str, url: &str) -> Result<String, Error> {
-    String::from_utf8(percent_decode(s))
-        .map_err(|_| Error::InvalidArgument(format!("URL {url:?}: user or password not UTF-8")))
+    String::from_utf8(percent_decode(s)).map_err(|_| {
+        Error::InvalidArgument(format!("URL {:?}: user or password not UTF-8", redact(url)))
+    })
+}
+
+/// The URL with any password replaced by `****`, for messages.
+pub fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(authority_end);
+    match authority.rfind('@') {
+        Some(at) => {
+            let (info, host) = authority.split_at(at);
+            let user = info.split_once(':').map(|(u, _)| u).unwrap_or(info);
+            let masked = if info.contains(':') { ":****" } else { "" };
+            format!("{scheme}://{user}{masked}{host}{path}")
+        }
+        None => url.to_string(),
+    }
 }
 
 /// Decode `%XX` escapes; anything malformed is kept as is.
@@ -134,6 +154,13 @@ mod tests {
         assert_eq!(u.password.as_deref(), Some("p:ss"));
         assert_eq!(u.host, "example.com");
         assert_eq!(u.path, "dir/café x.txt".as_bytes());
+    }
+
+    #[test]
+    fn passwords_never_appear_in_errors() {
+        let err = FtpUrl::parse("ftp://bob:hunter2@h:99999/").unwrap_err();
+        assert!(!err.to_string().contains("hunter2"), "{err}");
+        assert_eq!(redact("ftp://bob:pw@h/x"), "ftp://bob:****@h/x");
     }
 
     #[test]
