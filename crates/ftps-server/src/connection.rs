@@ -485,6 +485,13 @@ const MAX_TLS_RECORD_BYTES: usize = 16_384 + 256;
 /// close_notify has arrived (or anything goes wrong).
 async fn await_close_notify(tcp: &mut TcpStream, conn: &mut rustls::ServerConnection) {
     for _ in 0..8 {
+        // A client may skip its close_notify and go on in plaintext at once
+        // (curl's default CCC mode): only consume what is a TLS record.
+        let mut peek = [0u8; 2];
+        match tcp.peek(&mut peek).await {
+            Ok(2) if (0x14..=0x17).contains(&peek[0]) && peek[1] == 0x03 => {}
+            _ => return,
+        }
         let mut header = [0u8; 5];
         if tcp.read_exact(&mut header).await.is_err() {
             return;

@@ -17,12 +17,20 @@
 //! reused safely within one control connection: [`ConnectionSessionCache::take`]
 //! returns the session without removing it.
 //!
-//! Clients treat TLS 1.3 tickets as single-use (OpenSSL and rustls clients
-//! do not offer a session twice), so every data connection carries fresh
-//! ones: two where the server sends, one on uploads (more when the client
-//! asks with the RFC 9149 `ticket_request` extension). They are flushed
-//! right after the handshake. rustls has no call to issue a ticket later on
-//! an established control connection, so tickets come with handshakes only.
+//! Some clients treat TLS 1.3 tickets as single-use (rustls clients; curl's
+//! OpenSSL session cache), others offer the control connection's session
+//! every time (Python's ftplib subclass, GnuTLS/lftp); the store is
+//! least-recently-used, so a session offered again and again stays. Data
+//! connections on which the server sends carry two fresh tickets, read by
+//! the client with the data. Upload connections carry tickets only when the
+//! client asks with the RFC 9149 `ticket_request` extension (this project's
+//! client does, and reads them before closing): a client that never reads
+//! after an upload would close with the ticket unread, and the kernel's
+//! reset then discards the tail of the upload still queued at the client
+//! (measured with curl 7.88 and lftp on TLS 1.3). rustls has no call to
+//! issue a ticket later on an established control connection, so curl with
+//! TLS 1.3 has no fresh session for a second upload in a row (see the
+//! README's interoperability notes).
 //!
 //! Sessions created by a data connection are staged and kept only when that
 //! connection resumed (and so was accepted): a refused full handshake must
@@ -110,9 +118,13 @@ impl ConnectionTls {
         let mut config = (*self.base).clone();
         config.session_storage = Arc::clone(&staged) as Arc<dyn StoresServerSessions>;
         config.max_tls13_tickets = MAX_REQUESTED_TICKETS;
+        // Uploads carry tickets only when the client asks (RFC 9149): a
+        // client that never reads after its upload would close the socket
+        // with the ticket unread, and the kernel's reset then discards the
+        // tail of the upload still queued on the client side.
         config.send_tls13_tickets = match direction {
             Direction::Send => 2,
-            Direction::Receive => 1,
+            Direction::Receive => 0,
         };
         DataTls {
             config: Arc::new(config),
@@ -254,12 +266,15 @@ impl StoresServerSessions for ConnectionSessionCache {
         true
     }
 
+    /// A lookup also makes the entry the most recently used, so the session
+    /// a client offers again and again is never the one evicted.
     fn get(&self, key: &[u8]) -> Option<Vec<u8>> {
         self.with(|entries| {
-            entries
-                .iter()
-                .find(|(k, _)| k.as_slice() == key)
-                .map(|(_, v)| v.clone())
+            let index = entries.iter().position(|(k, _)| k.as_slice() == key)?;
+            let entry = entries.remove(index)?;
+            let value = entry.1.clone();
+            entries.push_back(entry);
+            Some(value)
         })
     }
 
@@ -304,6 +319,16 @@ mod tests {
     use super::*;
 
     #[test]
+    fn session_cache_evicts_the_least_recently_used() {
+        let cache = ConnectionSessionCache::new(2);
+        cache.put(b"control".to_vec(), b"1".to_vec());
+        for i in 0..10u8 {
+            assert!(cache.take(b"control").is_some(), "evicted after {i}");
+            cache.put(vec![i], b"x".to_vec());
+        }
+    }
+
+    #[test]
     fn session_cache_is_bounded_and_multi_use() {
         let cache = ConnectionSessionCache::new(2);
         cache.put(b"a".to_vec(), b"1".to_vec());
@@ -338,7 +363,7 @@ mod tests {
             .session_storage
             .get(b"k")
             .is_none());
-        assert_eq!(data.config.send_tls13_tickets, 1);
+        assert_eq!(data.config.send_tls13_tickets, 0);
     }
 
     #[test]

