@@ -22,7 +22,8 @@
 //! every time (Python's ftplib subclass, GnuTLS/lftp); the store is
 //! least-recently-used, so a session offered again and again stays. Data
 //! connections on which the server sends carry two fresh tickets, read by
-//! the client with the data. Upload connections carry tickets only when the
+//! the client with the data, and the control connection starts with
+//! [`CONTROL_TICKETS`]. Upload connections carry tickets only when the
 //! client asks with the RFC 9149 `ticket_request` extension (this project's
 //! client does, and reads them before closing): a client that never reads
 //! after an upload would close with the ticket unread, and the kernel's
@@ -43,6 +44,11 @@ use rustls::crypto::CryptoProvider;
 use rustls::server::StoresServerSessions;
 use rustls::{ServerConfig, SupportedProtocolVersion};
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+
+/// TLS 1.3 tickets sent after the control connection's handshake: enough for
+/// a client that uses each ticket once (rustls keeps up to 8 per server) to
+/// run several uploads in a row, which carry no tickets of their own.
+pub const CONTROL_TICKETS: usize = 8;
 
 /// Most TLS 1.3 tickets a client may ask for with RFC 9149 `ticket_request`.
 pub const MAX_REQUESTED_TICKETS: usize = 4;
@@ -218,7 +224,7 @@ impl TlsSetup {
         let sessions = Arc::new(ConnectionSessionCache::new(SESSIONS_PER_CONNECTION));
         let mut control = (*self.base).clone();
         control.session_storage = Arc::clone(&sessions) as Arc<dyn StoresServerSessions>;
-        control.send_tls13_tickets = 2;
+        control.send_tls13_tickets = CONTROL_TICKETS;
         control.max_tls13_tickets = MAX_REQUESTED_TICKETS;
         ConnectionTls {
             control: Arc::new(control),
@@ -336,7 +342,9 @@ mod tests {
         assert_eq!(cache.take(b"a"), Some(b"1".to_vec()));
         assert_eq!(cache.take(b"a"), Some(b"1".to_vec()));
         cache.put(b"c".to_vec(), b"3".to_vec());
-        assert_eq!(cache.get(b"a"), None);
+        // "a" was used last, so "b" went.
+        assert_eq!(cache.get(b"b"), None);
+        assert_eq!(cache.get(b"a"), Some(b"1".to_vec()));
         assert_eq!(cache.get(b"c"), Some(b"3".to_vec()));
     }
 
