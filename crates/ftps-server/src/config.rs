@@ -57,6 +57,14 @@ pub const DEFAULT_TRANSFER_STALL_TIMEOUT_SECS: u64 = 120;
 pub const DEFAULT_SHUTDOWN_GRACE_SECS: u64 = 30;
 /// Default delay added after each wrong password (RFC 2577 §5).
 pub const DEFAULT_FAILED_LOGIN_DELAY_MS: u64 = 1000;
+/// Default for [`ServerSection::max_login_failures`].
+pub const DEFAULT_MAX_LOGIN_FAILURES: u32 = 3;
+/// Default for [`ServerSection::ban_after_failures`].
+pub const DEFAULT_BAN_AFTER_FAILURES: u32 = 10;
+/// Default for [`ServerSection::ban_window_secs`].
+pub const DEFAULT_BAN_WINDOW_SECS: u64 = 600;
+/// Default for [`ServerSection::ban_secs`].
+pub const DEFAULT_BAN_SECS: u64 = 900;
 /// Default text of the 220 greeting.
 pub const DEFAULT_BANNER: &str = "ftps ready";
 /// Longest accepted banner, in bytes.
@@ -147,8 +155,19 @@ pub struct ServerSection {
     pub transfer_stall_timeout_secs: u64,
     /// Seconds running sessions get to finish on shutdown. Default 30.
     pub shutdown_grace_secs: u64,
-    /// Milliseconds added after each wrong password (RFC 2577 §5). Default 1000.
+    /// Milliseconds added after a wrong password (RFC 2577 §5); doubles with
+    /// each further failure in the same session, up to 30 s. Default 1000.
     pub failed_login_delay_ms: u64,
+    /// Wrong passwords per session before the connection is closed. Default 3.
+    pub max_login_failures: u32,
+    /// Wrong passwords from one address within `ban_window_secs` that ban the
+    /// address for `ban_secs` (refused with 421 at connect, before any TLS
+    /// work); 0 disables banning. Default 10.
+    pub ban_after_failures: u32,
+    /// The window in which failures count towards a ban, in seconds. Default 600.
+    pub ban_window_secs: u64,
+    /// How long a ban lasts, in seconds. Default 900.
+    pub ban_secs: u64,
     /// Text of the 220 greeting. Default `"ftps ready"`.
     pub banner: String,
     /// Where the generated certificate (and zero-config user file) live; `None` means
@@ -173,6 +192,10 @@ impl Default for ServerSection {
             transfer_stall_timeout_secs: DEFAULT_TRANSFER_STALL_TIMEOUT_SECS,
             shutdown_grace_secs: DEFAULT_SHUTDOWN_GRACE_SECS,
             failed_login_delay_ms: DEFAULT_FAILED_LOGIN_DELAY_MS,
+            max_login_failures: DEFAULT_MAX_LOGIN_FAILURES,
+            ban_after_failures: DEFAULT_BAN_AFTER_FAILURES,
+            ban_window_secs: DEFAULT_BAN_WINDOW_SECS,
+            ban_secs: DEFAULT_BAN_SECS,
             banner: DEFAULT_BANNER.to_owned(),
             state_dir: None,
         }

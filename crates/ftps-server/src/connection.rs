@@ -105,6 +105,7 @@ pub(crate) async fn serve(shared: Arc<Shared>, tcp: TcpStream, implicit: bool) {
         passive: None,
         transfer: None,
         last_activity: Instant::now(),
+        login_failures: 0,
     };
     debug!(%peer, implicit, "control connection opened");
     connection.run().await;
@@ -124,6 +125,7 @@ struct Connection {
     passive: Option<TcpListener>,
     transfer: Option<ActiveTransfer>,
     last_activity: Instant,
+    login_failures: u32,
 }
 
 fn now_unix() -> i64 {
@@ -396,8 +398,22 @@ impl Connection {
             .map(|c| crate::tls::describe(c).0)
             .unwrap_or_else(|| "none".into());
         let Some(account) = account else {
-            warn!(peer = %self.peer, user = %shown, %tls, "login failed");
-            tokio::time::sleep(self.shared.config.server.failed_login_delay()).await;
+            self.login_failures = self.login_failures.saturating_add(1);
+            let ip = self.peer.ip().to_canonical();
+            match self
+                .shared
+                .bans
+                .record_failure(ip, std::time::Instant::now())
+            {
+                crate::bans::Failure::Banned => {
+                    warn!(peer = %self.peer, user = %shown, "too many failed logins: address banned")
+                }
+                crate::bans::Failure::Counted => {
+                    warn!(peer = %self.peer, user = %shown, %tls, "login failed")
+                }
+            }
+            let base = self.shared.config.server.failed_login_delay();
+            tokio::time::sleep(crate::bans::failure_delay(base, self.login_failures)).await;
             self.session.handle_auth_result(None);
             return;
         };

@@ -8,6 +8,7 @@
 //! storage ([`storage`]), users and passwords ([`users`]), certificates
 //! ([`certs`]) and the TOML configuration ([`config`]).
 
+pub mod bans;
 pub mod certs;
 pub mod config;
 mod connection;

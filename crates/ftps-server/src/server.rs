@@ -23,9 +23,6 @@ use crate::tls::TlsSetup;
 use crate::users::UserDb;
 use crate::ServerError;
 
-/// Wrong passwords per session before the connection is closed.
-pub const MAX_LOGIN_FAILURES: u32 = 3;
-
 /// State shared by every connection.
 pub(crate) struct Shared {
     pub(crate) config: Config,
@@ -35,6 +32,7 @@ pub(crate) struct Shared {
     pub(crate) anonymous: Option<AnonymousTls>,
     pub(crate) max_login_failures: u32,
     pub(crate) shutdown: CancellationToken,
+    pub(crate) bans: crate::bans::Bans,
     sessions: Arc<Semaphore>,
     per_ip: Mutex<HashMap<IpAddr, usize>>,
 }
@@ -106,6 +104,12 @@ impl Server {
                 config::AnonymousTls::Refuse => AnonymousTls::Refuse,
             });
         let sessions = Arc::new(Semaphore::new(config.server.max_sessions.max(1)));
+        let max_login_failures = config.server.max_login_failures.max(1);
+        let bans = crate::bans::Bans::new(
+            config.server.ban_after_failures,
+            Duration::from_secs(config.server.ban_window_secs),
+            Duration::from_secs(config.server.ban_secs),
+        );
         Ok(Server {
             shared: Arc::new(Shared {
                 config,
@@ -113,8 +117,9 @@ impl Server {
                 users,
                 policy,
                 anonymous,
-                max_login_failures: MAX_LOGIN_FAILURES,
+                max_login_failures,
                 shutdown: CancellationToken::new(),
+                bans,
                 sessions,
                 per_ip: Mutex::new(HashMap::new()),
             }),
@@ -221,9 +226,21 @@ async fn accept_loop(
             }
         };
         let ip = peer.ip().to_canonical();
+        if shared.bans.is_banned(ip, std::time::Instant::now()) {
+            tracker.spawn(refuse(
+                tcp,
+                implicit,
+                "421 Too many failed logins from your address; try again later.\r\n",
+            ));
+            continue;
+        }
         let Some(slot) = admit(&shared, ip) else {
             warn!(%peer, "session limit reached: refusing connection");
-            tracker.spawn(refuse(tcp, implicit));
+            tracker.spawn(refuse(
+                tcp,
+                implicit,
+                "421 Too many connections; try again later.\r\n",
+            ));
             continue;
         };
         let shared = Arc::clone(&shared);
@@ -234,13 +251,10 @@ async fn accept_loop(
     }
 }
 
-/// Over a limit: a plaintext 421 on explicit listeners, a plain close on implicit ones.
-async fn refuse(mut tcp: TcpStream, implicit: bool) {
+/// Over a limit or banned: a plaintext 421 on explicit listeners, a plain
+/// close on implicit ones — before any TLS work.
+async fn refuse(mut tcp: TcpStream, implicit: bool, reply: &'static str) {
     if !implicit {
-        let _ = tokio::time::timeout(
-            Duration::from_secs(5),
-            tcp.write_all(b"421 Too many connections; try again later.\r\n"),
-        )
-        .await;
+        let _ = tokio::time::timeout(Duration::from_secs(5), tcp.write_all(reply.as_bytes())).await;
     }
 }

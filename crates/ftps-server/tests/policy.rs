@@ -100,3 +100,65 @@ async fn rfc4217_s10_2_per_user_policy_overrides_global() {
     })
     .await;
 }
+
+/// RFC 2577 §5: repeated failed logins from one address ban it for a while;
+/// the banned address is refused at connect with 421, before any TLS work.
+#[tokio::test]
+async fn rfc2577_s5_failed_logins_ban_the_address() {
+    within(60, async {
+        let server = TestServer::start_with(|cfg| {
+            cfg.server.ban_after_failures = 3;
+            cfg.server.failed_login_delay_ms = 1;
+        });
+        let config = config_default(&server.cert_pem);
+        for _ in 0..3 {
+            let mut c = Client::secure(server.explicit, &config).await;
+            c.expect("USER alice", 331).await;
+            c.expect("PASS wrong", 530).await;
+        }
+        // The next connection gets a plaintext 421 instead of the greeting.
+        let mut raw = tokio::net::TcpStream::connect(server.explicit)
+            .await
+            .unwrap();
+        let mut buf = Vec::new();
+        tokio::io::AsyncReadExt::read_to_end(&mut raw, &mut buf)
+            .await
+            .unwrap();
+        let text = String::from_utf8_lossy(&buf);
+        assert!(text.starts_with("421 "), "{text}");
+    })
+    .await;
+}
+
+/// Wrong passwords in one session: 530 each, the delay grows, and the third
+/// closes the connection (RFC 2577 §5).
+#[tokio::test]
+async fn rfc2577_s5_failed_login_delay_grows() {
+    within(60, async {
+        let server = TestServer::start_with(|cfg| {
+            cfg.server.failed_login_delay_ms = 100;
+            cfg.server.ban_after_failures = 0;
+        });
+        let config = config_default(&server.cert_pem);
+        let mut c = Client::secure(server.explicit, &config).await;
+        let mut delays = Vec::new();
+        for _ in 0..2 {
+            c.expect("USER alice", 331).await;
+            let start = std::time::Instant::now();
+            c.expect("PASS wrong", 530).await;
+            delays.push(start.elapsed());
+        }
+        assert!(
+            delays[0] >= std::time::Duration::from_millis(100),
+            "{delays:?}"
+        );
+        assert!(
+            delays[1] >= std::time::Duration::from_millis(200),
+            "{delays:?}"
+        );
+        c.expect("USER alice", 331).await;
+        c.expect("PASS wrong", 530).await;
+        c.expect_closed().await;
+    })
+    .await;
+}

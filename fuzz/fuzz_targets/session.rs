@@ -1,0 +1,316 @@
+//! The server session state machine driven by arbitrary events: command
+//! lines and I/O-layer answers delivered in any order, including answers to
+//! requests that were never made.
+//!
+//! Invariants: no panic; every reply code is in 100..=599; once the session
+//! is closed (and its actions drained) no event produces another action.
+//! With FTPS_FUZZ_STOP_AT_CLOSE=1 in the environment the event stream stops
+//! at close instead (the I/O layer drops the connection), which keeps the
+//! after-close check from masking everything else while it is being fixed.
+#![no_main]
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::OnceLock;
+
+use arbitrary::Arbitrary;
+use ftps_proto::entry::{Entry, EntryKind};
+use ftps_proto::session::{
+    Action, AnonymousTls, FsError, FsResponse, LoginGrant, Policy, ServerSession, SessionConfig,
+    TlsFailure, TransferOutcome, TransferStarted,
+};
+use libfuzzer_sys::fuzz_target;
+
+#[derive(Debug, Arbitrary)]
+struct PolicyIn {
+    require_tls: bool,
+    require_prot_p: bool,
+    require_session_reuse: bool,
+    allow_ccc: bool,
+}
+
+impl PolicyIn {
+    fn get(&self) -> Policy {
+        Policy {
+            require_tls: self.require_tls,
+            require_prot_p: self.require_prot_p,
+            require_session_reuse: self.require_session_reuse,
+            allow_ccc: self.allow_ccc,
+        }
+    }
+}
+
+#[derive(Debug, Arbitrary)]
+enum Ip {
+    Loopback4,
+    Loopback6,
+    Mapped4,
+    Other4([u8; 4]),
+}
+
+impl Ip {
+    fn get(&self) -> IpAddr {
+        match self {
+            Ip::Loopback4 => IpAddr::V4(Ipv4Addr::LOCALHOST),
+            Ip::Loopback6 => IpAddr::V6(Ipv6Addr::LOCALHOST),
+            Ip::Mapped4 => IpAddr::V6(Ipv4Addr::LOCALHOST.to_ipv6_mapped()),
+            Ip::Other4(o) => IpAddr::V4(Ipv4Addr::from(*o)),
+        }
+    }
+}
+
+#[derive(Debug, Arbitrary)]
+struct ConfigIn {
+    implicit: bool,
+    policy: PolicyIn,
+    anonymous: Option<u8>,
+    peer: Ip,
+    local: Ip,
+    max_login_failures: u8,
+}
+
+#[derive(Debug, Arbitrary)]
+enum Verb {
+    User, Pass, Acct, Quit, Rein, Noop, Syst, Feat, Opts, Help, Stat, Site, Cwd, Cdup,
+    Pwd, Mkd, Rmd, Dele, Rnfr, Rnto, Size, Mdtm, Type, Stru, Mode, Port, Pasv, Eprt,
+    Epsv, Rest, Retr, Stor, Stou, Appe, Allo, List, Nlst, Mlsd, Mlst, Abor, Auth, Pbsz,
+    Prot, Ccc,
+}
+
+/// Arguments that open doors quickly; the fuzzer finds the rest itself.
+const CANNED: &[&str] = &[
+    "TLS", "SSL", "TLS-P", "0", "P", "C", "S", "I", "A", "ALL", "1", "2", "anonymous",
+    "alice", "127,0,0,1,7,208", "127,0,0,1,0,21", "|1|127.0.0.1|2000|", "|2|::1|2000|",
+    "/", "..", "a/b", "MLST type;size;", "UTF8 ON", "HELP", "100", "/a/../../b",
+];
+
+#[derive(Debug, Arbitrary)]
+enum Arg {
+    None,
+    Canned(u8),
+    Bytes(Vec<u8>),
+}
+
+#[derive(Debug, Arbitrary)]
+struct EntryIn {
+    name: Vec<u8>,
+    dir: bool,
+    size: u64,
+    modified: Option<i64>,
+    mode: Option<u32>,
+}
+
+impl EntryIn {
+    fn get(&self) -> Entry {
+        let mut e = Entry::new(
+            self.name.clone(),
+            if self.dir { EntryKind::Dir } else { EntryKind::File },
+        );
+        e.size = self.size;
+        e.modified = self.modified;
+        e.mode = self.mode;
+        e
+    }
+}
+
+#[derive(Debug, Arbitrary)]
+enum FsErrorIn {
+    NotFound, PermissionDenied, AlreadyExists, NotADirectory, IsADirectory,
+    DirectoryNotEmpty, NoSpace, InvalidName, OffsetBeyondEnd, Unsupported, Other,
+}
+
+impl FsErrorIn {
+    fn get(&self) -> FsError {
+        match self {
+            FsErrorIn::NotFound => FsError::NotFound,
+            FsErrorIn::PermissionDenied => FsError::PermissionDenied,
+            FsErrorIn::AlreadyExists => FsError::AlreadyExists,
+            FsErrorIn::NotADirectory => FsError::NotADirectory,
+            FsErrorIn::IsADirectory => FsError::IsADirectory,
+            FsErrorIn::DirectoryNotEmpty => FsError::DirectoryNotEmpty,
+            FsErrorIn::NoSpace => FsError::NoSpace,
+            FsErrorIn::InvalidName => FsError::InvalidName,
+            FsErrorIn::OffsetBeyondEnd => FsError::OffsetBeyondEnd,
+            FsErrorIn::Unsupported => FsError::Unsupported,
+            FsErrorIn::Other => FsError::Other("boom".into()),
+        }
+    }
+}
+
+#[derive(Debug, Arbitrary)]
+enum FsIn {
+    Done,
+    Metadata(EntryIn),
+    Entries(Vec<EntryIn>),
+    Failed(FsErrorIn),
+}
+
+#[derive(Debug, Arbitrary)]
+enum OutcomeIn {
+    Complete(u64),
+    OpenFailed(FsErrorIn),
+    DataConnectionFailed,
+    TlsFailed,
+    SessionReuseRequired,
+    Aborted,
+    ConnectionLost,
+    StorageFailed(FsErrorIn),
+}
+
+impl OutcomeIn {
+    fn get(&self) -> TransferOutcome {
+        match self {
+            OutcomeIn::Complete(bytes) => TransferOutcome::Complete { bytes: *bytes },
+            OutcomeIn::OpenFailed(e) => TransferOutcome::OpenFailed(e.get()),
+            OutcomeIn::DataConnectionFailed => TransferOutcome::DataConnectionFailed,
+            OutcomeIn::TlsFailed => TransferOutcome::TlsFailed,
+            OutcomeIn::SessionReuseRequired => TransferOutcome::SessionReuseRequired,
+            OutcomeIn::Aborted => TransferOutcome::Aborted,
+            OutcomeIn::ConnectionLost => TransferOutcome::ConnectionLost,
+            OutcomeIn::StorageFailed(e) => TransferOutcome::StorageFailed(e.get()),
+        }
+    }
+}
+
+#[derive(Debug, Arbitrary)]
+struct GrantIn {
+    write: bool,
+    anonymous: bool,
+    policy: PolicyIn,
+}
+
+#[derive(Debug, Arbitrary)]
+enum Event {
+    /// A raw command line.
+    Line(Vec<u8>),
+    /// A known verb with an argument (a shortcut to the interesting states).
+    Cmd(Verb, Arg),
+    TlsEstablished,
+    /// true: failed before anything was negotiated; false: mid-handshake.
+    TlsFailed(bool),
+    AuthResult(Option<GrantIn>),
+    FsResult(FsIn),
+    PassiveOpened(Option<(Ip, u16)>),
+    TransferStarted { unique_name: Option<Vec<u8>>, size: Option<u64> },
+    TransferDone(OutcomeIn),
+    Progress(u64),
+    SetNow(i64),
+    LineTooLong,
+    Timeout,
+    LoginTimeout,
+    Shutdown,
+}
+
+#[derive(Debug, Arbitrary)]
+struct Input {
+    config: ConfigIn,
+    events: Vec<Event>,
+}
+
+fn stop_at_close() -> bool {
+    static STOP: OnceLock<bool> = OnceLock::new();
+    *STOP.get_or_init(|| std::env::var_os("FTPS_FUZZ_STOP_AT_CLOSE").is_some_and(|v| v == "1"))
+}
+
+fn line_for(verb: &Verb, arg: &Arg) -> Vec<u8> {
+    let mut line = format!("{verb:?}").to_ascii_uppercase().into_bytes();
+    let arg: Option<Vec<u8>> = match arg {
+        Arg::None => None,
+        Arg::Canned(i) => Some(CANNED[usize::from(*i) % CANNED.len()].as_bytes().to_vec()),
+        Arg::Bytes(b) => Some(b.clone()),
+    };
+    if let Some(arg) = arg {
+        line.push(b' ');
+        line.extend(arg);
+    }
+    line
+}
+
+fuzz_target!(|input: Input| {
+    let c = &input.config;
+    let config = SessionConfig {
+        implicit: c.implicit,
+        policy: c.policy.get(),
+        anonymous: c.anonymous.map(|a| match a % 3 {
+            0 => AnonymousTls::Require,
+            1 => AnonymousTls::Allow,
+            _ => AnonymousTls::Refuse,
+        }),
+        peer: SocketAddr::new(c.peer.get(), 40000),
+        local: SocketAddr::new(c.local.get(), 2121),
+        max_login_failures: u32::from(c.max_login_failures),
+        banner: "ready".into(),
+    };
+    let mut session = ServerSession::new(config);
+    let mut close_seen = false;
+    let mut drain = |session: &mut ServerSession, what: &dyn std::fmt::Debug| {
+        while let Some(action) = session.poll_action() {
+            assert!(
+                !close_seen,
+                "action {action:?} after Close (event {what:?})"
+            );
+            match &action {
+                Action::Reply(reply) => {
+                    assert!(
+                        (100..=599).contains(&reply.code),
+                        "reply code {} out of range: {reply:?}",
+                        reply.code
+                    );
+                    let _ = reply.encode();
+                }
+                Action::Close => {
+                    assert!(session.is_closed(), "Close action but !is_closed()");
+                    close_seen = true;
+                }
+                _ => {}
+            }
+        }
+    };
+    drain(&mut session, &"greeting");
+
+    for event in &input.events {
+        if stop_at_close() && session.is_closed() {
+            break;
+        }
+        match event {
+            Event::Line(line) => session.handle_line(line),
+            Event::Cmd(verb, arg) => session.handle_line(&line_for(verb, arg)),
+            Event::TlsEstablished => session.handle_tls_established(),
+            Event::TlsFailed(complete) => session.handle_tls_failed(if *complete {
+                TlsFailure::Complete
+            } else {
+                TlsFailure::MidHandshake
+            }),
+            Event::AuthResult(grant) => session.handle_auth_result(grant.as_ref().map(|g| {
+                LoginGrant {
+                    name: "fuzz".into(),
+                    write: g.write,
+                    policy: g.policy.get(),
+                    anonymous: g.anonymous,
+                }
+            })),
+            Event::FsResult(fs) => session.handle_fs_result(match fs {
+                FsIn::Done => FsResponse::Done,
+                FsIn::Metadata(e) => FsResponse::Metadata(e.get()),
+                FsIn::Entries(es) => FsResponse::Entries(es.iter().map(EntryIn::get).collect()),
+                FsIn::Failed(e) => FsResponse::Failed(e.get()),
+            }),
+            Event::PassiveOpened(addr) => session.handle_passive_opened(
+                addr.as_ref().map(|(ip, port)| SocketAddr::new(ip.get(), *port)),
+            ),
+            Event::TransferStarted { unique_name, size } => {
+                session.handle_transfer_started(TransferStarted {
+                    unique_name: unique_name.clone(),
+                    size: *size,
+                })
+            }
+            Event::TransferDone(outcome) => session.handle_transfer_done(outcome.get()),
+            Event::Progress(n) => session.set_transfer_progress(*n),
+            Event::SetNow(t) => session.set_now(*t),
+            Event::LineTooLong => session.handle_line_too_long(),
+            Event::Timeout => session.handle_idle_timeout(),
+            Event::LoginTimeout => session.handle_login_timeout(),
+            Event::Shutdown => session.handle_shutdown(),
+        }
+        drain(&mut session, event);
+    }
+});
