@@ -168,6 +168,9 @@ pub struct ServerSection {
     pub ban_window_secs: u64,
     /// How long a ban lasts, in seconds. Default 900.
     pub ban_secs: u64,
+    /// When started as root (to bind ports below 1024), switch to this
+    /// unprivileged user right after binding the listeners. Default: none.
+    pub run_as: Option<String>,
     /// Text of the 220 greeting. Default `"ftps ready"`.
     pub banner: String,
     /// Where the generated certificate (and zero-config user file) live; `None` means
@@ -196,6 +199,7 @@ impl Default for ServerSection {
             ban_after_failures: DEFAULT_BAN_AFTER_FAILURES,
             ban_window_secs: DEFAULT_BAN_WINDOW_SECS,
             ban_secs: DEFAULT_BAN_SECS,
+            run_as: None,
             banner: DEFAULT_BANNER.to_owned(),
             state_dir: None,
         }

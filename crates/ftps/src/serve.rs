@@ -70,6 +70,17 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {
         let listeners = Listeners::bind(&config).await?;
+        match &config.server.run_as {
+            Some(user) if ftps_server::privileges::is_root() => {
+                let (uid, gid) = ftps_server::privileges::drop_to(user)?;
+                tracing::info!(user = %user, uid = uid.as_raw(), gid = gid.as_raw(), "dropped root privileges");
+            }
+            Some(user) => tracing::info!(user = %user, "not running as root: run_as has nothing to do"),
+            None if ftps_server::privileges::is_root() => {
+                tracing::warn!("running as root: set server.run_as to switch to an unprivileged user after binding")
+            }
+            None => {}
+        }
         let (explicit, implicit) = listeners.addresses();
         print_banner(
             &config,

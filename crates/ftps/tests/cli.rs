@@ -203,3 +203,50 @@ fn hash_password_output_verifies() {
     assert!(ftps_server::users::verify_password(hash, b"s3cret pass"));
     assert!(!ftps_server::users::verify_password(hash, b"wrong"));
 }
+
+/// Started as root with `run_as`, the server binds and then runs as that
+/// user (issue: privilege drop). Only meaningful as root.
+#[test]
+fn root_drops_privileges_after_binding() {
+    let is_root = std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"));
+    if !is_root {
+        eprintln!("SKIP: not running as root");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("ftps.toml");
+    std::fs::write(
+        &config,
+        "[server]\nlisten = [\"127.0.0.1:0\"]\nimplicit_listen = [\"127.0.0.1:0\"]\nrun_as = \"nobody\"\n",
+    )
+    .unwrap();
+    let root = tempfile::tempdir().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let mut child = ftps()
+        .arg("serve")
+        .arg("--config")
+        .arg(&config)
+        .arg("--root")
+        .arg(root.path())
+        .arg("--state-dir")
+        .arg(state.path())
+        .args(["--log", "warn"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = BufReader::new(stdout).lines();
+    // The banner is printed after the switch.
+    let first = lines.next().unwrap().unwrap();
+    assert!(first.starts_with("ftps server"), "{first}");
+    let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    let uid_line = status.lines().find(|l| l.starts_with("Uid:")).unwrap();
+    let uids: Vec<&str> = uid_line.split_whitespace().skip(1).collect();
+    assert!(uids.iter().all(|u| *u != "0"), "{uid_line}");
+}
