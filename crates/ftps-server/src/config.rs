@@ -340,6 +340,61 @@ pub struct TlsSection {
     /// Cipher suites by exact rustls name (e.g. `"TLS13_AES_256_GCM_SHA384"`); empty (the
     /// default) means rustls' defaults.
     pub cipher_suites: Vec<String>,
+    /// TLS client certificates (RFC 4217 §15.1.2): `"off"` (default), `"requested"` or
+    /// `"required"`, verified against `client_ca`.
+    pub client_certificates: ClientCertificates,
+    /// PEM bundle of the CAs that sign client certificates; needed unless `client_certificates`
+    /// is `"off"`.
+    pub client_ca: Option<PathBuf>,
+    /// Optional PEM certificate revocation list for client certificates.
+    pub client_crl: Option<PathBuf>,
+}
+
+/// Whether the server asks for TLS client certificates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum ClientCertificates {
+    /// Never asked for.
+    #[default]
+    Off,
+    /// Asked for; a client without one may still log in with a password.
+    Requested,
+    /// Every TLS connection must present a certificate signed by `client_ca`.
+    Required,
+}
+
+/// How a user proves who they are (RFC 4217 §12.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthMethod {
+    /// USER/PASS (the default).
+    #[default]
+    Password,
+    /// A TLS client certificate matching `certificate`: USER gets 232, no PASS.
+    Certificate,
+    /// Both: the certificate must match, then the password.
+    CertificateAndPassword,
+}
+
+/// Which client certificates belong to a user; every field given must match.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct CertificateMatch {
+    /// The subject's common name (CN).
+    pub cn: Option<String>,
+    /// An e-mail address in the subject alternative names.
+    pub email: Option<String>,
+    /// A DNS name in the subject alternative names.
+    pub dns: Option<String>,
+    /// The SHA-256 fingerprint of the certificate (hex, colons allowed).
+    pub sha256: Option<String>,
+}
+
+impl CertificateMatch {
+    /// True when no field is set.
+    pub fn is_empty(&self) -> bool {
+        self.cn.is_none() && self.email.is_none() && self.dns.is_none() && self.sha256.is_none()
+    }
 }
 
 impl Default for TlsSection {
@@ -349,6 +404,9 @@ impl Default for TlsSection {
             key: None,
             versions: vec![TlsVersion::V1_2, TlsVersion::V1_3],
             cipher_suites: Vec::new(),
+            client_certificates: ClientCertificates::Off,
+            client_ca: None,
+            client_crl: None,
         }
     }
 }
@@ -530,7 +588,9 @@ impl fmt::Display for AnonymousTls {
 pub struct UserSection {
     /// The login name (case-sensitive). `anonymous` and `ftp` are reserved.
     pub name: String,
-    /// An argon2id PHC string (`$argon2id$v=19$m=...`), never the password itself.
+    /// An argon2id PHC string (`$argon2id$v=19$m=...`), never the password itself. May be
+    /// left out when `auth = "certificate"`.
+    #[serde(default)]
     pub password_hash: String,
     /// The directory this user sees as `/`.
     pub root: PathBuf,
@@ -541,6 +601,13 @@ pub struct UserSection {
     /// `policy = { allow_ccc = true }`).
     #[serde(default)]
     pub policy: PolicyOverride,
+    /// How this user logs in: `"password"` (default), `"certificate"` or
+    /// `"certificate_and_password"`.
+    #[serde(default)]
+    pub auth: AuthMethod,
+    /// The client certificates that belong to this user (`certificate = { cn = "alice" }`).
+    #[serde(default)]
+    pub certificate: CertificateMatch,
 }
 
 fn default_true() -> bool {
@@ -701,6 +768,12 @@ impl Config {
         if t.versions.is_empty() {
             return invalid("tls.versions", "at least one of \"1.2\", \"1.3\" is needed");
         }
+        if t.client_certificates != ClientCertificates::Off && t.client_ca.is_none() {
+            return invalid(
+                "tls.client_ca",
+                "client certificates need a CA bundle to verify them (tls.client_ca)",
+            );
+        }
         if t.cipher_suites.is_empty() {
             return Ok(());
         }
@@ -762,8 +835,26 @@ impl Config {
             if !seen.insert(name) {
                 return invalid(key("name"), format!("duplicate user name {name:?}"));
             }
-            if let Err(message) = check_password_hash(&user.password_hash) {
-                return invalid(key("password_hash"), message);
+            if user.auth != AuthMethod::Password && user.certificate.is_empty() {
+                return invalid(
+                    key("certificate"),
+                    "a certificate rule (cn, email, dns or sha256) is needed for this auth method",
+                );
+            }
+            if user.auth != AuthMethod::Password
+                && self.tls.client_certificates == ClientCertificates::Off
+            {
+                return invalid(
+                    key("auth"),
+                    "certificate login needs tls.client_certificates = \"requested\" or \"required\"",
+                );
+            }
+            let hash_needed =
+                user.auth != AuthMethod::Certificate || !user.password_hash.is_empty();
+            if hash_needed {
+                if let Err(message) = check_password_hash(&user.password_hash) {
+                    return invalid(key("password_hash"), message);
+                }
             }
         }
         Ok(())

@@ -27,13 +27,15 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
 
+use crate::identity::CertIdentity;
 use crate::server::Shared;
 use crate::storage::local::LocalFs;
 use crate::storage::Storage;
 use crate::stream::ControlStream;
 use crate::tls::ConnectionTls;
 use crate::transfer::{self, fs_error, TransferContext, TransferEvent};
-use crate::users::Account;
+use crate::users::{Account, CertCheck};
+use rustls_pki_types::CertificateDer;
 
 /// Entries STAT <dir> sends over the control connection at most.
 pub const MAX_STAT_ENTRIES: usize = 10_000;
@@ -92,7 +94,11 @@ pub(crate) async fn serve(shared: Arc<Shared>, tcp: TcpStream, implicit: bool) {
         max_login_failures: shared.max_login_failures,
         banner: shared.config.server.banner.clone(),
     });
+    let client_cert = stream.tls().and_then(client_certificate);
+    let mut session = session;
+    session.set_client_certificate(client_cert.is_some());
     let mut connection = Connection {
+        client_cert,
         reader: LineReader::new(shared.config.server.max_line_bytes),
         shared,
         stream,
@@ -112,8 +118,18 @@ pub(crate) async fn serve(shared: Arc<Shared>, tcp: TcpStream, implicit: bool) {
     debug!(%peer, "control connection closed");
 }
 
+/// The control connection's verified client certificate and its identity.
+type ClientCert = (CertificateDer<'static>, CertIdentity);
+
+fn client_certificate(conn: &rustls::ServerConnection) -> Option<ClientCert> {
+    let der = conn.peer_certificates()?.first()?.clone().into_owned();
+    let identity = CertIdentity::from_der(&der)?;
+    Some((der, identity))
+}
+
 struct Connection {
     shared: Arc<Shared>,
+    client_cert: Option<ClientCert>,
     stream: ControlStream,
     reader: LineReader,
     session: ServerSession,
@@ -277,6 +293,10 @@ impl Connection {
                 self.authenticate(user, password).await;
                 Flow::Continue
             }
+            Action::CheckUser { user } => {
+                self.check_user(user);
+                Flow::Continue
+            }
             Action::LoggedIn(_) => Flow::Continue,
             Action::LoggedOut => {
                 self.storage = None;
@@ -343,6 +363,9 @@ impl Connection {
                 let (version, cipher, _) = crate::tls::describe(tls.get_ref().1);
                 debug!(peer = %self.peer, %version, %cipher, "AUTH TLS established");
                 self.stream = ControlStream::Tls(Box::new(tls));
+                self.client_cert = self.stream.tls().and_then(client_certificate);
+                self.session
+                    .set_client_certificate(self.client_cert.is_some());
                 self.session.handle_tls_established();
             }
             Ok(Err(error)) => {
@@ -379,17 +402,59 @@ impl Connection {
         Flow::Continue
     }
 
+    /// USER with a client certificate (RFC 4217 §12.2).
+    fn check_user(&mut self, user: Vec<u8>) {
+        use ftps_proto::session::UserCheck;
+        let check = match (String::from_utf8(user), &self.client_cert) {
+            (Ok(name), Some((_, identity))) => self.shared.users.check_certificate(&name, identity),
+            _ => CertCheck::Password,
+        };
+        let answer = match check {
+            CertCheck::Password => UserCheck::Password,
+            CertCheck::Refused => {
+                warn!(peer = %self.peer, "client certificate does not belong to the user named in USER");
+                UserCheck::Refused
+            }
+            CertCheck::Certificate(account) => match self.open_storage(&account) {
+                Some(grant) => {
+                    info!(peer = %self.peer, user = %account.name, "login by client certificate");
+                    UserCheck::Certificate(grant)
+                }
+                None => UserCheck::Refused,
+            },
+        };
+        self.session.handle_user_check(answer);
+    }
+
+    /// Open the user's storage root; the grant on success.
+    fn open_storage(&mut self, account: &Account) -> Option<LoginGrant> {
+        match LocalFs::open(&account.root) {
+            Ok(fs) => {
+                self.storage = Some(Arc::new(fs));
+                self.user = account.name.clone();
+                Some(grant_for(account))
+            }
+            Err(error) => {
+                error!(user = %account.name, root = %account.root.display(), %error, "cannot open the user's root");
+                None
+            }
+        }
+    }
+
     async fn authenticate(&mut self, user: Vec<u8>, password: Vec<u8>) {
         let shared = Arc::clone(&self.shared);
         let name = String::from_utf8(user).ok();
         let shown = name.clone().unwrap_or_else(|| "<non-UTF-8>".into());
+        let identity = self.client_cert.as_ref().map(|(_, id)| id.clone());
         let account: Option<Account> = match name {
-            Some(name) => {
-                tokio::task::spawn_blocking(move || shared.users.authenticate(&name, &password))
-                    .await
-                    .ok()
-                    .flatten()
-            }
+            Some(name) => tokio::task::spawn_blocking(move || {
+                shared
+                    .users
+                    .authenticate_with(&name, &password, identity.as_ref())
+            })
+            .await
+            .ok()
+            .flatten(),
             None => None,
         };
         let tls = self
@@ -417,18 +482,11 @@ impl Connection {
             self.session.handle_auth_result(None);
             return;
         };
-        match LocalFs::open(&account.root) {
-            Ok(fs) => {
-                info!(peer = %self.peer, user = %account.name, %tls, "login");
-                self.storage = Some(Arc::new(fs));
-                self.user = account.name.clone();
-                self.session.handle_auth_result(Some(grant_for(&account)));
-            }
-            Err(error) => {
-                error!(user = %account.name, root = %account.root.display(), %error, "cannot open the user's root");
-                self.session.handle_auth_result(None);
-            }
+        let grant = self.open_storage(&account);
+        if grant.is_some() {
+            info!(peer = %self.peer, user = %account.name, %tls, "login");
         }
+        self.session.handle_auth_result(grant);
     }
 
     async fn open_passive(&mut self, kind: PassiveKind) {
@@ -473,6 +531,7 @@ impl Connection {
         let context = TransferContext {
             storage,
             tls: self.tls.for_data(direction, request.require_session_reuse),
+            control_cert: self.client_cert.as_ref().map(|(der, _)| der.clone()),
             passive,
             peer_ip: self.peer.ip(),
             local_ip: self.local.ip().to_canonical(),

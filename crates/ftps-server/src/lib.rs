@@ -12,6 +12,7 @@ pub mod bans;
 pub mod certs;
 pub mod config;
 mod connection;
+pub mod identity;
 pub mod passive;
 pub mod privileges;
 pub mod server;

@@ -81,11 +81,20 @@ pub struct Server {
 impl Server {
     /// Build from a validated configuration and the server certificate.
     pub fn new(config: Config, cert: CertifiedKey) -> Result<Server, ServerError> {
+        let client_auth = match (&config.tls.client_certificates, &config.tls.client_ca) {
+            (config::ClientCertificates::Off, _) | (_, None) => None,
+            (mode, Some(ca)) => Some(crate::tls::load_client_auth(
+                ca,
+                config.tls.client_crl.as_deref(),
+                *mode == config::ClientCertificates::Required,
+            )?),
+        };
         let tls = TlsSetup::new(
             cert.chain,
             cert.key,
             config.tls.crypto_provider(),
             &config.tls.protocol_versions(),
+            client_auth,
         )?;
         let users = UserDb::from_config(&config);
         let p = &config.policy;

@@ -56,9 +56,31 @@ pub const MAX_REQUESTED_TICKETS: usize = 4;
 /// Sessions remembered per control connection.
 pub const SESSIONS_PER_CONNECTION: usize = 32;
 
+/// How client certificates are verified (RFC 4217 §15.1.2).
+#[derive(Debug)]
+pub struct ClientAuth {
+    /// The CAs that sign client certificates.
+    pub roots: rustls::RootCertStore,
+    /// Revocation lists.
+    pub crls: Vec<rustls_pki_types::CertificateRevocationListDer<'static>>,
+    /// Refuse clients without a certificate (else they may still use passwords).
+    pub required: bool,
+}
+
 /// Errors building the TLS configuration.
 #[derive(Debug, thiserror::Error)]
 pub enum TlsSetupError {
+    /// The client certificate verifier could not be built.
+    #[error("client certificates: {0}")]
+    ClientVerifier(String),
+    /// A client CA or CRL file could not be read.
+    #[error("{path}: {message}")]
+    File {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What went wrong.
+        message: String,
+    },
     /// No TLS version enabled.
     #[error("no TLS version enabled")]
     NoVersions,
@@ -202,14 +224,32 @@ impl TlsSetup {
         key: PrivateKeyDer<'static>,
         provider: CryptoProvider,
         versions: &[&'static SupportedProtocolVersion],
+        client_auth: Option<ClientAuth>,
     ) -> Result<TlsSetup, TlsSetupError> {
         if versions.is_empty() {
             return Err(TlsSetupError::NoVersions);
         }
-        let mut config = ServerConfig::builder_with_provider(Arc::new(provider))
-            .with_protocol_versions(versions)?
-            .with_no_client_auth()
-            .with_single_cert(chain, key)?;
+        let provider = Arc::new(provider);
+        let builder = ServerConfig::builder_with_provider(Arc::clone(&provider))
+            .with_protocol_versions(versions)?;
+        let builder = match client_auth {
+            None => builder.with_no_client_auth(),
+            Some(auth) => {
+                let mut verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                    Arc::new(auth.roots),
+                    provider,
+                )
+                .with_crls(auth.crls);
+                if !auth.required {
+                    verifier = verifier.allow_unauthenticated();
+                }
+                let verifier = verifier
+                    .build()
+                    .map_err(|e| TlsSetupError::ClientVerifier(e.to_string()))?;
+                builder.with_client_cert_verifier(verifier)
+            }
+        };
+        let mut config = builder.with_single_cert(chain, key)?;
         config.ignore_client_order = true;
         config.max_early_data_size = 0;
         config.send_half_rtt_data = false;
@@ -354,7 +394,7 @@ mod tests {
         let pk = PrivateKeyDer::Pkcs8(key.key_pair.serialize_der().into());
         let versions = [&rustls::version::TLS12, &rustls::version::TLS13];
         let provider = rustls::crypto::ring::default_provider();
-        TlsSetup::new(chain, pk, provider, &versions).unwrap()
+        TlsSetup::new(chain, pk, provider, &versions, None).unwrap()
     }
 
     #[test]
@@ -400,4 +440,36 @@ mod tests {
         accepted.accept();
         assert!(conn.control.session_storage.get(b"ok").is_some());
     }
+}
+
+/// Load the client CA bundle and CRLs named in the configuration.
+pub fn load_client_auth(
+    ca: &std::path::Path,
+    crl: Option<&std::path::Path>,
+    required: bool,
+) -> Result<ClientAuth, TlsSetupError> {
+    use rustls_pki_types::pem::PemObject;
+    let file_error = |path: &std::path::Path, message: String| TlsSetupError::File {
+        path: path.to_path_buf(),
+        message,
+    };
+    let mut roots = rustls::RootCertStore::empty();
+    let certs = CertificateDer::pem_file_iter(ca)
+        .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| file_error(ca, e.to_string()))?;
+    let (added, _) = roots.add_parsable_certificates(certs);
+    if added == 0 {
+        return Err(file_error(ca, "no CA certificate in it".into()));
+    }
+    let mut crls = Vec::new();
+    if let Some(path) = crl {
+        crls = rustls_pki_types::CertificateRevocationListDer::pem_file_iter(path)
+            .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+            .map_err(|e| file_error(path, e.to_string()))?;
+    }
+    Ok(ClientAuth {
+        roots,
+        crls,
+        required,
+    })
 }

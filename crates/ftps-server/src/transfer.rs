@@ -54,6 +54,9 @@ pub struct TransferContext {
     pub storage: Arc<dyn Storage>,
     /// This data connection's TLS configuration (sessions staged until accepted).
     pub tls: crate::tls::DataTls,
+    /// The control connection's client certificate: the data connection must
+    /// present the same one (RFC 4217 §15.1.2).
+    pub control_cert: Option<rustls_pki_types::CertificateDer<'static>>,
     /// The passive listener, for [`DataEndpoint::Passive`].
     pub passive: Option<TcpListener>,
     /// The control connection's peer: the only address allowed on the data connection.
@@ -369,6 +372,11 @@ async fn handshake(
     if require_reuse && !resumed {
         warn!(peer = %ctx.peer_ip, "data connection did not resume the control connection's TLS session: refused");
         return Err(TransferOutcome::SessionReuseRequired);
+    }
+    let data_cert = tls.get_ref().1.peer_certificates().and_then(|c| c.first());
+    if data_cert != ctx.control_cert.as_ref() {
+        warn!(peer = %ctx.peer_ip, "data connection's client certificate differs from the control connection's: refused");
+        return Err(TransferOutcome::TlsFailed);
     }
     ctx.tls.accept();
     Ok(tls)

@@ -115,6 +115,21 @@ pub struct Account {
     /// [`AnonymousTls::Refuse`] a USER anonymous on a TLS-secured control connection must be
     /// refused (RFC 4217 §10.1).
     pub anonymous_tls: Option<AnonymousTls>,
+    /// How the user logs in (password, certificate, or both).
+    pub auth: crate::config::AuthMethod,
+    /// The client certificates that belong to the user.
+    pub certificate: crate::config::CertificateMatch,
+}
+
+/// How a client certificate relates to the user named in USER.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CertCheck {
+    /// Go on with PASS.
+    Password,
+    /// The certificate logs the user in (232).
+    Certificate(Account),
+    /// The certificate belongs to someone else (530).
+    Refused,
 }
 
 /// One entry of the [`UserDb`].
@@ -149,6 +164,8 @@ impl UserDb {
                         policy: cfg.policy.with(&u.policy),
                         anonymous: false,
                         anonymous_tls: None,
+                        auth: u.auth,
+                        certificate: u.certificate.clone(),
                     },
                     password_hash: Some(u.password_hash.clone()),
                 };
@@ -165,6 +182,8 @@ impl UserDb {
                     policy: anonymous_policy(&cfg.policy, anon.tls),
                     anonymous: true,
                     anonymous_tls: Some(anon.tls),
+                    auth: crate::config::AuthMethod::Password,
+                    certificate: Default::default(),
                 },
                 password_hash: None,
             }),
@@ -204,6 +223,33 @@ impl UserDb {
     /// unknown user it still verifies against a fixed dummy hash, so timing does not reveal
     /// which names exist. The anonymous account accepts any password.
     pub fn authenticate(&self, name: &str, password: &[u8]) -> Option<Account> {
+        self.authenticate_with(name, password, None)
+    }
+
+    /// Like [`UserDb::authenticate`], with the client certificate's identity
+    /// (if any): users whose `auth` involves a certificate also need a
+    /// matching one; certificate-only users never log in with a password.
+    pub fn authenticate_with(
+        &self,
+        name: &str,
+        password: &[u8],
+        cert: Option<&crate::identity::CertIdentity>,
+    ) -> Option<Account> {
+        use crate::config::AuthMethod;
+        if let Some(record) = self.lookup(name) {
+            let cert_ok = cert.is_some_and(|c| c.matches(&record.account.certificate));
+            match record.account.auth {
+                AuthMethod::Certificate => {
+                    let _ = verify_password(DUMMY_HASH, password);
+                    return None;
+                }
+                AuthMethod::CertificateAndPassword if !cert_ok => {
+                    let _ = verify_password(DUMMY_HASH, password);
+                    return None;
+                }
+                _ => {}
+            }
+        }
         match self.lookup(name) {
             Some(UserRecord {
                 account,
@@ -217,6 +263,29 @@ impl UserDb {
                 let _ = verify_password(DUMMY_HASH, password);
                 None
             }
+        }
+    }
+}
+
+impl UserDb {
+    /// USER `name` on a connection whose client presented `cert` (RFC 4217
+    /// §12.2): log in by certificate, ask for the password, or refuse.
+    pub fn check_certificate(&self, name: &str, cert: &crate::identity::CertIdentity) -> CertCheck {
+        use crate::config::AuthMethod;
+        let Some(record) = self.lookup(name) else {
+            // Unknown names behave like password users: nothing is revealed.
+            return CertCheck::Password;
+        };
+        let account = &record.account;
+        if account.anonymous || account.certificate.is_empty() {
+            return CertCheck::Password;
+        }
+        if !cert.matches(&account.certificate) {
+            return CertCheck::Refused;
+        }
+        match account.auth {
+            AuthMethod::Certificate => CertCheck::Certificate(account.clone()),
+            AuthMethod::CertificateAndPassword | AuthMethod::Password => CertCheck::Password,
         }
     }
 }
@@ -260,6 +329,8 @@ impl ZeroConfigUser {
             root,
             write: true,
             policy: Default::default(),
+            auth: Default::default(),
+            certificate: Default::default(),
         }
     }
 }

@@ -135,6 +135,9 @@ impl ServerSession {
         } else {
             ControlSecurity::Plain
         };
+        if !implicit {
+            self.client_certificate = false;
+        }
         self.reset_transfer_parameters();
         self.pbsz_done = implicit;
         self.prot = if implicit {
@@ -180,8 +183,53 @@ impl ServerSession {
             );
             return;
         }
+        if self.client_certificate && protected {
+            self.login = Login::CheckingUser { user: name.clone() };
+            self.push(Action::CheckUser { user: name });
+            return;
+        }
         self.login = Login::AwaitingPass { user: name };
         self.reply(331, "Password required.");
+    }
+
+    /// The TLS handshake on the control connection presented a client
+    /// certificate (verified by the TLS layer against the configured CA).
+    pub fn set_client_certificate(&mut self, present: bool) {
+        self.client_certificate = present;
+    }
+
+    /// The answer to [`Action::CheckUser`] (RFC 4217 §12.2: 232 when the
+    /// certificate suffices).
+    pub fn handle_user_check(&mut self, check: UserCheck) {
+        let Login::CheckingUser { user } = std::mem::replace(&mut self.login, Login::AwaitingUser)
+        else {
+            return;
+        };
+        match check {
+            UserCheck::Password => {
+                self.login = Login::AwaitingPass { user };
+                self.reply(331, "Password required.");
+            }
+            UserCheck::Certificate(grant) => {
+                self.reply(
+                    232,
+                    format!(
+                        "User {} logged in, authorized by the TLS client certificate.",
+                        grant.name
+                    ),
+                );
+                self.cwd = VirtualPath::root();
+                self.push(Action::LoggedIn(grant.clone()));
+                self.login = Login::LoggedIn(grant);
+            }
+            UserCheck::Refused => {
+                self.reply(
+                    530,
+                    "The TLS client certificate does not belong to this user.",
+                );
+            }
+        }
+        self.run_deferred();
     }
 
     /// RFC 959 PASS: hand the pair to the authenticator.

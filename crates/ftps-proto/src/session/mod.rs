@@ -39,6 +39,8 @@ enum Login {
     AwaitingPass { user: Vec<u8> },
     /// PASS sent to the authenticator; no command is read until it answers.
     Authenticating { user: Vec<u8> },
+    /// USER with a TLS client certificate: the I/O layer checks the mapping.
+    CheckingUser { user: Vec<u8> },
     /// Logged in: only reachable with a [`LoginGrant`].
     LoggedIn(LoginGrant),
 }
@@ -103,6 +105,7 @@ pub struct ServerSession {
     deferred: VecDeque<Command>,
     actions: VecDeque<Action>,
     closed: bool,
+    client_certificate: bool,
 }
 
 impl ServerSession {
@@ -138,6 +141,7 @@ impl ServerSession {
             deferred: VecDeque::new(),
             actions: VecDeque::new(),
             closed: false,
+            client_certificate: false,
         };
         session.reply(220, banner);
         session
@@ -156,7 +160,11 @@ impl ServerSession {
     /// True while a request (authentication, file system, passive listener)
     /// awaits its answer: the I/O layer must not feed commands until then.
     pub fn is_waiting(&self) -> bool {
-        self.pending.is_some() || matches!(self.login, Login::Authenticating { .. })
+        self.pending.is_some()
+            || matches!(
+                self.login,
+                Login::Authenticating { .. } | Login::CheckingUser { .. }
+            )
     }
 
     /// True while a transfer runs.

@@ -641,6 +641,57 @@ fn anonymous_is_read_only() {
     }
 }
 
+// ---- RFC 4217 §12.2: TLS client certificates ----
+
+#[test]
+fn rfc4217_s12_2_certificate_that_suffices_is_232_without_pass() {
+    let mut s = new_session(config());
+    with_tls(&mut s);
+    s.set_client_certificate(true);
+    let actions = send_actions(&mut s, "USER alice");
+    assert_eq!(
+        actions,
+        vec![Action::CheckUser {
+            user: b"alice".to_vec()
+        }]
+    );
+    assert!(s.is_waiting());
+    s.handle_user_check(UserCheck::Certificate(grant(Policy::default())));
+    let actions = drain(&mut s);
+    assert_eq!(codes(&actions), vec![232]);
+    assert!(s.user().is_some());
+}
+
+#[test]
+fn rfc4217_s12_2_certificate_and_password() {
+    let mut s = new_session(config());
+    with_tls(&mut s);
+    s.set_client_certificate(true);
+    send(&mut s, "USER alice");
+    s.handle_user_check(UserCheck::Password);
+    assert_eq!(codes(&drain(&mut s)), vec![331]);
+    let actions = send_actions(&mut s, "PASS pw");
+    assert!(matches!(actions[0], Action::Authenticate { .. }));
+}
+
+#[test]
+fn rfc4217_s15_1_2_certificate_of_another_user_is_530() {
+    let mut s = new_session(config());
+    with_tls(&mut s);
+    s.set_client_certificate(true);
+    send(&mut s, "USER mallory");
+    s.handle_user_check(UserCheck::Refused);
+    assert_eq!(codes(&drain(&mut s)), vec![530]);
+    assert_eq!(send(&mut s, "PASS x"), vec![503]);
+}
+
+#[test]
+fn without_certificate_user_goes_straight_to_331() {
+    let mut s = new_session(config());
+    with_tls(&mut s);
+    assert_eq!(send(&mut s, "USER alice"), vec![331]);
+}
+
 // ---- Data ports: RFC 959, RFC 2428, RFC 2577 ----
 
 #[test]

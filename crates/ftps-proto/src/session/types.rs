@@ -105,6 +105,19 @@ pub struct LoginGrant {
     pub anonymous: bool,
 }
 
+/// How a TLS client certificate relates to the user named in USER
+/// (RFC 4217 §12.2, §15.1.2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UserCheck {
+    /// Ask for the password (331): the certificate does not log this user
+    /// in by itself (or the user has no certificate rule).
+    Password,
+    /// The certificate suffices: 232, logged in without PASS.
+    Certificate(LoginGrant),
+    /// The certificate belongs to someone else: 530.
+    Refused,
+}
+
 /// Which address family a passive listener must use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PassiveKind {
@@ -311,6 +324,12 @@ pub enum Action {
     /// After writing the preceding reply protected, send TLS close_notify and
     /// continue the control connection in plaintext (CCC, REIN).
     ClearTls,
+    /// USER on a connection with a TLS client certificate: check how the
+    /// certificate relates to this user, then call `handle_user_check`.
+    CheckUser {
+        /// The name from USER.
+        user: Vec<u8>,
+    },
     /// Check this user's password, then call `handle_auth_result`.
     Authenticate {
         /// The name from USER.
