@@ -348,6 +348,21 @@ pub struct TlsSection {
     pub client_ca: Option<PathBuf>,
     /// Optional PEM certificate revocation list for client certificates.
     pub client_crl: Option<PathBuf>,
+    /// More certificates, chosen by the server name the client asks for (SNI):
+    /// `[[tls.sni]] name = "ftp.example.com", cert = "...", key = "..."`.
+    pub sni: Vec<SniCertificate>,
+}
+
+/// A certificate served for one server name (SNI).
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct SniCertificate {
+    /// The server name (DNS name the client connects to).
+    pub name: String,
+    /// PEM certificate chain, leaf first.
+    pub cert: PathBuf,
+    /// PEM private key.
+    pub key: PathBuf,
 }
 
 /// Whether the server asks for TLS client certificates.
@@ -407,6 +422,7 @@ impl Default for TlsSection {
             client_certificates: ClientCertificates::Off,
             client_ca: None,
             client_crl: None,
+            sni: Vec::new(),
         }
     }
 }
@@ -1376,9 +1392,9 @@ require_prot_p = false
         assert!(m.contains("users[0].name: must not be empty"), "{m}");
         let m = err(&user("a b"));
         assert!(m.contains("whitespace"), "{m}");
+        // A missing hash is only allowed for certificate-only users.
         let m = err("[[users]]\nname = \"a\"\nroot = \"/x\"\n");
-        assert!(m.starts_with("ftps.toml line 1: users[0]: "), "{m}");
-        assert!(m.contains("password_hash"), "{m}");
+        assert!(m.starts_with("ftps.toml: users[0].password_hash: "), "{m}");
     }
 
     #[test]

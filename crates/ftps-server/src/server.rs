@@ -89,10 +89,11 @@ impl Server {
                 *mode == config::ClientCertificates::Required,
             )?),
         };
+        let provider = config.tls.crypto_provider();
+        let certs = cert_set(&config, &provider, cert)?;
         let tls = TlsSetup::new(
-            cert.chain,
-            cert.key,
-            config.tls.crypto_provider(),
+            certs,
+            provider,
             &config.tls.protocol_versions(),
             client_auth,
         )?;
@@ -135,6 +136,13 @@ impl Server {
         })
     }
 
+    /// A handle that reloads the certificates (SIGHUP) while the server runs.
+    pub fn reloader(&self) -> Reloader {
+        Reloader {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+
     /// Serve until `shutdown` completes, then stop accepting, send 421 to idle
     /// sessions and wait up to the grace period for running transfers.
     pub async fn run(self, listeners: Listeners, shutdown: impl Future<Output = ()>) {
@@ -166,6 +174,55 @@ impl Server {
             );
         }
     }
+}
+
+/// Reloads certificates and keys from their files: new connections get the
+/// new ones, running sessions keep theirs (and their data connections keep
+/// presenting the same certificate, RFC 4217 §15.1.1).
+#[derive(Clone)]
+pub struct Reloader {
+    shared: Arc<Shared>,
+}
+
+impl Reloader {
+    /// Read the certificate files again and swap them in.
+    pub fn reload(&self) -> Result<(), ServerError> {
+        let config = &self.shared.config;
+        let cert = match (&config.tls.cert, &config.tls.key) {
+            (Some(cert), Some(key)) => crate::certs::load_pem(cert, key)?,
+            _ => {
+                let dir = config
+                    .server
+                    .state_dir
+                    .clone()
+                    .unwrap_or_else(crate::certs::default_state_dir);
+                crate::certs::load_or_generate(&dir, &[])?
+            }
+        };
+        let provider = config.tls.crypto_provider();
+        let certs = cert_set(config, &provider, cert)?;
+        self.shared.tls.reload(certs);
+        info!("certificates reloaded");
+        Ok(())
+    }
+}
+
+/// The default certificate plus the SNI ones from the configuration.
+fn cert_set(
+    config: &Config,
+    provider: &rustls::crypto::CryptoProvider,
+    cert: CertifiedKey,
+) -> Result<crate::tls::CertSet, ServerError> {
+    let mut sni = Vec::new();
+    for entry in &config.tls.sni {
+        let loaded = crate::certs::load_pem(&entry.cert, &entry.key)?;
+        sni.push((entry.name.clone(), loaded.chain, loaded.key));
+    }
+    Ok(crate::tls::CertSet::new(
+        provider,
+        (cert.chain, cert.key),
+        sni,
+    )?)
 }
 
 /// Releases a session slot (global and per address) when dropped.

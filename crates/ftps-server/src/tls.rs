@@ -91,9 +91,61 @@ pub enum TlsSetupError {
 
 /// The server's TLS setup: one base configuration, specialised per control
 /// connection by [`TlsSetup::for_connection`].
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct TlsSetup {
     base: Arc<ServerConfig>,
+    certs: std::sync::RwLock<Arc<CertSet>>,
+}
+
+/// The server's certificates: a default one and one per SNI server name.
+#[derive(Debug)]
+pub struct CertSet {
+    default: Arc<rustls::sign::CertifiedKey>,
+    by_name: std::collections::HashMap<String, Arc<rustls::sign::CertifiedKey>>,
+}
+
+impl CertSet {
+    /// Build from the default chain/key and `(server name, chain, key)` entries.
+    pub fn new(
+        provider: &CryptoProvider,
+        default: (Vec<CertificateDer<'static>>, PrivateKeyDer<'static>),
+        sni: Vec<(String, Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)>,
+    ) -> Result<CertSet, TlsSetupError> {
+        let load = |chain: Vec<CertificateDer<'static>>, key: PrivateKeyDer<'static>| {
+            let signing = provider.key_provider.load_private_key(key)?;
+            Ok::<_, TlsSetupError>(Arc::new(rustls::sign::CertifiedKey::new(chain, signing)))
+        };
+        let mut by_name = std::collections::HashMap::new();
+        for (name, chain, key) in sni {
+            by_name.insert(name.to_ascii_lowercase(), load(chain, key)?);
+        }
+        Ok(CertSet {
+            default: load(default.0, default.1)?,
+            by_name,
+        })
+    }
+
+    fn pick(&self, name: Option<&str>) -> Arc<rustls::sign::CertifiedKey> {
+        name.and_then(|n| self.by_name.get(&n.to_ascii_lowercase()))
+            .unwrap_or(&self.default)
+            .clone()
+    }
+}
+
+/// Chooses by SNI from one fixed [`CertSet`]: a control connection and all
+/// its data connections keep the set they started with, so the server
+/// presents the same certificate on both (RFC 4217 §15.1.1) even across a
+/// reload.
+#[derive(Debug)]
+struct SnapshotResolver(Arc<CertSet>);
+
+impl rustls::server::ResolvesServerCert for SnapshotResolver {
+    fn resolve(
+        &self,
+        hello: rustls::server::ClientHello<'_>,
+    ) -> Option<Arc<rustls::sign::CertifiedKey>> {
+        Some(self.0.pick(hello.server_name()))
+    }
 }
 
 /// The TLS configurations one control connection uses.
@@ -220,8 +272,7 @@ impl TlsSetup {
     /// Build from a certificate chain and key, the crypto provider (with the
     /// allowed cipher suites) and the enabled protocol versions.
     pub fn new(
-        chain: Vec<CertificateDer<'static>>,
-        key: PrivateKeyDer<'static>,
+        certs: CertSet,
         provider: CryptoProvider,
         versions: &[&'static SupportedProtocolVersion],
         client_auth: Option<ClientAuth>,
@@ -249,27 +300,49 @@ impl TlsSetup {
                 builder.with_client_cert_verifier(verifier)
             }
         };
-        let mut config = builder.with_single_cert(chain, key)?;
+        let certs = Arc::new(certs);
+        let mut config = builder.with_cert_resolver(Arc::new(SnapshotResolver(Arc::clone(&certs))));
         config.ignore_client_order = true;
         config.max_early_data_size = 0;
         config.send_half_rtt_data = false;
         Ok(TlsSetup {
             base: Arc::new(config),
+            certs: std::sync::RwLock::new(certs),
         })
+    }
+
+    /// Replace the certificates for connections that start from now on;
+    /// running sessions keep theirs.
+    pub fn reload(&self, certs: CertSet) {
+        let certs = Arc::new(certs);
+        match self.certs.write() {
+            Ok(mut guard) => *guard = certs,
+            Err(poisoned) => *poisoned.into_inner() = certs,
+        }
+    }
+
+    fn current(&self) -> Arc<CertSet> {
+        match self.certs.read() {
+            Ok(guard) => Arc::clone(&guard),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
     }
 
     /// Fresh configurations for one control connection, with a session store
     /// of its own (see the module docs).
     pub fn for_connection(&self) -> ConnectionTls {
         let sessions = Arc::new(ConnectionSessionCache::new(SESSIONS_PER_CONNECTION));
-        let mut control = (*self.base).clone();
+        let mut base = (*self.base).clone();
+        base.cert_resolver = Arc::new(SnapshotResolver(self.current()));
+        let base = Arc::new(base);
+        let mut control = (*base).clone();
         control.session_storage = Arc::clone(&sessions) as Arc<dyn StoresServerSessions>;
         control.send_tls13_tickets = CONTROL_TICKETS;
         control.max_tls13_tickets = MAX_REQUESTED_TICKETS;
         ConnectionTls {
             control: Arc::new(control),
             sessions,
-            base: Arc::clone(&self.base),
+            base,
         }
     }
 }
@@ -394,7 +467,8 @@ mod tests {
         let pk = PrivateKeyDer::Pkcs8(key.key_pair.serialize_der().into());
         let versions = [&rustls::version::TLS12, &rustls::version::TLS13];
         let provider = rustls::crypto::ring::default_provider();
-        TlsSetup::new(chain, pk, provider, &versions, None).unwrap()
+        let certs = CertSet::new(&provider, (chain, pk), Vec::new()).unwrap();
+        TlsSetup::new(certs, provider, &versions, None).unwrap()
     }
 
     #[test]

@@ -29,6 +29,8 @@ pub struct TestServer {
     pub root: tempfile::TempDir,
     pub state: tempfile::TempDir,
     pub cert_pem: PathBuf,
+    /// Reloads the certificates, as SIGHUP does.
+    pub reloader: ftps_server::Reloader,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -49,6 +51,7 @@ impl TestServer {
         config.server.implicit_listen = vec!["127.0.0.1:0".parse().unwrap()];
         config.server.failed_login_delay_ms = 10;
         config.server.shutdown_grace_secs = 2;
+        config.server.state_dir = Some(state.path().to_path_buf());
         config.users = vec![ftps_server::config::UserSection {
             name: USER.into(),
             password_hash: password_hash().into(),
@@ -72,8 +75,10 @@ impl TestServer {
                 .unwrap();
             runtime.block_on(async move {
                 let listeners = Listeners::bind(&config).await.unwrap();
-                addr_tx.send(listeners.addresses()).unwrap();
                 let server = Server::new(config, cert).unwrap();
+                addr_tx
+                    .send((listeners.addresses(), server.reloader()))
+                    .unwrap();
                 server
                     .run(listeners, async {
                         let _ = stop_rx.await;
@@ -81,13 +86,14 @@ impl TestServer {
                     .await;
             });
         });
-        let (explicit, implicit) = addr_rx.recv().unwrap();
+        let ((explicit, implicit), reloader) = addr_rx.recv().unwrap();
         TestServer {
             explicit: explicit[0],
             implicit: implicit[0],
             root,
             state,
             cert_pem,
+            reloader,
             stop: Some(stop),
             thread: Some(thread),
         }

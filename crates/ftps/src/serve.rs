@@ -63,6 +63,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         "no users: start with `ftps serve --root DIR`, or add [[users]] to the configuration"
     );
     config.validate(&origin(&args.config))?;
+    config.server.state_dir = Some(state_dir.clone());
     let cert = match (&config.tls.cert, &config.tls.key) {
         (Some(cert), Some(key)) => certs::load_pem(cert, key)?,
         _ => certs::load_or_generate(&state_dir, &[])?,
@@ -91,6 +92,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             new_password,
         );
         let server = Server::new(config, cert)?;
+        tokio::spawn(reload_on_sighup(server.reloader()));
         server.run(listeners, shutdown_signal()).await;
         Ok(())
     })
@@ -185,6 +187,19 @@ fn host_port(addr: &SocketAddr) -> String {
     match addr {
         SocketAddr::V4(a) => a.to_string(),
         SocketAddr::V6(a) => format!("[{}]:{}", a.ip(), a.port()),
+    }
+}
+
+/// SIGHUP: read the certificates and keys again, without dropping sessions.
+async fn reload_on_sighup(reloader: ftps_server::Reloader) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let Ok(mut hup) = signal(SignalKind::hangup()) else {
+        return;
+    };
+    while hup.recv().await.is_some() {
+        if let Err(error) = reloader.reload() {
+            tracing::error!(%error, "certificate reload failed; keeping the current certificates");
+        }
     }
 }
 
