@@ -7,6 +7,8 @@
 //! With FTPS_FUZZ_STOP_AT_CLOSE=1 in the environment the event stream stops
 //! at close instead (the I/O layer drops the connection), which keeps the
 //! after-close check from masking everything else while it is being fixed.
+//! FTPS_FUZZ_TRACE=1 prints each event and the actions it produced (run the
+//! target on one input file to see what a reproducer does).
 #![no_main]
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -211,6 +213,11 @@ fn stop_at_close() -> bool {
     *STOP.get_or_init(|| std::env::var_os("FTPS_FUZZ_STOP_AT_CLOSE").is_some_and(|v| v == "1"))
 }
 
+fn trace() -> bool {
+    static TRACE: OnceLock<bool> = OnceLock::new();
+    *TRACE.get_or_init(|| std::env::var_os("FTPS_FUZZ_TRACE").is_some_and(|v| v == "1"))
+}
+
 fn line_for(verb: &Verb, arg: &Arg) -> Vec<u8> {
     let mut line = format!("{verb:?}").to_ascii_uppercase().into_bytes();
     let arg: Option<Vec<u8>> = match arg {
@@ -242,8 +249,20 @@ fuzz_target!(|input: Input| {
     };
     let mut session = ServerSession::new(config);
     let mut close_seen = false;
+    if trace() {
+        eprintln!("config: {c:?}");
+    }
     let mut drain = |session: &mut ServerSession, what: &dyn std::fmt::Debug| {
+        if trace() {
+            eprintln!("event: {what:?}");
+        }
         while let Some(action) = session.poll_action() {
+            if trace() {
+                match &action {
+                    Action::Reply(r) => eprintln!("  -> Reply {} {:?}", r.code, r.text()),
+                    other => eprintln!("  -> {other:?}"),
+                }
+            }
             if close_seen {
                 let shown = match &action {
                     Action::Reply(r) => format!("Reply {} {:?}", r.code, r.text()),

@@ -407,13 +407,18 @@ impl ServerSession {
         self.push(Action::Reply(Reply::new(code, text)));
     }
 
+    /// Queue an action; nothing is queued once the session has closed (a
+    /// late answer from the I/O layer — a transfer or authentication that
+    /// finishes after the close — must not produce replies or log anyone in).
     fn push(&mut self, action: Action) {
-        self.actions.push_back(action);
+        if !self.closed {
+            self.actions.push_back(action);
+        }
     }
 
     fn close(&mut self) {
-        self.closed = true;
         self.push(Action::Close);
+        self.closed = true;
     }
 
     /// Run commands that arrived while the session waited, in order.

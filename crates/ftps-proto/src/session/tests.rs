@@ -1197,6 +1197,36 @@ impl Policy {
     }
 }
 
+/// Found by the `session` fuzz target: events that arrive after the close
+/// (a transfer or authentication finishing late) must produce nothing.
+#[test]
+fn nothing_after_close() {
+    let mut s = secure_session();
+    open_pasv(&mut s);
+    send(&mut s, "RETR f");
+    s.handle_shutdown();
+    send(&mut s, "QUIT");
+    let _ = drain(&mut s);
+    let mut s = new_session(config());
+    send(&mut s, "AUTH TLS");
+    s.handle_shutdown();
+    assert_eq!(codes(&drain(&mut s)), vec![421]);
+    s.handle_tls_failed(TlsFailure::MidHandshake);
+    s.handle_idle_timeout();
+    s.handle_line_too_long();
+    s.handle_tls_established();
+    assert_eq!(drain(&mut s), vec![]);
+    let mut s = new_session(config());
+    with_tls(&mut s);
+    send(&mut s, "USER alice");
+    send(&mut s, "PASS pw");
+    s.handle_login_timeout();
+    drain(&mut s);
+    s.handle_auth_result(Some(grant(Policy::default())));
+    assert_eq!(drain(&mut s), vec![]);
+    assert!(s.is_closed());
+}
+
 mod properties {
     use super::*;
     use proptest::prelude::*;
