@@ -14,10 +14,10 @@
 # with apt-get. Nothing is started and no service is enabled.
 #
 # It also creates the system user the servers log the tests in as
-# ($TEST_USER, no shell, no home, locked out of everything but the
-# harness's own PAM service), gives it a random password kept in
-# $PREFIX/ftpstest.password (mode 0600), and writes the PAM service
-# /etc/pam.d/ftps-test-vsftpd that the harness's vsftpd uses.
+# ($TEST_USER: no login shell, an empty home under $PREFIX), gives it a
+# random password kept in $PREFIX/ftpstest.password (mode 0600), and writes
+# the PAM service /etc/pam.d/ftps-test-vsftpd that the harness's vsftpd uses
+# (it admits only that user).
 #
 # Debian 12 (bookworm), run as root (or with sudo available). Idempotent:
 # a second run only checks. Exits non-zero with a message when anything is
@@ -107,7 +107,7 @@ unpack() {
             v="$(apt-cache policy "$pkg" 2>/dev/null | sed -n 's/^ *Candidate: *//p')"
         fi
         [ -n "$v" ] && [ "$v" != "(none)" ] || die "package $pkg not found in the apt sources"
-        want="$want $pkg=$v"
+        want="${want:+$want }$pkg=$v"
     done
     if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
         return 0
@@ -134,7 +134,7 @@ unpack() {
     [ ! -e "$dest" ] || mv "$dest" "$dest.old"
     mv "$work/root" "$dest"
     rm -rf "$dest.old" "$work"
-    say "unpacked$want into $dest"
+    say "unpacked $want into $dest"
 }
 
 unpack proftpd proftpd-core proftpd-mod-crypto

@@ -28,4 +28,14 @@ if [ -n "$missing" ]; then
     fi
 fi
 
+# The third-party FTPS servers the client is tested against (vsftpd, ProFTPD,
+# Pure-FTPd): installed and configured by their own script, as root.
+if [ "$(id -u)" = 0 ]; then
+    sh scripts/install-test-servers.sh
+elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+    sudo sh scripts/install-test-servers.sh
+else
+    echo "note: not root: the client's tests against vsftpd, ProFTPD and Pure-FTPd are skipped" >&2
+fi
+
 exec cargo test --workspace "$@"
