@@ -18,7 +18,7 @@ use tracing::{debug, warn};
 
 use crate::control::{tls_error, Control, Stream};
 use crate::data::RetrStream;
-use crate::tls::{client_config, server_name, TlsOptions};
+use crate::tls::{client_config_with_store, server_name, SessionStore, TlsOptions};
 use crate::{listing, Error};
 
 /// Passive (the client connects) or active (the server connects).
@@ -133,6 +133,7 @@ impl Features {
 pub struct Client {
     pub(crate) control: Control,
     pub(crate) tls: Arc<ClientConfig>,
+    pub(crate) sessions: Arc<SessionStore>,
     pub(crate) server_name: ServerName<'static>,
     pub(crate) peer: SocketAddr,
     pub(crate) local: SocketAddr,
@@ -150,7 +151,7 @@ pub struct Client {
 impl Client {
     /// Connect, secure and log in as the options say.
     pub async fn connect(options: ConnectOptions) -> Result<Client, Error> {
-        let tls = client_config(&options.tls)?;
+        let (tls, sessions) = client_config_with_store(&options.tls)?;
         let name = server_name(&options.host)?;
         let addr = (options.host.as_str(), options.port);
         let tcp =
@@ -172,6 +173,7 @@ impl Client {
         let mut client = Client {
             control: Control::new(stream, options.reply_timeout),
             tls,
+            sessions,
             server_name: name,
             peer,
             local,
@@ -483,6 +485,39 @@ impl Client {
         }
     }
 
+    /// TLS 1.3 tickets are single-use here; when none is left for a protected
+    /// data connection (servers like ProFTPD send none on data connections),
+    /// reconnect the control connection for fresh ones instead of offering a
+    /// full handshake that a reuse-requiring server refuses. The working
+    /// directory, PROT level and TYPE are restored.
+    async fn ensure_ticket(&mut self, protected: bool) -> Result<(), Error> {
+        let tls13 = self.tls_version().as_deref() == Some("TLSv1_3");
+        if !protected || !tls13 || self.sessions.tls13_tickets(&self.server_name) > 0 {
+            return Ok(());
+        }
+        debug!("no TLS 1.3 ticket left for the data connection: reconnecting");
+        let cwd = self.pwd().await.ok();
+        let transfer_type = self.transfer_type;
+        let protection = self.protection;
+        let _ = self.control.command(b"QUIT").await;
+        let fresh = Client::connect(self.options.clone()).await?;
+        let epsv_refused = self.epsv_refused;
+        let eprt_refused = self.eprt_refused;
+        *self = fresh;
+        self.epsv_refused = epsv_refused;
+        self.eprt_refused = eprt_refused;
+        if let Some(cwd) = cwd {
+            self.cwd(&cwd).await?;
+        }
+        if self.protection != protection {
+            self.set_prot(protection).await?;
+        }
+        if let Some(t) = transfer_type {
+            self.set_type(t).await?;
+        }
+        Ok(())
+    }
+
     /// Send a data command and set up its data connection; one automatic retry
     /// when the server refuses the data connection for lack of session reuse.
     async fn data_command(
@@ -495,6 +530,7 @@ impl Client {
         let mut attempt = 0;
         loop {
             attempt += 1;
+            self.ensure_ticket(protected).await?;
             let pending = self.open_data().await?;
             if let Some(offset) = rest {
                 let reply = self
@@ -653,10 +689,16 @@ impl Client {
         let (data, reply) = self
             .data_command(&Self::with_arg("RETR", path), "RETR", rest, protected)
             .await?;
-        let expected = if self.transfer_type == Some(TransferType::Image) {
+        // Servers differ on what the 150 size means after REST: the bytes
+        // left (this project's server) or the whole file (vsftpd).
+        let announced = if self.transfer_type == Some(TransferType::Image) {
             size_from_150(&reply.text())
         } else {
             None
+        };
+        let (expected, expected_whole) = match announced {
+            Some(n) if offset > 0 => (Some(n), n.checked_sub(offset)),
+            other => (other, None),
         };
         let idle_limit = self.options.idle_data_timeout;
         Ok(RetrStream {
@@ -664,6 +706,7 @@ impl Client {
             data,
             received: 0,
             expected,
+            expected_alternative: expected_whole,
             eof: false,
             idle: Box::pin(tokio::time::sleep(idle_limit)),
             idle_limit,

@@ -182,6 +182,8 @@ pub struct RetrStream<'a> {
     pub(crate) data: Stream,
     pub(crate) received: u64,
     pub(crate) expected: Option<u64>,
+    /// After REST: the announced size minus the offset, also accepted.
+    pub(crate) expected_alternative: Option<u64>,
     pub(crate) eof: bool,
     /// Fires when the data connection moves nothing for the idle limit.
     pub(crate) idle: Pin<Box<tokio::time::Sleep>>,
@@ -234,7 +236,7 @@ impl RetrStream<'_> {
             return Err(self.client.unexpected("RETR", "226", reply));
         }
         if let Some(expected) = self.expected {
-            if self.received != expected {
+            if self.received != expected && Some(self.received) != self.expected_alternative {
                 return Err(Error::Truncated {
                     received: self.received,
                     expected: Some(expected),

@@ -44,8 +44,103 @@ fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
+/// The client's TLS session store: rustls' in-memory cache, counting the
+/// TLS 1.3 tickets it holds so the client knows when they have run out
+/// (rustls uses each ticket once; a server that requires session reuse
+/// refuses a data connection that cannot offer one).
+#[derive(Debug)]
+pub struct SessionStore {
+    inner: ClientSessionMemoryCache,
+    tls13: std::sync::Mutex<std::collections::HashMap<String, usize>>,
+}
+
+impl SessionStore {
+    fn new(size: usize) -> SessionStore {
+        SessionStore {
+            inner: ClientSessionMemoryCache::new(size),
+            tls13: std::sync::Mutex::new(std::collections::HashMap::new()),
+        }
+    }
+
+    fn adjust(&self, name: &ServerName<'_>, delta: isize) {
+        let key = format!("{name:?}");
+        let mut map = match self.tls13.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        let count = map.entry(key).or_insert(0);
+        // rustls keeps at most 8 tickets per server.
+        *count = count.saturating_add_signed(delta).min(8);
+    }
+
+    /// TLS 1.3 tickets held for this server.
+    pub fn tls13_tickets(&self, name: &ServerName<'_>) -> usize {
+        let map = match self.tls13.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        map.get(&format!("{name:?}")).copied().unwrap_or(0)
+    }
+}
+
+impl rustls::client::ClientSessionStore for SessionStore {
+    fn set_kx_hint(&self, name: ServerName<'static>, group: rustls::NamedGroup) {
+        self.inner.set_kx_hint(name, group)
+    }
+
+    fn kx_hint(&self, name: &ServerName<'_>) -> Option<rustls::NamedGroup> {
+        self.inner.kx_hint(name)
+    }
+
+    fn set_tls12_session(
+        &self,
+        name: ServerName<'static>,
+        value: rustls::client::Tls12ClientSessionValue,
+    ) {
+        self.inner.set_tls12_session(name, value)
+    }
+
+    fn tls12_session(
+        &self,
+        name: &ServerName<'_>,
+    ) -> Option<rustls::client::Tls12ClientSessionValue> {
+        self.inner.tls12_session(name)
+    }
+
+    fn remove_tls12_session(&self, name: &ServerName<'static>) {
+        self.inner.remove_tls12_session(name)
+    }
+
+    fn insert_tls13_ticket(
+        &self,
+        name: ServerName<'static>,
+        value: rustls::client::Tls13ClientSessionValue,
+    ) {
+        self.adjust(&name, 1);
+        self.inner.insert_tls13_ticket(name, value)
+    }
+
+    fn take_tls13_ticket(
+        &self,
+        name: &ServerName<'static>,
+    ) -> Option<rustls::client::Tls13ClientSessionValue> {
+        let taken = self.inner.take_tls13_ticket(name);
+        if taken.is_some() {
+            self.adjust(name, -1);
+        }
+        taken
+    }
+}
+
 /// Build the one client configuration used for control and data connections.
 pub fn client_config(options: &TlsOptions) -> Result<Arc<ClientConfig>, Error> {
+    client_config_with_store(options).map(|(config, _)| config)
+}
+
+/// [`client_config`] and its session store.
+pub fn client_config_with_store(
+    options: &TlsOptions,
+) -> Result<(Arc<ClientConfig>, Arc<SessionStore>), Error> {
     let versions: Vec<&'static rustls::SupportedProtocolVersion> = if options.tls13_only {
         vec![&rustls::version::TLS13]
     } else if options.tls12_only {
@@ -64,6 +159,17 @@ pub fn client_config(options: &TlsOptions) -> Result<Arc<ClientConfig>, Error> {
         builder
             .dangerous()
             .with_custom_certificate_verifier(Arc::new(Pinned::new(pin)?))
+    } else if let Some(path) = &options.ca_file {
+        let trusted = load_pem_certs(path)?;
+        let verifier = rustls::client::WebPkiServerVerifier::builder_with_provider(
+            Arc::new(root_store(options)?),
+            provider(),
+        )
+        .build()
+        .map_err(|e| Error::InvalidArgument(format!("--cacert {}: {e}", path.display())))?;
+        builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(TrustedSelfSigned { verifier, trusted }))
     } else {
         builder.with_root_certificates(root_store(options)?)
     };
@@ -78,23 +184,94 @@ pub fn client_config(options: &TlsOptions) -> Result<Arc<ClientConfig>, Error> {
         }
         None => builder.with_no_client_auth(),
     };
+    let store = Arc::new(SessionStore::new(SESSION_CACHE_SIZE));
     config.resumption =
-        Resumption::store(Arc::new(ClientSessionMemoryCache::new(SESSION_CACHE_SIZE)));
+        Resumption::store(Arc::clone(&store) as Arc<dyn rustls::client::ClientSessionStore>);
     // TLS 1.3 tickets are single-use here: ask servers that understand
     // RFC 9149 for fresh ones on every connection, also on uploads.
     config.send_ticket_request = Some(TicketRequest {
         new_session_count: 2,
         resumption_count: 2,
     });
-    Ok(Arc::new(config))
+    Ok((Arc::new(config), store))
+}
+
+fn load_pem_certs(path: &std::path::Path) -> Result<Vec<CertificateDer<'static>>, Error> {
+    CertificateDer::pem_file_iter(path)
+        .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| Error::InvalidArgument(format!("--cacert {}: {e}", path.display())))
+}
+
+/// `--cacert` verification that also accepts a server certificate that is
+/// itself in the trusted file: self-signed server certificates made with
+/// `openssl req -x509` are marked as CAs, which WebPKI refuses as end
+/// entities; the user trusting that exact certificate settles it. The host
+/// name is still checked, and signatures are verified as usual.
+#[derive(Debug)]
+struct TrustedSelfSigned {
+    verifier: Arc<rustls::client::WebPkiServerVerifier>,
+    trusted: Vec<CertificateDer<'static>>,
+}
+
+impl ServerCertVerifier for TrustedSelfSigned {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        match self.verifier.verify_server_cert(
+            end_entity,
+            intermediates,
+            server_name,
+            ocsp_response,
+            now,
+        ) {
+            Ok(ok) => Ok(ok),
+            Err(error) => {
+                if !self
+                    .trusted
+                    .iter()
+                    .any(|t| t.as_ref() == end_entity.as_ref())
+                {
+                    return Err(error);
+                }
+                let parsed = rustls::server::ParsedCertificate::try_from(end_entity)?;
+                rustls::client::verify_server_name(&parsed, server_name)?;
+                Ok(ServerCertVerified::assertion())
+            }
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.verifier.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.verifier.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.verifier.supported_verify_schemes()
+    }
 }
 
 fn root_store(options: &TlsOptions) -> Result<RootCertStore, Error> {
     let mut roots = RootCertStore::empty();
     if let Some(path) = &options.ca_file {
-        let certs = CertificateDer::pem_file_iter(path)
-            .and_then(|it| it.collect::<Result<Vec<_>, _>>())
-            .map_err(|e| Error::InvalidArgument(format!("--cacert {}: {e}", path.display())))?;
+        let certs = load_pem_certs(path)?;
         let (added, _) = roots.add_parsable_certificates(certs);
         if added == 0 {
             return Err(Error::InvalidArgument(format!(
