@@ -38,7 +38,8 @@ pub enum StoreMode {
     Replace,
     /// APPE: append.
     Append,
-    /// REST n + STOR: resume at byte n.
+    /// REST n + STOR: resume at byte n (the remote file holds exactly the
+    /// first n bytes); where the server refuses restarted uploads, APPE.
     Resume(u64),
 }
 
@@ -741,7 +742,22 @@ impl Client {
         } else {
             "STOR"
         };
-        let (mut data, _) = self.data_command(&line, verb, rest, protected).await?;
+        let (mut data, _) = match self.data_command(&line, verb, rest, protected).await {
+            // Some servers refuse restarted uploads (ProFTPD without
+            // AllowStoreRestart): the remote file holds exactly the first n
+            // bytes, so appending the rest is the same upload.
+            Err(Error::UnexpectedReply { reply, .. })
+                if rest.is_some() && matches!(reply.code, 450..=559) =>
+            {
+                debug!(
+                    code = reply.code,
+                    "restarted STOR refused; appending instead"
+                );
+                let line = Self::with_arg("APPE", path);
+                self.data_command(&line, "APPE", None, protected).await?
+            }
+            other => other?,
+        };
         let mut sent = 0u64;
         let mut buf = vec![0u8; 64 * 1024];
         let idle = self.options.idle_data_timeout;

@@ -115,15 +115,16 @@ async fn core(kind: Kind) {
     assert_eq!(tail, big[150_000..], "{kind}: resumed download");
 
     // Resume an interrupted upload: the server has the first part. REST +
-    // STOR where the server allows it; ProFTPD refuses restarted uploads by
-    // default (AllowStoreRestart off), so APPE there.
+    // STOR; ProFTPD refuses restarted uploads by default (AllowStoreRestart
+    // off), and the client then appends.
     server.put_file("up.bin", &big[..123_457]);
-    let mode = if kind == Kind::Proftpd {
-        StoreMode::Append
-    } else {
-        StoreMode::Resume(123_457)
-    };
-    put(&mut client, "up.bin", &big[123_457..], mode).await;
+    put(
+        &mut client,
+        "up.bin",
+        &big[123_457..],
+        StoreMode::Resume(123_457),
+    )
+    .await;
     assert_eq!(
         std::fs::read(server.root.join("up.bin")).unwrap(),
         big,

@@ -279,6 +279,15 @@ async fn plan_upload(
     let mut first = None;
     if !root.is_empty() {
         match conn.list(root).await {
+            Ok(entries) if entries.is_empty() => {
+                // Some servers (vsftpd) list a missing directory as empty
+                // instead of answering 550: make sure it exists. If it did,
+                // the MKD fails harmlessly.
+                if conn.client.mkdir(root).await.is_ok() {
+                    plan.dirs_created += 1;
+                }
+                first = Some(entries);
+            }
             Ok(entries) => first = Some(entries),
             Err(e) if e.reply().is_some_and(|r| r.code == 550) => {
                 remote_mkdir(conn, root).await?;

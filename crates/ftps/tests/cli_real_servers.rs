@@ -1,0 +1,155 @@
+//! `ftps ls` and `ftps mirror` (both ways, with --delete and --parallel)
+//! against vsftpd, ProFTPD and Pure-FTPd, started by the tests on loopback
+//! (the harness of crates/ftps-client/tests/servers). Trees are compared
+//! file by file, byte for byte.
+#![allow(clippy::unwrap_used)]
+
+#[path = "../../ftps-client/tests/servers/mod.rs"]
+mod servers;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use servers::{ExternalServer, Kind};
+
+fn ftps(server: &ExternalServer, home: &Path, args: &[&str]) -> Output {
+    Command::new("timeout")
+        .arg("120")
+        .arg(env!("CARGO_BIN_EXE_ftps"))
+        .args(args)
+        .arg("--cacert")
+        .arg(&server.cert_pem)
+        .arg("--user")
+        .arg(format!("{}:{}", server.user, server.password))
+        .args(["--timeout", "30"])
+        .current_dir(home)
+        .env("HOME", home)
+        .output()
+        .unwrap()
+}
+
+fn ok(out: &Output, what: &str) {
+    assert!(
+        out.status.success(),
+        "{what}: {:?}\nstdout: {}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn url(server: &ExternalServer, path: &str) -> String {
+    format!("ftp://127.0.0.1:{}/{path}", server.port)
+}
+
+/// Every regular file under `a` has the same bytes under `b`, and the other way round.
+fn same_tree(a: &Path, b: &Path) {
+    fn files(root: &Path, dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                files(root, &path, out);
+            } else {
+                out.push(path.strip_prefix(root).unwrap().to_path_buf());
+            }
+        }
+    }
+    let (mut fa, mut fb) = (Vec::new(), Vec::new());
+    files(a, a, &mut fa);
+    files(b, b, &mut fb);
+    fa.sort();
+    fb.sort();
+    assert_eq!(fa, fb, "file lists differ");
+    for f in fa {
+        assert_eq!(
+            std::fs::read(a.join(&f)).unwrap(),
+            std::fs::read(b.join(&f)).unwrap(),
+            "{}",
+            f.display()
+        );
+    }
+}
+
+fn make_tree(dir: &Path) {
+    for (name, len) in [
+        ("top.txt", 10usize),
+        ("empty.bin", 0),
+        ("sub/one.bin", 70_000),
+        ("sub/deeper/two.bin", 300_001),
+        ("sub/deeper/three.txt", 5),
+        ("other/four.bin", 1_000_000),
+    ] {
+        let path = dir.join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let data: Vec<u8> = (0..len).map(|_| rand::random::<u8>()).collect();
+        std::fs::write(path, data).unwrap();
+    }
+}
+
+fn mirror_both_ways(kind: Kind) {
+    let Some(server) = servers::start(kind) else {
+        return;
+    };
+    let home = tempfile::tempdir().unwrap();
+    let src = home.path().join("src");
+    make_tree(&src);
+    // Up (mirror --reverse), into a new remote directory.
+    let out = ftps(
+        &server,
+        home.path(),
+        &["mirror", "--reverse", "src", &url(&server, "site")],
+    );
+    ok(&out, "mirror --reverse");
+    same_tree(&src, &server.root.join("site"));
+    // ls sees it.
+    let out = ftps(
+        &server,
+        home.path(),
+        &["ls", "--json", &url(&server, "site")],
+    );
+    ok(&out, "ls --json");
+    let listing = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        listing.contains("\"top.txt\"") && listing.contains("\"sub\""),
+        "{listing}"
+    );
+    // Down, with three connections.
+    let out = ftps(
+        &server,
+        home.path(),
+        &["mirror", "--parallel", "3", &url(&server, "site"), "copy"],
+    );
+    ok(&out, "mirror down");
+    same_tree(&src, &home.path().join("copy"));
+    // Change the source, mirror up with --delete.
+    std::fs::remove_file(src.join("sub/one.bin")).unwrap();
+    std::fs::write(src.join("top.txt"), b"changed content").unwrap();
+    let out = ftps(
+        &server,
+        home.path(),
+        &[
+            "mirror",
+            "--reverse",
+            "--delete",
+            "src",
+            &url(&server, "site"),
+        ],
+    );
+    ok(&out, "mirror --reverse --delete");
+    same_tree(&src, &server.root.join("site"));
+}
+
+#[test]
+fn vsftpd_mirror_both_ways() {
+    mirror_both_ways(Kind::Vsftpd);
+}
+
+#[test]
+fn proftpd_mirror_both_ways() {
+    mirror_both_ways(Kind::Proftpd);
+}
+
+#[test]
+fn pure_ftpd_mirror_both_ways() {
+    mirror_both_ways(Kind::PureFtpd);
+}
