@@ -142,6 +142,10 @@ pub struct Client {
     pub(crate) epsv_refused: bool,
     pub(crate) eprt_refused: bool,
     pub(crate) last_data_resumed: bool,
+    reconnects: u32,
+    /// Whether the server refuses data connections that do not resume the
+    /// TLS session (learned: `None` until a full handshake was tried).
+    reuse_required: Option<bool>,
     protection: DataProtection,
     pbsz_done: bool,
     control_protected: bool,
@@ -181,6 +185,8 @@ impl Client {
             epsv_refused: false,
             eprt_refused: false,
             last_data_resumed: false,
+            reconnects: 0,
+            reuse_required: None,
             protection: DataProtection::Clear,
             pbsz_done: false,
             control_protected: false,
@@ -323,6 +329,13 @@ impl Client {
     /// The current data protection level.
     pub fn protection(&self) -> DataProtection {
         self.protection
+    }
+
+    /// How often the control connection was renewed for fresh TLS 1.3
+    /// tickets (see [`ConnectOptions`]; 0 with servers that send tickets on
+    /// data connections, and always with TLS 1.2).
+    pub fn reconnects(&self) -> u32 {
+        self.reconnects
     }
 
     /// Did the last protected data connection resume the TLS session?
@@ -492,10 +505,22 @@ impl Client {
     /// full handshake that a reuse-requiring server refuses. The working
     /// directory, PROT level and TYPE are restored.
     async fn ensure_ticket(&mut self, protected: bool) -> Result<(), Error> {
-        let tls13 = self.tls_version().as_deref() == Some("TLSv1_3");
-        if !protected || !tls13 || self.sessions.tls13_tickets(&self.server_name) > 0 {
-            return Ok(());
+        if self.reuse_required == Some(true) && self.out_of_tickets(protected) {
+            self.reconnect().await?;
         }
+        Ok(())
+    }
+
+    /// A protected TLS 1.3 data connection would have no ticket to offer.
+    fn out_of_tickets(&self, protected: bool) -> bool {
+        protected
+            && self.tls_version().as_deref() == Some("TLSv1_3")
+            && self.sessions.tls13_tickets(&self.server_name) == 0
+    }
+
+    /// Renew the control connection (fresh TLS 1.3 tickets), restoring the
+    /// working directory, PROT level and TYPE.
+    async fn reconnect(&mut self) -> Result<(), Error> {
         debug!("no TLS 1.3 ticket left for the data connection: reconnecting");
         let cwd = self.pwd().await.ok();
         let transfer_type = self.transfer_type;
@@ -504,9 +529,13 @@ impl Client {
         let fresh = Client::connect(self.options.clone()).await?;
         let epsv_refused = self.epsv_refused;
         let eprt_refused = self.eprt_refused;
+        let reconnects = self.reconnects + 1;
+        let reuse_required = self.reuse_required;
         *self = fresh;
         self.epsv_refused = epsv_refused;
         self.eprt_refused = eprt_refused;
+        self.reconnects = reconnects;
+        self.reuse_required = reuse_required;
         if let Some(cwd) = cwd {
             self.cwd(&cwd).await?;
         }
@@ -758,6 +787,32 @@ impl Client {
             }
             other => other?,
         };
+        // A full handshake where the server may require session reuse:
+        // find out before sending a byte whether it refused (it closes the
+        // data connection at once) — then renew the control connection and
+        // try once more; an accepting server just waits for the data.
+        if protected && !self.last_data_resumed && self.reuse_required != Some(false) {
+            let mut probe = [0u8; 1];
+            let refused = matches!(
+                tokio::time::timeout(REUSE_PROBE, data.read(&mut probe)).await,
+                Ok(Ok(0)) | Ok(Err(_))
+            );
+            if refused {
+                drop(data);
+                let reply = self.control.read_reply().await?;
+                self.reuse_required = Some(true);
+                if reply.is_completion() {
+                    return Err(Error::Protocol(
+                        "the server closed the data connection".into(),
+                    ));
+                }
+                self.reconnect().await?;
+                let (again, _) = self.data_command(&line, verb, rest, protected).await?;
+                data = again;
+            } else {
+                self.reuse_required = Some(false);
+            }
+        }
         let mut sent = 0u64;
         let mut buf = vec![0u8; 64 * 1024];
         let idle = self.options.idle_data_timeout;
@@ -797,6 +852,10 @@ impl Client {
         Ok(sent)
     }
 }
+
+/// How long an upload waits to see whether the server refused its full
+/// TLS handshake (it then closes the data connection at once).
+const REUSE_PROBE: Duration = Duration::from_millis(300);
 
 /// "150 Opening ... (1234 bytes)": the size some servers announce.
 pub fn size_from_150(text: &str) -> Option<u64> {
