@@ -432,6 +432,38 @@ pub fn describe(conn: &rustls::ServerConnection) -> (String, String, bool) {
     (version, suite, resumed)
 }
 
+/// Load the client CA bundle and CRLs named in the configuration.
+pub fn load_client_auth(
+    ca: &std::path::Path,
+    crl: Option<&std::path::Path>,
+    required: bool,
+) -> Result<ClientAuth, TlsSetupError> {
+    use rustls_pki_types::pem::PemObject;
+    let file_error = |path: &std::path::Path, message: String| TlsSetupError::File {
+        path: path.to_path_buf(),
+        message,
+    };
+    let mut roots = rustls::RootCertStore::empty();
+    let certs = CertificateDer::pem_file_iter(ca)
+        .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| file_error(ca, e.to_string()))?;
+    let (added, _) = roots.add_parsable_certificates(certs);
+    if added == 0 {
+        return Err(file_error(ca, "no CA certificate in it".into()));
+    }
+    let mut crls = Vec::new();
+    if let Some(path) = crl {
+        crls = rustls_pki_types::CertificateRevocationListDer::pem_file_iter(path)
+            .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+            .map_err(|e| file_error(path, e.to_string()))?;
+    }
+    Ok(ClientAuth {
+        roots,
+        crls,
+        required,
+    })
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -514,36 +546,4 @@ mod tests {
         accepted.accept();
         assert!(conn.control.session_storage.get(b"ok").is_some());
     }
-}
-
-/// Load the client CA bundle and CRLs named in the configuration.
-pub fn load_client_auth(
-    ca: &std::path::Path,
-    crl: Option<&std::path::Path>,
-    required: bool,
-) -> Result<ClientAuth, TlsSetupError> {
-    use rustls_pki_types::pem::PemObject;
-    let file_error = |path: &std::path::Path, message: String| TlsSetupError::File {
-        path: path.to_path_buf(),
-        message,
-    };
-    let mut roots = rustls::RootCertStore::empty();
-    let certs = CertificateDer::pem_file_iter(ca)
-        .and_then(|it| it.collect::<Result<Vec<_>, _>>())
-        .map_err(|e| file_error(ca, e.to_string()))?;
-    let (added, _) = roots.add_parsable_certificates(certs);
-    if added == 0 {
-        return Err(file_error(ca, "no CA certificate in it".into()));
-    }
-    let mut crls = Vec::new();
-    if let Some(path) = crl {
-        crls = rustls_pki_types::CertificateRevocationListDer::pem_file_iter(path)
-            .and_then(|it| it.collect::<Result<Vec<_>, _>>())
-            .map_err(|e| file_error(path, e.to_string()))?;
-    }
-    Ok(ClientAuth {
-        roots,
-        crls,
-        required,
-    })
 }
