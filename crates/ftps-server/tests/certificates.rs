@@ -168,6 +168,6 @@ async fn reload_with_a_broken_file_keeps_the_old_certificates() {
     });
     std::fs::write(dir.path().join("a.test.pem"), b"not a certificate").unwrap();
     assert!(server.reloader.reload().is_err());
-    let config = client_config(&[a.clone()]);
+    let config = client_config(std::slice::from_ref(&a));
     assert_eq!(peer_cert(&tls(server.implicit, &config, "a.test").await), a);
 }
