@@ -38,4 +38,12 @@ else
     echo "note: not root: the client's tests against vsftpd, ProFTPD and Pure-FTPd are skipped" >&2
 fi
 
-exec cargo test --workspace "$@"
+log=$(mktemp)
+status_file=$(mktemp)
+{ cargo test --workspace "$@" 2>&1; echo $? > "$status_file"; } | tee "$log"
+status=$(cat "$status_file")
+# One closing line for the whole run: cargo prints a summary per test binary.
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed;?$/) p += $i; if ($(i+1) ~ /^failed;?$/) f += $i; if ($(i+1) ~ /^ignored;?$/) s += $i } }
+     END { printf "total: %d passed, %d failed, %d skipped\n", p, f, s }' "$log"
+rm -f "$log" "$status_file"
+exit "$status"
