@@ -99,7 +99,8 @@ pub(crate) async fn serve(shared: Arc<Shared>, tcp: TcpStream, implicit: bool) {
     session.set_client_certificate(client_cert.is_some());
     let mut connection = Connection {
         client_cert,
-        reader: LineReader::new(shared.config.server.max_line_bytes),
+        // The configured limit counts the CRLF; the reader's does not.
+        reader: LineReader::new(shared.config.server.max_line_bytes.saturating_sub(2)),
         shared,
         stream,
         session,
@@ -111,6 +112,7 @@ pub(crate) async fn serve(shared: Arc<Shared>, tcp: TcpStream, implicit: bool) {
         passive: None,
         transfer: None,
         last_activity: Instant::now(),
+        login_started: Instant::now(),
         login_failures: 0,
     };
     debug!(%peer, implicit, "control connection opened");
@@ -141,6 +143,7 @@ struct Connection {
     passive: Option<TcpListener>,
     transfer: Option<ActiveTransfer>,
     last_activity: Instant,
+    login_started: Instant,
     login_failures: u32,
 }
 
@@ -218,12 +221,13 @@ impl Connection {
         if self.transfer.is_some() {
             return Instant::now() + Duration::from_secs(86_400);
         }
-        let limit = if self.session.user().is_some() {
-            server.idle_timeout()
+        if self.session.user().is_some() {
+            self.last_activity + server.idle_timeout()
         } else {
-            server.login_timeout()
-        };
-        self.last_activity + limit
+            // From connect (or logout) to login, however chatty the client
+            // is meanwhile (slowloris).
+            self.login_started + server.login_timeout()
+        }
     }
 
     fn handle_line(&mut self, line: Result<Vec<u8>, LineError>) {
@@ -301,6 +305,7 @@ impl Connection {
             Action::LoggedOut => {
                 self.storage = None;
                 self.user.clear();
+                self.login_started = Instant::now();
                 Flow::Continue
             }
             Action::Fs(request) => {

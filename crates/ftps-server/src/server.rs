@@ -67,10 +67,22 @@ impl Listeners {
     }
 }
 
+/// Pending connections the kernel queues per listener. FTP servers speak
+/// first, so a connection dropped from a full queue leaves its client
+/// waiting for a greeting that never comes (tokio's default is 128).
+pub const LISTEN_BACKLOG: u32 = 1024;
+
 async fn bind_one(addr: SocketAddr) -> Result<TcpListener, ServerError> {
-    TcpListener::bind(addr)
-        .await
-        .map_err(|source| ServerError::Bind { addr, source })
+    let bind = || {
+        let socket = match addr {
+            SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+            SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+        };
+        socket.set_reuseaddr(true)?;
+        socket.bind(addr)?;
+        socket.listen(LISTEN_BACKLOG)
+    };
+    bind().map_err(|source| ServerError::Bind { addr, source })
 }
 
 /// An FTPS server, ready to run on bound listeners.

@@ -129,18 +129,20 @@ impl ServerSession {
         if self.control == ControlSecurity::Tls && !self.config.implicit {
             self.push(Action::ClearTls);
         }
-        let implicit = self.config.implicit;
-        self.control = if implicit {
+        // On an implicit listener TLS stays — unless CCC already cleared it:
+        // then the connection is plaintext and must be treated as such.
+        let still_tls = self.config.implicit && self.control == ControlSecurity::Tls;
+        self.control = if still_tls {
             ControlSecurity::Tls
         } else {
             ControlSecurity::Plain
         };
-        if !implicit {
+        if !still_tls {
             self.client_certificate = false;
         }
         self.reset_transfer_parameters();
-        self.pbsz_done = implicit;
-        self.prot = if implicit {
+        self.pbsz_done = still_tls;
+        self.prot = if still_tls {
             DataProtection::Private
         } else {
             DataProtection::Clear

@@ -477,6 +477,27 @@ fn rfc4217_s13_rein_replies_protected_then_clears_tls() {
     assert_eq!(send(&mut s, "AUTH TLS"), vec![234]);
 }
 
+/// Found by the hostile tests: on an implicit listener, REIN after CCC must
+/// not treat the (now plaintext) connection as TLS again.
+#[test]
+fn rfc4217_s13_rein_after_ccc_on_implicit_is_plaintext() {
+    let policy = Policy {
+        allow_ccc: true,
+        ..Policy::default()
+    };
+    let mut s = new_session(SessionConfig {
+        implicit: true,
+        policy,
+        ..config()
+    });
+    login(&mut s, policy);
+    send(&mut s, "CCC");
+    send(&mut s, "REIN");
+    assert_eq!(s.control_security(), ControlSecurity::Plain);
+    assert_eq!(send(&mut s, "PBSZ 0"), vec![503]);
+    assert_eq!(send(&mut s, "USER alice"), vec![530]);
+}
+
 #[test]
 fn rfc959_rein_during_transfer_waits_for_it() {
     let mut s = secure_session();
