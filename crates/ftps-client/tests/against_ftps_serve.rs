@@ -211,3 +211,25 @@ async fn wrong_password_is_a_login_error() {
     let err = Client::connect(o).await.unwrap_err();
     assert_eq!(err.reply().map(|r| r.code), Some(530));
 }
+
+/// Hundreds of transfers in a row on one control connection, uploads
+/// included: every data connection resumes (TLS 1.3 tickets are requested
+/// with RFC 9149 and read after each upload), and the control connection is
+/// never renewed.
+#[tokio::test]
+async fn rfc4217_s10_2_hundreds_of_transfers_resume_on_one_connection() {
+    let server = TestServer::start();
+    let mut client = Client::connect(options(&server)).await.unwrap();
+    assert_eq!(client.tls_version().as_deref(), Some("TLSv1_3"));
+    let data = ftps_testing::random_bytes(4096);
+    for i in 0..150 {
+        put(&mut client, &format!("u{i}"), &data, StoreMode::Replace).await;
+        assert!(client.last_data_resumed(), "upload {i}");
+    }
+    for i in 0..150 {
+        assert_eq!(get(&mut client, &format!("u{i}"), 0).await, data);
+        assert!(client.last_data_resumed(), "download {i}");
+    }
+    assert_eq!(client.reconnects(), 0);
+    client.quit().await.unwrap();
+}
