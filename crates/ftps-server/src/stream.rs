@@ -84,51 +84,6 @@ impl AsyncWrite for ControlStream {
     }
 }
 
-/// A data connection: plain TCP (PROT C) or TLS (PROT P).
-#[derive(Debug)]
-pub enum DataStream {
-    /// PROT C.
-    Plain(TcpStream),
-    /// PROT P.
-    Tls(Box<TlsStream<TcpStream>>),
-}
-
-impl AsyncRead for DataStream {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            DataStream::Plain(s) => Pin::new(s).poll_read(cx, buf),
-            DataStream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
-        }
-    }
-}
-
-impl AsyncWrite for DataStream {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        data: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            DataStream::Plain(s) => Pin::new(s).poll_write(cx, data),
-            DataStream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, data),
-        }
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            DataStream::Plain(s) => Pin::new(s).poll_flush(cx),
-            DataStream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
-        }
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            DataStream::Plain(s) => Pin::new(s).poll_shutdown(cx),
-            DataStream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
-        }
-    }
-}
+/// A data connection: plain TCP (PROT C) or TLS (PROT P); the same shape as
+/// the control connection's stream (never `Detached`).
+pub type DataStream = ControlStream;
