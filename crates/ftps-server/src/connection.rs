@@ -85,7 +85,7 @@ pub(crate) async fn serve(shared: Arc<Shared>, tcp: TcpStream, implicit: bool) {
     } else {
         ControlStream::Plain(tcp)
     };
-    let session = ServerSession::new(SessionConfig {
+    let mut session = ServerSession::new(SessionConfig {
         implicit,
         policy: shared.policy,
         anonymous: shared.anonymous,
@@ -95,7 +95,6 @@ pub(crate) async fn serve(shared: Arc<Shared>, tcp: TcpStream, implicit: bool) {
         banner: shared.config.server.banner.clone(),
     });
     let client_cert = stream.tls().and_then(client_certificate);
-    let mut session = session;
     session.set_client_certificate(client_cert.is_some());
     let mut connection = Connection {
         client_cert,
