@@ -57,6 +57,8 @@ pub const DEFAULT_TRANSFER_STALL_TIMEOUT_SECS: u64 = 120;
 pub const DEFAULT_SHUTDOWN_GRACE_SECS: u64 = 30;
 /// Default delay added after each wrong password (RFC 2577 §5).
 pub const DEFAULT_FAILED_LOGIN_DELAY_MS: u64 = 1000;
+/// Default lifetime of a remembered successful password check (see [`crate::login_cache`]).
+pub const DEFAULT_LOGIN_CACHE_SECS: u64 = 300;
 /// Default for [`ServerSection::max_login_failures`].
 pub const DEFAULT_MAX_LOGIN_FAILURES: u32 = 3;
 /// Default for [`ServerSection::ban_after_failures`].
@@ -158,6 +160,10 @@ pub struct ServerSection {
     /// Milliseconds added after a wrong password (RFC 2577 §5); doubles with
     /// each further failure in the same session, up to 30 s. Default 1000.
     pub failed_login_delay_ms: u64,
+    /// Seconds a successful password check is remembered, so the same user
+    /// with the same password logs in again without a new argon2
+    /// verification (see [`crate::login_cache`]); 0 disables. Default 300.
+    pub login_cache_secs: u64,
     /// Wrong passwords per session before the connection is closed. Default 3.
     pub max_login_failures: u32,
     /// Wrong passwords from one address within `ban_window_secs` that ban the
@@ -195,6 +201,7 @@ impl Default for ServerSection {
             transfer_stall_timeout_secs: DEFAULT_TRANSFER_STALL_TIMEOUT_SECS,
             shutdown_grace_secs: DEFAULT_SHUTDOWN_GRACE_SECS,
             failed_login_delay_ms: DEFAULT_FAILED_LOGIN_DELAY_MS,
+            login_cache_secs: DEFAULT_LOGIN_CACHE_SECS,
             max_login_failures: DEFAULT_MAX_LOGIN_FAILURES,
             ban_after_failures: DEFAULT_BAN_AFTER_FAILURES,
             ban_window_secs: DEFAULT_BAN_WINDOW_SECS,

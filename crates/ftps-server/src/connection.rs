@@ -10,26 +10,26 @@
 //! (§5, §13), and every wait is bounded by a timeout.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use ftps_proto::command::Command;
 use ftps_proto::line::{LineError, LineReader};
 use ftps_proto::session::{
-    Action, DataEndpoint, FsError, FsRequest, FsResponse, LoginGrant, PassiveKind, ServerSession,
-    SessionConfig, TlsFailure, TransferOutcome, TransferRequest,
+    Action, DataEndpoint, DataProtection, FsError, FsRequest, FsResponse, LoginGrant, PassiveKind,
+    ServerSession, SessionConfig, TlsFailure, TransferOutcome, TransferRequest,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
 
 use crate::identity::CertIdentity;
+use crate::passive::{EarlyTls, PassivePort};
 use crate::server::Shared;
-use crate::storage::local::LocalFs;
 use crate::storage::Storage;
 use crate::stream::ControlStream;
 use crate::tls::ConnectionTls;
@@ -96,6 +96,7 @@ pub(crate) async fn serve(shared: Arc<Shared>, tcp: TcpStream, implicit: bool) {
     });
     let client_cert = stream.tls().and_then(client_certificate);
     session.set_client_certificate(client_cert.is_some());
+    let prot_private = session.data_protection() == DataProtection::Private;
     let mut connection = Connection {
         client_cert,
         // The configured limit counts the CRLF; the reader's does not.
@@ -109,6 +110,7 @@ pub(crate) async fn serve(shared: Arc<Shared>, tcp: TcpStream, implicit: bool) {
         storage: None,
         user: String::new(),
         passive: None,
+        prot_private: Arc::new(AtomicBool::new(prot_private)),
         transfer: None,
         last_activity: Instant::now(),
         login_started: Instant::now(),
@@ -139,7 +141,9 @@ struct Connection {
     local: SocketAddr,
     storage: Option<Arc<dyn Storage>>,
     user: String,
-    passive: Option<TcpListener>,
+    passive: Option<PassivePort>,
+    /// PROT P in force (read by the passive port's task, see [`crate::passive`]).
+    prot_private: Arc<AtomicBool>,
     transfer: Option<ActiveTransfer>,
     last_activity: Instant,
     login_started: Instant,
@@ -241,6 +245,10 @@ impl Connection {
                     debug!(peer = %self.peer, command = %masked(&line), "command");
                 }
                 self.session.handle_line(&line);
+                self.prot_private.store(
+                    self.session.data_protection() == DataProtection::Private,
+                    Ordering::Relaxed,
+                );
             }
             Err(LineError::TooLong) => {
                 warn!(peer = %self.peer, "command line too long");
@@ -432,9 +440,9 @@ impl Connection {
 
     /// Open the user's storage root; the grant on success.
     fn open_storage(&mut self, account: &Account) -> Option<LoginGrant> {
-        match LocalFs::open(&account.root) {
+        match self.shared.open_root(&account.root) {
             Ok(fs) => {
-                self.storage = Some(Arc::new(fs));
+                self.storage = Some(fs);
                 self.user = account.name.clone();
                 Some(grant_for(account))
             }
@@ -451,14 +459,27 @@ impl Connection {
         let shown = name.clone().unwrap_or_else(|| "<non-UTF-8>".into());
         let identity = self.client_cert.as_ref().map(|(_, id)| id.clone());
         let account: Option<Account> = match name {
-            Some(name) => tokio::task::spawn_blocking(move || {
-                shared
+            Some(name) => {
+                match shared
                     .users
-                    .authenticate_with(&name, &password, identity.as_ref())
-            })
-            .await
-            .ok()
-            .flatten(),
+                    .authenticate_cached(&name, &password, identity.as_ref())
+                {
+                    Some(account) => Some(account),
+                    None => {
+                        // argon2 is CPU- and memory-heavy: at most one check per
+                        // core at a time, however many clients send PASS at once.
+                        let _slot = Arc::clone(&shared.password_checks).acquire_owned().await;
+                        tokio::task::spawn_blocking(move || {
+                            shared
+                                .users
+                                .authenticate_with(&name, &password, identity.as_ref())
+                        })
+                        .await
+                        .ok()
+                        .flatten()
+                    }
+                }
+            }
             None => None,
         };
         let tls = self
@@ -503,7 +524,18 @@ impl Connection {
                     (PassiveKind::Pasv, Some(addr)) => addr,
                     _ => ip,
                 };
-                self.passive = Some(listener);
+                let require_reuse = self
+                    .session
+                    .user()
+                    .map_or(true, |grant| grant.policy.require_session_reuse);
+                let early = EarlyTls {
+                    tls: self
+                        .tls
+                        .for_data(crate::tls::Direction::Send, require_reuse),
+                    private: Arc::clone(&self.prot_private),
+                    handshake_timeout: server.tls_handshake_timeout(),
+                };
+                self.passive = Some(PassivePort::spawn(listener, self.peer.ip(), Some(early)));
                 self.session
                     .handle_passive_opened(Some(SocketAddr::new(announce, port)));
             }

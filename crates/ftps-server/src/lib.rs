@@ -13,6 +13,7 @@ pub mod certs;
 pub mod config;
 mod connection;
 pub mod identity;
+pub mod login_cache;
 pub mod passive;
 pub mod privileges;
 pub mod server;

@@ -1,12 +1,203 @@
 //! Passive data ports (RFC 959 PASV, RFC 2428 EPSV): a listener on the
-//! control connection's local address, inside the configured port range.
+//! control connection's local address, inside the configured port range,
+//! and the task that waits on it for the client's data connection.
+//!
+//! The waiting task accepts the connection as soon as it arrives (only from
+//! the control connection's peer address: RFC 2577 port stealing), not only
+//! once the transfer command has come. Clients such as curl connect and send
+//! their TLS ClientHello right after the EPSV reply and then, while their
+//! handshake waits for the server's answer, do not read the control
+//! connection: the replies to TYPE and SIZE sit unread until a timer in the
+//! client fires (about 200 ms per file). So when PROT P is in force and the
+//! first bytes are a TLS handshake record, the task starts the TLS handshake
+//! at once: it reads the ClientHello and sends the server's first flight,
+//! then stops before reading the client's Finished. The transfer command
+//! finishes the handshake, when the transfer's direction is known and so
+//! whether the connection may carry session tickets (see [`crate::tls`]).
+//! Every check on the data connection (session reuse, the client
+//! certificate, RFC 4217 §10.2 and §15.1.2) still happens in the transfer,
+//! after its 150 reply, exactly as for a connection that arrives later.
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
 
-use tokio::net::TcpListener;
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tracing::warn;
 
 use crate::config::PortRange;
+use crate::tls::DataTls;
+
+/// Largest ClientHello read while starting TLS early (a TLS record's payload
+/// is at most 2^14 bytes; a ClientHello may span records).
+const MAX_EARLY_HELLO_BYTES: usize = 64 * 1024;
+
+/// What the passive port holds when the transfer asks for its connection.
+pub enum Arrival {
+    /// The connection, as accepted (nothing read from it).
+    Tcp(TcpStream),
+    /// The client's ClientHello came before the transfer command and the
+    /// server's first flight has been sent; the transfer finishes the
+    /// handshake with this connection state and configuration.
+    TlsStarted(TcpStream, Box<rustls::ServerConnection>, DataTls),
+    /// Starting TLS early failed (not a valid ClientHello, or the peer left).
+    TlsFailed(String),
+}
+
+/// What the waiting task needs to start TLS early.
+pub struct EarlyTls {
+    /// The data connection's TLS configuration (see [`DataTls`]).
+    pub tls: DataTls,
+    /// Whether PROT P is in force right now; updated by the control connection.
+    pub private: Arc<AtomicBool>,
+    /// Limit on reading the ClientHello and sending the first flight.
+    pub handshake_timeout: Duration,
+}
+
+/// A passive port with its waiting task; dropping it closes the port.
+pub struct PassivePort {
+    take: oneshot::Sender<()>,
+    arrival: oneshot::Receiver<Arrival>,
+    task: JoinHandle<()>,
+}
+
+impl Drop for PassivePort {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl PassivePort {
+    /// Start waiting on `listener` for a connection from `peer`.
+    pub fn spawn(listener: TcpListener, peer: IpAddr, early: Option<EarlyTls>) -> PassivePort {
+        let (take, take_rx) = oneshot::channel();
+        let (arrival_tx, arrival) = oneshot::channel();
+        let task = tokio::spawn(wait(listener, peer, early, take_rx, arrival_tx));
+        PassivePort {
+            take,
+            arrival,
+            task,
+        }
+    }
+
+    /// The data connection, for the transfer that has just started: waits
+    /// for it to arrive (and for an early TLS start to reach its pause).
+    /// `None` when the listener failed.
+    pub async fn take(mut self) -> Option<Arrival> {
+        let take = std::mem::replace(&mut self.take, oneshot::channel().0);
+        let _ = take.send(());
+        (&mut self.arrival).await.ok()
+    }
+}
+
+async fn wait(
+    listener: TcpListener,
+    peer: IpAddr,
+    early: Option<EarlyTls>,
+    take: oneshot::Receiver<()>,
+    arrival: oneshot::Sender<Arrival>,
+) {
+    let mut tcp = loop {
+        match listener.accept().await {
+            Ok((stream, from)) => {
+                if from.ip().to_canonical() == peer.to_canonical() {
+                    let _ = stream.set_nodelay(true);
+                    break stream;
+                }
+                // Port stealing (RFC 4217 §15.2.6, RFC 2577): refuse and
+                // keep waiting for the real client.
+                warn!(%peer, intruder = %from, "data connection from a foreign address refused");
+            }
+            Err(error) => {
+                warn!(%error, "passive accept failed");
+                return;
+            }
+        }
+    };
+    drop(listener);
+    let Some(early) = early else {
+        if take.await.is_ok() {
+            let _ = arrival.send(Arrival::Tcp(tcp));
+        }
+        return;
+    };
+    let mut take = take;
+    let mut head = [0u8; 2];
+    let starts_tls = tokio::select! {
+        biased;
+        taken = &mut take => {
+            if taken.is_ok() {
+                let _ = arrival.send(Arrival::Tcp(tcp));
+            }
+            return;
+        }
+        peeked = tcp.peek(&mut head) => {
+            // A TLS handshake record (content type 22, version 3.x), while
+            // PROT P is in force: a PROT C upload is never read here.
+            matches!(peeked, Ok(2)) && head == [0x16, 0x03] && early.private.load(Ordering::Relaxed)
+        }
+    };
+    let ready = if starts_tls {
+        match tokio::time::timeout(early.handshake_timeout, start_tls(&mut tcp, &early.tls)).await {
+            Ok(Ok(conn)) => Arrival::TlsStarted(tcp, conn, early.tls),
+            Ok(Err(error)) => Arrival::TlsFailed(error),
+            Err(_) => Arrival::TlsFailed("TLS handshake timed out".into()),
+        }
+    } else {
+        Arrival::Tcp(tcp)
+    };
+    if take.await.is_ok() {
+        let _ = arrival.send(ready);
+    }
+}
+
+/// Read the ClientHello and send the server's first flight; stop there.
+async fn start_tls(
+    tcp: &mut TcpStream,
+    tls: &DataTls,
+) -> Result<Box<rustls::ServerConnection>, String> {
+    let mut conn =
+        rustls::ServerConnection::new(Arc::clone(&tls.config)).map_err(|e| e.to_string())?;
+    let mut buf = vec![0u8; 4096];
+    let mut total = 0usize;
+    while !conn.wants_write() {
+        tcp.readable().await.map_err(|e| e.to_string())?;
+        let n = match tcp.try_read(&mut buf) {
+            Ok(0) => return Err("connection closed during the TLS handshake".into()),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+            Err(e) => return Err(e.to_string()),
+        };
+        total += n;
+        if total > MAX_EARLY_HELLO_BYTES {
+            return Err("oversized TLS ClientHello".into());
+        }
+        let mut input = buf.get(..n).unwrap_or_default();
+        while !input.is_empty() {
+            conn.read_tls(&mut input).map_err(|e| e.to_string())?;
+        }
+        if let Err(error) = conn.process_new_packets() {
+            // Send rustls' alert before giving up, as a full handshake would.
+            let _ = flush(tcp, &mut conn).await;
+            return Err(error.to_string());
+        }
+    }
+    flush(tcp, &mut conn).await.map_err(|e| e.to_string())?;
+    Ok(Box::new(conn))
+}
+
+async fn flush(tcp: &mut TcpStream, conn: &mut rustls::ServerConnection) -> io::Result<()> {
+    let mut out = Vec::new();
+    while conn.wants_write() {
+        conn.write_tls(&mut out)?;
+    }
+    tcp.write_all(&out).await
+}
 
 /// Random probes into the range before giving up.
 const BIND_ATTEMPTS: usize = 64;

@@ -25,6 +25,19 @@ pub enum PrivilegeError {
     StillRoot(String),
 }
 
+/// Raise this process's soft limit on open files to its hard limit: every
+/// session holds a socket (two during a transfer), and the common soft limit
+/// of 1024 would cap a server far below `server.max_sessions`. Returns the
+/// limit now in force.
+pub fn raise_open_files_limit() -> Result<u64, nix::Error> {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE)?;
+    if soft < hard {
+        setrlimit(Resource::RLIMIT_NOFILE, hard, hard)?;
+    }
+    Ok(hard.max(soft))
+}
+
 /// True when running as root.
 pub fn is_root() -> bool {
     getuid().is_root()

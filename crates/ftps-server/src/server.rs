@@ -19,6 +19,8 @@ use tracing::{error, info, warn};
 
 use crate::certs::CertifiedKey;
 use crate::config::{self, Config};
+use crate::storage::local::LocalFs;
+use crate::storage::{Storage, StorageError};
 use crate::tls::TlsSetup;
 use crate::users::UserDb;
 use crate::ServerError;
@@ -33,8 +35,36 @@ pub(crate) struct Shared {
     pub(crate) max_login_failures: u32,
     pub(crate) shutdown: CancellationToken,
     pub(crate) bans: crate::bans::Bans,
+    /// Concurrent argon2 password checks (one per core).
+    pub(crate) password_checks: Arc<Semaphore>,
+    /// Open user roots, shared by the sessions of the same root (one file
+    /// descriptor per root rather than per session).
+    roots: Mutex<HashMap<std::path::PathBuf, std::sync::Weak<LocalFs>>>,
     sessions: Arc<Semaphore>,
     per_ip: Mutex<HashMap<IpAddr, usize>>,
+}
+
+impl Shared {
+    /// The storage rooted at `root`: the handle another session already has
+    /// open when it is still that directory, else a newly opened one.
+    pub(crate) fn open_root(
+        &self,
+        root: &std::path::Path,
+    ) -> Result<Arc<dyn Storage>, StorageError> {
+        let mut roots = match self.roots.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if let Some(fs) = roots.get(root).and_then(std::sync::Weak::upgrade) {
+            if fs.is_at(root) {
+                return Ok(fs);
+            }
+        }
+        let fs = Arc::new(LocalFs::open(root)?);
+        roots.retain(|_, weak| weak.strong_count() > 0);
+        roots.insert(root.to_path_buf(), Arc::downgrade(&fs));
+        Ok(fs)
+    }
 }
 
 /// The bound listening sockets.
@@ -142,6 +172,10 @@ impl Server {
                 max_login_failures,
                 shutdown: CancellationToken::new(),
                 bans,
+                roots: Mutex::new(HashMap::new()),
+                password_checks: Arc::new(Semaphore::new(
+                    std::thread::available_parallelism().map_or(2, |n| n.get()),
+                )),
                 sessions,
                 per_ip: Mutex::new(HashMap::new()),
             }),

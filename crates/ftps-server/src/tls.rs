@@ -169,7 +169,7 @@ pub enum Direction {
 
 /// The TLS configuration of one data connection and the store that holds
 /// the sessions it creates until it is accepted.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct DataTls {
     /// Configuration for the handshake.
     pub config: Arc<ServerConfig>,
@@ -181,6 +181,16 @@ impl DataTls {
     /// sessions (tickets) it issued, so later data connections can use them.
     pub fn accept(&self) {
         self.staged.commit();
+    }
+
+    /// For a handshake that started before its transfer was known (see
+    /// [`crate::passive`]): the configuration was made for sending; an
+    /// upload's connection gets no tickets (refused when rustls stores them).
+    pub fn set_direction(&self, direction: Direction) {
+        self.staged.tickets.store(
+            direction == Direction::Send,
+            std::sync::atomic::Ordering::Relaxed,
+        );
     }
 }
 
@@ -194,6 +204,7 @@ impl ConnectionTls {
             control: Arc::clone(&self.sessions),
             staged: Mutex::new(Vec::new()),
             resuming: std::sync::atomic::AtomicBool::new(!require_reuse),
+            tickets: std::sync::atomic::AtomicBool::new(true),
         });
         let mut config = (*self.base).clone();
         config.session_storage = Arc::clone(&staged) as Arc<dyn StoresServerSessions>;
@@ -224,6 +235,8 @@ struct StagedSessions {
     control: Arc<ConnectionSessionCache>,
     staged: Mutex<Vec<(Vec<u8>, Vec<u8>)>>,
     resuming: std::sync::atomic::AtomicBool,
+    /// False: issue no tickets at all (an upload whose handshake started early).
+    tickets: std::sync::atomic::AtomicBool,
 }
 
 impl StagedSessions {
@@ -240,7 +253,9 @@ impl StagedSessions {
 
 impl StoresServerSessions for StagedSessions {
     fn put(&self, key: Vec<u8>, value: Vec<u8>) -> bool {
-        if !self.resuming.load(std::sync::atomic::Ordering::Relaxed) {
+        if !self.resuming.load(std::sync::atomic::Ordering::Relaxed)
+            || !self.tickets.load(std::sync::atomic::Ordering::Relaxed)
+        {
             return false;
         }
         match self.staged.lock() {

@@ -24,11 +24,12 @@ use ftps_proto::session::{
     TransferRequest, TransferStarted,
 };
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
+use crate::passive::{Arrival, PassivePort};
 use crate::storage::{Storage, StorageError, Upload, WriteMode};
 use crate::stream::DataStream;
 
@@ -57,8 +58,8 @@ pub struct TransferContext {
     /// The control connection's client certificate: the data connection must
     /// present the same one (RFC 4217 §15.1.2).
     pub control_cert: Option<rustls_pki_types::CertificateDer<'static>>,
-    /// The passive listener, for [`DataEndpoint::Passive`].
-    pub passive: Option<TcpListener>,
+    /// The passive port, for [`DataEndpoint::Passive`].
+    pub passive: Option<PassivePort>,
     /// The control connection's peer: the only address allowed on the data connection.
     pub peer_ip: IpAddr,
     /// The control connection's local address (active connections leave from it).
@@ -188,16 +189,30 @@ async fn run_inner(
         _ = cancel.cancelled() => return abandon(source, TransferOutcome::Aborted).await,
         tcp = connect_data(ctx, request.endpoint) => tcp,
     };
-    let Some(tcp) = tcp else {
-        return abandon(source, TransferOutcome::DataConnectionFailed).await;
+    let (tcp, early) = match tcp {
+        None => return abandon(source, TransferOutcome::DataConnectionFailed).await,
+        Some(Arrival::Tcp(tcp)) => (tcp, None),
+        Some(Arrival::TlsStarted(tcp, conn, data_tls)) => (tcp, Some((conn, data_tls))),
+        Some(Arrival::TlsFailed(error)) => {
+            warn!(peer = %ctx.peer_ip, %error, "data connection TLS handshake failed");
+            return abandon(source, TransferOutcome::TlsFailed).await;
+        }
+    };
+    let direction = match source {
+        Source::Upload(_) => crate::tls::Direction::Receive,
+        _ => crate::tls::Direction::Send,
     };
     let data = match request.protection {
+        // The client started TLS although PROT C is in force now.
+        DataProtection::Clear if early.is_some() => {
+            return abandon(source, TransferOutcome::DataConnectionFailed).await
+        }
         DataProtection::Clear => DataStream::Plain(tcp),
         DataProtection::Private => {
             let handshake = tokio::select! {
                 biased;
                 _ = ctx.cancel.cancelled() => return abandon(source, TransferOutcome::Aborted).await,
-                h = handshake(ctx, tcp, request.require_session_reuse, tls_info) => h,
+                h = handshake(ctx, tcp, early, direction, request.require_session_reuse, tls_info) => h,
             };
             match handshake {
                 Ok(tls) => DataStream::Tls(Box::new(tls)),
@@ -294,31 +309,17 @@ async fn open(
     }
 }
 
-/// Accept (passive, only from the control peer's address) or connect (active).
-async fn connect_data(ctx: &mut TransferContext, endpoint: DataEndpoint) -> Option<TcpStream> {
+/// Take the passive connection (accepted only from the control peer's
+/// address, see [`crate::passive`]) or connect (active).
+async fn connect_data(ctx: &mut TransferContext, endpoint: DataEndpoint) -> Option<Arrival> {
     let deadline = tokio::time::Instant::now() + ctx.data_connect_timeout;
     match endpoint {
         DataEndpoint::Passive => {
-            let listener = ctx.passive.take()?;
-            loop {
-                let accepted = tokio::time::timeout_at(deadline, listener.accept()).await;
-                match accepted {
-                    Ok(Ok((stream, from))) => {
-                        if from.ip().to_canonical() == ctx.peer_ip.to_canonical() {
-                            let _ = stream.set_nodelay(true);
-                            return Some(stream);
-                        }
-                        // Port stealing (RFC 4217 §15.2.6, RFC 2577): refuse
-                        // and keep waiting for the real client.
-                        warn!(peer = %ctx.peer_ip, intruder = %from, "data connection from a foreign address refused");
-                    }
-                    Ok(Err(error)) => {
-                        warn!(%error, "passive accept failed");
-                        return None;
-                    }
-                    Err(_) => return None,
-                }
-            }
+            let port = ctx.passive.take()?;
+            tokio::time::timeout_at(deadline, port.take())
+                .await
+                .ok()
+                .flatten()
         }
         DataEndpoint::Active(addr) => {
             let socket = match addr {
@@ -333,7 +334,7 @@ async fn connect_data(ctx: &mut TransferContext, endpoint: DataEndpoint) -> Opti
             match tokio::time::timeout_at(deadline, socket.connect(addr)).await {
                 Ok(Ok(stream)) => {
                     let _ = stream.set_nodelay(true);
-                    Some(stream)
+                    Some(Arrival::Tcp(stream))
                 }
                 _ => None,
             }
@@ -342,17 +343,34 @@ async fn connect_data(ctx: &mut TransferContext, endpoint: DataEndpoint) -> Opti
 }
 
 /// The TLS server handshake on the data connection (RFC 4217 §7, §10.2).
+/// `early` is a handshake the passive port already started (its
+/// connection state and configuration), to be finished here.
 async fn handshake(
     ctx: &TransferContext,
     tcp: TcpStream,
+    early: Option<(Box<rustls::ServerConnection>, crate::tls::DataTls)>,
+    direction: crate::tls::Direction,
     require_reuse: bool,
     info: &mut TlsInfo,
 ) -> Result<tokio_rustls::server::TlsStream<TcpStream>, TransferOutcome> {
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::clone(&ctx.tls.config));
+    let (accept, data_tls) = match early {
+        Some((conn, data_tls)) => {
+            data_tls.set_direction(direction);
+            let acceptor = tokio_rustls::TlsAcceptor::from(Arc::clone(&data_tls.config));
+            (
+                acceptor.accept_with(tcp, move |fresh| *fresh = *conn),
+                data_tls,
+            )
+        }
+        None => {
+            let acceptor = tokio_rustls::TlsAcceptor::from(Arc::clone(&ctx.tls.config));
+            (acceptor.accept(tcp), ctx.tls.clone())
+        }
+    };
     // The accept future flushes the session tickets right after the
     // handshake (OpenSSL clients need the fresh ticket for the next data
     // connection: TLS 1.3 tickets are single-use on their side).
-    let tls = match tokio::time::timeout(ctx.handshake_timeout, acceptor.accept(tcp)).await {
+    let tls = match tokio::time::timeout(ctx.handshake_timeout, accept).await {
         Ok(Ok(tls)) => tls,
         Ok(Err(error)) => {
             warn!(peer = %ctx.peer_ip, %error, "data connection TLS handshake failed");
@@ -378,7 +396,7 @@ async fn handshake(
         warn!(peer = %ctx.peer_ip, "data connection's client certificate differs from the control connection's: refused");
         return Err(TransferOutcome::TlsFailed);
     }
-    ctx.tls.accept();
+    data_tls.accept();
     Ok(tls)
 }
 

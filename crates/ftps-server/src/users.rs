@@ -18,8 +18,8 @@ use std::collections::HashMap;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
 use rand::rngs::OsRng;
 use rand::Rng;
 use serde::Deserialize;
@@ -82,10 +82,75 @@ pub fn hash_password(password: &str) -> Result<String, UserError> {
 
 /// Whether `password` matches the PHC string `hash` (argon2, any variant). Constant-time in
 /// the password; false for a malformed hash. CPU-heavy: call it from `spawn_blocking`.
+///
+/// The argon2 working memory (`m` KiB, 19 MiB with the default parameters) comes from a
+/// small pool instead of a fresh allocation per check: the allocator would otherwise keep
+/// one such block resident in each thread's arena that ever ran a check.
 pub fn verify_password(hash: &str, password: &[u8]) -> bool {
-    match PasswordHash::new(hash) {
-        Ok(parsed) => Argon2::default().verify_password(password, &parsed).is_ok(),
-        Err(_) => false,
+    let Ok(parsed) = PasswordHash::new(hash) else {
+        return false;
+    };
+    let (Ok(algorithm), Ok(params)) = (
+        Algorithm::try_from(parsed.algorithm),
+        Params::try_from(&parsed),
+    ) else {
+        return false;
+    };
+    let version = match parsed.version.map(Version::try_from) {
+        None => Version::default(),
+        Some(Ok(version)) => version,
+        Some(Err(_)) => return false,
+    };
+    let (Some(salt), Some(expected)) = (parsed.salt, parsed.hash) else {
+        return false;
+    };
+    let mut salt_buf = [0u8; 64];
+    let Ok(salt) = salt.decode_b64(&mut salt_buf) else {
+        return false;
+    };
+    let mut out = vec![0u8; expected.len()];
+    let mut blocks = memory_pool::take(params.block_count());
+    let hashed = Argon2::new(algorithm, version, params)
+        .hash_password_into_with_memory(password, salt, &mut out, &mut blocks)
+        .is_ok();
+    memory_pool::give_back(blocks);
+    // `Output` compares in constant time.
+    hashed && argon2::password_hash::Output::new(&out).is_ok_and(|out| out == expected)
+}
+
+/// Reused argon2 working memory (see [`verify_password`]).
+mod memory_pool {
+    use std::sync::Mutex;
+
+    use argon2::Block;
+
+    /// Blocks kept for reuse: one per concurrent check (the server bounds those).
+    const KEPT: usize = 4;
+
+    static POOL: Mutex<Vec<Vec<Block>>> = Mutex::new(Vec::new());
+
+    pub(super) fn take(count: usize) -> Vec<Block> {
+        let reused = match POOL.lock() {
+            Ok(mut pool) => pool.pop(),
+            Err(poisoned) => poisoned.into_inner().pop(),
+        };
+        match reused {
+            Some(mut blocks) => {
+                blocks.resize(count, Block::default());
+                blocks
+            }
+            None => vec![Block::default(); count],
+        }
+    }
+
+    pub(super) fn give_back(blocks: Vec<Block>) {
+        let mut pool = match POOL.lock() {
+            Ok(pool) => pool,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if pool.len() < KEPT {
+            pool.push(blocks);
+        }
     }
 }
 
@@ -146,6 +211,7 @@ pub struct UserRecord {
 pub struct UserDb {
     users: HashMap<String, UserRecord>,
     anonymous: Option<UserRecord>,
+    cache: std::sync::Arc<crate::login_cache::LoginCache>,
 }
 
 impl UserDb {
@@ -189,7 +255,13 @@ impl UserDb {
             }),
             _ => None,
         };
-        UserDb { users, anonymous }
+        UserDb {
+            users,
+            anonymous,
+            cache: std::sync::Arc::new(crate::login_cache::LoginCache::new(
+                std::time::Duration::from_secs(cfg.server.login_cache_secs),
+            )),
+        }
     }
 
     /// The record for login name `name` (`anonymous`/`ftp` case-insensitively, other names
@@ -250,7 +322,7 @@ impl UserDb {
                 _ => {}
             }
         }
-        match self.lookup(name) {
+        let result = match self.lookup(name) {
             Some(UserRecord {
                 account,
                 password_hash: None,
@@ -263,7 +335,36 @@ impl UserDb {
                 let _ = verify_password(DUMMY_HASH, password);
                 None
             }
+        };
+        result.inspect(|account| {
+            if let Some(Some(hash)) = self.lookup(name).map(|r| r.password_hash.as_deref()) {
+                self.cache
+                    .insert(&account.name, hash, password, std::time::Instant::now());
+            }
+        })
+    }
+
+    /// The account, when `password` for `name` was verified recently (see
+    /// [`crate::login_cache`]) and the user's certificate rule still holds;
+    /// `None` means: run [`UserDb::authenticate_with`]. Cheap, non-blocking.
+    pub fn authenticate_cached(
+        &self,
+        name: &str,
+        password: &[u8],
+        cert: Option<&crate::identity::CertIdentity>,
+    ) -> Option<Account> {
+        use crate::config::AuthMethod;
+        let record = self.lookup(name)?;
+        let hash = record.password_hash.as_deref()?;
+        let cert_ok = cert.is_some_and(|c| c.matches(&record.account.certificate));
+        match record.account.auth {
+            AuthMethod::Certificate => return None,
+            AuthMethod::CertificateAndPassword if !cert_ok => return None,
+            _ => {}
         }
+        self.cache
+            .hit(name, hash, password, std::time::Instant::now())
+            .then(|| record.account.clone())
     }
 }
 

@@ -68,6 +68,10 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         (Some(cert), Some(key)) => certs::load_pem(cert, key)?,
         _ => certs::load_or_generate(&state_dir, &[])?,
     };
+    match ftps_server::privileges::raise_open_files_limit() {
+        Ok(limit) => tracing::debug!(limit, "open files limit"),
+        Err(error) => tracing::warn!(%error, "cannot raise the open files limit"),
+    }
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {
         let listeners = Listeners::bind(&config).await?;

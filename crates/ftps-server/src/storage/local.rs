@@ -73,6 +73,18 @@ impl LocalFs {
         })
     }
 
+    /// Whether this handle still is the directory at `path` (same device and
+    /// inode): a handle shared between sessions is reused only while the
+    /// root has not been replaced.
+    pub fn is_at(&self, path: &Path) -> bool {
+        use std::os::unix::fs::MetadataExt;
+        let (Ok(open), Ok(now)) = (self.root.dir_metadata(), std::fs::metadata(path)) else {
+            return false;
+        };
+        cap_std::fs::MetadataExt::dev(&open) == now.dev()
+            && cap_std::fs::MetadataExt::ino(&open) == now.ino()
+    }
+
     /// The path `root` was opened from (for logging).
     pub fn root_path(&self) -> &Path {
         &self.root_path

@@ -1,0 +1,1093 @@
+#!/usr/bin/env python3
+"""Side-by-side FTPS benchmark: `ftps serve` against vsftpd on loopback.
+
+Starts `ftps serve` (from target/release, built first unless --ftps is given)
+and, when installed, vsftpd with require_ssl_reuse=YES, both on 127.0.0.1 with
+the same generated ECDSA P-256 certificate and the same data set, and measures
+in one run, interleaving the two servers so that drift hits both alike:
+
+  a  RETR 1 GiB, PROT P           MB/s, server CPU-seconds per GiB
+  b  STOR 1 GiB, PROT P           MB/s, server CPU-seconds per GiB
+  c  RETR 1 GiB, PROT C           MB/s, server CPU-seconds per GiB
+     + a raw TLS pipe and a plain TCP pipe (socat to socat): the limits
+  d  many 4 KiB files over one control connection, PROT P and PROT C,
+     with curl (one process, many URLs) and with Python ftplib
+     (FTP_TLS reusing the control connection's TLS session)
+  e  50 concurrent curl downloads of 20 MiB, PROT P: aggregate MB/s
+  f  10,000 logged-in idle TLS sessions: server RSS per session, and the
+     time for a new client to log in and list a directory meanwhile
+  g  full TLS logins per second (connect, AUTH TLS, USER, PASS, QUIT)
+  h  LIST and MLSD of a directory with 100,000 entries: seconds, peak RSS
+  client: `ftps get`/`ftps put` of 1 GiB next to curl, against both servers;
+          `ftps mirror` of the small files next to `lftp mirror`.
+
+Clients are public tools: curl, socat, lftp, Python's ftplib and ssl. All
+TLS is TLS 1.3 with TLS_AES_256_GCM_SHA384, certificates verified against the
+generated CA file. MB = 10^6 bytes. Each figure is the median of --runs runs
+(min-max shown). Server CPU comes from /proc/PID/stat (utime+stime, plus the
+reaped children for vsftpd, which forks per session).
+
+vsftpd runs as root with the system user and PAM service that
+scripts/install-test-servers.sh creates (`--install` runs that script).
+Without vsftpd the vsftpd column shows n/a (and --require-vsftpd fails).
+
+Usage:
+  python3 scripts/bench.py                 full run (about 15 minutes)
+  python3 scripts/bench.py --smoke         tiny sizes: proves the bench works
+  python3 scripts/bench.py --only a,d,f    some tests
+  python3 scripts/bench.py --json out.json also write the results as JSON
+"""
+
+import argparse
+import asyncio
+import ftplib
+import json
+import os
+import resource
+import shutil
+import signal
+import socket
+import ssl
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TEST_SERVERS = os.environ.get("FTPS_TEST_SERVERS_DIR", "/opt/ftps-test-servers")
+VSFTPD_BIN = "/usr/sbin/vsftpd"
+VSFTPD_USER = "ftpstest"
+VSFTPD_PAM = "ftps-test-vsftpd"
+CIPHER = "TLS_AES_256_GCM_SHA384"
+CLK = os.sysconf("SC_CLK_TCK")
+MB = 1_000_000
+MIB = 1024 * 1024
+GIB = 1024 * MIB
+
+FULL = dict(
+    big_mib=1024,
+    runs=3,
+    small_files=1000,
+    small_files_slow=100,
+    concurrent=50,
+    concurrent_mib=20,
+    idle_sessions=10_000,
+    idle_sessions_vsftpd=1_000,
+    login_seconds=5.0,
+    login_workers=8,
+    huge_dir=100_000,
+    huge_dir_small=1_000,
+)
+SMOKE = dict(
+    big_mib=8,
+    runs=1,
+    small_files=20,
+    small_files_slow=10,
+    concurrent=4,
+    concurrent_mib=1,
+    idle_sessions=20,
+    idle_sessions_vsftpd=10,
+    login_seconds=1.0,
+    login_workers=2,
+    huge_dir=500,
+    huge_dir_small=50,
+)
+
+
+def log(*args):
+    print("bench:", *args, file=sys.stderr, flush=True)
+
+
+def die(message):
+    print(f"bench: error: {message}", file=sys.stderr, flush=True)
+    sys.exit(1)
+
+
+def run(cmd, **kw):
+    kw.setdefault("check", True)
+    return subprocess.run(cmd, **kw)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def raise_nofile():
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return hard
+
+
+# --------------------------------------------------------------------------
+# /proc readings
+# --------------------------------------------------------------------------
+
+
+def proc_stat(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    # fields[0] is field 3 (state): utime is field 14, stime 15, cutime 16, cstime 17.
+    return [int(x) for x in fields[11:15]]
+
+
+def children(pid):
+    out = []
+    try:
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{tid}/children") as f:
+                out += [int(x) for x in f.read().split()]
+    except OSError:
+        pass
+    return out
+
+
+def descendants(pid):
+    todo, seen = [pid], []
+    while todo:
+        p = todo.pop()
+        seen.append(p)
+        todo += children(p)
+    return seen
+
+
+def status_kib(pid, key):
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith(key + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def pss_kib(pid):
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            for line in f:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+# --------------------------------------------------------------------------
+# Servers
+# --------------------------------------------------------------------------
+
+
+class Server:
+    """A running server: its name, port, credentials, and CPU/memory probes."""
+
+    name = ""
+    forks = False
+
+    def __init__(self, port, user, password):
+        self.port = port
+        self.user = user
+        self.password = password
+        self.proc = None
+
+    def url(self, path=""):
+        return f"ftp://127.0.0.1:{self.port}/{path}"
+
+    def cpu_seconds(self):
+        """CPU used by the server so far (for a forking server: its whole tree)."""
+        pid = self.proc.pid
+        total = sum(proc_stat(pid))
+        if self.forks:
+            for child in descendants(pid)[1:]:
+                try:
+                    total += sum(proc_stat(child))
+                except OSError:
+                    pass
+        return total / CLK
+
+    def memory_kib(self):
+        """Resident memory: RSS for one process, the sum of PSS for a forking server."""
+        if self.forks:
+            return sum(pss_kib(p) for p in descendants(self.proc.pid))
+        return status_kib(self.proc.pid, "VmRSS")
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            for p in reversed(descendants(self.proc.pid)):
+                try:
+                    os.kill(p, signal.SIGKILL)
+                except OSError:
+                    pass
+            self.proc.wait()
+
+
+def wait_greeting(port, timeout=20.0):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=2) as s:
+                if s.recv(64).startswith(b"220"):
+                    return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    die(f"no server greeting on port {port}")
+
+
+class Ours(Server):
+    name = "ftps"
+
+    def __init__(self, binary, work, data, cert, key):
+        super().__init__(free_port(), "bench", "bench-password-not-secret")
+        hashed = run(
+            [binary, "hash-password"],
+            input=self.password + "\n",
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+        config = os.path.join(work, "ftps.toml")
+        with open(config, "w") as f:
+            f.write(
+                f"""[server]
+listen = ["127.0.0.1:{self.port}"]
+implicit_listen = []
+state_dir = "{work}/ftps-state"
+max_sessions = 20000
+max_sessions_per_ip = 20000
+idle_timeout_secs = 3600
+login_timeout_secs = 600
+
+[tls]
+cert = "{cert}"
+key = "{key}"
+
+[[users]]
+name = "{self.user}"
+password_hash = "{hashed}"
+root = "{data}"
+# PROT C is measured too (test c); PROT P stays the default for everyone else.
+policy = {{ require_prot_p = false }}
+"""
+            )
+        env = dict(os.environ, RUST_LOG="warn")
+        self.proc = subprocess.Popen(
+            [binary, "serve", "--config", config],
+            stdout=open(os.path.join(work, "ftps.log"), "w"),
+            stderr=subprocess.STDOUT,
+            env=env,
+            preexec_fn=raise_nofile,
+        )
+        wait_greeting(self.port)
+
+
+class Vsftpd(Server):
+    name = "vsftpd"
+    forks = True
+
+    def __init__(self, work, data, cert, key):
+        with open(os.path.join(TEST_SERVERS, f"{VSFTPD_USER}.password")) as f:
+            password = f.read().strip()
+        super().__init__(free_port(), VSFTPD_USER, password)
+        empty = os.path.join(work, "vsftpd-empty")
+        os.makedirs(empty, exist_ok=True)
+        os.chmod(empty, 0o555)
+        pasv = free_port()
+        config = os.path.join(work, "vsftpd.conf")
+        with open(config, "w") as f:
+            f.write(
+                f"""listen=YES
+listen_ipv6=NO
+listen_address=127.0.0.1
+listen_port={self.port}
+background=NO
+anonymous_enable=NO
+local_enable=YES
+write_enable=YES
+local_umask=022
+pam_service_name={VSFTPD_PAM}
+userlist_enable=NO
+tcp_wrappers=NO
+local_root={data}
+chroot_local_user=YES
+allow_writeable_chroot=YES
+secure_chroot_dir={empty}
+seccomp_sandbox=NO
+max_clients=0
+max_per_ip=0
+idle_session_timeout=3600
+pasv_enable=YES
+pasv_address=127.0.0.1
+pasv_min_port={min(pasv, 60000)}
+pasv_max_port={min(pasv, 60000) + 4000}
+port_enable=YES
+connect_from_port_20=NO
+ssl_enable=YES
+rsa_cert_file={cert}
+rsa_private_key_file={key}
+force_local_logins_ssl=YES
+force_local_data_ssl=NO
+require_ssl_reuse=YES
+ssl_sslv2=NO
+ssl_sslv3=NO
+ssl_tlsv1=YES
+ssl_ciphers=HIGH
+xferlog_enable=NO
+"""
+            )
+        self.proc = subprocess.Popen(
+            [VSFTPD_BIN, config],
+            stdout=open(os.path.join(work, "vsftpd.log"), "w"),
+            stderr=subprocess.STDOUT,
+            preexec_fn=raise_nofile,
+        )
+        wait_greeting(self.port)
+
+
+def vsftpd_available():
+    return (
+        os.path.exists(VSFTPD_BIN)
+        and os.geteuid() == 0
+        and os.path.exists(os.path.join(TEST_SERVERS, f"{VSFTPD_USER}.password"))
+        and os.path.exists(f"/etc/pam.d/{VSFTPD_PAM}")
+    )
+
+
+# --------------------------------------------------------------------------
+# Clients
+# --------------------------------------------------------------------------
+
+
+class Env:
+    def __init__(self, args, sizes, work, data, cert, key, ftps_bin):
+        self.args = args
+        self.s = sizes
+        self.work = work
+        self.data = data
+        self.cert = cert
+        self.key = key
+        self.ftps_bin = ftps_bin
+
+    def curl(self, server, extra, prot="P"):
+        tls = ["--ssl-reqd"] if prot == "P" else ["--ftp-ssl-control"]
+        return [
+            "curl",
+            "-sS",
+            "--fail",
+            *tls,
+            "--cacert",
+            self.cert,
+            "--tlsv1.3",
+            "--tls13-ciphers",
+            CIPHER,
+            "-u",
+            f"{server.user}:{server.password}",
+            *extra,
+        ]
+
+
+def worker(*argv):
+    """Run one of this script's --worker modes; its stdout (dies with its stderr on failure)."""
+    cmd = [sys.executable, __file__, "--worker", *[str(a) for a in argv]]
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    if done.returncode != 0:
+        die(f"worker {argv[0]} failed: {done.stderr.strip()[-2000:]}")
+    return done.stdout
+
+
+def timed(cmd, **kw):
+    start = time.perf_counter()
+    run(cmd, stdout=kw.pop("stdout", subprocess.DEVNULL), **kw)
+    return time.perf_counter() - start
+
+
+def with_cpu(server, fn):
+    """Run fn(); return (its result, server CPU-seconds it took)."""
+    before = server.cpu_seconds()
+    result = fn()
+    if server.forks:
+        time.sleep(0.5)  # let the session processes exit and be reaped
+    return result, server.cpu_seconds() - before
+
+
+def reset_peak(server):
+    try:
+        with open(f"/proc/{server.proc.pid}/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+class PeakWatcher:
+    """Polls the server's processes' VmHWM (forking servers) while a test runs."""
+
+    def __init__(self, server):
+        self.server = server
+        self.peak = 0
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self.loop, daemon=True)
+
+    def loop(self):
+        while not self.done.is_set():
+            for p in descendants(self.server.proc.pid)[1:]:
+                self.peak = max(self.peak, status_kib(p, "VmHWM"))
+            time.sleep(0.005)
+
+    def __enter__(self):
+        if self.server.forks:
+            self.thread.start()
+        else:
+            reset_peak(self.server)
+        return self
+
+    def __exit__(self, *exc):
+        self.done.set()
+        if self.server.forks:
+            self.thread.join()
+        else:
+            self.peak = status_kib(self.server.proc.pid, "VmHWM")
+
+
+# --------------------------------------------------------------------------
+# Results
+# --------------------------------------------------------------------------
+
+
+class Results:
+    def __init__(self):
+        self.rows = []  # (test, metric, unit, {server: [values]}, higher_is_better, note)
+
+    def add(self, test, metric, unit, values, higher=True, note=""):
+        self.rows.append(
+            dict(test=test, metric=metric, unit=unit, values=values, higher=higher, note=note)
+        )
+
+    def median(self, test, metric, server):
+        for r in self.rows:
+            if r["test"] == test and r["metric"] == metric and r["values"].get(server):
+                return statistics.median(r["values"][server])
+        return None
+
+
+def fmt(values):
+    if not values:
+        return "n/a"
+    med = statistics.median(values)
+    if len(values) == 1:
+        return f"{med:.4g}"
+    return f"{med:.4g} ({min(values):.3g}-{max(values):.3g})"
+
+
+def print_table(results, servers, out=sys.stdout):
+    names = [s.name for s in servers]
+    header = ["test", "metric", "unit"] + names + (["ftps/vsftpd"] if "vsftpd" in names else [])
+    lines = []
+    for r in results.rows:
+        cells = [r["test"], r["metric"], r["unit"]]
+        for n in names:
+            cells.append(fmt(r["values"].get(n, [])))
+        if "vsftpd" in names:
+            a, b = r["values"].get("ftps"), r["values"].get("vsftpd")
+            if a and b and statistics.median(b) > 0:
+                cells.append(f"{statistics.median(a) / statistics.median(b):.2f}")
+            else:
+                cells.append("")
+        if r["note"]:
+            cells[1] += f" [{r['note']}]"
+        lines.append(cells)
+    widths = [max(len(str(c[i])) for c in [header] + lines) for i in range(len(header))]
+    sep = "  "
+    print(sep.join(h.ljust(w) for h, w in zip(header, widths)), file=out)
+    print(sep.join("-" * w for w in widths), file=out)
+    for cells in lines:
+        print(sep.join(str(c).ljust(w) for c, w in zip(cells, widths)), file=out)
+
+
+# --------------------------------------------------------------------------
+# Tests
+# --------------------------------------------------------------------------
+
+
+def interleave(runs, servers, fn):
+    """fn(server) per run and server, alternating servers; {name: [values...]}."""
+    out = {}
+    for i in range(runs):
+        order = servers if i % 2 == 0 else list(reversed(servers))
+        for s in order:
+            value = fn(s)
+            if value is None:
+                continue
+            if isinstance(value, dict):
+                for k, v in value.items():
+                    out.setdefault(k, {}).setdefault(s.name, []).append(v)
+            else:
+                out.setdefault(s.name, []).append(value)
+    return out
+
+
+def test_limits(env, results):
+    size = env.s["big_mib"] * MIB
+    big = os.path.join(env.data, "big.bin")
+
+    def pipe(kind):
+        port = free_port()
+        if kind == "tls":
+            listen = (
+                f"OPENSSL-LISTEN:{port},bind=127.0.0.1,reuseaddr,cert={env.cert},key={env.key},"
+                f"verify=0,openssl-min-proto-version=TLS1.3"
+            )
+            connect = f"OPENSSL:127.0.0.1:{port},cafile={env.cert},openssl-min-proto-version=TLS1.3"
+        else:
+            listen = f"TCP-LISTEN:{port},bind=127.0.0.1,reuseaddr"
+            connect = f"TCP:127.0.0.1:{port}"
+        receiver = subprocess.Popen(["socat", "-u", listen, "OPEN:/dev/null"])
+        time.sleep(0.5)  # socat accepts one connection only: no probe
+        start = time.perf_counter()
+        run(["socat", "-u", f"OPEN:{big}", connect])
+        receiver.wait()
+        return size / (time.perf_counter() - start) / MB
+
+    for kind, label in [("tls", "raw TLS pipe (socat)"), ("tcp", "plain TCP pipe (socat)")]:
+        values = [pipe(kind) for _ in range(env.s["runs"])]
+        results.add("limit", label, "MB/s", {"limit": values})
+
+
+def test_abc(env, results, servers):
+    size = env.s["big_mib"] * MIB
+
+    def retr(prot):
+        def fn(server):
+            cmd = env.curl(server, [server.url("big.bin"), "-o", "/dev/null"], prot)
+            secs, cpu = with_cpu(server, lambda: timed(cmd))
+            return {"MB/s": size / secs / MB, "CPU s/GiB": cpu / (size / GIB)}
+
+        return fn
+
+    def stor(server):
+        name = f"up-{server.name}.bin"
+        cmd = env.curl(server, ["-T", os.path.join(env.data, "big.bin"), server.url(name)])
+        secs, cpu = with_cpu(server, lambda: timed(cmd))
+        os.unlink(os.path.join(env.data, name))
+        return {"MB/s": size / secs / MB, "CPU s/GiB": cpu / (size / GIB)}
+
+    label = f"{env.s['big_mib']} MiB"
+    for test, fn in [
+        (f"a RETR {label} PROT P", retr("P")),
+        (f"b STOR {label} PROT P", stor),
+        (f"c RETR {label} PROT C", retr("C")),
+    ]:
+        for metric, values in interleave(env.s["runs"], servers, fn).items():
+            unit = metric
+            results.add(test, "throughput" if metric == "MB/s" else "server CPU", unit, values,
+                        higher=metric == "MB/s")
+
+
+def curl_many_config(env, server, n):
+    path = os.path.join(env.work, f"many-{server.name}-{n}.curl")
+    with open(path, "w") as f:
+        for i in range(1, n + 1):
+            f.write(f'url = "{server.url(f"small/f{i:05d}")}"\noutput = "/dev/null"\n')
+    return path
+
+
+def test_d(env, results, servers):
+    n = env.s["small_files"]
+    slow = env.s["small_files_slow"]
+
+    def curl_fn(prot):
+        def fn(server):
+            # curl against vsftpd with PROT P waits ~200 ms per file: fewer files.
+            count = slow if (server.forks and prot == "P") else n
+            cfg = curl_many_config(env, server, count)
+            return count / timed(env.curl(server, ["-K", cfg], prot))
+
+        return fn
+
+    def ftplib_fn(prot):
+        def fn(server):
+            out = worker("ftplib-many", server.port, server.user, server.password, env.cert,
+                         prot, n)
+            return float(out.strip())
+
+        return fn
+
+    for client, make in [("curl", curl_fn), ("ftplib", ftplib_fn)]:
+        for prot in ["P", "C"]:
+            note = f"vsftpd: {slow} files" if (client == "curl" and prot == "P") else ""
+            values = interleave(env.s["runs"], servers, make(prot))
+            results.add(f"d {n} x 4 KiB, {client}, PROT {prot}", "rate", "files/s", values,
+                        note=note)
+
+
+def test_e(env, results, servers):
+    k = env.s["concurrent"]
+    size = env.s["concurrent_mib"] * MIB
+
+    def fn(server):
+        cmd = env.curl(server, [server.url("medium.bin"), "-o", "/dev/null"])
+        start = time.perf_counter()
+        procs = [subprocess.Popen(cmd) for _ in range(k)]
+        codes = [p.wait() for p in procs]
+        secs = time.perf_counter() - start
+        if any(codes):
+            die(f"e: curl failed against {server.name}: exit codes {sorted(set(codes))}")
+        return k * size / secs / MB
+
+    values = interleave(env.s["runs"], servers, fn)
+    results.add(f"e {k} x {env.s['concurrent_mib']} MiB concurrent, PROT P", "aggregate", "MB/s",
+                values)
+
+
+def test_f(env, results, servers):
+    per_session, login = {}, {}
+    for server in servers:
+        n = env.s["idle_sessions_vsftpd"] if server.forks else env.s["idle_sessions"]
+        # One login first, so one-time allocations are in the baseline.
+        timed(env.curl(server, [server.url("small/"), "-o", "/dev/null"]))
+        time.sleep(0.5)
+        base = server.memory_kib()
+        worker = subprocess.Popen(
+            [sys.executable, __file__, "--worker", "idle", str(server.port), server.user,
+             server.password, env.cert, str(n)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+            preexec_fn=raise_nofile,
+        )
+        line = worker.stdout.readline().strip()
+        if not line.startswith("held"):
+            worker.kill()
+            die(f"f: the idle-session client failed against {server.name}: {line!r}")
+        held = int(line.split()[1])
+        time.sleep(1.0)
+        used = server.memory_kib() - base
+        per_session[server.name] = [used / held]
+        times = []
+        for _ in range(max(3, env.s["runs"])):
+            cmd = env.curl(server, [server.url("small/"), "-o", "/dev/null"])
+            times.append(timed(cmd) * 1000)
+        login[server.name] = times
+        worker.stdin.write("release\n")
+        worker.stdin.flush()
+        worker.wait()
+        log(f"f: {server.name}: {held} sessions held, {used} KiB more memory")
+    n = env.s["idle_sessions"]
+    nv = env.s["idle_sessions_vsftpd"]
+    note = f"vsftpd: {nv} sessions" if any(s.forks for s in servers) else ""
+    results.add(f"f {n} idle TLS sessions", "memory per session", "KiB", per_session,
+                higher=False, note=note)
+    results.add(f"f {n} idle TLS sessions", "new login + LIST", "ms", login, higher=False,
+                note=note)
+
+
+def test_g(env, results, servers):
+    def fn(server):
+        out = worker("logins", server.port, server.user, server.password, env.cert,
+                     env.s["login_seconds"], env.s["login_workers"])
+        return float(out.strip())
+
+    values = interleave(env.s["runs"], servers, fn)
+    results.add(f"g full TLS logins, {env.s['login_workers']} clients", "rate", "logins/s", values)
+
+
+def test_h(env, results, servers):
+    for entries, folder in [(env.s["huge_dir"], "huge"), (env.s["huge_dir_small"], "wide")]:
+        for verb in ["LIST", "MLSD"]:
+            def fn(server):
+                if verb == "MLSD" and server.forks:
+                    return None  # vsftpd has no MLSD
+                cmd = env.curl(server, [server.url(f"{folder}/"), "-o", "/dev/null"])
+                if verb == "MLSD":
+                    cmd += ["-X", "MLSD"]
+                with PeakWatcher(server) as w:
+                    secs = timed(cmd)
+                return {"s": secs, "peak RSS": w.peak / 1024}
+
+            for metric, values in interleave(env.s["runs"], servers, fn).items():
+                results.add(f"h {verb} of {entries} entries", "time" if metric == "s" else metric,
+                            "s" if metric == "s" else "MiB", values, higher=False)
+
+
+def test_client(env, results, servers):
+    size = env.s["big_mib"] * MIB
+    big = os.path.join(env.data, "big.bin")
+    ftps = env.ftps_bin
+
+    def ftps_cmd(server, verb, *rest):
+        return [ftps, verb, "-q", "--cacert", env.cert, "--tls13", "-u",
+                f"{server.user}:{server.password}", *rest]
+
+    def get(server):
+        out = {}
+        out["ftps get"] = size / timed(ftps_cmd(server, "get", server.url("big.bin"), "-")) / MB
+        cmd = env.curl(server, [server.url("big.bin"), "-o", "/dev/null"])
+        out["curl"] = size / timed(cmd) / MB
+        return out
+
+    def put(server):
+        out = {}
+        name = f"cput-{server.name}.bin"
+        out["ftps put"] = size / timed(ftps_cmd(server, "put", big, server.url(name))) / MB
+        cmd = env.curl(server, ["-T", big, server.url(name)])
+        out["curl"] = size / timed(cmd) / MB
+        os.unlink(os.path.join(env.data, name))
+        return out
+
+    def mirror(server):
+        out = {}
+        dest = os.path.join(env.work, "mirror")
+        shutil.rmtree(dest, ignore_errors=True)
+        out["ftps mirror"] = env.s["small_files"] / timed(
+            ftps_cmd(server, "mirror", server.url("small/"), dest))
+        shutil.rmtree(dest, ignore_errors=True)
+        script = (
+            f"set ftp:ssl-force true; set ftp:ssl-protect-data true; set ftp:ssl-protect-list true; "
+            f"set ssl:ca-file {env.cert}; set ssl:check-hostname yes; set net:max-retries 1; "
+            f"open -u {server.user},{server.password} -p {server.port} 127.0.0.1; "
+            f"mirror small {dest}; quit"
+        )
+        out["lftp mirror"] = env.s["small_files"] / timed(["lftp", "-c", script])
+        shutil.rmtree(dest, ignore_errors=True)
+        return out
+
+    label = f"{env.s['big_mib']} MiB"
+    for test, fn, unit in [
+        (f"client get {label}", get, "MB/s"),
+        (f"client put {label}", put, "MB/s"),
+        (f"client mirror {env.s['small_files']} x 4 KiB", mirror, "files/s"),
+    ]:
+        per_client = {}
+        for i in range(env.s["runs"]):
+            for server in servers:
+                for client, value in fn(server).items():
+                    per_client.setdefault(client, {}).setdefault(server.name, []).append(value)
+        for client, values in per_client.items():
+            results.add(test, client, unit, values)
+
+
+# --------------------------------------------------------------------------
+# Targets (issue 5)
+# --------------------------------------------------------------------------
+
+
+def check_targets(results, env):
+    m = results.median
+    size = f"{env.s['big_mib']} MiB"
+    n = env.s["small_files"]
+    tls = m("limit", "raw TLS pipe (socat)", "limit")
+    rows = []
+
+    def ratio(name, value, reference, want):
+        if value is None or not reference:
+            rows.append((name, "n/a", f">= {want}", "n/a"))
+            return
+        r = value / reference
+        rows.append((name, f"{r:.2f}", f">= {want}", "yes" if r >= want else "NO"))
+
+    def at_most(name, value, want, unit):
+        if value is None:
+            rows.append((name, "n/a", f"<= {want} {unit}", "n/a"))
+            return
+        rows.append((name, f"{value:.3g} {unit}", f"<= {want} {unit}", "yes" if value <= want else "NO"))
+
+    a = f"a RETR {size} PROT P"
+    b = f"b STOR {size} PROT P"
+    c = f"c RETR {size} PROT C"
+    ratio("a vs raw TLS pipe", m(a, "throughput", "ftps"), tls, 0.95)
+    ratio("a vs vsftpd", m(a, "throughput", "ftps"), m(a, "throughput", "vsftpd"), 2)
+    ratio("b vs raw TLS pipe", m(b, "throughput", "ftps"), tls, 0.85)
+    ratio("b vs vsftpd", m(b, "throughput", "ftps"), m(b, "throughput", "vsftpd"), 3)
+    ratio("c vs vsftpd", m(c, "throughput", "ftps"), m(c, "throughput", "vsftpd"), 1.0)
+    at_most("a server CPU", m(a, "server CPU", "ftps"), 0.5, "s/GiB")
+    at_most("b server CPU", m(b, "server CPU", "ftps"), 0.5, "s/GiB")
+    for client, prot, want in [("curl", "P", 40), ("ftplib", "P", 1.5), ("curl", "C", 2),
+                               ("ftplib", "C", 2)]:
+        t = f"d {n} x 4 KiB, {client}, PROT {prot}"
+        ratio(f"d {client} PROT {prot} vs vsftpd", m(t, "rate", "ftps"), m(t, "rate", "vsftpd"), want)
+    e = f"e {env.s['concurrent']} x {env.s['concurrent_mib']} MiB concurrent, PROT P"
+    ratio("e vs vsftpd", m(e, "aggregate", "ftps"), m(e, "aggregate", "vsftpd"), 2)
+    f = f"f {env.s['idle_sessions']} idle TLS sessions"
+    at_most("f memory per idle session", m(f, "memory per session", "ftps"), 32, "KiB")
+    at_most("f new login + LIST meanwhile", m(f, "new login + LIST", "ftps"), 100, "ms")
+    g = f"g full TLS logins, {env.s['login_workers']} clients"
+    ratio("g vs vsftpd", m(g, "rate", "ftps"), m(g, "rate", "vsftpd"), 2)
+    for verb in ["LIST", "MLSD"]:
+        big = m(f"h {verb} of {env.s['huge_dir']} entries", "peak RSS", "ftps")
+        small = m(f"h {verb} of {env.s['huge_dir_small']} entries", "peak RSS", "ftps")
+        if big is not None and small is not None:
+            grow = big - small
+            rows.append((f"h {verb}: peak RSS growth {env.s['huge_dir_small']} -> "
+                         f"{env.s['huge_dir']} entries", f"{grow:.1f} MiB", "~0 (streamed)",
+                         "yes" if grow < 4 else "NO"))
+    for server in ["ftps", "vsftpd"]:
+        for test, ours, theirs in [
+            (f"client get {size}", "ftps get", "curl"),
+            (f"client put {size}", "ftps put", "curl"),
+        ]:
+            ratio(f"{ours} vs curl ({server})", m(test, ours, server), m(test, theirs, server), 1.0)
+        t = f"client mirror {n} x 4 KiB"
+        ratio(f"ftps mirror vs lftp mirror ({server})", m(t, "ftps mirror", server),
+              m(t, "lftp mirror", server), 2)
+    return rows
+
+
+# --------------------------------------------------------------------------
+# Workers (run as child processes of the bench)
+# --------------------------------------------------------------------------
+
+
+def client_context(cafile):
+    ctx = ssl.create_default_context(cafile=cafile)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+    return ctx
+
+
+class ReusingFTP_TLS(ftplib.FTP_TLS):
+    """ftplib's FTP_TLS, but data connections resume the control connection's TLS session."""
+
+    def ntransfercmd(self, cmd, rest=None):
+        conn, size = ftplib.FTP.ntransfercmd(self, cmd, rest)
+        if self._prot_p:
+            conn = self.context.wrap_socket(conn, server_hostname=self.host, session=self.sock.session)
+        return conn, size
+
+
+def worker_ftplib_many(port, user, password, cafile, prot, n):
+    ftp = ReusingFTP_TLS(context=client_context(cafile), timeout=60)
+    ftp.connect("127.0.0.1", int(port))
+    ftp.login(user, password)
+    if prot == "P":
+        ftp.prot_p()
+    else:
+        ftp.voidcmd("PBSZ 0")  # ftplib's prot_c() skips it; RFC 4217 §9 wants it first
+        ftp.prot_c()
+    ftp.cwd("small")
+    n = int(n)
+    start = time.perf_counter()
+    for i in range(1, n + 1):
+        ftp.retrbinary(f"RETR f{i:05d}", lambda _: None)
+    secs = time.perf_counter() - start
+    ftp.quit()
+    print(n / secs)
+
+
+def worker_logins(port, user, password, cafile, seconds, workers):
+    import multiprocessing
+
+    seconds, workers = float(seconds), int(workers)
+    ctx_args = (port, user, password, cafile, seconds)
+    with multiprocessing.Pool(workers) as pool:
+        start = time.perf_counter()
+        counts = pool.starmap(login_loop, [ctx_args] * workers)
+        secs = time.perf_counter() - start
+    print(sum(counts) / secs)
+
+
+def login_loop(port, user, password, cafile, seconds):
+    ctx = client_context(cafile)
+    deadline = time.perf_counter() + seconds
+    count = 0
+    while time.perf_counter() < deadline:
+        ftp = ftplib.FTP_TLS(context=ctx, timeout=30)
+        ftp.connect("127.0.0.1", int(port))
+        ftp.login(user, password)
+        ftp.quit()
+        count += 1
+    return count
+
+
+async def idle_session(port, user, password, ctx, gate, held):
+    async with gate:
+        reader, writer = await asyncio.open_connection("127.0.0.1", int(port))
+
+        async def reply():
+            while True:
+                line = await reader.readline()
+                if not line:
+                    raise ConnectionError("closed")
+                if line[3:4] == b" ":
+                    return line
+
+        async def command(cmd, want):
+            writer.write(cmd.encode() + b"\r\n")
+            await writer.drain()
+            line = await reply()
+            if not line.startswith(want.encode()):
+                raise ConnectionError(f"{cmd.split()[0]}: {line!r}")
+
+        await reply()
+        await command("AUTH TLS", "234")
+        await writer.start_tls(ctx, server_hostname="127.0.0.1")
+        await command(f"USER {user}", "331")
+        await command(f"PASS {password}", "230")
+        held.append(writer)
+
+
+async def idle_main(port, user, password, cafile, n):
+    ctx = client_context(cafile)
+    gate = asyncio.Semaphore(64)
+    held = []
+    results = await asyncio.gather(
+        *[idle_session(port, user, password, ctx, gate, held) for _ in range(n)],
+        return_exceptions=True,
+    )
+    errors = [r for r in results if isinstance(r, Exception)]
+    if errors:
+        print(f"failed {len(errors)} of {n}: {errors[0]!r}", flush=True)
+        return
+    print(f"held {len(held)}", flush=True)
+    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
+    for w in held:
+        w.transport.abort()
+
+
+def worker_idle(port, user, password, cafile, n):
+    raise_nofile()
+    asyncio.run(idle_main(port, user, password, cafile, int(n)))
+
+
+WORKERS = {
+    "ftplib-many": worker_ftplib_many,
+    "logins": worker_logins,
+    "idle": worker_idle,
+}
+
+
+# --------------------------------------------------------------------------
+# Main
+# --------------------------------------------------------------------------
+
+
+def make_data(data, sizes, cert_owner):
+    os.makedirs(os.path.join(data, "small"), exist_ok=True)
+    with open("/dev/urandom", "rb") as rnd:
+        with open(os.path.join(data, "big.bin"), "wb") as f:
+            for _ in range(sizes["big_mib"]):
+                f.write(rnd.read(MIB))
+        with open(os.path.join(data, "medium.bin"), "wb") as f:
+            f.write(rnd.read(sizes["concurrent_mib"] * MIB))
+        for i in range(1, sizes["small_files"] + 1):
+            with open(os.path.join(data, "small", f"f{i:05d}"), "wb") as f:
+                f.write(rnd.read(4096))
+    for folder, count in [("huge", sizes["huge_dir"]), ("wide", sizes["huge_dir_small"])]:
+        os.makedirs(os.path.join(data, folder))
+        for i in range(count):
+            open(os.path.join(data, folder, f"entry-{i:06d}.dat"), "w").close()
+    if cert_owner is not None:
+        uid, gid = cert_owner
+        for root, dirs, files in os.walk(data):
+            os.chown(root, uid, gid)
+            for name in files:
+                os.chown(os.path.join(root, name), uid, gid)
+
+
+def main():
+    if len(sys.argv) > 2 and sys.argv[1] == "--worker":
+        WORKERS[sys.argv[2]](*sys.argv[3:])
+        return
+
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--smoke", action="store_true", help="tiny sizes, one run (CI)")
+    p.add_argument("--only", default="", help="comma-separated tests: limits,a,b,c,d,e,f,g,h,client")
+    p.add_argument("--runs", type=int, help="runs per measurement (default 3, smoke 1)")
+    p.add_argument("--ftps", help="ftps binary (default: cargo build --release, target/release/ftps)")
+    p.add_argument("--no-vsftpd", action="store_true", help="measure only ftps serve")
+    p.add_argument("--require-vsftpd", action="store_true", help="fail when vsftpd cannot run")
+    p.add_argument("--install", action="store_true", help="run scripts/install-test-servers.sh first")
+    p.add_argument("--json", help="also write the results here")
+    p.add_argument("--workdir", help="where the data set goes (default: a new temporary directory)")
+    args = p.parse_args()
+
+    sizes = dict(SMOKE if args.smoke else FULL)
+    if args.runs:
+        sizes["runs"] = args.runs
+    only = set(filter(None, args.only.split(","))) or {"limits", "a", "b", "c", "d", "e", "f",
+                                                        "g", "h", "client"}
+    for tool in ["curl", "socat", "openssl"] + (["lftp"] if "client" in only else []):
+        if shutil.which(tool) is None:
+            die(f"{tool} is not installed (apt-get install {tool})")
+    if args.install:
+        run(["sh", os.path.join(REPO, "scripts", "install-test-servers.sh")])
+
+    ftps_bin = args.ftps
+    if not ftps_bin:
+        log("building ftps (cargo build --release)")
+        run(["cargo", "build", "--release", "--quiet", "-p", "ftps"], cwd=REPO)
+        target = os.environ.get("CARGO_TARGET_DIR", os.path.join(REPO, "target"))
+        ftps_bin = os.path.join(target, "release", "ftps")
+
+    use_vsftpd = not args.no_vsftpd and vsftpd_available()
+    if not use_vsftpd and not args.no_vsftpd:
+        if args.require_vsftpd:
+            die("vsftpd is not available: run as root after scripts/install-test-servers.sh "
+                "(or pass --install)")
+        log("vsftpd not available (needs root and scripts/install-test-servers.sh): ftps only")
+
+    raise_nofile()
+    work = tempfile.mkdtemp(prefix="ftps-bench-", dir=args.workdir)
+    os.chmod(work, 0o755)
+    servers = []
+    try:
+        data = os.path.join(work, "data")
+        cert, key = os.path.join(work, "cert.pem"), os.path.join(work, "key.pem")
+        run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+             "-nodes", "-keyout", key, "-out", cert, "-days", "2", "-subj", "/CN=127.0.0.1",
+             "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        os.chmod(key, 0o644)  # vsftpd reads it after dropping privileges
+        owner = None
+        if use_vsftpd:
+            import pwd
+
+            pw = pwd.getpwnam(VSFTPD_USER)
+            owner = (pw.pw_uid, pw.pw_gid)
+        log(f"data set in {data}")
+        make_data(data, sizes, owner)
+        env = Env(args, sizes, work, data, cert, key, ftps_bin)
+        servers.append(Ours(ftps_bin, work, data, cert, key))
+        if use_vsftpd:
+            servers.append(Vsftpd(work, data, cert, key))
+        results = Results()
+        steps = [
+            ("limits", lambda: test_limits(env, results)),
+            ("a", lambda: test_abc(env, results, servers)),
+            ("d", lambda: test_d(env, results, servers)),
+            ("e", lambda: test_e(env, results, servers)),
+            ("f", lambda: test_f(env, results, servers)),
+            ("g", lambda: test_g(env, results, servers)),
+            ("h", lambda: test_h(env, results, servers)),
+            ("client", lambda: test_client(env, results, servers)),
+        ]
+        started = time.time()
+        for name, step in steps:
+            if name == "a" and not ({"a", "b", "c"} & only):
+                continue
+            if name != "a" and name not in only:
+                continue
+            log(f"running {name}")
+            step()
+        print()
+        print(f"ftps benchmark, {time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} CPUs, "
+              f"{sizes['runs']} run(s) per figure, median (min-max); MB = 10^6 bytes")
+        print_table(results, servers)
+        rows = check_targets(results, env)
+        print()
+        print("targets (issue 5)")
+        widths = [max(len(r[i]) for r in rows + [("target", "value", "wanted", "met")])
+                  for i in range(4)]
+        for r in [("target", "value", "wanted", "met")] + rows:
+            print("  ".join(c.ljust(w) for c, w in zip(r, widths)))
+        log(f"done in {time.time() - started:.0f} s")
+        if args.json:
+            with open(args.json, "w") as f:
+                json.dump(dict(sizes=sizes, rows=results.rows, targets=rows), f, indent=1)
+    finally:
+        for s in servers:
+            s.stop()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
