@@ -1,5 +1,6 @@
 //! Listeners and the server's life cycle: bind explicit (AUTH TLS) and
-//! implicit FTPS listeners (draft §4.2), accept with back-off, cap sessions
+//! implicit FTPS listeners (draft §4.2), each with the client-certificate
+//! setting of its connections, accept with back-off, cap sessions
 //! in total and per address, and shut down gracefully — stop accepting, 421
 //! to idle sessions, let running transfers finish within the grace period.
 

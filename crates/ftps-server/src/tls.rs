@@ -1,9 +1,13 @@
 //! TLS policy for control and data connections (RFC 4217 §7, §10.2, §15.1).
 //!
-//! The server certificate is the same on control and data connections. Each
-//! control connection gets its own rustls `ServerConfig` (a cheap clone of the
-//! base one) whose session store holds only the TLS sessions negotiated on
-//! *that* control connection and its data connections. A data connection that
+//! The server certificate is the same on control and data connections. There
+//! is one base rustls `ServerConfig` per client-certificate setting (off,
+//! requested, required: RFC 4217 §15.1.2), and a listener's setting picks
+//! the base for the connections it accepts. Each control connection gets its
+//! own `ServerConfig` (a cheap clone of its listener's base) whose session
+//! store holds only the TLS sessions negotiated on *that* control connection
+//! and its data connections, which derive from the same base and so ask for
+//! a client certificate exactly as the control connection did. A data connection that
 //! must resume therefore cannot resume another control connection's session:
 //! its ticket or session ID is simply unknown, the handshake is a full one,
 //! and the transfer is refused with 522.
