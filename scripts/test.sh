@@ -38,6 +38,18 @@ else
     echo "note: not root: the client's tests against vsftpd, ProFTPD and Pure-FTPd are skipped" >&2
 fi
 
+# The flood test of hostile.rs opens 10,000 connections at once from a child
+# process to the server in the test process: each side needs more than 10,000
+# file descriptors. Raise the soft limit to the hard one, and as root the
+# hard limit to 65536 where it is lower (without CAP_SYS_RESOURCE, e.g. in
+# some containers, that fails and the test reports the limit).
+hard=$(ulimit -Hn)
+if [ "$(id -u)" = 0 ] && [ "$hard" != unlimited ] && [ "$hard" -lt 65536 ]; then
+    ulimit -Hn 65536 2>/dev/null || true
+fi
+ulimit -Sn "$(ulimit -Hn)" 2>/dev/null || ulimit -Sn 65536 2>/dev/null || true
+echo "open files limit: $(ulimit -Sn) (hard $(ulimit -Hn))" >&2
+
 log=$(mktemp)
 status_file=$(mktemp)
 { cargo test --workspace "$@" 2>&1; echo $? > "$status_file"; } | tee "$log"

@@ -105,6 +105,7 @@ impl Error {
                 "the server does not offer TLS; plain FTP sends the password in clear text and is \
                  only used with --plain",
             ),
+            Error::Tls(rustls::Error::AlertReceived(alert)) => client_certificate_hint(*alert),
             Error::Tls(rustls::Error::InvalidCertificate(_)) => Some(
                 "the server certificate is not trusted: pass --cacert FILE, or --pin sha256:HASH \
                  for a self-signed server",
@@ -125,5 +126,47 @@ impl Error {
             }
             _ => None,
         }
+    }
+}
+
+/// The alerts a server sends about the client's certificate (RFC 8446 §6.2,
+/// RFC 4217 §15.1.2: a server may require one).
+fn client_certificate_hint(alert: rustls::AlertDescription) -> Option<&'static str> {
+    use rustls::AlertDescription as A;
+    match alert {
+        A::CertificateRequired => {
+            Some("the server requires a TLS client certificate: pass --cert FILE --key FILE (PEM)")
+        }
+        A::HandshakeFailure => Some(
+            "the server ended the TLS handshake: it may require a client certificate \
+             (--cert FILE --key FILE), or share no TLS version or cipher suite with this client",
+        ),
+        A::UnknownCA
+        | A::BadCertificate
+        | A::UnsupportedCertificate
+        | A::CertificateRevoked
+        | A::CertificateExpired
+        | A::CertificateUnknown
+        | A::AccessDenied => Some(
+            "the server refused the client certificate given with --cert: it is not signed by \
+             a CA the server trusts, or it has expired or been revoked",
+        ),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc4217_s15_1_2_client_certificate_alerts_have_hints() {
+        let hint = |alert| Error::Tls(rustls::Error::AlertReceived(alert)).hint();
+        let required = hint(rustls::AlertDescription::CertificateRequired);
+        assert!(required.is_some_and(|h| h.contains("--cert FILE --key FILE")));
+        let refused = hint(rustls::AlertDescription::UnknownCA);
+        assert!(refused.is_some_and(|h| h.contains("refused the client certificate")));
+        assert!(hint(rustls::AlertDescription::HandshakeFailure).is_some());
+        assert!(hint(rustls::AlertDescription::InternalError).is_none());
     }
 }

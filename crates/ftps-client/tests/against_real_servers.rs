@@ -6,7 +6,8 @@
 //! connection (every data connection resuming the TLS session), resume of an
 //! interrupted download and upload, implicit FTPS where offered, PROT C
 //! refused cleanly where the server requires protection, active mode, and
-//! CCC against ProFTPD. Every file is checked byte for byte. The LIST and
+//! CCC against ProFTPD, and a client certificate against ProFTPD with
+//! `TLSVerifyClient on`. Every file is checked byte for byte. The LIST and
 //! MLSD output captured from each server parses to the same entries.
 #![allow(clippy::unwrap_used)]
 
@@ -249,6 +250,78 @@ async fn proftpd_ccc() {
     put(&mut client, "d.bin", &data, StoreMode::Replace).await;
     assert_eq!(std::fs::read(server.root.join("d.bin")).unwrap(), data);
     client.quit().await.unwrap();
+}
+
+/// ProFTPD with `TLSVerifyClient on` (its `client_cert_port`): with a client
+/// certificate signed by the CA it trusts, the client logs in, lists and
+/// transfers both ways on TLS 1.3 and 1.2 (data connections present the
+/// certificate too); without one, or with one from another CA, connecting
+/// fails with a TLS error whose hint names --cert/--key.
+#[tokio::test]
+async fn proftpd_tls_verify_client() {
+    let Some(server) = servers::start(Kind::Proftpd) else {
+        return;
+    };
+    let pki = server.client_pki.clone().unwrap();
+    let cert_options = |tls12: bool| {
+        let mut o = options(&server);
+        o.port = server.client_cert_port.unwrap();
+        o.tls.tls12_only = tls12;
+        o
+    };
+    server.create_sample_tree();
+    let data = random(90_000);
+    for tls12 in [false, true] {
+        let mut o = cert_options(tls12);
+        o.tls.client_cert = Some((pki.cert.clone(), pki.key.clone()));
+        let mut client = Client::connect(o)
+            .await
+            .unwrap_or_else(|e| panic!("tls12={tls12}: connect: {e}\n{}", server.logs()));
+        assert!(client.is_control_protected());
+        let entries = client.list(b"").await.unwrap();
+        assert!(
+            entries.iter().any(|e| e.name == b"a.txt" && e.size == 5),
+            "tls12={tls12}: {entries:?}"
+        );
+        let name = format!("cert-{tls12}.bin");
+        put(&mut client, &name, &data, StoreMode::Replace).await;
+        assert_eq!(std::fs::read(server.root.join(&name)).unwrap(), data);
+        assert_eq!(get(&mut client, &name, 0).await, data, "tls12={tls12}");
+        client.quit().await.unwrap();
+    }
+
+    let other_ca = tempfile::tempdir().unwrap();
+    let stranger = servers::ClientPki::generate(other_ca.path(), "another CA").unwrap();
+    for (what, cert, expected_hint) in [
+        ("no client certificate", None, "--cert FILE --key FILE"),
+        (
+            "a certificate from another CA",
+            Some((stranger.cert, stranger.key)),
+            "refused the client certificate given with --cert",
+        ),
+    ] {
+        for tls12 in [false, true] {
+            let mut o = cert_options(tls12);
+            o.tls.client_cert = cert.clone();
+            let error = match Client::connect(o).await {
+                Err(e) => e,
+                Ok(mut client) => match client.list(b"").await {
+                    Err(e) => e,
+                    Ok(entries) => panic!("{what}, tls12={tls12}: listed {entries:?}"),
+                },
+            };
+            eprintln!("{what}, tls12={tls12}: {error} (hint: {:?})", error.hint());
+            assert!(
+                matches!(error, ftps_client::Error::Tls(_)),
+                "{what}: {error:?}"
+            );
+            let hint = error.hint().unwrap_or_default();
+            assert!(
+                hint.contains(expected_hint),
+                "{what}, tls12={tls12}: {error} (hint: {hint:?})"
+            );
+        }
+    }
 }
 
 /// The LIST (and MLSD) output captured from each server parses to the same

@@ -130,9 +130,10 @@ pub struct Config {
 #[serde(deny_unknown_fields, default)]
 pub struct ServerSection {
     /// Explicit FTPS listeners (plain TCP, then AUTH TLS). Default `["127.0.0.1:2121"]`.
-    pub listen: Vec<SocketAddr>,
+    /// Each entry is `"IP:PORT"` or `{ address = "IP:PORT", client_certificates = ".." }`.
+    pub listen: Vec<ListenerConfig>,
     /// Implicit FTPS listeners (TLS from the first byte). Default `["127.0.0.1:2990"]`.
-    pub implicit_listen: Vec<SocketAddr>,
+    pub implicit_listen: Vec<ListenerConfig>,
     /// Ports used for passive data connections (`"50000-50100"` in TOML); `None` lets the
     /// operating system choose an ephemeral port.
     pub passive_ports: Option<PortRange>,
@@ -187,8 +188,8 @@ pub struct ServerSection {
 impl Default for ServerSection {
     fn default() -> Self {
         ServerSection {
-            listen: vec![DEFAULT_LISTEN],
-            implicit_listen: vec![DEFAULT_IMPLICIT_LISTEN],
+            listen: vec![DEFAULT_LISTEN.into()],
+            implicit_listen: vec![DEFAULT_IMPLICIT_LISTEN.into()],
             passive_ports: None,
             passive_address: None,
             max_sessions: DEFAULT_MAX_SESSIONS,
@@ -241,6 +242,100 @@ impl ServerSection {
     /// `failed_login_delay_ms` as a [`Duration`].
     pub fn failed_login_delay(&self) -> Duration {
         Duration::from_millis(self.failed_login_delay_ms)
+    }
+}
+
+/// One entry of `server.listen` or `server.implicit_listen`: the address, and
+/// optionally this listener's own client-certificate setting.
+///
+/// In TOML either a string, `"0.0.0.0:21"`, or a table,
+/// `{ address = "0.0.0.0:990", client_certificates = "required" }`. The table's
+/// `client_certificates` replaces `tls.client_certificates` for connections
+/// accepted on this listener and for their data connections; the CA
+/// (`tls.client_ca`) is the same for every listener.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ListenerConfig {
+    /// The address to bind.
+    pub address: SocketAddr,
+    /// This listener's client-certificate setting; `None` uses
+    /// `tls.client_certificates`.
+    pub client_certificates: Option<ClientCertificates>,
+}
+
+impl ListenerConfig {
+    /// The setting in effect on this listener, given the global one.
+    pub fn client_certificates_or(&self, global: ClientCertificates) -> ClientCertificates {
+        self.client_certificates.unwrap_or(global)
+    }
+}
+
+impl From<SocketAddr> for ListenerConfig {
+    fn from(address: SocketAddr) -> Self {
+        ListenerConfig {
+            address,
+            client_certificates: None,
+        }
+    }
+}
+
+impl FromStr for ListenerConfig {
+    type Err = std::net::AddrParseError;
+
+    /// Parses `"IP:PORT"` (the listener then follows the global client-certificate setting).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        s.parse::<SocketAddr>().map(ListenerConfig::from)
+    }
+}
+
+impl fmt::Display for ListenerConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.client_certificates {
+            None => write!(f, "{}", self.address),
+            Some(mode) => write!(f, "{} (client certificates {mode})", self.address),
+        }
+    }
+}
+
+/// The table form of a [`ListenerConfig`].
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListenerTable {
+    address: SocketAddr,
+    #[serde(default)]
+    client_certificates: Option<ClientCertificates>,
+}
+
+impl<'de> Deserialize<'de> for ListenerConfig {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = ListenerConfig;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(
+                    "a socket address \"IP:PORT\" or a table { address = \"IP:PORT\", client_certificates = \"off\" | \"requested\" | \"required\" }",
+                )
+            }
+
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<ListenerConfig, E> {
+                v.parse::<SocketAddr>()
+                    .map(ListenerConfig::from)
+                    .map_err(E::custom)
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<ListenerConfig, A::Error> {
+                let table =
+                    ListenerTable::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+                Ok(ListenerConfig {
+                    address: table.address,
+                    client_certificates: table.client_certificates,
+                })
+            }
+        }
+        deserializer.deserialize_any(Visitor)
     }
 }
 
@@ -373,7 +468,7 @@ pub struct SniCertificate {
 }
 
 /// Whether the server asks for TLS client certificates.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum ClientCertificates {
     /// Never asked for.
@@ -383,6 +478,16 @@ pub enum ClientCertificates {
     Requested,
     /// Every TLS connection must present a certificate signed by `client_ca`.
     Required,
+}
+
+impl fmt::Display for ClientCertificates {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ClientCertificates::Off => "off",
+            ClientCertificates::Requested => "requested",
+            ClientCertificates::Required => "required",
+        })
+    }
 }
 
 /// How a user proves who they are (RFC 4217 §12.2).
@@ -689,11 +794,16 @@ fn syntax_error(text: &str, origin: &str, e: &toml::de::Error) -> ConfigError {
 /// Extra help for the common mistakes in address values.
 fn hint(key: &str, message: &str) -> &'static str {
     let field = key.rsplit('.').next().unwrap_or(key);
+    // `server.listen[1].address`: the address inside a listener's table.
+    let listener_address = field == "address" && key.contains("listen[");
     match field {
         "listen" | "implicit_listen" if message.contains("expected a sequence") => {
             " (write a list, e.g. [\"0.0.0.0:21\"])"
         }
-        "listen" | "implicit_listen" if message.contains("socket address") => {
+        "listen" | "implicit_listen" | "address"
+            if (field != "address" || listener_address)
+                && message.contains("invalid socket address syntax") =>
+        {
             " (expected \"IP:PORT\", e.g. \"0.0.0.0:21\" or \"[::]:21\"; host names are not accepted)"
         }
         "passive_address" if message.contains("IP address") => {
@@ -712,6 +822,34 @@ impl Config {
             key,
             message,
         })
+    }
+
+    /// Every listener with its dotted key (`server.listen[0]`, `server.implicit_listen[1]`).
+    pub fn listeners(&self) -> impl Iterator<Item = (String, &ListenerConfig)> {
+        let explicit = self
+            .server
+            .listen
+            .iter()
+            .enumerate()
+            .map(|(i, l)| (format!("server.listen[{i}]"), l));
+        let implicit = self
+            .server
+            .implicit_listen
+            .iter()
+            .enumerate()
+            .map(|(i, l)| (format!("server.implicit_listen[{i}]"), l));
+        explicit.chain(implicit)
+    }
+
+    /// The client-certificate setting in effect on `listener`.
+    pub fn client_certificates_on(&self, listener: &ListenerConfig) -> ClientCertificates {
+        listener.client_certificates_or(self.tls.client_certificates)
+    }
+
+    /// Whether any listener asks for client certificates (so certificate login is possible).
+    pub fn any_client_certificates(&self) -> bool {
+        self.listeners()
+            .any(|(_, l)| self.client_certificates_on(l) != ClientCertificates::Off)
     }
 
     fn check(&self) -> Result<(), (String, String)> {
@@ -797,6 +935,19 @@ impl Config {
                 "client certificates need a CA bundle to verify them (tls.client_ca)",
             );
         }
+        if t.client_ca.is_none() {
+            if let Some((key, listener)) = self.listeners().find(|(_, l)| {
+                l.client_certificates_or(t.client_certificates) != ClientCertificates::Off
+            }) {
+                return invalid(
+                    format!("{key}.client_certificates"),
+                    format!(
+                        "listener {} asks for client certificates, which need a CA bundle to verify them (tls.client_ca)",
+                        listener.address
+                    ),
+                );
+            }
+        }
         if t.cipher_suites.is_empty() {
             return Ok(());
         }
@@ -864,12 +1015,10 @@ impl Config {
                     "a certificate rule (cn, email, dns or sha256) is needed for this auth method",
                 );
             }
-            if user.auth != AuthMethod::Password
-                && self.tls.client_certificates == ClientCertificates::Off
-            {
+            if user.auth != AuthMethod::Password && !self.any_client_certificates() {
                 return invalid(
                     key("auth"),
-                    "certificate login needs tls.client_certificates = \"requested\" or \"required\"",
+                    "certificate login needs client certificates: tls.client_certificates, or a listener's client_certificates, = \"requested\" or \"required\"",
                 );
             }
             let hash_needed =
@@ -942,8 +1091,9 @@ mod locate {
     }
 
     enum Frame {
-        /// An array value; `key` is its dotted key, `count` the inline tables seen in it.
-        Array { key: String, count: usize },
+        /// An array value; `key` is its dotted key, `index` the element being read (the
+        /// commas seen so far), so `["a", { b = 1 }]` names the table `key[1]`.
+        Array { key: String, index: usize },
         /// An inline table value with its dotted key.
         Table(String),
     }
@@ -1024,13 +1174,15 @@ mod locate {
                 }
                 b'[' => {
                     let key = pending.take().unwrap_or_default();
-                    stack.push(Frame::Array { key, count: 0 });
+                    stack.push(Frame::Array { key, index: 0 });
                 }
                 b'{' => {
-                    let key = match stack.last_mut() {
-                        Some(Frame::Array { key, count }) if pending.is_none() => {
-                            *count += 1;
-                            format!("{key}[{}]", *count - 1)
+                    let key = match stack.last() {
+                        Some(Frame::Array { key, index }) if pending.is_none() => {
+                            // An array element has no key of its own: name it.
+                            let element = format!("{key}[{index}]");
+                            out.push((element.clone(), i));
+                            element
                         }
                         _ => pending.take().unwrap_or_default(),
                     };
@@ -1042,6 +1194,9 @@ mod locate {
                     pending = None;
                 }
                 b',' => {
+                    if let Some(Frame::Array { index, .. }) = stack.last_mut() {
+                        *index += 1;
+                    }
                     pending = None;
                     expect_key = matches!(stack.last(), Some(Frame::Table(_)));
                 }
@@ -1303,6 +1458,153 @@ require_prot_p = false
         assert!(m.contains("1.1"), "{m}");
         let m = err("[anonymous]\ntls = \"maybe\"\n");
         assert!(m.starts_with("ftps.toml line 2: anonymous.tls: "), "{m}");
+    }
+
+    #[test]
+    fn listeners_as_strings_or_tables() {
+        let text = r#"
+[server]
+listen = [
+  "127.0.0.1:2121",
+  { address = "127.0.0.1:2122", client_certificates = "required" },
+]
+implicit_listen = [{ address = "[::1]:2990" }, "127.0.0.1:2991"]
+
+[tls]
+client_ca = "ca.pem"
+"#;
+        let c = parse(text, "f").unwrap();
+        let addr = |s: &str| s.parse::<SocketAddr>().unwrap();
+        assert_eq!(
+            c.server.listen,
+            vec![
+                ListenerConfig::from(addr("127.0.0.1:2121")),
+                ListenerConfig {
+                    address: addr("127.0.0.1:2122"),
+                    client_certificates: Some(ClientCertificates::Required),
+                },
+            ]
+        );
+        assert_eq!(
+            c.server.implicit_listen,
+            vec![
+                ListenerConfig::from(addr("[::1]:2990")),
+                ListenerConfig::from(addr("127.0.0.1:2991")),
+            ]
+        );
+        // The global setting (off) applies where a listener has none of its own.
+        let modes: Vec<_> = c
+            .listeners()
+            .map(|(key, l)| (key, c.client_certificates_on(l)))
+            .collect();
+        assert_eq!(
+            modes,
+            vec![
+                ("server.listen[0]".to_owned(), ClientCertificates::Off),
+                ("server.listen[1]".to_owned(), ClientCertificates::Required),
+                (
+                    "server.implicit_listen[0]".to_owned(),
+                    ClientCertificates::Off
+                ),
+                (
+                    "server.implicit_listen[1]".to_owned(),
+                    ClientCertificates::Off
+                ),
+            ]
+        );
+        assert!(c.any_client_certificates());
+        // The converse: required everywhere but on one listener.
+        let text = "[server]\nlisten = [{ address = \"127.0.0.1:21\", client_certificates = \"off\" }]\nimplicit_listen = [\"127.0.0.1:990\"]\n[tls]\nclient_certificates = \"required\"\nclient_ca = \"ca.pem\"\n";
+        let c = parse(text, "f").unwrap();
+        let modes: Vec<_> = c
+            .listeners()
+            .map(|(_, l)| c.client_certificates_on(l))
+            .collect();
+        assert_eq!(
+            modes,
+            vec![ClientCertificates::Off, ClientCertificates::Required]
+        );
+        assert_eq!(
+            "127.0.0.1:21"
+                .parse::<ListenerConfig>()
+                .unwrap()
+                .to_string(),
+            "127.0.0.1:21"
+        );
+    }
+
+    #[test]
+    fn bad_listener_tables_name_key_and_line() {
+        let m = err(
+            "[server]\nlisten = [\n  \"127.0.0.1:21\",\n  { address = \"localhost:21\" },\n]\n",
+        );
+        assert!(
+            m.starts_with(
+                "ftps.toml line 4: server.listen[1].address: invalid socket address syntax"
+            ),
+            "{m}"
+        );
+        assert!(m.contains("host names are not accepted"), "{m}");
+        let m = err("[server]\nimplicit_listen = [\n  { address = \"127.0.0.1:990\", client_certificates = \"always\" },\n]\n");
+        assert!(
+            m.starts_with("ftps.toml line 3: server.implicit_listen[0].client_certificates: "),
+            "{m}"
+        );
+        assert!(m.contains("unknown variant `always`"), "{m}");
+        let m =
+            err("[server]\nlisten = [{ address = \"127.0.0.1:21\", client_certs = \"off\" }]\n");
+        assert!(
+            m.starts_with(
+                "ftps.toml line 2: server.listen[0].client_certs: unknown field `client_certs`"
+            ),
+            "{m}"
+        );
+        let m = err("[server]\nlisten = [\"127.0.0.1:21\",\n { client_certificates = \"off\" }]\n");
+        assert!(
+            m.starts_with("ftps.toml line 3: server.listen[1]: missing field `address`"),
+            "{m}"
+        );
+        let m = err("[server]\nlisten = [21]\n");
+        assert!(m.starts_with("ftps.toml line 2: server.listen: "), "{m}");
+        assert!(m.contains("\"IP:PORT\""), "{m}");
+    }
+
+    #[test]
+    fn listener_asking_for_certificates_needs_a_ca() {
+        let text = "[server]\nlisten = [\n  \"127.0.0.1:21\",\n  { address = \"127.0.0.1:22\", client_certificates = \"requested\" },\n]\n";
+        match parse(text, "f").unwrap_err() {
+            ConfigError::Invalid { key, message, .. } => {
+                assert_eq!(key, "server.listen[1].client_certificates");
+                assert!(message.contains("tls.client_ca"), "{message}");
+                assert!(message.contains("127.0.0.1:22"), "{message}");
+                assert!(message.ends_with("(line 4)"), "{message}");
+            }
+            other => panic!("{other:?}"),
+        }
+        // A listener that turns them off needs no CA.
+        let ok =
+            "[server]\nlisten = [{ address = \"127.0.0.1:21\", client_certificates = \"off\" }]\n";
+        assert!(parse(ok, "f").is_ok());
+        // The global setting needs the CA whatever the listeners say.
+        let m = err("[tls]\nclient_certificates = \"required\"\n");
+        assert!(m.starts_with("ftps.toml: tls.client_ca: "), "{m}");
+    }
+
+    #[test]
+    fn certificate_login_needs_some_listener_asking_for_certificates() {
+        let user = "[[users]]\nname = \"carol\"\nroot = \"/c\"\nauth = \"certificate\"\ncertificate = { cn = \"carol\" }\n";
+        let m = err(user);
+        assert!(m.starts_with("ftps.toml: users[0].auth: "), "{m}");
+        let with_listener = format!(
+            "[server]\nimplicit_listen = [{{ address = \"127.0.0.1:990\", client_certificates = \"required\" }}]\n[tls]\nclient_ca = \"ca.pem\"\n{user}"
+        );
+        assert!(parse(&with_listener, "f").is_ok());
+        // Global "requested", but every listener turns it off: nobody could log in.
+        let all_off = format!(
+            "[server]\nlisten = [{{ address = \"127.0.0.1:21\", client_certificates = \"off\" }}]\nimplicit_listen = []\n[tls]\nclient_certificates = \"requested\"\nclient_ca = \"ca.pem\"\n{user}"
+        );
+        let m = err(&all_off);
+        assert!(m.starts_with("ftps.toml: users[0].auth: "), "{m}");
     }
 
     #[test]

@@ -29,7 +29,7 @@ use tracing::{debug, error, info, warn};
 
 use crate::identity::CertIdentity;
 use crate::passive::{EarlyTls, PassivePort};
-use crate::server::Shared;
+use crate::server::{ListenerKind, Shared};
 use crate::storage::Storage;
 use crate::stream::ControlStream;
 use crate::tls::ConnectionTls;
@@ -58,12 +58,18 @@ enum Flow {
 }
 
 /// Serve one accepted TCP connection until it ends.
-pub(crate) async fn serve(shared: Arc<Shared>, tcp: TcpStream, implicit: bool) {
+pub(crate) async fn serve(shared: Arc<Shared>, tcp: TcpStream, listener: ListenerKind) {
     let (Ok(peer), Ok(local)) = (tcp.peer_addr(), tcp.local_addr()) else {
         return;
     };
     let _ = tcp.set_nodelay(true);
-    let tls = shared.tls.for_connection();
+    let implicit = listener.implicit;
+    // The listener's client-certificate setting holds for the control
+    // connection and, through `tls`, for every data connection of the session.
+    let Some(tls) = shared.tls.for_connection(listener.client_certificates) else {
+        error!(%peer, client_certificates = %listener.client_certificates, "no TLS configuration for this listener's client-certificate setting");
+        return;
+    };
     let handshake_timeout = shared.config.server.tls_handshake_timeout();
     let stream = if implicit {
         let acceptor = tokio_rustls::TlsAcceptor::from(Arc::clone(&tls.control));
@@ -116,7 +122,7 @@ pub(crate) async fn serve(shared: Arc<Shared>, tcp: TcpStream, implicit: bool) {
         login_started: Instant::now(),
         login_failures: 0,
     };
-    debug!(%peer, implicit, "control connection opened");
+    debug!(%peer, implicit, client_certificates = %listener.client_certificates, "control connection opened");
     connection.run().await;
     debug!(%peer, "control connection closed");
 }

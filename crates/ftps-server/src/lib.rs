@@ -25,7 +25,7 @@ pub mod users;
 
 use std::net::SocketAddr;
 
-pub use server::{Listeners, Reloader, Server};
+pub use server::{BoundListener, Listeners, Reloader, Server};
 
 /// Errors that stop the server from starting.
 #[derive(Debug, thiserror::Error)]

@@ -1,5 +1,6 @@
 //! Listeners and the server's life cycle: bind explicit (AUTH TLS) and
-//! implicit FTPS listeners (draft §4.2), accept with back-off, cap sessions
+//! implicit FTPS listeners (draft §4.2), each with the client-certificate
+//! setting of its connections, accept with back-off, cap sessions
 //! in total and per address, and shut down gracefully — stop accepting, 421
 //! to idle sessions, let running transfers finish within the grace period.
 
@@ -18,7 +19,7 @@ use tokio_util::task::TaskTracker;
 use tracing::{error, info, warn};
 
 use crate::certs::CertifiedKey;
-use crate::config::{self, Config};
+use crate::config::{self, ClientCertificates, Config};
 use crate::storage::local::LocalFs;
 use crate::storage::{Storage, StorageError};
 use crate::tls::TlsSetup;
@@ -71,28 +72,36 @@ impl Shared {
 #[derive(Debug)]
 pub struct Listeners {
     /// Explicit FTPS (AUTH TLS) listeners.
-    pub explicit: Vec<TcpListener>,
+    pub explicit: Vec<BoundListener>,
     /// Implicit FTPS listeners.
-    pub implicit: Vec<TcpListener>,
+    pub implicit: Vec<BoundListener>,
+}
+
+/// One bound listener and the client-certificate setting of the connections
+/// it accepts (its own, or the global `tls.client_certificates`).
+#[derive(Debug)]
+pub struct BoundListener {
+    /// The listening socket.
+    pub socket: TcpListener,
+    /// Whether connections accepted here are asked for a client certificate.
+    pub client_certificates: ClientCertificates,
 }
 
 impl Listeners {
     /// Bind every address in the configuration.
     pub async fn bind(config: &Config) -> Result<Listeners, ServerError> {
-        let mut explicit = Vec::new();
-        for addr in &config.server.listen {
-            explicit.push(bind_one(*addr).await?);
-        }
-        let mut implicit = Vec::new();
-        for addr in &config.server.implicit_listen {
-            implicit.push(bind_one(*addr).await?);
-        }
+        let explicit = bind_all(config, &config.server.listen).await?;
+        let implicit = bind_all(config, &config.server.implicit_listen).await?;
         Ok(Listeners { explicit, implicit })
     }
 
     /// The addresses actually bound (ports resolved when 0 was asked for).
     pub fn addresses(&self) -> (Vec<SocketAddr>, Vec<SocketAddr>) {
-        let addrs = |ls: &[TcpListener]| ls.iter().filter_map(|l| l.local_addr().ok()).collect();
+        let addrs = |ls: &[BoundListener]| {
+            ls.iter()
+                .filter_map(|l| l.socket.local_addr().ok())
+                .collect()
+        };
         (addrs(&self.explicit), addrs(&self.implicit))
     }
 }
@@ -101,6 +110,20 @@ impl Listeners {
 /// first, so a connection dropped from a full queue leaves its client
 /// waiting for a greeting that never comes (tokio's default is 128).
 pub const LISTEN_BACKLOG: u32 = 1024;
+
+async fn bind_all(
+    config: &Config,
+    entries: &[config::ListenerConfig],
+) -> Result<Vec<BoundListener>, ServerError> {
+    let mut bound = Vec::with_capacity(entries.len());
+    for entry in entries {
+        bound.push(BoundListener {
+            socket: bind_one(entry.address).await?,
+            client_certificates: config.client_certificates_on(entry),
+        });
+    }
+    Ok(bound)
+}
 
 async fn bind_one(addr: SocketAddr) -> Result<TcpListener, ServerError> {
     let bind = || {
@@ -123,13 +146,13 @@ pub struct Server {
 impl Server {
     /// Build from a validated configuration and the server certificate.
     pub fn new(config: Config, cert: CertifiedKey) -> Result<Server, ServerError> {
-        let client_auth = match (&config.tls.client_certificates, &config.tls.client_ca) {
-            (config::ClientCertificates::Off, _) | (_, None) => None,
-            (mode, Some(ca)) => Some(crate::tls::load_client_auth(
+        // The CA is read only when some listener asks for client certificates.
+        let client_auth = match &config.tls.client_ca {
+            Some(ca) if config.any_client_certificates() => Some(crate::tls::load_client_auth(
                 ca,
                 config.tls.client_crl.as_deref(),
-                *mode == config::ClientCertificates::Required,
             )?),
+            _ => None,
         };
         let provider = config.tls.crypto_provider();
         let certs = cert_set(&config, &provider, cert)?;
@@ -200,11 +223,25 @@ impl Server {
             .map(|l| (l, false))
             .chain(listeners.implicit.into_iter().map(|l| (l, true)));
         for (listener, implicit) in all {
+            let kind = ListenerKind {
+                implicit,
+                client_certificates: listener.client_certificates,
+            };
+            if !self.shared.tls.supports(kind.client_certificates) {
+                // Only when the listeners were bound from another configuration
+                // than the server's: validation requires tls.client_ca.
+                error!(
+                    address = ?listener.socket.local_addr().ok(),
+                    client_certificates = %kind.client_certificates,
+                    "listener asks for client certificates but no tls.client_ca is configured: not serving it"
+                );
+                continue;
+            }
             let shared = Arc::clone(&self.shared);
             let stop = accept_stop.clone();
             let tracker_inner = tracker.clone();
             tracker.spawn(async move {
-                accept_loop(shared, listener, implicit, stop, tracker_inner).await;
+                accept_loop(shared, listener.socket, kind, stop, tracker_inner).await;
             });
         }
         shutdown.await;
@@ -311,13 +348,22 @@ fn admit(shared: &Arc<Shared>, ip: IpAddr) -> Option<SessionSlot> {
     })
 }
 
+/// What a listener's connections start with: implicit TLS or not, and
+/// whether they are asked for a client certificate.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ListenerKind {
+    pub(crate) implicit: bool,
+    pub(crate) client_certificates: ClientCertificates,
+}
+
 async fn accept_loop(
     shared: Arc<Shared>,
     listener: TcpListener,
-    implicit: bool,
+    kind: ListenerKind,
     stop: CancellationToken,
     tracker: TaskTracker,
 ) {
+    let implicit = kind.implicit;
     let mut backoff = Duration::from_millis(10);
     loop {
         let accepted = tokio::select! {
@@ -357,7 +403,7 @@ async fn accept_loop(
         };
         let shared = Arc::clone(&shared);
         tracker.spawn(async move {
-            crate::connection::serve(shared, tcp, implicit).await;
+            crate::connection::serve(shared, tcp, kind).await;
             drop(slot);
         });
     }

@@ -1,9 +1,13 @@
 //! TLS policy for control and data connections (RFC 4217 §7, §10.2, §15.1).
 //!
-//! The server certificate is the same on control and data connections. Each
-//! control connection gets its own rustls `ServerConfig` (a cheap clone of the
-//! base one) whose session store holds only the TLS sessions negotiated on
-//! *that* control connection and its data connections. A data connection that
+//! The server certificate is the same on control and data connections. There
+//! is one base rustls `ServerConfig` per client-certificate setting (off,
+//! requested, required: RFC 4217 §15.1.2), and a listener's setting picks
+//! the base for the connections it accepts. Each control connection gets its
+//! own `ServerConfig` (a cheap clone of its listener's base) whose session
+//! store holds only the TLS sessions negotiated on *that* control connection
+//! and its data connections, which derive from the same base and so ask for
+//! a client certificate exactly as the control connection did. A data connection that
 //! must resume therefore cannot resume another control connection's session:
 //! its ticket or session ID is simply unknown, the handshake is a full one,
 //! and the transfer is refused with 522.
@@ -41,9 +45,12 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
 use rustls::crypto::CryptoProvider;
+use rustls::server::danger::ClientCertVerifier;
 use rustls::server::StoresServerSessions;
 use rustls::{ServerConfig, SupportedProtocolVersion};
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+
+use crate::config::ClientCertificates;
 
 /// TLS 1.3 tickets sent after the control connection's handshake: enough for
 /// a client that uses each ticket once (rustls keeps up to 8 per server) to
@@ -56,15 +63,15 @@ pub const MAX_REQUESTED_TICKETS: usize = 4;
 /// Sessions remembered per control connection.
 pub const SESSIONS_PER_CONNECTION: usize = 32;
 
-/// How client certificates are verified (RFC 4217 §15.1.2).
-#[derive(Debug)]
+/// How client certificates are verified (RFC 4217 §15.1.2): the same CAs and
+/// CRLs for every listener; whether a certificate is asked for or required
+/// is chosen per connection with [`ClientCertificates`].
+#[derive(Debug, Clone)]
 pub struct ClientAuth {
     /// The CAs that sign client certificates.
     pub roots: rustls::RootCertStore,
     /// Revocation lists.
     pub crls: Vec<rustls_pki_types::CertificateRevocationListDer<'static>>,
-    /// Refuse clients without a certificate (else they may still use passwords).
-    pub required: bool,
 }
 
 /// Errors building the TLS configuration.
@@ -89,12 +96,24 @@ pub enum TlsSetupError {
     Rustls(#[from] rustls::Error),
 }
 
-/// The server's TLS setup: one base configuration, specialised per control
-/// connection by [`TlsSetup::for_connection`].
+/// The server's TLS setup: one base configuration per client-certificate
+/// setting (off, requested, required; the last two only when a client CA is
+/// configured), specialised per control connection by
+/// [`TlsSetup::for_connection`]. A listener's setting picks the base, and the
+/// data connections of a session derive from the same base as its control
+/// connection, so they ask for a client certificate exactly as it did.
 #[derive(Debug)]
 pub struct TlsSetup {
-    base: Arc<ServerConfig>,
+    off: Arc<ServerConfig>,
+    verified: Option<VerifiedBases>,
     certs: std::sync::RwLock<Arc<CertSet>>,
+}
+
+/// The base configurations that verify client certificates.
+#[derive(Debug)]
+struct VerifiedBases {
+    requested: Arc<ServerConfig>,
+    required: Arc<ServerConfig>,
 }
 
 /// The server's certificates: a default one and one per SNI server name.
@@ -285,7 +304,8 @@ impl StoresServerSessions for StagedSessions {
 
 impl TlsSetup {
     /// Build from a certificate chain and key, the crypto provider (with the
-    /// allowed cipher suites) and the enabled protocol versions.
+    /// allowed cipher suites), the enabled protocol versions and, when some
+    /// listener asks for client certificates, how to verify them.
     pub fn new(
         certs: CertSet,
         provider: CryptoProvider,
@@ -296,34 +316,53 @@ impl TlsSetup {
             return Err(TlsSetupError::NoVersions);
         }
         let provider = Arc::new(provider);
-        let builder = ServerConfig::builder_with_provider(Arc::clone(&provider))
-            .with_protocol_versions(versions)?;
-        let builder = match client_auth {
-            None => builder.with_no_client_auth(),
+        let certs = Arc::new(certs);
+        let base = |verifier: Option<Arc<dyn ClientCertVerifier>>| {
+            build_base(&provider, versions, verifier, &certs)
+        };
+        let off = base(None)?;
+        let verified = match client_auth {
+            None => None,
             Some(auth) => {
-                let mut verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
-                    Arc::new(auth.roots),
-                    provider,
-                )
-                .with_crls(auth.crls);
-                if !auth.required {
-                    verifier = verifier.allow_unauthenticated();
-                }
-                let verifier = verifier
-                    .build()
-                    .map_err(|e| TlsSetupError::ClientVerifier(e.to_string()))?;
-                builder.with_client_cert_verifier(verifier)
+                let verifier = |required: bool| {
+                    let mut builder = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                        Arc::new(auth.roots.clone()),
+                        Arc::clone(&provider),
+                    )
+                    .with_crls(auth.crls.clone());
+                    if !required {
+                        builder = builder.allow_unauthenticated();
+                    }
+                    builder
+                        .build()
+                        .map_err(|e| TlsSetupError::ClientVerifier(e.to_string()))
+                };
+                Some(VerifiedBases {
+                    requested: base(Some(verifier(false)?))?,
+                    required: base(Some(verifier(true)?))?,
+                })
             }
         };
-        let certs = Arc::new(certs);
-        let mut config = builder.with_cert_resolver(Arc::new(SnapshotResolver(Arc::clone(&certs))));
-        config.ignore_client_order = true;
-        config.max_early_data_size = 0;
-        config.send_half_rtt_data = false;
         Ok(TlsSetup {
-            base: Arc::new(config),
+            off,
+            verified,
             certs: std::sync::RwLock::new(certs),
         })
+    }
+
+    /// Whether connections with this client-certificate setting can be
+    /// served (`requested` and `required` need a client CA).
+    pub fn supports(&self, mode: ClientCertificates) -> bool {
+        self.base(mode).is_some()
+    }
+
+    fn base(&self, mode: ClientCertificates) -> Option<&Arc<ServerConfig>> {
+        match (mode, &self.verified) {
+            (ClientCertificates::Off, _) => Some(&self.off),
+            (ClientCertificates::Requested, Some(v)) => Some(&v.requested),
+            (ClientCertificates::Required, Some(v)) => Some(&v.required),
+            (_, None) => None,
+        }
     }
 
     /// Replace the certificates for connections that start from now on;
@@ -343,23 +382,46 @@ impl TlsSetup {
         }
     }
 
-    /// Fresh configurations for one control connection, with a session store
-    /// of its own (see the module docs).
-    pub fn for_connection(&self) -> ConnectionTls {
+    /// Fresh configurations for one control connection accepted on a
+    /// listener with client-certificate setting `mode`, with a session store
+    /// of its own (see the module docs). `None` when `mode` needs a client CA
+    /// that was not configured (see [`TlsSetup::supports`]).
+    pub fn for_connection(&self, mode: ClientCertificates) -> Option<ConnectionTls> {
         let sessions = Arc::new(ConnectionSessionCache::new(SESSIONS_PER_CONNECTION));
-        let mut base = (*self.base).clone();
+        let mut base = (**self.base(mode)?).clone();
         base.cert_resolver = Arc::new(SnapshotResolver(self.current()));
         let base = Arc::new(base);
         let mut control = (*base).clone();
         control.session_storage = Arc::clone(&sessions) as Arc<dyn StoresServerSessions>;
         control.send_tls13_tickets = CONTROL_TICKETS;
         control.max_tls13_tickets = MAX_REQUESTED_TICKETS;
-        ConnectionTls {
+        Some(ConnectionTls {
             control: Arc::new(control),
             sessions,
             base,
-        }
+        })
     }
+}
+
+/// One base configuration: the certificates, versions and suites, with or
+/// without a client-certificate verifier.
+fn build_base(
+    provider: &Arc<CryptoProvider>,
+    versions: &[&'static SupportedProtocolVersion],
+    verifier: Option<Arc<dyn ClientCertVerifier>>,
+    certs: &Arc<CertSet>,
+) -> Result<Arc<ServerConfig>, TlsSetupError> {
+    let builder = ServerConfig::builder_with_provider(Arc::clone(provider))
+        .with_protocol_versions(versions)?;
+    let builder = match verifier {
+        None => builder.with_no_client_auth(),
+        Some(verifier) => builder.with_client_cert_verifier(verifier),
+    };
+    let mut config = builder.with_cert_resolver(Arc::new(SnapshotResolver(Arc::clone(certs))));
+    config.ignore_client_order = true;
+    config.max_early_data_size = 0;
+    config.send_half_rtt_data = false;
+    Ok(Arc::new(config))
 }
 
 /// A bounded session store belonging to one control connection.
@@ -451,7 +513,6 @@ pub fn describe(conn: &rustls::ServerConnection) -> (String, String, bool) {
 pub fn load_client_auth(
     ca: &std::path::Path,
     crl: Option<&std::path::Path>,
-    required: bool,
 ) -> Result<ClientAuth, TlsSetupError> {
     use rustls_pki_types::pem::PemObject;
     let file_error = |path: &std::path::Path, message: String| TlsSetupError::File {
@@ -472,11 +533,7 @@ pub fn load_client_auth(
             .and_then(|it| it.collect::<Result<Vec<_>, _>>())
             .map_err(|e| file_error(path, e.to_string()))?;
     }
-    Ok(ClientAuth {
-        roots,
-        crls,
-        required,
-    })
+    Ok(ClientAuth { roots, crls })
 }
 
 #[cfg(test)]
@@ -521,8 +578,8 @@ mod tests {
     #[test]
     fn connections_do_not_share_sessions() {
         let setup = setup();
-        let a = setup.for_connection();
-        let b = setup.for_connection();
+        let a = setup.for_connection(ClientCertificates::Off).unwrap();
+        let b = setup.for_connection(ClientCertificates::Off).unwrap();
         a.control.session_storage.put(b"k".to_vec(), b"v".to_vec());
         let data = a.for_data(Direction::Receive, true);
         assert!(data.config.session_storage.get(b"k").is_some());
@@ -538,7 +595,7 @@ mod tests {
     #[test]
     fn rfc4217_s10_2_sessions_of_refused_data_connections_are_dropped() {
         let setup = setup();
-        let conn = setup.for_connection();
+        let conn = setup.for_connection(ClientCertificates::Off).unwrap();
         conn.control
             .session_storage
             .put(b"mine".to_vec(), b"v".to_vec());

@@ -4,7 +4,9 @@
 //! certificate and password; the data connection must present the same
 //! certificate as the control connection (else 522); with
 //! `client_certificates = "required"` a client without one cannot even
-//! complete the handshake.
+//! complete the handshake. A listener's own `client_certificates` replaces the
+//! global setting for the connections it accepts and for their data
+//! connections.
 #![allow(clippy::unwrap_used)]
 
 #[path = "common/client.rs"]
@@ -16,7 +18,9 @@ use std::sync::Arc;
 
 use client::{within, Client};
 use common::*;
-use ftps_server::config::{AuthMethod, CertificateMatch, ClientCertificates, UserSection};
+use ftps_server::config::{
+    AuthMethod, CertificateMatch, ClientCertificates, ListenerConfig, UserSection,
+};
 use rustls::ClientConfig;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
@@ -226,6 +230,153 @@ async fn ftps_client_presents_its_certificate() {
             .unwrap();
         s.finish().await.unwrap();
         assert_eq!(out, b"via ftps-client");
+    })
+    .await;
+}
+
+/// Listeners on loopback with their own client-certificate settings (`None`:
+/// the global one); session reuse is off so that a data connection that does
+/// not resume is judged on its client certificate alone.
+fn start_listeners(
+    pki: &Pki,
+    global: ClientCertificates,
+    explicit: &[Option<ClientCertificates>],
+    implicit: &[Option<ClientCertificates>],
+    root: &Path,
+) -> TestServer {
+    let ca = pki.ca_path();
+    let root = root.to_path_buf();
+    let listeners = |modes: &[Option<ClientCertificates>]| -> Vec<ListenerConfig> {
+        modes
+            .iter()
+            .map(|mode| ListenerConfig {
+                address: "127.0.0.1:0".parse().unwrap(),
+                client_certificates: *mode,
+            })
+            .collect()
+    };
+    let (explicit, implicit) = (listeners(explicit), listeners(implicit));
+    TestServer::start_with(move |cfg| {
+        cfg.server.listen = explicit;
+        cfg.server.implicit_listen = implicit;
+        cfg.tls.client_certificates = global;
+        cfg.tls.client_ca = Some(ca);
+        cfg.policy.require_session_reuse = false;
+        cfg.users[0].root = root.clone();
+        cfg.users
+            .push(user("carol", &root, AuthMethod::Certificate, "carol"));
+    })
+}
+
+/// AUTH TLS without a client certificate: the server refuses the handshake
+/// (rustls reports it on the handshake or on the first read after it).
+async fn refused_without_certificate(addr: std::net::SocketAddr, cert_pem: &Path) {
+    let mut c = Client::connect(addr).await;
+    c.expect("AUTH TLS", 234).await;
+    if c.start_tls(&client::config_default(cert_pem)).await.is_ok() {
+        c.send("NOOP").await;
+        c.expect_closed().await;
+    }
+}
+
+#[tokio::test]
+async fn listener_requiring_certificates_while_global_is_off() {
+    within(60, async {
+        let pki = Pki::new();
+        let root = tempfile::tempdir().unwrap();
+        std::fs::write(root.path().join("f"), b"per listener").unwrap();
+        let server = start_listeners(
+            &pki,
+            ClientCertificates::Off,
+            &[None, Some(ClientCertificates::Required)],
+            &[None],
+            root.path(),
+        );
+        let (open, strict) = (server.explicit_all[0], server.explicit_all[1]);
+        let plain = client::config_default(&server.cert_pem);
+        let (cert, key) = pki.client("carol");
+        let with = config_with_cert(&server.cert_pem, &cert, &key);
+
+        // The "required" listener: no certificate, no handshake.
+        refused_without_certificate(strict, &server.cert_pem).await;
+        // With one, certificate login, and the data connection is held to the
+        // same rule: one without a certificate fails its handshake (522).
+        let mut c = Client::connect(strict).await;
+        c.auth_tls(&with).await;
+        c.expect("USER carol", 232).await;
+        c.pbsz_prot_p().await;
+        assert_eq!(c.download(b"RETR f").await, b"per listener");
+        let (data, reply) = c.try_download_with(b"RETR f", &plain).await;
+        assert_eq!(reply.code, 522, "{}", c.dialogue());
+        assert!(data.is_empty());
+        c.expect("NOOP", 200).await;
+
+        // The other explicit listener and the implicit one follow the global
+        // "off": no certificate needed, and none is asked for (so the
+        // certificate user cannot log in there, a password user can).
+        let mut o = Client::secure(open, &plain).await;
+        assert_eq!(o.retr("f").await, b"per listener");
+        let mut o = Client::connect(open).await;
+        o.auth_tls(&with).await;
+        o.expect("USER carol", 331).await;
+        let mut i = Client::connect_implicit(server.implicit, &plain).await;
+        i.login().await;
+        i.pbsz_prot_p().await;
+        assert_eq!(i.retr("f").await, b"per listener");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn listener_without_certificates_while_global_is_required() {
+    within(60, async {
+        let pki = Pki::new();
+        let root = tempfile::tempdir().unwrap();
+        std::fs::write(root.path().join("f"), b"converse").unwrap();
+        let server = start_listeners(
+            &pki,
+            ClientCertificates::Required,
+            &[Some(ClientCertificates::Off), None],
+            &[None],
+            root.path(),
+        );
+        let (open, strict) = (server.explicit_all[0], server.explicit_all[1]);
+        let plain = client::config_default(&server.cert_pem);
+        let (cert, key) = pki.client("carol");
+        let with = config_with_cert(&server.cert_pem, &cert, &key);
+
+        // The "off" listener: password login without a certificate, and its
+        // data connections need none either (a fresh configuration: a full
+        // handshake, no session to carry a certificate over).
+        let mut o = Client::secure(open, &plain).await;
+        assert_eq!(o.retr("f").await, b"converse");
+        let fresh = client::config_default(&server.cert_pem);
+        assert_eq!(o.download_with(b"RETR f", &fresh).await, b"converse");
+
+        // Everywhere else the global "required" holds.
+        refused_without_certificate(strict, &server.cert_pem).await;
+        let tcp = client::tcp_connect(server.implicit).await;
+        let refused = match client::tls_connect(tcp, &plain).await {
+            Err(_) => true,
+            Ok(mut tls) => {
+                let mut byte = [0u8; 1];
+                !matches!(
+                    tokio::io::AsyncReadExt::read(&mut tls, &mut byte).await,
+                    Ok(n) if n > 0
+                )
+            }
+        };
+        assert!(
+            refused,
+            "implicit listener greeted a client without a certificate"
+        );
+        let mut c = Client::connect(strict).await;
+        c.auth_tls(&with).await;
+        c.expect("USER carol", 232).await;
+        c.pbsz_prot_p().await;
+        assert_eq!(c.retr("f").await, b"converse");
+        let mut i = Client::connect_implicit(server.implicit, &with).await;
+        i.expect("USER carol", 232).await;
     })
     .await;
 }

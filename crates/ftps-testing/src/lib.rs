@@ -24,8 +24,14 @@ pub fn password_hash() -> &'static str {
 
 /// A running server.
 pub struct TestServer {
+    /// The first explicit FTPS listener.
     pub explicit: SocketAddr,
+    /// The first implicit FTPS listener.
     pub implicit: SocketAddr,
+    /// Every explicit FTPS listener, in the order of `server.listen`.
+    pub explicit_all: Vec<SocketAddr>,
+    /// Every implicit FTPS listener, in the order of `server.implicit_listen`.
+    pub implicit_all: Vec<SocketAddr>,
     pub root: tempfile::TempDir,
     pub state: tempfile::TempDir,
     pub cert_pem: PathBuf,
@@ -42,6 +48,9 @@ impl TestServer {
     }
 
     /// Start with a configuration adjusted by `adjust` (listeners are loopback:0).
+    /// `adjust` may replace the listeners (keep port 0); [`TestServer::explicit`]
+    /// and [`TestServer::implicit`] are then the first of each kind, or
+    /// `0.0.0.0:0` when there is none.
     pub fn start_with(adjust: impl FnOnce(&mut Config)) -> TestServer {
         init_logging();
         let root = tempfile::tempdir().unwrap();
@@ -87,9 +96,12 @@ impl TestServer {
             });
         });
         let ((explicit, implicit), reloader) = addr_rx.recv().unwrap();
+        let unbound = SocketAddr::from(([0, 0, 0, 0], 0));
         TestServer {
-            explicit: explicit[0],
-            implicit: implicit[0],
+            explicit: explicit.first().copied().unwrap_or(unbound),
+            implicit: implicit.first().copied().unwrap_or(unbound),
+            explicit_all: explicit,
+            implicit_all: implicit,
             root,
             state,
             cert_pem,

@@ -44,10 +44,10 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         None => Config::default(),
     };
     if !args.listen.is_empty() {
-        config.server.listen = args.listen.clone();
+        config.server.listen = args.listen.iter().map(|a| (*a).into()).collect();
     }
     if !args.implicit_listen.is_empty() {
-        config.server.implicit_listen = args.implicit_listen.clone();
+        config.server.implicit_listen = args.implicit_listen.iter().map(|a| (*a).into()).collect();
     }
     let state_dir = args
         .state_dir

@@ -1,7 +1,8 @@
 //! `ftps ls` and `ftps mirror` (both ways, with --delete and --parallel)
 //! against vsftpd, ProFTPD and Pure-FTPd, started by the tests on loopback
 //! (the harness of crates/ftps-client/tests/servers). Trees are compared
-//! file by file, byte for byte.
+//! file by file, byte for byte. `ftps ls --cert --key` against ProFTPD with
+//! `TLSVerifyClient on`.
 #![allow(clippy::unwrap_used)]
 
 #[path = "../../ftps-client/tests/servers/mod.rs"]
@@ -152,4 +153,51 @@ fn proftpd_mirror_both_ways() {
 #[test]
 fn pure_ftpd_mirror_both_ways() {
     mirror_both_ways(Kind::PureFtpd);
+}
+
+/// `ftps ls --cert C --key K` against ProFTPD's `TLSVerifyClient on` vhost;
+/// without --cert it fails with an `error:` line and a `hint:` that names
+/// --cert, and `ftps get` with the certificate downloads a file.
+#[test]
+fn proftpd_ls_with_client_certificate() {
+    let Some(server) = servers::start(Kind::Proftpd) else {
+        return;
+    };
+    server.create_sample_tree();
+    let pki = server.client_pki.clone().unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let url = format!("ftp://127.0.0.1:{}/", server.client_cert_port.unwrap());
+    let cert = pki.cert.to_str().unwrap();
+    let key = pki.key.to_str().unwrap();
+    let out = ftps(
+        &server,
+        home.path(),
+        &["ls", "--json", "--cert", cert, "--key", key, &url],
+    );
+    ok(&out, "ls --cert --key");
+    let listing = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        listing.contains("\"a.txt\"") && listing.contains("\"dir\""),
+        "{listing}"
+    );
+    let out = ftps(
+        &server,
+        home.path(),
+        &["get", "--cert", cert, "--key", key, &format!("{url}a.txt")],
+    );
+    ok(&out, "get --cert --key");
+    assert_eq!(std::fs::read(home.path().join("a.txt")).unwrap(), b"hello");
+
+    let out = ftps(&server, home.path(), &["ls", &url]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    eprintln!("ls without --cert: {stderr}");
+    assert!(
+        !out.status.success(),
+        "ls without --cert succeeded: {stderr}"
+    );
+    assert!(stderr.contains("error:"), "{stderr}");
+    assert!(
+        stderr.contains("hint:") && stderr.contains("--cert FILE --key FILE"),
+        "{stderr}"
+    );
 }

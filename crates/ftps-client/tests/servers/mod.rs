@@ -23,6 +23,10 @@
 //! | ProFTPD   | `TLSRequired on`       | second vhost    | vhost, `TLSRequired auth+data` | yes (mod_tls default) |
 //! | Pure-FTPd | `-Y 3`                 | none            | same as `port`         | no                     |
 //!
+//! ProFTPD also has a `client_cert_port`: an explicit FTPS vhost with
+//! `TLSVerifyClient on` that trusts a CA made for the instance
+//! ([`ClientPki`]: the CA and one client certificate it signed).
+//!
 //! All negotiate TLS 1.2 and TLS 1.3, and accept active mode (PORT/EPRT).
 //! The servers run as root (they switch to the test user per session), so
 //! the tests must run as root too.
@@ -133,6 +137,12 @@ pub struct ExternalServer {
     /// command channel after login): ProFTPD's is a separate virtual host
     /// with `TLSRequired auth+data`, Pure-FTPd's is `port`, vsftpd has none.
     pub ccc_port: Option<u16>,
+    /// An explicit FTPS port that requires a TLS client certificate signed
+    /// by [`ClientPki::ca`] (ProFTPD only: a vhost with `TLSVerifyClient
+    /// on`); the login is still USER/PASS.
+    pub client_cert_port: Option<u16>,
+    /// The client CA of `client_cert_port` and a certificate it signed.
+    pub client_pki: Option<ClientPki>,
     /// Passive data ports the server may announce (all instances of it).
     pub pasv_ports: RangeInclusive<u16>,
     /// The directory the test user sees as `/` (chrooted), writable, owned
@@ -148,6 +158,65 @@ pub struct ExternalServer {
     children: Vec<Child>,
     // Last: removed after the processes are gone.
     dir: tempfile::TempDir,
+}
+
+/// A client CA generated for one instance (with rcgen) and a client
+/// certificate it signed, as PEM files in the instance directory.
+#[derive(Debug, Clone)]
+pub struct ClientPki {
+    /// The CA certificate the server trusts for client certificates.
+    pub ca: PathBuf,
+    /// A client certificate (CN `ftps-test-client`) signed by the CA.
+    pub cert: PathBuf,
+    /// Its private key (PKCS#8).
+    pub key: PathBuf,
+}
+
+impl ClientPki {
+    /// Makes a CA called `ca_name` and a client certificate it signed under
+    /// `dir`. (A CA with the same name as the server's trusted one would
+    /// be taken for it by OpenSSL, and fail on the signature instead.)
+    pub fn generate(dir: &Path, ca_name: &str) -> Result<ClientPki, String> {
+        Self::make(dir, ca_name).map_err(|e| match e {
+            StartError::Retry(why) | StartError::Fatal(why) => why,
+        })
+    }
+
+    fn make(dir: &Path, ca_name: &str) -> Result<ClientPki, StartError> {
+        let rcgen_error = |what: &str, e: rcgen::Error| fatal(what, e);
+        let mut ca_params = rcgen::CertificateParams::default();
+        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        ca_params.key_usages = vec![
+            rcgen::KeyUsagePurpose::KeyCertSign,
+            rcgen::KeyUsagePurpose::CrlSign,
+        ];
+        ca_params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, ca_name);
+        let ca_key = rcgen::KeyPair::generate().map_err(|e| rcgen_error("CA key", e))?;
+        let ca = ca_params
+            .self_signed(&ca_key)
+            .map_err(|e| rcgen_error("CA certificate", e))?;
+        let mut params = rcgen::CertificateParams::default();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "ftps-test-client");
+        params.key_usages = vec![rcgen::KeyUsagePurpose::DigitalSignature];
+        params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+        let key = rcgen::KeyPair::generate().map_err(|e| rcgen_error("client key", e))?;
+        let cert = params
+            .signed_by(&key, &ca, &ca_key)
+            .map_err(|e| rcgen_error("client certificate", e))?;
+        let pki = ClientPki {
+            ca: dir.join("client-ca.pem"),
+            cert: dir.join("client-cert.pem"),
+            key: dir.join("client-key.pem"),
+        };
+        write_file(&pki.ca, &ca.pem(), 0o644)?;
+        write_file(&pki.cert, &cert.pem(), 0o644)?;
+        write_file(&pki.key, &key.serialize_pem(), 0o600)?;
+        Ok(pki)
+    }
 }
 
 impl ExternalServer {
@@ -268,6 +337,7 @@ impl std::fmt::Debug for ExternalServer {
             .field("port", &self.port)
             .field("implicit_port", &self.implicit_port)
             .field("ccc_port", &self.ccc_port)
+            .field("client_cert_port", &self.client_cert_port)
             .field("pasv_ports", &self.pasv_ports)
             .field("root", &self.root)
             .field("user", &self.user)
@@ -398,23 +468,32 @@ struct Instance {
     gid: u32,
     password: String,
     port: u16,
-    extra_ports: [u16; 2],
+    extra_ports: [u16; 3],
     pasv: RangeInclusive<u16>,
 }
 
 fn try_start(kind: Kind) -> Result<ExternalServer, StartError> {
     let inst = prepare(kind)?;
     let started = Instant::now();
-    let (children, implicit_port, ccc_port) = match kind {
+    let spawned = match kind {
         Kind::Vsftpd => spawn_vsftpd(&inst)?,
         Kind::Proftpd => spawn_proftpd(&inst)?,
         Kind::PureFtpd => spawn_pure_ftpd(&inst)?,
     };
+    let Spawned {
+        children,
+        implicit_port,
+        ccc_port,
+        client_cert_port,
+        client_pki,
+    } = spawned;
     let mut server = ExternalServer {
         kind,
         port: inst.port,
         implicit_port,
         ccc_port,
+        client_cert_port,
+        client_pki,
         pasv_ports: inst.pasv.clone(),
         root: inst.root.clone(),
         user: TEST_USER.to_string(),
@@ -496,8 +575,7 @@ fn prepare(kind: Kind) -> Result<Instance, StartError> {
         )));
     }
 
-    let port = free_port()?;
-    let extra_ports = [free_port()?, free_port()?];
+    let [port, extra_ports @ ..] = free_ports::<4>()?;
     let pasv = pasv_range();
     Ok(Instance {
         dir,
@@ -518,15 +596,23 @@ fn set_mode(path: &Path, mode: u32) -> Result<(), StartError> {
         .map_err(|e| fatal(&format!("chmod {}", path.display()), e))
 }
 
-/// A port that was free a moment ago (bound to 127.0.0.1:0 and released).
-/// Another process can take it before the server binds it: `start` retries.
-fn free_port() -> Result<u16, StartError> {
-    let listener =
-        TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).map_err(|e| fatal("binding 127.0.0.1:0", e))?;
-    listener
-        .local_addr()
-        .map(|addr| addr.port())
-        .map_err(|e| fatal("local_addr", e))
+/// `N` different ports that were free a moment ago (bound to 127.0.0.1:0
+/// all at once, so the kernel cannot hand out one of them twice, then
+/// released). Another process can take one before the server binds it:
+/// `start` retries.
+fn free_ports<const N: usize>() -> Result<[u16; N], StartError> {
+    let mut listeners = Vec::with_capacity(N);
+    let mut ports = [0u16; N];
+    for port in &mut ports {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+            .map_err(|e| fatal("binding 127.0.0.1:0", e))?;
+        *port = listener
+            .local_addr()
+            .map(|addr| addr.port())
+            .map_err(|e| fatal("local_addr", e))?;
+        listeners.push(listener);
+    }
+    Ok(ports)
 }
 
 /// A random block of PASV_RANGE_LEN ports in 20000..32000: below Linux's
@@ -595,7 +681,15 @@ fn crypt_sha512(password: &str) -> Result<String, StartError> {
     Ok(hash)
 }
 
-type Spawned = (Vec<Child>, Option<u16>, Option<u16>);
+/// The processes of a started server and the ports it offers besides `port`.
+#[derive(Default)]
+struct Spawned {
+    children: Vec<Child>,
+    implicit_port: Option<u16>,
+    ccc_port: Option<u16>,
+    client_cert_port: Option<u16>,
+    client_pki: Option<ClientPki>,
+}
 
 /// Starts `cmd` in a new process group (so that drop can kill the server
 /// with every session process it forked), output to `DIR/NAME.out`, and a
@@ -722,12 +816,17 @@ fn spawn_vsftpd(inst: &Instance) -> Result<Spawned, StartError> {
             return Err(e);
         }
     }
-    Ok((children, Some(implicit_port), None))
+    Ok(Spawned {
+        children,
+        implicit_port: Some(implicit_port),
+        ..Spawned::default()
+    })
 }
 
 fn spawn_proftpd(inst: &Instance) -> Result<Spawned, StartError> {
     let dir = inst.dir.path();
-    let [implicit_port, ccc_port] = inst.extra_ports;
+    let [implicit_port, ccc_port, client_cert_port] = inst.extra_ports;
+    let client_pki = ClientPki::make(dir, "ftps test client CA")?;
     let hash = crypt_sha512(&inst.password)?;
     // /etc/passwd format: name:hash:uid:gid:gecos:home:shell.
     write_file(
@@ -751,6 +850,8 @@ fn spawn_proftpd(inst: &Instance) -> Result<Spawned, StartError> {
             ("PORT", inst.port.to_string()),
             ("IMPLICIT_PORT", implicit_port.to_string()),
             ("CCC_PORT", ccc_port.to_string()),
+            ("CLIENT_CERT_PORT", client_cert_port.to_string()),
+            ("CLIENT_CA", path_str(&client_pki.ca)?),
             ("PASV_MIN", inst.pasv.start().to_string()),
             ("PASV_MAX", inst.pasv.end().to_string()),
             ("DIR", path_str(dir)?),
@@ -765,7 +866,13 @@ fn spawn_proftpd(inst: &Instance) -> Result<Spawned, StartError> {
     cmd.arg("-n").arg("-c").arg(&conf_path);
     let mut children = Vec::new();
     spawn_logged(cmd, dir, "proftpd", &mut children)?;
-    Ok((children, Some(implicit_port), Some(ccc_port)))
+    Ok(Spawned {
+        children,
+        implicit_port: Some(implicit_port),
+        ccc_port: Some(ccc_port),
+        client_cert_port: Some(client_cert_port),
+        client_pki: Some(client_pki),
+    })
 }
 
 fn spawn_pure_ftpd(inst: &Instance) -> Result<Spawned, StartError> {
@@ -841,7 +948,11 @@ fn spawn_pure_ftpd(inst: &Instance) -> Result<Spawned, StartError> {
         ));
     let mut children = Vec::new();
     spawn_logged(cmd, dir, "pure-ftpd", &mut children)?;
-    Ok((children, None, Some(inst.port)))
+    Ok(Spawned {
+        children,
+        ccc_port: Some(inst.port),
+        ..Spawned::default()
+    })
 }
 
 fn path_str(path: &Path) -> Result<String, StartError> {
