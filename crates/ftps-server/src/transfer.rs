@@ -102,6 +102,8 @@ pub fn fs_error(error: &StorageError) -> FsError {
 /// What was opened before the 150 reply.
 enum Source {
     File(Box<dyn AsyncRead + Send + Unpin>),
+    /// An operating-system file, for `sendfile(2)` (PROT C, TYPE I).
+    OsFile(std::fs::File),
     Upload(Box<dyn Upload>),
     Listing(Listing),
 }
@@ -221,10 +223,17 @@ async fn run_inner(
         }
     };
     let ascii = request.transfer_type == TransferType::Ascii;
-    match source {
-        Source::File(reader) => send_file(ctx, reader, data, ascii).await,
-        Source::Upload(upload) => receive_file(ctx, upload, data, ascii).await,
-        Source::Listing(listing) => send_listing(ctx, request, listing, data).await,
+    match (source, data) {
+        (Source::OsFile(file), DataStream::Plain(tcp)) if !ascii => {
+            send_os_file(ctx, file, tcp).await
+        }
+        (Source::OsFile(file), data) => {
+            let reader = Box::new(tokio::fs::File::from_std(file));
+            send_file(ctx, reader, data, ascii).await
+        }
+        (Source::File(reader), data) => send_file(ctx, reader, data, ascii).await,
+        (Source::Upload(upload), data) => receive_file(ctx, upload, data, ascii).await,
+        (Source::Listing(listing), data) => send_listing(ctx, request, listing, data).await,
     }
 }
 
@@ -247,14 +256,29 @@ async fn open(
             if meta.kind == EntryKind::Dir {
                 return Err(FsError::IsADirectory);
             }
-            let reader = storage
-                .read(path, *offset)
-                .await
-                .map_err(|e| fs_error(&e))?;
+            let zero_copy = request.transfer_type == TransferType::Image
+                && request.protection == DataProtection::Clear;
+            let os_file = if zero_copy {
+                storage
+                    .read_os_file(path, *offset)
+                    .await
+                    .map_err(|e| fs_error(&e))?
+            } else {
+                None
+            };
+            let source = match os_file {
+                Some(file) => Source::OsFile(file),
+                None => Source::File(
+                    storage
+                        .read(path, *offset)
+                        .await
+                        .map_err(|e| fs_error(&e))?,
+                ),
+            };
             let size = (request.transfer_type == TransferType::Image)
                 .then(|| meta.size.saturating_sub(*offset));
             Ok((
-                Source::File(reader),
+                source,
                 TransferStarted {
                     unique_name: None,
                     size,
@@ -414,6 +438,51 @@ async fn finish(mut data: DataStream, stall: Duration) -> std::io::Result<()> {
         .await;
     });
     Ok(())
+}
+
+/// Largest piece handed to one `sendfile(2)` call.
+const SENDFILE_CHUNK_BYTES: usize = 1 << 20;
+
+/// Send an operating-system file over a plain data connection with
+/// `sendfile(2)`: the kernel copies from the page cache to the socket, the
+/// bytes never pass through this process (PROT C, TYPE I only).
+async fn send_os_file(
+    ctx: &TransferContext,
+    file: std::fs::File,
+    tcp: TcpStream,
+) -> TransferOutcome {
+    use tokio::io::Interest;
+    let mut total = 0u64;
+    loop {
+        let ready = tokio::select! {
+            biased;
+            _ = ctx.cancel.cancelled() => return TransferOutcome::Aborted,
+            r = tokio::time::timeout(ctx.stall_timeout, tcp.writable()) => r,
+        };
+        if !matches!(ready, Ok(Ok(()))) {
+            return TransferOutcome::ConnectionLost;
+        }
+        let sent = tcp.try_io(Interest::WRITABLE, || {
+            nix::sys::sendfile::sendfile(&tcp, &file, None, SENDFILE_CHUNK_BYTES)
+                .map_err(std::io::Error::from)
+        });
+        match sent {
+            Ok(0) => break,
+            Ok(n) => {
+                total += n as u64;
+                ctx.progress.store(total, Ordering::Relaxed);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+            Err(error) => {
+                warn!(peer = %ctx.peer_ip, %error, sent = total, "sendfile failed");
+                return TransferOutcome::ConnectionLost;
+            }
+        }
+    }
+    match finish(DataStream::Plain(tcp), ctx.stall_timeout).await {
+        Ok(()) => TransferOutcome::Complete { bytes: total },
+        Err(_) => TransferOutcome::ConnectionLost,
+    }
 }
 
 async fn send_file(

@@ -73,6 +73,37 @@ impl LocalFs {
         })
     }
 
+    /// Open a regular file for reading, positioned at `offset` (at most its length).
+    async fn open_for_read(
+        &self,
+        path: &VirtualPath,
+        offset: u64,
+    ) -> Result<std::fs::File, StorageError> {
+        check_names(path)?;
+        let rel = rel_path(path);
+        let root = Arc::clone(&self.root);
+        blocking(move || {
+            // Check the type first: opening a FIFO would block.
+            check_regular_file(&root.metadata(&rel)?)?;
+            let mut file = root.open(&rel)?.into_std();
+            let len = {
+                let md = file.metadata()?;
+                if md.is_dir() {
+                    return Err(StorageError::IsADirectory);
+                }
+                if !md.is_file() {
+                    return Err(StorageError::Unsupported);
+                }
+                md.len()
+            };
+            if offset > 0 {
+                file.seek(SeekFrom::Start(offset.min(len)))?;
+            }
+            Ok(file)
+        })
+        .await
+    }
+
     /// Whether this handle still is the directory at `path` (same device and
     /// inode): a handle shared between sessions is reused only while the
     /// root has not been replaced.
@@ -206,30 +237,16 @@ impl Storage for LocalFs {
         path: &VirtualPath,
         offset: u64,
     ) -> Result<Box<dyn tokio::io::AsyncRead + Send + Unpin>, StorageError> {
-        check_names(path)?;
-        let rel = rel_path(path);
-        let root = Arc::clone(&self.root);
-        let file = blocking(move || {
-            // Check the type first: opening a FIFO would block.
-            check_regular_file(&root.metadata(&rel)?)?;
-            let mut file = root.open(&rel)?.into_std();
-            let len = {
-                let md = file.metadata()?;
-                if md.is_dir() {
-                    return Err(StorageError::IsADirectory);
-                }
-                if !md.is_file() {
-                    return Err(StorageError::Unsupported);
-                }
-                md.len()
-            };
-            if offset > 0 {
-                file.seek(SeekFrom::Start(offset.min(len)))?;
-            }
-            Ok(file)
-        })
-        .await?;
+        let file = self.open_for_read(path, offset).await?;
         Ok(Box::new(tokio::fs::File::from_std(file)))
+    }
+
+    async fn read_os_file(
+        &self,
+        path: &VirtualPath,
+        offset: u64,
+    ) -> Result<Option<std::fs::File>, StorageError> {
+        self.open_for_read(path, offset).await.map(Some)
     }
 
     async fn write(

@@ -215,6 +215,18 @@ pub trait Storage: Send + Sync + std::fmt::Debug + 'static {
         offset: u64,
     ) -> Result<Box<dyn tokio::io::AsyncRead + Send + Unpin>, StorageError>;
 
+    /// The same file as [`Storage::read`], as an operating-system file
+    /// positioned at `offset`, for backends that have one: the server then
+    /// sends it with `sendfile(2)` when the data connection is not encrypted
+    /// (PROT C, TYPE I). `None` (the default): use [`Storage::read`].
+    async fn read_os_file(
+        &self,
+        _path: &VirtualPath,
+        _offset: u64,
+    ) -> Result<Option<std::fs::File>, StorageError> {
+        Ok(None)
+    }
+
     /// Start an upload to `path`. Fails before any data is accepted when the
     /// parent directory does not exist ([`StorageError::NotFound`]), `path`
     /// is a directory ([`StorageError::IsADirectory`]), the name is taken for
