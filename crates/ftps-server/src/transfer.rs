@@ -35,6 +35,8 @@ use crate::stream::DataStream;
 
 /// Size of the buffer a transfer moves data through.
 pub const TRANSFER_BUFFER_BYTES: usize = 64 * 1024;
+/// Bytes collected from an upload before they are written to storage.
+const UPLOAD_BATCH_BYTES: usize = 256 * 1024;
 /// How long a finished data connection waits for the client's close before it is dropped.
 const LINGER_AFTER_CLOSE: Duration = Duration::from_secs(5);
 /// How many times STOU tries a fresh name.
@@ -227,6 +229,7 @@ async fn run_inner(
         (Source::OsFile(file), DataStream::Plain(tcp)) if !ascii => {
             send_os_file(ctx, file, tcp).await
         }
+        (Source::OsFile(file), data) if !ascii => send_os_file_buffered(ctx, file, data).await,
         (Source::OsFile(file), data) => {
             let reader = Box::new(tokio::fs::File::from_std(file));
             send_file(ctx, reader, data, ascii).await
@@ -256,9 +259,7 @@ async fn open(
             if meta.kind == EntryKind::Dir {
                 return Err(FsError::IsADirectory);
             }
-            let zero_copy = request.transfer_type == TransferType::Image
-                && request.protection == DataProtection::Clear;
-            let os_file = if zero_copy {
+            let os_file = if request.transfer_type == TransferType::Image {
                 storage
                     .read_os_file(path, *offset)
                     .await
@@ -485,6 +486,61 @@ async fn send_os_file(
     }
 }
 
+/// Bytes read from the file per blocking call when the data connection is
+/// encrypted (see [`send_os_file_buffered`]).
+const FILE_CHUNK_BYTES: usize = 256 * 1024;
+
+/// Send an operating-system file over an encrypted data connection: the
+/// next chunk is read on a blocking thread while the current one is
+/// encrypted and sent, in large chunks straight into the buffer the TLS
+/// layer encrypts from (no intermediate copy, few thread hand-offs).
+async fn send_os_file_buffered(
+    ctx: &TransferContext,
+    file: std::fs::File,
+    mut data: DataStream,
+) -> TransferOutcome {
+    use std::io::Read;
+    let file = Arc::new(file);
+    let read_chunk = |mut buf: Vec<u8>| {
+        let file = Arc::clone(&file);
+        tokio::task::spawn_blocking(move || {
+            buf.resize(FILE_CHUNK_BYTES, 0);
+            let n = (&*file).read(&mut buf)?;
+            buf.truncate(n);
+            Ok::<_, std::io::Error>(buf)
+        })
+    };
+    let mut pending = read_chunk(Vec::with_capacity(FILE_CHUNK_BYTES));
+    let mut spare = Vec::with_capacity(FILE_CHUNK_BYTES);
+    let mut total = 0u64;
+    loop {
+        let chunk = tokio::select! {
+            biased;
+            _ = ctx.cancel.cancelled() => return TransferOutcome::Aborted,
+            r = &mut pending => r,
+        };
+        let chunk = match chunk {
+            Ok(Ok(chunk)) => chunk,
+            Ok(Err(e)) => return TransferOutcome::StorageFailed(fs_error(&StorageError::from(e))),
+            Err(e) => return TransferOutcome::StorageFailed(FsError::Other(e.to_string())),
+        };
+        if chunk.is_empty() {
+            break;
+        }
+        pending = read_chunk(std::mem::take(&mut spare));
+        if !write_chunk(ctx, &mut data, &chunk).await {
+            return interrupted(ctx);
+        }
+        total += chunk.len() as u64;
+        ctx.progress.store(total, Ordering::Relaxed);
+        spare = chunk;
+    }
+    match finish(data, ctx.stall_timeout).await {
+        Ok(()) => TransferOutcome::Complete { bytes: total },
+        Err(_) => TransferOutcome::ConnectionLost,
+    }
+}
+
 async fn send_file(
     ctx: &TransferContext,
     mut reader: Box<dyn AsyncRead + Send + Unpin>,
@@ -544,6 +600,9 @@ async fn receive_file(
     let mut converted = Vec::new();
     let mut converter = ascii::FromNetwork::default();
     let mut total = 0u64;
+    // Received bytes are handed to storage in large batches: one blocking
+    // write per batch instead of one per TLS record.
+    let mut batch: Vec<u8> = Vec::with_capacity(UPLOAD_BATCH_BYTES);
     loop {
         let read = tokio::select! {
             biased;
@@ -582,18 +641,23 @@ async fn receive_file(
         } else {
             chunk
         };
-        if let Err(e) = upload.write_all(out).await {
-            upload.abort().await;
-            return TransferOutcome::StorageFailed(fs_error(&StorageError::from(e)));
+        batch.extend_from_slice(out);
+        if batch.len() >= UPLOAD_BATCH_BYTES {
+            if let Err(e) = upload.write_all(&batch).await {
+                upload.abort().await;
+                return TransferOutcome::StorageFailed(fs_error(&StorageError::from(e)));
+            }
+            batch.clear();
         }
     }
     if ascii {
         converted.clear();
         converter.finish(&mut converted);
-        if let Err(e) = upload.write_all(&converted).await {
-            upload.abort().await;
-            return TransferOutcome::StorageFailed(fs_error(&StorageError::from(e)));
-        }
+        batch.extend_from_slice(&converted);
+    }
+    if let Err(e) = upload.write_all(&batch).await {
+        upload.abort().await;
+        return TransferOutcome::StorageFailed(fs_error(&StorageError::from(e)));
     }
     if let Err(e) = upload.flush().await {
         upload.abort().await;
