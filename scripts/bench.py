@@ -995,7 +995,8 @@ def main():
     p.add_argument("--ftps", help="ftps binary (default: cargo build --release, target/release/ftps)")
     p.add_argument("--no-vsftpd", action="store_true", help="measure only ftps serve")
     p.add_argument("--require-vsftpd", action="store_true", help="fail when vsftpd cannot run")
-    p.add_argument("--install", action="store_true", help="run scripts/install-test-servers.sh first")
+    p.add_argument("--install", action="store_true",
+                   help="install missing tools (apt-get) and run scripts/install-test-servers.sh first")
     p.add_argument("--json", help="also write the results here")
     p.add_argument("--workdir", help="where the data set goes (default: a new temporary directory)")
     args = p.parse_args()
@@ -1005,11 +1006,19 @@ def main():
         sizes["runs"] = args.runs
     only = set(filter(None, args.only.split(","))) or {"limits", "a", "b", "c", "d", "e", "f",
                                                         "g", "h", "client"}
-    for tool in ["curl", "socat", "openssl"] + (["lftp"] if "client" in only else []):
-        if shutil.which(tool) is None:
-            die(f"{tool} is not installed (apt-get install {tool})")
+    tools = ["curl", "socat", "openssl"] + (["lftp"] if "client" in only else [])
     if args.install:
+        missing = [t for t in tools if shutil.which(t) is None]
+        if missing:
+            sudo = [] if os.geteuid() == 0 else ["sudo"]
+            env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+            run(sudo + ["apt-get", "update", "-qq"], env=env)
+            run(sudo + ["apt-get", "install", "-y", "-qq", *missing], env=env,
+                stdout=subprocess.DEVNULL)
         run(["sh", os.path.join(REPO, "scripts", "install-test-servers.sh")])
+    for tool in tools:
+        if shutil.which(tool) is None:
+            die(f"{tool} is not installed (apt-get install {tool}, or pass --install)")
 
     ftps_bin = args.ftps
     if not ftps_bin:

@@ -590,6 +590,17 @@ async fn send_file(
     }
 }
 
+/// Abort an upload, first handing storage what was received but not yet
+/// written: a new file's partial content is kept for REST+STOR/APPE (see
+/// [`Upload::abort`]) and must contain every byte that arrived.
+async fn abort_upload(mut upload: Box<dyn Upload>, batch: &[u8]) {
+    if !batch.is_empty() {
+        let _ = upload.write_all(batch).await;
+        let _ = upload.flush().await;
+    }
+    upload.abort().await;
+}
+
 async fn receive_file(
     ctx: &TransferContext,
     mut upload: Box<dyn Upload>,
@@ -607,7 +618,7 @@ async fn receive_file(
         let read = tokio::select! {
             biased;
             _ = ctx.cancel.cancelled() => {
-                upload.abort().await;
+                abort_upload(upload, &batch).await;
                 return TransferOutcome::Aborted;
             }
             r = tokio::time::timeout(ctx.stall_timeout, data.read(&mut buf)) => r,
@@ -619,17 +630,17 @@ async fn receive_file(
             // (UnexpectedEof): a possibly truncated upload.
             Ok(Err(error)) => {
                 warn!(peer = %ctx.peer_ip, %error, received = total, "upload data connection failed");
-                upload.abort().await;
+                abort_upload(upload, &batch).await;
                 return TransferOutcome::ConnectionLost;
             }
             Err(_) => {
                 warn!(peer = %ctx.peer_ip, received = total, "upload stalled");
-                upload.abort().await;
+                abort_upload(upload, &batch).await;
                 return TransferOutcome::ConnectionLost;
             }
         };
         let Some(chunk) = buf.get(..n) else {
-            upload.abort().await;
+            abort_upload(upload, &batch).await;
             return TransferOutcome::ConnectionLost;
         };
         total += n as u64;

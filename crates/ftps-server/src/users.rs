@@ -546,6 +546,52 @@ mod tests {
     }
 
     #[test]
+    fn a_successful_login_is_remembered_only_for_that_password() {
+        let db = db("");
+        assert_eq!(
+            db.authenticate_cached("alice", b"correct horse", None),
+            None
+        );
+        assert!(db.authenticate("alice", b"wrong").is_none());
+        assert_eq!(db.authenticate_cached("alice", b"wrong", None), None);
+        let account = db.authenticate("alice", b"correct horse").unwrap();
+        assert_eq!(
+            db.authenticate_cached("alice", b"correct horse", None),
+            Some(account)
+        );
+        assert_eq!(db.authenticate_cached("alice", b"correct hors", None), None);
+        assert_eq!(db.authenticate_cached("bob", b"correct horse", None), None);
+        assert_eq!(
+            db.authenticate_cached("nobody", b"correct horse", None),
+            None
+        );
+    }
+
+    #[test]
+    fn login_cache_can_be_turned_off() {
+        let db = db("[server]\nlogin_cache_secs = 0\n");
+        assert!(db.authenticate("alice", b"correct horse").is_some());
+        assert_eq!(
+            db.authenticate_cached("alice", b"correct horse", None),
+            None
+        );
+    }
+
+    #[test]
+    fn pooled_argon2_memory_gives_the_same_answers_for_other_parameters() {
+        // A smaller memory cost than the pooled blocks were sized for, and back.
+        let params = argon2::Params::new(1024, 1, 1, None).unwrap();
+        let small = Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+            .hash_password(b"pw", &SaltString::generate(&mut OsRng))
+            .unwrap()
+            .to_string();
+        assert!(verify_password(HASH, b"correct horse"));
+        assert!(verify_password(&small, b"pw"));
+        assert!(!verify_password(&small, b"pW"));
+        assert!(verify_password(HASH, b"correct horse"));
+    }
+
+    #[test]
     fn wrong_and_malformed() {
         assert!(!verify_password(HASH, b"wrong"));
         assert!(!verify_password(HASH, b""));
