@@ -530,10 +530,10 @@ impl Connection {
                     (PassiveKind::Pasv, Some(addr)) => addr,
                     _ => ip,
                 };
-                let require_reuse = self
-                    .session
-                    .user()
-                    .map_or(true, |grant| grant.policy.require_session_reuse);
+                let require_reuse = match self.session.user() {
+                    Some(grant) => grant.policy.require_session_reuse,
+                    None => true,
+                };
                 let early = EarlyTls {
                     tls: self
                         .tls
