@@ -41,7 +41,7 @@ pub struct TlsOptions {
 }
 
 fn provider() -> Arc<CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
+    Arc::new(rustls::crypto::aws_lc_rs::default_provider())
 }
 
 /// The client's TLS session store: rustls' in-memory cache, counting the

@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
-use rustls::crypto::ring::{default_provider, ALL_CIPHER_SUITES};
+use rustls::crypto::aws_lc_rs::{default_provider, ALL_CIPHER_SUITES};
 use rustls::crypto::CryptoProvider;
 use rustls::{SupportedCipherSuite, SupportedProtocolVersion};
 use serde::{Deserialize, Deserializer};

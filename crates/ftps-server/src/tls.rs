@@ -570,7 +570,7 @@ mod tests {
         let chain = vec![key.cert.der().clone()];
         let pk = PrivateKeyDer::Pkcs8(key.key_pair.serialize_der().into());
         let versions = [&rustls::version::TLS12, &rustls::version::TLS13];
-        let provider = rustls::crypto::ring::default_provider();
+        let provider = rustls::crypto::aws_lc_rs::default_provider();
         let certs = CertSet::new(&provider, (chain, pk), Vec::new()).unwrap();
         TlsSetup::new(certs, provider, &versions, None).unwrap()
     }

@@ -35,7 +35,7 @@ fn client_config(trusted: &[CertificateDer<'static>]) -> Arc<ClientConfig> {
     for c in trusted {
         roots.add(c.clone()).unwrap();
     }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     Arc::new(
         ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()

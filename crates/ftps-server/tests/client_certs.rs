@@ -77,7 +77,7 @@ fn config_with_cert(server_cert: &Path, cert: &Path, key: &Path) -> Arc<ClientCo
         .map(|c| c.unwrap())
         .collect();
     let key = PrivateKeyDer::from_pem_file(key).unwrap();
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     Arc::new(
         ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()

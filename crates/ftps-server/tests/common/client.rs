@@ -70,7 +70,7 @@ pub fn tls_config(
     versions: &[&'static SupportedProtocolVersion],
     resumption: bool,
 ) -> Arc<ClientConfig> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let mut config = ClientConfig::builder_with_provider(provider)
         .with_protocol_versions(versions)
         .unwrap()
