@@ -814,7 +814,8 @@ impl Client {
             }
         }
         let mut sent = 0u64;
-        let mut buf = vec![0u8; 64 * 1024];
+        // Large reads: a file reader hands each read to tokio's blocking pool.
+        let mut buf = vec![0u8; 256 * 1024];
         let idle = self.options.idle_data_timeout;
         let copy: Result<(), Error> = async {
             loop {

@@ -90,6 +90,10 @@ async fn pump<W: AsyncWrite + Unpin>(
         bar.set_position(offset);
     }
     let mut buf = vec![0u8; 64 * 1024];
+    // TLS hands over a record (~16 KiB) at a time; the destination (a file or
+    // standard output, each write a hand-off to tokio's blocking pool) gets
+    // large writes instead.
+    let mut out = tokio::io::BufWriter::with_capacity(256 * 1024, out);
     let mut converter = FromNetwork::default();
     let mut converted = Vec::new();
     loop {
