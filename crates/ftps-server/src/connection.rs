@@ -530,18 +530,23 @@ impl Connection {
                     (PassiveKind::Pasv, Some(addr)) => addr,
                     _ => ip,
                 };
-                let require_reuse = match self.session.user() {
-                    Some(grant) => grant.policy.require_session_reuse,
-                    None => true,
-                };
-                let early = EarlyTls {
-                    tls: self
-                        .tls
-                        .for_data(crate::tls::Direction::Send, require_reuse),
-                    private: Arc::clone(&self.prot_private),
-                    handshake_timeout: server.tls_handshake_timeout(),
-                };
-                self.passive = Some(PassivePort::spawn(listener, self.peer.ip(), Some(early)));
+                // An early TLS start needs a data configuration: only made
+                // while PROT P is in force (see crate::passive).
+                let early =
+                    (self.session.data_protection() == DataProtection::Private).then(|| {
+                        let require_reuse = match self.session.user() {
+                            Some(grant) => grant.policy.require_session_reuse,
+                            None => true,
+                        };
+                        EarlyTls {
+                            tls: self
+                                .tls
+                                .for_data(crate::tls::Direction::Send, require_reuse),
+                            private: Arc::clone(&self.prot_private),
+                            handshake_timeout: server.tls_handshake_timeout(),
+                        }
+                    });
+                self.passive = Some(PassivePort::spawn(listener, self.peer.ip(), early));
                 self.session
                     .handle_passive_opened(Some(SocketAddr::new(announce, port)));
             }

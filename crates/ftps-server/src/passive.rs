@@ -77,7 +77,11 @@ impl PassivePort {
     pub fn spawn(listener: TcpListener, peer: IpAddr, early: Option<EarlyTls>) -> PassivePort {
         let (take, take_rx) = oneshot::channel();
         let (arrival_tx, arrival) = oneshot::channel();
-        let task = tokio::spawn(wait(listener, peer, early, take_rx, arrival_tx));
+        let task = tokio::spawn(async move {
+            if let Some(ready) = wait(listener, peer, early, take_rx).await {
+                let _ = arrival_tx.send(ready);
+            }
+        });
         PassivePort {
             take,
             arrival,
@@ -95,13 +99,14 @@ impl PassivePort {
     }
 }
 
+/// Accept the connection, start TLS early when it applies, and hand the
+/// result over once the transfer asks (`None`: nothing to hand over).
 async fn wait(
     listener: TcpListener,
     peer: IpAddr,
     early: Option<EarlyTls>,
-    take: oneshot::Receiver<()>,
-    arrival: oneshot::Sender<Arrival>,
-) {
+    mut take: oneshot::Receiver<()>,
+) -> Option<Arrival> {
     let mut tcp = loop {
         match listener.accept().await {
             Ok((stream, from)) => {
@@ -115,45 +120,39 @@ async fn wait(
             }
             Err(error) => {
                 warn!(%error, "passive accept failed");
-                return;
+                return None;
             }
         }
     };
     drop(listener);
-    let Some(early) = early else {
-        if take.await.is_ok() {
-            let _ = arrival.send(Arrival::Tcp(tcp));
-        }
-        return;
-    };
-    let mut take = take;
-    let mut head = [0u8; 2];
-    let starts_tls = tokio::select! {
-        biased;
-        taken = &mut take => {
-            if taken.is_ok() {
-                let _ = arrival.send(Arrival::Tcp(tcp));
+    let ready = match early {
+        None => Arrival::Tcp(tcp),
+        Some(early) => {
+            let mut head = [0u8; 2];
+            let starts_tls = tokio::select! {
+                biased;
+                // The transfer asked first: it runs the handshake itself.
+                taken = &mut take => return taken.ok().map(|()| Arrival::Tcp(tcp)),
+                peeked = tcp.peek(&mut head) => {
+                    // A TLS handshake record (content type 22, version 3.x),
+                    // while PROT P is in force: a PROT C upload is never read here.
+                    matches!(peeked, Ok(2)) && head == [0x16, 0x03] && early.private.load(Ordering::Relaxed)
+                }
+            };
+            if starts_tls {
+                match tokio::time::timeout(early.handshake_timeout, start_tls(&mut tcp, &early.tls))
+                    .await
+                {
+                    Ok(Ok(conn)) => Arrival::TlsStarted(tcp, conn, early.tls),
+                    Ok(Err(error)) => Arrival::TlsFailed(error),
+                    Err(_) => Arrival::TlsFailed("TLS handshake timed out".into()),
+                }
+            } else {
+                Arrival::Tcp(tcp)
             }
-            return;
-        }
-        peeked = tcp.peek(&mut head) => {
-            // A TLS handshake record (content type 22, version 3.x), while
-            // PROT P is in force: a PROT C upload is never read here.
-            matches!(peeked, Ok(2)) && head == [0x16, 0x03] && early.private.load(Ordering::Relaxed)
         }
     };
-    let ready = if starts_tls {
-        match tokio::time::timeout(early.handshake_timeout, start_tls(&mut tcp, &early.tls)).await {
-            Ok(Ok(conn)) => Arrival::TlsStarted(tcp, conn, early.tls),
-            Ok(Err(error)) => Arrival::TlsFailed(error),
-            Err(_) => Arrival::TlsFailed("TLS handshake timed out".into()),
-        }
-    } else {
-        Arrival::Tcp(tcp)
-    };
-    if take.await.is_ok() {
-        let _ = arrival.send(ready);
-    }
+    take.await.ok().map(|()| ready)
 }
 
 /// Read the ClientHello and send the server's first flight; stop there.

@@ -322,7 +322,7 @@ impl UserDb {
                 _ => {}
             }
         }
-        let result = match self.lookup(name) {
+        match self.lookup(name) {
             Some(UserRecord {
                 account,
                 password_hash: None,
@@ -330,18 +330,16 @@ impl UserDb {
             Some(UserRecord {
                 account,
                 password_hash: Some(hash),
-            }) => verify_password(hash, password).then(|| account.clone()),
+            }) => verify_password(hash, password).then(|| {
+                self.cache
+                    .insert(&account.name, hash, password, std::time::Instant::now());
+                account.clone()
+            }),
             _ => {
                 let _ = verify_password(DUMMY_HASH, password);
                 None
             }
-        };
-        result.inspect(|account| {
-            if let Some(Some(hash)) = self.lookup(name).map(|r| r.password_hash.as_deref()) {
-                self.cache
-                    .insert(&account.name, hash, password, std::time::Instant::now());
-            }
-        })
+        }
     }
 
     /// The account, when `password` for `name` was verified recently (see
