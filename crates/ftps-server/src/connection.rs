@@ -117,6 +117,7 @@ pub(crate) async fn serve(shared: Arc<Shared>, tcp: TcpStream, listener: Listene
         user: String::new(),
         passive: None,
         prot_private: Arc::new(AtomicBool::new(prot_private)),
+        early_tls_seen: Arc::new(AtomicBool::new(false)),
         transfer: None,
         last_activity: Instant::now(),
         login_started: Instant::now(),
@@ -150,6 +151,9 @@ struct Connection {
     passive: Option<PassivePort>,
     /// PROT P in force (read by the passive port's task, see [`crate::passive`]).
     prot_private: Arc<AtomicBool>,
+    /// A data connection of this session started TLS before its transfer
+    /// command (see [`crate::passive`]).
+    early_tls_seen: Arc<AtomicBool>,
     transfer: Option<ActiveTransfer>,
     last_activity: Instant,
     login_started: Instant,
@@ -544,6 +548,7 @@ impl Connection {
                                 .for_data(crate::tls::Direction::Send, require_reuse),
                             private: Arc::clone(&self.prot_private),
                             handshake_timeout: server.tls_handshake_timeout(),
+                            started_before: Arc::clone(&self.early_tls_seen),
                         }
                     });
                 self.passive = Some(PassivePort::spawn(listener, self.peer.ip(), early));

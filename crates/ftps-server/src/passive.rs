@@ -14,9 +14,13 @@
 //! then stops before reading the client's Finished. The transfer command
 //! finishes the handshake, when the transfer's direction is known and so
 //! whether the connection may carry session tickets (see [`crate::tls`]).
-//! Every check on the data connection (session reuse, the client
-//! certificate, RFC 4217 §10.2 and §15.1.2) still happens in the transfer,
-//! after its 150 reply, exactly as for a connection that arrives later.
+//! An upload command looks at the port before its 150 reply: when the
+//! client has started TLS early, the upload finishes the handshake first so
+//! that the session tickets reach the client before the 150 (see
+//! `transfer::early_upload_tickets`). Every check on the data connection
+//! (session reuse, the client certificate, RFC 4217 §10.2 and §15.1.2)
+//! still decides after the 150 reply, exactly as for a connection that
+//! arrives later: a refusal is a 522.
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};
@@ -57,6 +61,9 @@ pub struct EarlyTls {
     pub private: Arc<AtomicBool>,
     /// Limit on reading the ClientHello and sending the first flight.
     pub handshake_timeout: Duration,
+    /// Set once a data connection of this control connection started TLS
+    /// before its transfer command.
+    pub started_before: Arc<AtomicBool>,
 }
 
 /// A passive port with its waiting task; dropping it closes the port.
@@ -64,6 +71,10 @@ pub struct PassivePort {
     take: oneshot::Sender<()>,
     arrival: oneshot::Receiver<Arrival>,
     task: JoinHandle<()>,
+    /// Set by the waiting task once a TLS ClientHello has arrived.
+    tls_starting: Arc<AtomicBool>,
+    /// The client started TLS early on an earlier data connection.
+    expect_early: bool,
 }
 
 impl Drop for PassivePort {
@@ -77,8 +88,13 @@ impl PassivePort {
     pub fn spawn(listener: TcpListener, peer: IpAddr, early: Option<EarlyTls>) -> PassivePort {
         let (take, take_rx) = oneshot::channel();
         let (arrival_tx, arrival) = oneshot::channel();
+        let tls_starting = Arc::new(AtomicBool::new(false));
+        let expect_early = early
+            .as_ref()
+            .is_some_and(|e| e.started_before.load(Ordering::Relaxed));
+        let starting = Arc::clone(&tls_starting);
         let task = tokio::spawn(async move {
-            if let Some(ready) = wait(listener, peer, early, take_rx).await {
+            if let Some(ready) = wait(listener, peer, early, take_rx, &starting).await {
                 let _ = arrival_tx.send(ready);
             }
         });
@@ -86,6 +102,8 @@ impl PassivePort {
             take,
             arrival,
             task,
+            tls_starting,
+            expect_early,
         }
     }
 
@@ -97,6 +115,24 @@ impl PassivePort {
         let _ = take.send(());
         (&mut self.arrival).await.ok()
     }
+
+    /// The data connection if its TLS handshake has started early: at
+    /// once when it waits at the pause, or within `limit` when the
+    /// ClientHello is being read or this client started TLS early on an
+    /// earlier data connection (it may be a moment late this time).
+    /// Otherwise the port is given back.
+    pub async fn take_started(mut self, limit: Duration) -> Result<Arrival, PassivePort> {
+        if let Ok(arrival) = self.arrival.try_recv() {
+            return Ok(arrival);
+        }
+        if !self.tls_starting.load(Ordering::Acquire) && !self.expect_early {
+            return Err(self);
+        }
+        match tokio::time::timeout(limit, &mut self.arrival).await {
+            Ok(Ok(arrival)) => Ok(arrival),
+            _ => Err(self),
+        }
+    }
 }
 
 /// Accept the connection, start TLS early when it applies, and hand the
@@ -106,6 +142,7 @@ async fn wait(
     peer: IpAddr,
     early: Option<EarlyTls>,
     mut take: oneshot::Receiver<()>,
+    tls_starting: &AtomicBool,
 ) -> Option<Arrival> {
     let mut tcp = loop {
         match listener.accept().await {
@@ -140,16 +177,24 @@ async fn wait(
                 }
             };
             if starts_tls {
-                match tokio::time::timeout(early.handshake_timeout, start_tls(&mut tcp, &early.tls))
+                tls_starting.store(true, Ordering::Release);
+                early.started_before.store(true, Ordering::Relaxed);
+                // Handed over at once: an upload command may look at it
+                // before its 150 reply (see `PassivePort::take_started`).
+                return Some(
+                    match tokio::time::timeout(
+                        early.handshake_timeout,
+                        start_tls(&mut tcp, &early.tls),
+                    )
                     .await
-                {
-                    Ok(Ok(conn)) => Arrival::TlsStarted(tcp, conn, early.tls),
-                    Ok(Err(error)) => Arrival::TlsFailed(error),
-                    Err(_) => Arrival::TlsFailed("TLS handshake timed out".into()),
-                }
-            } else {
-                Arrival::Tcp(tcp)
+                    {
+                        Ok(Ok(conn)) => Arrival::TlsStarted(tcp, conn, early.tls),
+                        Ok(Err(error)) => Arrival::TlsFailed(error),
+                        Err(_) => Arrival::TlsFailed("TLS handshake timed out".into()),
+                    },
+                );
             }
+            Arrival::Tcp(tcp)
         }
     };
     take.await.ok().map(|()| ready)
@@ -190,7 +235,32 @@ async fn start_tls(
     Ok(Box::new(conn))
 }
 
-async fn flush(tcp: &mut TcpStream, conn: &mut rustls::ServerConnection) -> io::Result<()> {
+/// Feed the handshake bytes the client has already sent (never waits for
+/// more). `Ok(true)` when the handshake is now complete; a TLS error's alert
+/// is left in `conn` for [`flush`].
+pub fn advance_handshake(
+    tcp: &TcpStream,
+    conn: &mut rustls::ServerConnection,
+) -> Result<bool, String> {
+    let mut buf = [0u8; 4096];
+    while conn.is_handshaking() {
+        let n = match tcp.try_read(&mut buf) {
+            Ok(0) => return Err("connection closed during the TLS handshake".into()),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+            Err(e) => return Err(e.to_string()),
+        };
+        let mut input = buf.get(..n).unwrap_or_default();
+        while !input.is_empty() {
+            conn.read_tls(&mut input).map_err(|e| e.to_string())?;
+        }
+        conn.process_new_packets().map_err(|e| e.to_string())?;
+    }
+    Ok(true)
+}
+
+/// Send what rustls has queued (handshake messages, tickets, alerts).
+pub async fn flush(tcp: &mut TcpStream, conn: &mut rustls::ServerConnection) -> io::Result<()> {
     let mut out = Vec::new();
     while conn.wants_write() {
         conn.write_tls(&mut out)?;

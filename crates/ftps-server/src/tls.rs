@@ -27,15 +27,19 @@
 //! least-recently-used, so a session offered again and again stays. Data
 //! connections on which the server sends carry two fresh tickets, read by
 //! the client with the data, and the control connection starts with
-//! [`CONTROL_TICKETS`]. Upload connections carry tickets only when the
-//! client asks with the RFC 9149 `ticket_request` extension (this project's
-//! client does, and reads them before closing): a client that never reads
-//! after an upload would close with the ticket unread, and the kernel's
-//! reset then discards the tail of the upload still queued at the client
-//! (measured with curl 7.88 and lftp on TLS 1.3). rustls has no call to
-//! issue a ticket later on an established control connection, so curl with
-//! TLS 1.3 has no fresh session for a second upload in a row (see the
-//! README's interoperability notes).
+//! [`CONTROL_TICKETS`]. Uploads are delicate: a client that closes its
+//! upload connection with a ticket unread makes the kernel reset it, and the
+//! reset discards the tail of the upload still queued at the client
+//! (measured with curl 7.88 and lftp on TLS 1.3). So an upload carries
+//! tickets only (1) when the client asks with the RFC 9149
+//! `ticket_request` extension (this project's client does, and reads them
+//! before closing), or (2) when the client completed its data handshake
+//! before the upload command: the tickets are then written before the 150
+//! reply and wait in the client's socket before it sends a byte (curl
+//! starts its data handshake right after EPSV and reads once before it
+//! closes; see `transfer::early_upload_tickets`). rustls has no call to
+//! issue a ticket later on an established control connection, which would
+//! be the other way.
 //!
 //! Sessions created by a data connection are staged and kept only when that
 //! connection resumed (and so was accepted): a refused full handshake must
@@ -203,13 +207,13 @@ impl DataTls {
     }
 
     /// For a handshake that started before its transfer was known (see
-    /// [`crate::passive`]): the configuration was made for sending; an
-    /// upload's connection gets no tickets (refused when rustls stores them).
-    pub fn set_direction(&self, direction: Direction) {
-        self.staged.tickets.store(
-            direction == Direction::Send,
-            std::sync::atomic::Ordering::Relaxed,
-        );
+    /// [`crate::passive`]): the configuration was made for sending, with
+    /// tickets; an upload's connection gets none unless its handshake ends
+    /// before the 150 reply (refused when rustls stores them).
+    pub fn allow_tickets(&self, allow: bool) {
+        self.staged
+            .tickets
+            .store(allow, std::sync::atomic::Ordering::Relaxed);
     }
 }
 

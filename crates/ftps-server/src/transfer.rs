@@ -1,6 +1,8 @@
 //! One data transfer, in its own task (RFC 959 §3.2-3.3, RFC 4217 §7, §10.2).
 //!
 //! Order of events: open the file (a failure is answered before any 1xx),
+//! for an upload whose data connection already started TLS, complete that
+//! handshake so its session tickets precede the 150 (`early_upload_tickets`),
 //! report "started" (the control task sends 150), get the data connection
 //! (accept on the passive listener, only from the control connection's peer
 //! address, or connect for PORT/EPRT), run the TLS handshake as the TLS
@@ -39,6 +41,9 @@ pub const TRANSFER_BUFFER_BYTES: usize = 64 * 1024;
 const UPLOAD_BATCH_BYTES: usize = 256 * 1024;
 /// How long a finished data connection waits for the client's close before it is dropped.
 const LINGER_AFTER_CLOSE: Duration = Duration::from_secs(5);
+/// How long an upload command waits for the client's TLS Finished on a data
+/// connection whose handshake started early (see `early_upload_tickets`).
+const EARLY_FINISHED_WAIT: Duration = Duration::from_millis(200);
 /// How many times STOU tries a fresh name.
 const STOU_ATTEMPTS: usize = 16;
 
@@ -179,6 +184,21 @@ async fn run_inner(
         Ok(opened) => opened,
         Err(error) => return TransferOutcome::OpenFailed(error),
     };
+    // An upload whose data connection is already here, TLS started early:
+    // its tickets must reach the client before the 150 reply (see
+    // `early_upload_tickets`).
+    let mut arrived = None;
+    if matches!(source, Source::Upload(_))
+        && request.protection == DataProtection::Private
+        && request.endpoint == DataEndpoint::Passive
+    {
+        if let Some(port) = ctx.passive.take() {
+            match port.take_started(EARLY_FINISHED_WAIT).await {
+                Ok(arrival) => arrived = Some(early_upload_tickets(ctx, arrival).await),
+                Err(port) => ctx.passive = Some(port),
+            }
+        }
+    }
     if ctx
         .events
         .send(TransferEvent::Started(started))
@@ -188,10 +208,13 @@ async fn run_inner(
         return abandon(source, TransferOutcome::ConnectionLost).await;
     }
     let cancel = ctx.cancel.clone();
-    let tcp = tokio::select! {
-        biased;
-        _ = cancel.cancelled() => return abandon(source, TransferOutcome::Aborted).await,
-        tcp = connect_data(ctx, request.endpoint) => tcp,
+    let tcp = match arrived {
+        Some(arrival) => Some(arrival),
+        None => tokio::select! {
+            biased;
+            _ = cancel.cancelled() => return abandon(source, TransferOutcome::Aborted).await,
+            tcp = connect_data(ctx, request.endpoint) => tcp,
+        },
     };
     let (tcp, early) = match tcp {
         None => return abandon(source, TransferOutcome::DataConnectionFailed).await,
@@ -367,6 +390,55 @@ async fn connect_data(ctx: &mut TransferContext, endpoint: DataEndpoint) -> Opti
     }
 }
 
+/// Session tickets for an upload whose TLS handshake started early.
+///
+/// A TLS 1.3 client whose session cache uses each ticket once (curl with
+/// OpenSSL) needs a fresh ticket from every upload to resume on the next
+/// data connection, but it reads its upload connection only once, just
+/// before it closes it; a ticket still in flight then is left unread, and
+/// the kernel's reset on close discards the tail of the upload. So tickets
+/// are issued on an upload only when the client's handshake is complete on
+/// its side when the upload command arrives: its Finished is here (or
+/// arrives within [`EARLY_FINISHED_WAIT`]), the handshake completes now, the
+/// tickets are written before the 150 reply, and they wait in the client's
+/// socket before it sends a byte of the file. Otherwise (the client finishes
+/// its handshake only after the 150, like ftplib and lftp) the upload
+/// carries no tickets.
+async fn early_upload_tickets(ctx: &TransferContext, arrival: Arrival) -> Arrival {
+    let Arrival::TlsStarted(mut tcp, mut conn, data_tls) = arrival else {
+        return arrival;
+    };
+    data_tls.allow_tickets(true);
+    let advanced = tokio::time::timeout(EARLY_FINISHED_WAIT, async {
+        loop {
+            match crate::passive::advance_handshake(&tcp, &mut conn) {
+                Ok(false) => {
+                    if let Err(error) = tcp.readable().await {
+                        return Err(error.to_string());
+                    }
+                }
+                done => return done,
+            }
+        }
+    })
+    .await
+    .unwrap_or(Ok(false));
+    if !matches!(advanced, Ok(true)) {
+        data_tls.allow_tickets(false);
+    }
+    let flushed = tokio::time::timeout(
+        ctx.handshake_timeout,
+        crate::passive::flush(&mut tcp, &mut conn),
+    )
+    .await;
+    match (advanced, flushed) {
+        (Err(error), _) => Arrival::TlsFailed(error),
+        (_, Ok(Err(error))) => Arrival::TlsFailed(error.to_string()),
+        (_, Err(_)) => Arrival::TlsFailed("TLS handshake timed out".into()),
+        (Ok(_), Ok(Ok(()))) => Arrival::TlsStarted(tcp, conn, data_tls),
+    }
+}
+
 /// The TLS server handshake on the data connection (RFC 4217 §7, §10.2).
 /// `early` is a handshake the passive port already started (its
 /// connection state and configuration), to be finished here.
@@ -380,7 +452,9 @@ async fn handshake(
 ) -> Result<tokio_rustls::server::TlsStream<TcpStream>, TransferOutcome> {
     let (accept, data_tls) = match early {
         Some((conn, data_tls)) => {
-            data_tls.set_direction(direction);
+            if conn.is_handshaking() {
+                data_tls.allow_tickets(direction == crate::tls::Direction::Send);
+            }
             let acceptor = tokio_rustls::TlsAcceptor::from(Arc::clone(&data_tls.config));
             (
                 acceptor.accept_with(tcp, move |fresh| *fresh = *conn),
@@ -607,21 +681,32 @@ async fn receive_file(
     mut data: DataStream,
     ascii: bool,
 ) -> TransferOutcome {
-    let mut buf = vec![0u8; TRANSFER_BUFFER_BYTES];
+    // Received bytes are handed to storage in large batches: one blocking
+    // write per batch instead of one per TLS record. Binary data is read
+    // straight into the batch; TYPE A data is converted on its way there.
+    let mut batch = vec![0u8; UPLOAD_BATCH_BYTES];
+    let mut filled = 0usize;
+    let mut buf = if ascii {
+        vec![0u8; TRANSFER_BUFFER_BYTES]
+    } else {
+        Vec::new()
+    };
     let mut converted = Vec::new();
     let mut converter = ascii::FromNetwork::default();
     let mut total = 0u64;
-    // Received bytes are handed to storage in large batches: one blocking
-    // write per batch instead of one per TLS record.
-    let mut batch: Vec<u8> = Vec::with_capacity(UPLOAD_BATCH_BYTES);
     loop {
+        let space = if ascii {
+            buf.as_mut_slice()
+        } else {
+            batch.get_mut(filled..).unwrap_or_default()
+        };
         let read = tokio::select! {
             biased;
             _ = ctx.cancel.cancelled() => {
-                abort_upload(upload, &batch).await;
+                abort_upload(upload, batch.get(..filled).unwrap_or_default()).await;
                 return TransferOutcome::Aborted;
             }
-            r = tokio::time::timeout(ctx.stall_timeout, data.read(&mut buf)) => r,
+            r = tokio::time::timeout(ctx.stall_timeout, data.read(space)) => r,
         };
         let n = match read {
             Ok(Ok(0)) => break,
@@ -630,41 +715,49 @@ async fn receive_file(
             // (UnexpectedEof): a possibly truncated upload.
             Ok(Err(error)) => {
                 warn!(peer = %ctx.peer_ip, %error, received = total, "upload data connection failed");
-                abort_upload(upload, &batch).await;
+                abort_upload(upload, batch.get(..filled).unwrap_or_default()).await;
                 return TransferOutcome::ConnectionLost;
             }
             Err(_) => {
                 warn!(peer = %ctx.peer_ip, received = total, "upload stalled");
-                abort_upload(upload, &batch).await;
+                abort_upload(upload, batch.get(..filled).unwrap_or_default()).await;
                 return TransferOutcome::ConnectionLost;
             }
         };
-        let Some(chunk) = buf.get(..n) else {
-            abort_upload(upload, &batch).await;
-            return TransferOutcome::ConnectionLost;
-        };
         total += n as u64;
         ctx.progress.store(total, Ordering::Relaxed);
-        let out: &[u8] = if ascii {
+        let mut pending: &[u8] = &[];
+        if ascii {
             converted.clear();
-            converter.convert(chunk, &mut converted);
-            &converted
+            converter.convert(buf.get(..n).unwrap_or_default(), &mut converted);
+            pending = &converted;
         } else {
-            chunk
-        };
-        batch.extend_from_slice(out);
-        if batch.len() >= UPLOAD_BATCH_BYTES {
-            if let Err(e) = upload.write_all(&batch).await {
-                upload.abort().await;
-                return TransferOutcome::StorageFailed(fs_error(&StorageError::from(e)));
+            filled += n;
+        }
+        loop {
+            // Move converted bytes into the batch; write it out when full.
+            let room = UPLOAD_BATCH_BYTES - filled;
+            let (now, later) = pending.split_at(pending.len().min(room));
+            if let Some(dest) = batch.get_mut(filled..filled + now.len()) {
+                dest.copy_from_slice(now);
+                filled += now.len();
             }
-            batch.clear();
+            pending = later;
+            if filled >= UPLOAD_BATCH_BYTES {
+                if let Err(e) = upload.write_all(&batch).await {
+                    upload.abort().await;
+                    return TransferOutcome::StorageFailed(fs_error(&StorageError::from(e)));
+                }
+                filled = 0;
+            }
+            if pending.is_empty() {
+                break;
+            }
         }
     }
+    batch.truncate(filled);
     if ascii {
-        converted.clear();
-        converter.finish(&mut converted);
-        batch.extend_from_slice(&converted);
+        converter.finish(&mut batch);
     }
     if let Err(e) = upload.write_all(&batch).await {
         upload.abort().await;

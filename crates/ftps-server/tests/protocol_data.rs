@@ -240,6 +240,93 @@ async fn rfc4217_s10_2_tls13_data_resumes_for_30_uploads_and_downloads() {
     .await;
 }
 
+/// Bytes waiting on a socket, without consuming them or waiting.
+fn waiting_bytes(tcp: &tokio::net::TcpStream) -> usize {
+    use nix::sys::socket::{recv, MsgFlags};
+    use std::os::fd::AsRawFd;
+    let mut buf = [0u8; 4096];
+    recv(
+        tcp.as_raw_fd(),
+        &mut buf,
+        MsgFlags::MSG_PEEK | MsgFlags::MSG_DONTWAIT,
+    )
+    .unwrap_or(0)
+}
+
+/// RFC 4217 §10.2 with single-use TLS 1.3 tickets (rustls clients, curl's
+/// OpenSSL cache): a client that completes its data handshake before the
+/// upload command and reads the upload connection only once, just before
+/// closing it (as curl does), must find a fresh ticket there. The server
+/// writes the tickets before its 150 reply, so they are already in the
+/// client's socket when the 150 arrives. Twelve uploads in a row: more than
+/// the control connection's tickets, so every upload after the eighth
+/// depends on the ticket of the one before. An upload whose handshake only
+/// starts after the 150 gets no ticket (a client that never reads would
+/// close with it unread and the reset would cut the upload short).
+#[tokio::test]
+async fn rfc4217_s10_2_tls13_upload_with_early_handshake_gets_ticket_before_150() {
+    within(60, async {
+        let server = TestServer::start();
+        let config = client::config_tls13(&server.cert_pem);
+        let mut c = session(&server, &config).await;
+        for i in 0..12usize {
+            let name = format!("u{i}.bin");
+            let data = random_bytes(1 + i * 997);
+            let addr = c.epsv().await;
+            let tcp = client::tcp_connect(addr).await;
+            let mut tls = match client::data_tls(tcp, &config).await {
+                Ok(tls) => tls,
+                Err(e) => panic!("upload {i}: data TLS handshake: {e}\n{}", c.dialogue()),
+            };
+            let kind = tls.get_ref().1.handshake_kind();
+            c.send(&format!("STOR {name}")).await;
+            c.expect_reply(150).await;
+            c.check(
+                waiting_bytes(tls.get_ref().0) > 0,
+                &format!("upload {i}: no ticket waiting when the 150 arrived"),
+            );
+            // Take in what is there (the tickets), without waiting for more.
+            tls.get_ref().0.readable().await.unwrap();
+            let mut buf = [0u8; 16];
+            let read = tokio::time::timeout(Duration::ZERO, tls.read(&mut buf)).await;
+            c.check(
+                read.is_err(),
+                &format!("upload {i}: no data expected from the server ({read:?})"),
+            );
+            tls.write_all(&data).await.unwrap();
+            tls.shutdown().await.unwrap();
+            drop(tls);
+            c.expect_reply(226).await;
+            c.check(
+                kind == Some(HandshakeKind::Resumed),
+                &format!("upload {i}: data connection did not resume ({kind:?})"),
+            );
+            c.check(
+                std::fs::read(server.path(&name)).unwrap() == data,
+                &format!("upload {i}: stored content"),
+            );
+        }
+        // A handshake that starts after the 150: no ticket on the upload.
+        let addr = c.epsv().await;
+        c.send("STOR late.bin").await;
+        c.expect_reply(150).await;
+        let tcp = client::tcp_connect(addr).await;
+        let mut tls = client::data_tls(tcp, &config).await.unwrap();
+        let quiet =
+            tokio::time::timeout(Duration::from_millis(300), tls.get_ref().0.readable()).await;
+        c.check(
+            quiet.is_err() && waiting_bytes(tls.get_ref().0) == 0,
+            "an upload whose handshake began after the 150 must carry no ticket",
+        );
+        tls.write_all(b"late").await.unwrap();
+        tls.shutdown().await.unwrap();
+        drop(tls);
+        c.expect_reply(226).await;
+        c.expect("QUIT", 221).await;
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn rfc4217_s10_2_data_without_resumption_is_522() {
     within(60, async {
@@ -710,6 +797,22 @@ async fn rfc959_type_a_converts_line_endings() {
         c.check(
             std::fs::read(server.path("up.txt")).unwrap() == b"a\nb\n",
             "TYPE A upload stores LF line endings",
+        );
+        // Larger than the server's upload batch (256 KiB), with a CR LF
+        // pair split across TLS records and batches somewhere.
+        let mut big_network = Vec::new();
+        let mut big_local = Vec::new();
+        for i in 0..40_000usize {
+            let line = format!("line {i} {}", "x".repeat(i % 23));
+            big_network.extend_from_slice(line.as_bytes());
+            big_network.extend_from_slice(b"\r\n");
+            big_local.extend_from_slice(line.as_bytes());
+            big_local.push(b'\n');
+        }
+        c.upload(b"STOR big.txt", &big_network).await;
+        c.check(
+            std::fs::read(server.path("big.txt")).unwrap() == big_local,
+            "large TYPE A upload stores LF line endings",
         );
         let got = c.retr("down.txt").await;
         c.check(got == b"x\r\ny\r\n", "TYPE A download sends CRLF");
