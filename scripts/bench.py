@@ -404,12 +404,23 @@ def timed(cmd, **kw):
     return time.perf_counter() - start
 
 
+def settle(server, limit=10.0):
+    """For a forking server: wait until its session processes have exited
+    and been reaped, so their CPU time sits in the listener's cutime/cstime
+    and is neither counted twice nor missed."""
+    if not server.forks:
+        return
+    deadline = time.monotonic() + limit
+    while len(descendants(server.proc.pid)) > 1 and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
 def with_cpu(server, fn):
     """Run fn(); return (its result, server CPU-seconds it took)."""
+    settle(server)
     before = server.cpu_seconds()
     result = fn()
-    if server.forks:
-        time.sleep(0.5)  # let the session processes exit and be reaped
+    settle(server)
     return result, server.cpu_seconds() - before
 
 
