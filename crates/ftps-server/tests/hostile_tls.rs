@@ -11,7 +11,8 @@
 //! * TLS alerts, junk and resets in the middle of transfers (426, the session
 //!   goes on, uploads never replace existing files with partial content);
 //! * the control connection closed in the middle of a transfer;
-//! * stalled TLS handshakes (control, implicit, data);
+//! * stalled TLS handshakes (control, implicit, data — also data TLS started
+//!   before an upload command);
 //! * data connections stolen by another client on the same host, and
 //!   another session's TLS ticket offered on a data connection (522).
 //!
@@ -1113,6 +1114,33 @@ async fn stalled_tls_handshakes_time_out() {
             }
             .await;
             cases.record(&format!("data after 150: {label}"), result);
+        }
+        // TLS started before an upload command, then stalled: the server
+        // waits only briefly for the client's Finished before its 150 (see
+        // transfer::early_upload_tickets), then refuses with 522 once the
+        // handshake times out, and leaves no file.
+        for (label, bytes) in stalls.iter().filter(|(_, b)| !b.is_empty()) {
+            let result = async {
+                let addr = epsv_addr(&mut c).await?;
+                let mut tcp = connect(addr).await?;
+                tcp.write_all(bytes).await.map_err(|e| e.to_string())?;
+                let asked = Instant::now();
+                expect_code(&mut c, b"STOR early-stall.bin", 150).await?;
+                if asked.elapsed() >= min {
+                    return Err(format!("150 only after {:?}", asked.elapsed()));
+                }
+                let r = next_reply_within(&mut c, max).await?;
+                drop(tcp);
+                if r.code != 522 {
+                    return Err(format!("expected 522, got {} {:?}", r.code, r.text()));
+                }
+                if server.path("early-stall.bin").exists() {
+                    return Err("the refused upload left a file".into());
+                }
+                Ok(())
+            }
+            .await;
+            cases.record(&format!("data before STOR: {label}"), result);
         }
         let got = c.retr("small.bin").await;
         cases.record(
