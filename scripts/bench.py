@@ -24,8 +24,11 @@ in one run, interleaving the two servers so that drift hits both alike:
 Clients are public tools: curl, socat, lftp, Python's ftplib and ssl. All
 TLS is TLS 1.3 with TLS_AES_256_GCM_SHA384, certificates verified against the
 generated CA file. MB = 10^6 bytes. Each figure is the median of --runs runs
-(min-max shown). Server CPU comes from /proc/PID/stat (utime+stime, plus the
-reaped children for vsftpd, which forks per session).
+(min-max shown). Server CPU comes from /proc/PID/stat (utime+stime); vsftpd
+forks per session, so it runs in a CPU-accounting cgroup made for it (as
+root), else its reaped children are counted. Before each 1 GiB
+transfer (a, b, c) dirty pages are written back, clean caches dropped (as
+root) and the source file read back into the page cache.
 
 vsftpd runs as root with the system user and PAM service that
 scripts/install-test-servers.sh creates (`--install` runs that script).
@@ -177,6 +180,57 @@ def pss_kib(pid):
     return 0
 
 
+class CpuGroup:
+    """A CPU-accounting cgroup holding a forking server and every process it
+    forks, even those that exit unreaped by their parent (which /proc's
+    cutime/cstime would miss). cgroup v2 (`cpu.stat`) or v1 (`cpuacct`);
+    `create` returns None when neither is writable (not root, no cgroupfs)."""
+
+    def __init__(self, path, usage_file, scale):
+        self.path, self.usage_file, self.scale = path, usage_file, scale
+
+    @staticmethod
+    def create(name):
+        roots = [
+            ("/sys/fs/cgroup", "cpu.stat", 1e-6),
+            ("/sys/fs/cgroup/unified", "cpu.stat", 1e-6),
+            ("/sys/fs/cgroup/cpuacct", "cpuacct.usage", 1e-9),
+        ]
+        for root, usage, scale in roots:
+            if not os.path.exists(os.path.join(root, usage)):
+                continue
+            path = os.path.join(root, name)
+            try:
+                os.makedirs(path, exist_ok=True)
+                group = CpuGroup(path, usage, scale)
+                group.seconds()
+                return group
+            except OSError:
+                continue
+        return None
+
+    def add(self, pid):
+        with open(os.path.join(self.path, "cgroup.procs"), "w") as f:
+            f.write(f"{pid}\n")
+
+    def seconds(self):
+        with open(os.path.join(self.path, self.usage_file)) as f:
+            text = f.read()
+        if self.usage_file == "cpu.stat":
+            for line in text.splitlines():
+                key, _, value = line.partition(" ")
+                if key == "usage_usec":
+                    return int(value) * self.scale
+            raise OSError("no usage_usec in cpu.stat")
+        return int(text) * self.scale
+
+    def remove(self):
+        try:
+            os.rmdir(self.path)
+        except OSError:
+            pass
+
+
 # --------------------------------------------------------------------------
 # Servers
 # --------------------------------------------------------------------------
@@ -193,12 +247,16 @@ class Server:
         self.user = user
         self.password = password
         self.proc = None
+        self.cgroup = None
 
     def url(self, path=""):
         return f"ftp://127.0.0.1:{self.port}/{path}"
 
     def cpu_seconds(self):
-        """CPU used by the server so far (for a forking server: its whole tree)."""
+        """CPU used by the server so far (for a forking server: its whole tree,
+        from its cgroup when one could be made)."""
+        if self.cgroup:
+            return self.cgroup.seconds()
         pid = self.proc.pid
         total = sum(proc_stat(pid))
         if self.forks:
@@ -223,6 +281,9 @@ class Server:
                 except OSError:
                     pass
             self.proc.wait()
+        if self.cgroup:
+            time.sleep(0.2)
+            self.cgroup.remove()
 
 
 def wait_greeting(port, timeout=20.0):
@@ -344,6 +405,9 @@ xferlog_enable=NO
             stderr=subprocess.STDOUT,
             preexec_fn=raise_nofile,
         )
+        self.cgroup = CpuGroup.create(f"ftps-bench-vsftpd-{os.getpid()}")
+        if self.cgroup:
+            self.cgroup.add(self.proc.pid)
         wait_greeting(self.port)
 
 
@@ -566,12 +630,30 @@ def test_limits(env, results):
         results.add("limit", label, "MB/s", {"limit": values})
 
 
+def quiesce(env):
+    """Before a 1 GiB transfer: write back every dirty page (an earlier upload's
+    writeback would otherwise throttle this one and charge its reclaim to the
+    server under test), drop clean caches when root, and read big.bin back
+    into the page cache, so that every run starts from the same state."""
+    os.sync()
+    if os.geteuid() == 0:
+        try:
+            with open("/proc/sys/vm/drop_caches", "w") as f:
+                f.write("1\n")
+        except OSError:
+            pass
+    with open(os.path.join(env.data, "big.bin"), "rb") as f:
+        while f.read(1 << 20):
+            pass
+
+
 def test_abc(env, results, servers):
     size = env.s["big_mib"] * MIB
 
     def retr(prot):
         def fn(server):
             cmd = env.curl(server, [server.url("big.bin"), "-o", "/dev/null"], prot)
+            quiesce(env)
             secs, cpu = with_cpu(server, lambda: timed(cmd))
             return {"MB/s": size / secs / MB, "CPU s/GiB": cpu / (size / GIB)}
 
@@ -580,6 +662,7 @@ def test_abc(env, results, servers):
     def stor(server):
         name = f"up-{server.name}.bin"
         cmd = env.curl(server, ["-T", os.path.join(env.data, "big.bin"), server.url(name)])
+        quiesce(env)
         secs, cpu = with_cpu(server, lambda: timed(cmd))
         os.unlink(os.path.join(env.data, name))
         return {"MB/s": size / secs / MB, "CPU s/GiB": cpu / (size / GIB)}
