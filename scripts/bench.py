@@ -407,7 +407,11 @@ xferlog_enable=NO
         )
         self.cgroup = CpuGroup.create(f"ftps-bench-vsftpd-{os.getpid()}")
         if self.cgroup:
-            self.cgroup.add(self.proc.pid)
+            try:
+                self.cgroup.add(self.proc.pid)
+            except OSError:
+                self.cgroup.remove()
+                self.cgroup = None
         wait_greeting(self.port)
 
 
