@@ -271,11 +271,55 @@ pub async fn flush(tcp: &mut TcpStream, conn: &mut rustls::ServerConnection) -> 
 /// Random probes into the range before giving up.
 const BIND_ATTEMPTS: usize = 64;
 
+/// Where the system's ephemeral port range is configured (Linux).
+const EPHEMERAL_RANGE_FILE: &str = "/proc/sys/net/ipv4/ip_local_port_range";
+
+/// The system's ephemeral port range (Linux's default when it cannot be
+/// read): where passive ports are picked when no `passive_ports` is set.
+fn system_ephemeral_range() -> Option<PortRange> {
+    static RANGE: std::sync::OnceLock<Option<PortRange>> = std::sync::OnceLock::new();
+    *RANGE.get_or_init(|| {
+        std::fs::read_to_string(EPHEMERAL_RANGE_FILE)
+            .ok()
+            .and_then(|text| parse_port_range(&text))
+            .or_else(|| PortRange::new(32768, 60999).ok())
+    })
+}
+
+/// `"32768\t60999\n"` (the format of `ip_local_port_range`).
+fn parse_port_range(text: &str) -> Option<PortRange> {
+    let mut parts = text.split_whitespace().map(str::parse::<u16>);
+    match (parts.next(), parts.next()) {
+        (Some(Ok(start)), Some(Ok(end))) => PortRange::new(start, end).ok(),
+        _ => None,
+    }
+}
+
 /// Bind a listener for one data connection; it only ever accepts one.
+///
+/// The port is chosen here, at random in `range` or else in the system's
+/// ephemeral range, not by the kernel (`bind` to port 0): the kernel's
+/// search skips every port that still has a TIME_WAIT connection and checks
+/// each candidate under a lock, and after a few thousand data connections
+/// (each leaves one TIME_WAIT behind on this side) that search cost
+/// 0.7–1.7 ms of CPU per passive port, measured with 10,000–18,000 TIME_WAIT
+/// sockets on 127.0.0.1 (0.17–0.23 ms per file in all with a chosen port).
+/// A listener sets SO_REUSEADDR, so a port whose only other sockets are in
+/// TIME_WAIT can be bound again.
 pub async fn bind(ip: IpAddr, range: Option<&PortRange>) -> io::Result<TcpListener> {
-    let Some(range) = range else {
-        return TcpListener::bind(SocketAddr::new(ip, 0)).await;
-    };
+    if let Some(range) = range {
+        return bind_in(ip, range).await;
+    }
+    if let Some(range) = system_ephemeral_range() {
+        if let Ok(listener) = bind_in(ip, &range).await {
+            return Ok(listener);
+        }
+    }
+    // No luck in the ephemeral range: the kernel may still find a port.
+    TcpListener::bind(SocketAddr::new(ip, 0)).await
+}
+
+async fn bind_in(ip: IpAddr, range: &PortRange) -> io::Result<TcpListener> {
     let span = u32::from(range.end()) - u32::from(range.start()) + 1;
     let first = rand::random::<u32>() % span;
     let tries = (span as usize).min(BIND_ATTEMPTS);
@@ -311,6 +355,24 @@ mod tests {
                 .unwrap();
             assert!(range.contains(l.local_addr().unwrap().port()));
             held.push(l);
+        }
+    }
+
+    #[test]
+    fn reads_the_ephemeral_range_format() {
+        let range = parse_port_range("32768\t60999\n").unwrap();
+        assert_eq!((range.start(), range.end()), (32768, 60999));
+        assert!(parse_port_range("60999 32768").is_none());
+        assert!(parse_port_range("80 90").is_none());
+        assert!(parse_port_range("").is_none());
+    }
+
+    #[tokio::test]
+    async fn without_a_range_binds_in_the_ephemeral_range() {
+        let range = system_ephemeral_range().unwrap();
+        for _ in 0..20 {
+            let l = bind("127.0.0.1".parse().unwrap(), None).await.unwrap();
+            assert!(range.contains(l.local_addr().unwrap().port()));
         }
     }
 
