@@ -302,8 +302,8 @@ fn parse_port_range(text: &str) -> Option<PortRange> {
 /// search skips every port that still has a TIME_WAIT connection and checks
 /// each candidate under a lock, and after a few thousand data connections
 /// (each leaves one TIME_WAIT behind on this side) that search cost
-/// 0.7–1.7 ms of CPU per passive port, measured with 10,000–18,000 TIME_WAIT
-/// sockets on 127.0.0.1 (0.17–0.23 ms per file in all with a chosen port).
+/// 0.7–1.8 ms of server CPU per file, measured with 12,000–32,000 TIME_WAIT
+/// sockets on 127.0.0.1 (0.13–0.23 ms per file in all with a chosen port).
 /// A listener sets SO_REUSEADDR, so a port whose only other sockets are in
 /// TIME_WAIT can be bound again.
 pub async fn bind(ip: IpAddr, range: Option<&PortRange>) -> io::Result<TcpListener> {
