@@ -473,11 +473,11 @@ def timed(cmd, **kw):
 
 
 def settle(server, limit=10.0):
-    """For a forking server: wait until its session processes have exited
-    and been reaped, so their CPU time sits in the listener's cutime/cstime
-    and is neither counted twice nor missed."""
-    if not server.forks:
-        return
+    """For a forking server counted through /proc: wait until its session
+    processes have exited and been reaped, so their CPU time sits in the
+    listener's cutime/cstime and is neither counted twice nor missed."""
+    if not server.forks or server.cgroup:
+        return  # a cgroup counts exited processes at once
     deadline = time.monotonic() + limit
     while len(descendants(server.proc.pid)) > 1 and time.monotonic() < deadline:
         time.sleep(0.05)

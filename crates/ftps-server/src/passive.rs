@@ -207,32 +207,48 @@ async fn start_tls(
 ) -> Result<Box<rustls::ServerConnection>, String> {
     let mut conn =
         rustls::ServerConnection::new(Arc::clone(&tls.config)).map_err(|e| e.to_string())?;
-    let mut buf = vec![0u8; 4096];
     let mut total = 0usize;
     while !conn.wants_write() {
         tcp.readable().await.map_err(|e| e.to_string())?;
-        let n = match tcp.try_read(&mut buf) {
-            Ok(0) => return Err("connection closed during the TLS handshake".into()),
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-            Err(e) => return Err(e.to_string()),
-        };
-        total += n;
-        if total > MAX_EARLY_HELLO_BYTES {
-            return Err("oversized TLS ClientHello".into());
-        }
-        let mut input = buf.get(..n).unwrap_or_default();
-        while !input.is_empty() {
-            conn.read_tls(&mut input).map_err(|e| e.to_string())?;
-        }
-        if let Err(error) = conn.process_new_packets() {
-            // Send rustls' alert before giving up, as a full handshake would.
-            let _ = flush(tcp, &mut conn).await;
-            return Err(error.to_string());
+        match feed_once(tcp, &mut conn) {
+            Ok(None) => {}
+            Ok(Some(n)) => {
+                total += n;
+                if total > MAX_EARLY_HELLO_BYTES {
+                    return Err("oversized TLS ClientHello".into());
+                }
+            }
+            Err(error) => {
+                // Send rustls' alert before giving up, as a full handshake would.
+                let _ = flush(tcp, &mut conn).await;
+                return Err(error);
+            }
         }
     }
     flush(tcp, &mut conn).await.map_err(|e| e.to_string())?;
     Ok(Box::new(conn))
+}
+
+/// Read what the client has sent so far (one non-blocking read) and feed it
+/// to `conn`. `Ok(None)`: nothing there yet. A TLS error leaves its alert in
+/// `conn` for [`flush`].
+fn feed_once(
+    tcp: &TcpStream,
+    conn: &mut rustls::ServerConnection,
+) -> Result<Option<usize>, String> {
+    let mut buf = [0u8; 4096];
+    let n = match tcp.try_read(&mut buf) {
+        Ok(0) => return Err("connection closed during the TLS handshake".into()),
+        Ok(n) => n,
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
+        Err(e) => return Err(e.to_string()),
+    };
+    let mut input = buf.get(..n).unwrap_or_default();
+    while !input.is_empty() {
+        conn.read_tls(&mut input).map_err(|e| e.to_string())?;
+    }
+    conn.process_new_packets().map_err(|e| e.to_string())?;
+    Ok(Some(n))
 }
 
 /// Feed the handshake bytes the client has already sent (never waits for
@@ -242,19 +258,10 @@ pub fn advance_handshake(
     tcp: &TcpStream,
     conn: &mut rustls::ServerConnection,
 ) -> Result<bool, String> {
-    let mut buf = [0u8; 4096];
     while conn.is_handshaking() {
-        let n = match tcp.try_read(&mut buf) {
-            Ok(0) => return Err("connection closed during the TLS handshake".into()),
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
-            Err(e) => return Err(e.to_string()),
-        };
-        let mut input = buf.get(..n).unwrap_or_default();
-        while !input.is_empty() {
-            conn.read_tls(&mut input).map_err(|e| e.to_string())?;
+        if feed_once(tcp, conn)?.is_none() {
+            return Ok(false);
         }
-        conn.process_new_packets().map_err(|e| e.to_string())?;
     }
     Ok(true)
 }

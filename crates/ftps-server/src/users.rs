@@ -307,30 +307,23 @@ impl UserDb {
         password: &[u8],
         cert: Option<&crate::identity::CertIdentity>,
     ) -> Option<Account> {
-        use crate::config::AuthMethod;
-        if let Some(record) = self.lookup(name) {
-            let cert_ok = cert.is_some_and(|c| c.matches(&record.account.certificate));
-            match record.account.auth {
-                AuthMethod::Certificate => {
-                    let _ = verify_password(DUMMY_HASH, password);
-                    return None;
-                }
-                AuthMethod::CertificateAndPassword if !cert_ok => {
-                    let _ = verify_password(DUMMY_HASH, password);
-                    return None;
-                }
-                _ => {}
-            }
+        let Some(record) = self.lookup(name) else {
+            let _ = verify_password(DUMMY_HASH, password);
+            return None;
+        };
+        if !password_login_allowed(record, cert) {
+            let _ = verify_password(DUMMY_HASH, password);
+            return None;
         }
-        match self.lookup(name) {
-            Some(UserRecord {
+        match record {
+            UserRecord {
                 account,
                 password_hash: None,
-            }) if account.anonymous => Some(account.clone()),
-            Some(UserRecord {
+            } if account.anonymous => Some(account.clone()),
+            UserRecord {
                 account,
                 password_hash: Some(hash),
-            }) => verify_password(hash, password).then(|| {
+            } => verify_password(hash, password).then(|| {
                 self.cache
                     .insert(&account.name, hash, password, std::time::Instant::now());
                 account.clone()
@@ -351,18 +344,31 @@ impl UserDb {
         password: &[u8],
         cert: Option<&crate::identity::CertIdentity>,
     ) -> Option<Account> {
-        use crate::config::AuthMethod;
         let record = self.lookup(name)?;
         let hash = record.password_hash.as_deref()?;
-        let cert_ok = cert.is_some_and(|c| c.matches(&record.account.certificate));
-        match record.account.auth {
-            AuthMethod::Certificate => return None,
-            AuthMethod::CertificateAndPassword if !cert_ok => return None,
-            _ => {}
+        if !password_login_allowed(record, cert) {
+            return None;
         }
         self.cache
             .hit(name, hash, password, std::time::Instant::now())
             .then(|| record.account.clone())
+    }
+}
+
+/// Whether the user's `auth` rule lets a password log in with this client
+/// certificate: never for certificate-only users, and only with a matching
+/// certificate for `certificate_and_password`.
+fn password_login_allowed(
+    record: &UserRecord,
+    cert: Option<&crate::identity::CertIdentity>,
+) -> bool {
+    use crate::config::AuthMethod;
+    match record.account.auth {
+        AuthMethod::Certificate => false,
+        AuthMethod::CertificateAndPassword => {
+            cert.is_some_and(|c| c.matches(&record.account.certificate))
+        }
+        _ => true,
     }
 }
 

@@ -169,6 +169,25 @@ async fn rfc4217_s10_2_eprt_with_prot_c_is_521() {
 // RFC 4217 §10.2: TLS session reuse on data connections
 // ---------------------------------------------------------------------------
 
+/// After upload `i`'s 226: its data connection resumed a session and the
+/// file holds `data`.
+fn check_resumed_upload(
+    c: &Client,
+    i: usize,
+    kind: Option<HandshakeKind>,
+    path: &std::path::Path,
+    data: &[u8],
+) {
+    c.check(
+        kind == Some(HandshakeKind::Resumed),
+        &format!("upload {i}: data connection did not resume ({kind:?})"),
+    );
+    c.check(
+        std::fs::read(path).unwrap() == data,
+        &format!("upload {i}: stored content"),
+    );
+}
+
 async fn thirty_resumed_transfers(
     make_config: fn(&std::path::Path) -> Arc<ClientConfig>,
     version: ProtocolVersion,
@@ -198,14 +217,7 @@ async fn thirty_resumed_transfers(
         let _ = client::read_all(&mut tls).await;
         drop(tls);
         c.expect_reply(226).await;
-        c.check(
-            kind == Some(HandshakeKind::Resumed),
-            &format!("upload {i}: data connection did not resume ({kind:?})"),
-        );
-        c.check(
-            std::fs::read(server.path(&name)).unwrap() == data,
-            &format!("upload {i}: stored content"),
-        );
+        check_resumed_upload(&c, i, kind, &server.path(&name), &data);
         // Download.
         let mut tls = open_passive(&mut c, format!("RETR {name}").as_bytes(), &config).await;
         let kind = tls.get_ref().1.handshake_kind();
@@ -297,14 +309,7 @@ async fn rfc4217_s10_2_tls13_upload_with_early_handshake_gets_ticket_before_150(
             tls.shutdown().await.unwrap();
             drop(tls);
             c.expect_reply(226).await;
-            c.check(
-                kind == Some(HandshakeKind::Resumed),
-                &format!("upload {i}: data connection did not resume ({kind:?})"),
-            );
-            c.check(
-                std::fs::read(server.path(&name)).unwrap() == data,
-                &format!("upload {i}: stored content"),
-            );
+            check_resumed_upload(&c, i, kind, &server.path(&name), &data);
         }
         // A handshake that starts after the 150: no ticket on the upload.
         let addr = c.epsv().await;
