@@ -16,6 +16,7 @@ pub mod identity;
 pub mod login_cache;
 pub mod passive;
 pub mod privileges;
+mod receive;
 pub mod server;
 pub mod storage;
 pub mod stream;

@@ -38,7 +38,7 @@ use crate::stream::DataStream;
 /// Size of the buffer a transfer moves data through.
 pub const TRANSFER_BUFFER_BYTES: usize = 64 * 1024;
 /// Bytes collected from an upload before they are written to storage.
-const UPLOAD_BATCH_BYTES: usize = 256 * 1024;
+pub(crate) const UPLOAD_BATCH_BYTES: usize = 256 * 1024;
 /// How long a finished data connection waits for the client's close before it is dropped.
 const LINGER_AFTER_CLOSE: Duration = Duration::from_secs(5);
 /// How long an upload command waits for the client's TLS Finished on a data
@@ -258,6 +258,12 @@ async fn run_inner(
             send_file(ctx, reader, data, ascii).await
         }
         (Source::File(reader), data) => send_file(ctx, reader, data, ascii).await,
+        (Source::Upload(upload), data) if !ascii => {
+            match receive_on_thread(ctx, upload, data).await {
+                Ok(outcome) => outcome,
+                Err((upload, data)) => receive_file(ctx, upload, data, false).await,
+            }
+        }
         (Source::Upload(upload), data) => receive_file(ctx, upload, data, ascii).await,
         (Source::Listing(listing), data) => send_listing(ctx, request, listing, data).await,
     }
@@ -673,6 +679,110 @@ async fn abort_upload(mut upload: Box<dyn Upload>, batch: &[u8]) {
         let _ = upload.flush().await;
     }
     upload.abort().await;
+}
+
+/// Receive a binary upload on a blocking thread (see [`crate::receive`]);
+/// gives the upload and the connection back when that is not possible (all
+/// threads busy, no operating-system file, the socket cannot be detached).
+async fn receive_on_thread(
+    ctx: &TransferContext,
+    mut upload: Box<dyn Upload>,
+    data: DataStream,
+) -> Result<TransferOutcome, (Box<dyn Upload>, DataStream)> {
+    use crate::receive::{Received, Receiver, Slot};
+    let Some(slot) = Slot::take() else {
+        return Err((upload, data));
+    };
+    let Some(file) = upload.os_file() else {
+        return Err((upload, data));
+    };
+    let (tcp, tls) = match data {
+        DataStream::Tls(stream) => {
+            let (tcp, tls) = stream.into_inner();
+            (tcp, Some(tls))
+        }
+        DataStream::Plain(tcp) => (tcp, None),
+        DataStream::Detached => return Err((upload, DataStream::Detached)),
+    };
+    let prepared = tcp.into_std().and_then(|tcp| {
+        let receiver = Receiver::new(tcp, tls, file, Arc::clone(&ctx.progress), ctx.stall_timeout)?;
+        let canceller = receiver.canceller()?;
+        Ok((receiver, canceller))
+    });
+    let (mut receiver, canceller) = match prepared {
+        Ok(prepared) => prepared,
+        Err(error) => {
+            warn!(peer = %ctx.peer_ip, %error, "cannot prepare the upload's data connection");
+            upload.abort().await;
+            return Ok(TransferOutcome::ConnectionLost);
+        }
+    };
+    let mut job = tokio::task::spawn_blocking(move || {
+        let _slot = slot;
+        let received = receiver.run();
+        (receiver, received)
+    });
+    // If this task is dropped while waiting, the canceller's drop stops the thread.
+    let joined = tokio::select! {
+        biased;
+        _ = ctx.cancel.cancelled() => {
+            canceller.cancel();
+            (&mut job).await
+        }
+        joined = &mut job => joined,
+    };
+    canceller.disarm();
+    let Ok((receiver, received)) = joined else {
+        upload.abort().await;
+        return Ok(TransferOutcome::ConnectionLost);
+    };
+    let total = ctx.progress.load(Ordering::Relaxed);
+    upload.wrote_directly(total);
+    if ctx.cancel.is_cancelled() {
+        upload.abort().await;
+        return Ok(TransferOutcome::Aborted);
+    }
+    match received {
+        Received::Complete => {}
+        Received::Lost(error) => {
+            warn!(peer = %ctx.peer_ip, %error, received = total, "upload data connection failed");
+            upload.abort().await;
+            return Ok(TransferOutcome::ConnectionLost);
+        }
+        Received::Stalled => {
+            warn!(peer = %ctx.peer_ip, received = total, "upload stalled");
+            upload.abort().await;
+            return Ok(TransferOutcome::ConnectionLost);
+        }
+        Received::Storage(error) => {
+            upload.abort().await;
+            return Ok(TransferOutcome::StorageFailed(fs_error(
+                &StorageError::from(error),
+            )));
+        }
+    }
+    if let Err(e) = upload.commit().await {
+        return Ok(TransferOutcome::StorageFailed(fs_error(&e)));
+    }
+    // Answer the client's close_notify with ours, then close as the async path does.
+    let Receiver { tcp, tls, .. } = receiver;
+    let mut close = Vec::new();
+    if let Some(mut tls) = tls {
+        tls.send_close_notify();
+        while tls.wants_write() {
+            if tls.write_tls(&mut close).is_err() {
+                break;
+            }
+        }
+    }
+    let tcp = tcp
+        .set_nonblocking(true)
+        .and_then(|()| TcpStream::from_std(tcp));
+    if let Ok(mut tcp) = tcp {
+        let _ = tokio::time::timeout(ctx.stall_timeout, tcp.write_all(&close)).await;
+        let _ = finish(DataStream::Plain(tcp), ctx.stall_timeout).await;
+    }
+    Ok(TransferOutcome::Complete { bytes: total })
 }
 
 async fn receive_file(

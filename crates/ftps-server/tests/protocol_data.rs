@@ -741,6 +741,281 @@ async fn rfc959_abor_during_stor_keeps_old_file() {
 }
 
 // ---------------------------------------------------------------------------
+// Bulk uploads: past 1 MiB a binary upload's reads wait for a low-water mark
+// (see `receive.rs` in the server); the rules must not change.
+// ---------------------------------------------------------------------------
+
+/// More than the 1 MiB after which an upload counts as bulk.
+const BULK_BYTES: usize = 3 << 20;
+
+#[tokio::test]
+async fn rfc4217_bulk_upload_without_close_notify_is_426_and_keeps_old_file() {
+    within(60, async {
+        let server = TestServer::start();
+        std::fs::write(server.path("keep.bin"), b"old content").unwrap();
+        let config = client::config_default(&server.cert_pem);
+        let mut c = session(&server, &config).await;
+        let mut tls = open_passive(&mut c, b"STOR keep.bin", &config).await;
+        tls.write_all(&random_bytes(BULK_BYTES)).await.unwrap();
+        tls.flush().await.unwrap();
+        let (mut tcp, _) = tls.into_inner();
+        tcp.shutdown().await.unwrap();
+        c.expect_reply(426).await;
+        drop(tcp);
+        c.expect("NOOP", 200).await;
+        c.check(
+            std::fs::read(server.path("keep.bin")).unwrap() == b"old content",
+            "a truncated bulk upload must not replace the old file",
+        );
+        let names = dir_names(server.root.path());
+        c.check(
+            names == vec![b"keep.bin".to_vec()],
+            &format!("no temp file left, found {:?}", show(&names)),
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn rfc959_abor_during_bulk_stor_is_426_226_and_keeps_old_file() {
+    within(60, async {
+        let server = TestServer::start();
+        std::fs::write(server.path("keep.bin"), b"old content").unwrap();
+        let config = client::config_default(&server.cert_pem);
+        let mut c = session(&server, &config).await;
+        let mut tls = open_passive(&mut c, b"STOR keep.bin", &config).await;
+        tls.write_all(&random_bytes(BULK_BYTES)).await.unwrap();
+        tls.flush().await.unwrap();
+        // The server is now blocked in a read that waits for more data.
+        let asked = std::time::Instant::now();
+        c.send("ABOR").await;
+        c.expect_reply(426).await;
+        c.expect_reply(226).await;
+        let waited = asked.elapsed();
+        c.check(
+            waited < Duration::from_secs(2),
+            &format!("ABOR must stop a waiting upload at once, took {waited:?}"),
+        );
+        drop(tls);
+        c.expect("NOOP", 200).await;
+        c.check(
+            std::fs::read(server.path("keep.bin")).unwrap() == b"old content",
+            "an aborted bulk upload must not replace the old file",
+        );
+        c.check(
+            dir_names(server.root.path()) == vec![b"keep.bin".to_vec()],
+            "no temp file left",
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn rfc959_stat_during_bulk_upload_counts_the_bytes() {
+    within(60, async {
+        let server = TestServer::start();
+        let data = random_bytes(BULK_BYTES);
+        let config = client::config_default(&server.cert_pem);
+        let mut c = session(&server, &config).await;
+        let mut tls = open_passive(&mut c, b"STOR stat.bin", &config).await;
+        tls.write_all(&data[..2 << 20]).await.unwrap();
+        tls.flush().await.unwrap();
+        let mut counted = 0;
+        for _ in 0..50 {
+            let text = c.expect("STAT", 213).await.text();
+            counted = text
+                .split(|ch: char| !ch.is_ascii_digit())
+                .filter_map(|w| w.parse::<u64>().ok())
+                .max()
+                .unwrap_or(0);
+            if counted >= 1 << 20 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        c.check(
+            counted >= 1 << 20,
+            &format!("STAT must count a bulk upload's bytes, saw {counted}"),
+        );
+        client::write_all_and_close(&mut tls, &data[2 << 20..])
+            .await
+            .unwrap();
+        let _ = client::read_all(&mut tls).await;
+        c.expect_reply(226).await;
+        c.check(
+            std::fs::read(server.path("stat.bin")).unwrap() == data,
+            "the upload landed intact",
+        );
+    })
+    .await;
+}
+
+/// A client that sends its close_notify and then waits for ours before it
+/// closes (Python's ftplib does) must get it at once, not after the
+/// low-water wait's stall limit.
+#[tokio::test]
+async fn rfc4217_bulk_upload_answers_a_waiting_close_notify_at_once() {
+    within(60, async {
+        let server = TestServer::start();
+        let data = random_bytes(BULK_BYTES + 1234);
+        let config = client::config_default(&server.cert_pem);
+        let mut c = session(&server, &config).await;
+        let mut tls = open_passive(&mut c, b"STOR wait.bin", &config).await;
+        tls.write_all(&data).await.unwrap();
+        tls.get_mut().1.send_close_notify();
+        tls.flush().await.unwrap();
+        let sent = std::time::Instant::now();
+        // No TCP close: wait for the server's close_notify.
+        let rest = tokio::time::timeout(Duration::from_secs(10), client::read_all(&mut tls))
+            .await
+            .unwrap();
+        let waited = sent.elapsed();
+        c.check(
+            matches!(rest, Ok(ref r) if r.is_empty()),
+            &format!("the server must answer with close_notify: {rest:?}"),
+        );
+        c.check(
+            waited < Duration::from_secs(1),
+            &format!("close_notify answered after {waited:?}"),
+        );
+        c.expect_reply(226).await;
+        c.check(
+            std::fs::read(server.path("wait.bin")).unwrap() == data,
+            "the upload landed intact",
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn bulk_upload_that_stalls_fails_after_the_stall_limit() {
+    within(60, async {
+        let server = TestServer::start_with(|cfg| cfg.server.transfer_stall_timeout_secs = 1);
+        std::fs::write(server.path("keep.bin"), b"old content").unwrap();
+        let config = client::config_default(&server.cert_pem);
+        let mut c = session(&server, &config).await;
+        let mut tls = open_passive(&mut c, b"STOR keep.bin", &config).await;
+        tls.write_all(&random_bytes(BULK_BYTES)).await.unwrap();
+        tls.flush().await.unwrap();
+        let stalled = std::time::Instant::now();
+        let reply = c.read_reply().await;
+        let waited = stalled.elapsed();
+        c.check(
+            reply.code == 426,
+            &format!("a stalled upload fails with 426, got {}", reply.code),
+        );
+        c.check(
+            waited >= Duration::from_millis(900) && waited < Duration::from_secs(10),
+            &format!("failed after {waited:?} with a 1 s stall limit"),
+        );
+        drop(tls);
+        c.expect("NOOP", 200).await;
+        c.check(
+            std::fs::read(server.path("keep.bin")).unwrap() == b"old content",
+            "a stalled upload must not replace the old file",
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn prot_c_bulk_upload_and_resume_land_intact() {
+    within(60, async {
+        let server = TestServer::start_with(|cfg| cfg.policy.require_prot_p = false);
+        let data = random_bytes(BULK_BYTES + 777);
+        let config = client::config_default(&server.cert_pem);
+        let mut c = session(&server, &config).await;
+        c.expect("PROT C", 200).await;
+        for (command, part) in [
+            ("STOR clear.bin", &data[..2 << 20]),
+            ("APPE clear.bin", &data[2 << 20..]),
+        ] {
+            let addr = c.epsv().await;
+            c.send(command).await;
+            c.expect_reply(150).await;
+            let mut tcp = client::tcp_connect(addr).await;
+            client::write_all_and_close(&mut tcp, part).await.unwrap();
+            c.expect_reply(226).await;
+        }
+        c.check(
+            std::fs::read(server.path("clear.bin")).unwrap() == data,
+            "STOR then APPE over PROT C land intact",
+        );
+    })
+    .await;
+}
+
+/// A server that shuts down while an upload's thread waits for data stops
+/// that thread: the shutdown takes the grace period (2 s here), not the
+/// stall limit (120 s).
+#[tokio::test]
+async fn shutdown_during_a_waiting_bulk_upload_does_not_wait_for_the_stall_limit() {
+    within(60, async {
+        let server = TestServer::start();
+        let config = client::config_default(&server.cert_pem);
+        let mut c = session(&server, &config).await;
+        let mut tls = open_passive(&mut c, b"STOR keep.bin", &config).await;
+        tls.write_all(&random_bytes(BULK_BYTES)).await.unwrap();
+        tls.flush().await.unwrap();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let stopping = std::time::Instant::now();
+        tokio::task::spawn_blocking(move || drop(server))
+            .await
+            .unwrap();
+        let took = stopping.elapsed();
+        assert!(
+            took < Duration::from_secs(15),
+            "shutdown took {took:?} with an upload waiting"
+        );
+        drop(tls);
+    })
+    .await;
+}
+
+/// More simultaneous uploads than the server receives on blocking threads:
+/// the rest take the async path; every file lands intact.
+#[tokio::test]
+async fn more_simultaneous_uploads_than_receiving_threads_all_land() {
+    within(120, async {
+        const UPLOADS: usize = 40;
+        let server = TestServer::start_with(|cfg| cfg.server.max_sessions_per_ip = 64);
+        let all_open = Arc::new(tokio::sync::Barrier::new(UPLOADS));
+        let mut tasks = Vec::new();
+        for i in 0..UPLOADS {
+            // Its own session cache: data connections resume their own control session.
+            let config = client::config_default(&server.cert_pem);
+            let all_open = Arc::clone(&all_open);
+            let addr = server.explicit;
+            tasks.push(tokio::spawn(async move {
+                let data = random_bytes((1 << 20) + 4096 * i);
+                let mut c = Client::secure(addr, &config).await;
+                c.expect("TYPE I", 200).await;
+                let name = format!("up{i}.bin");
+                let mut tls =
+                    open_passive(&mut c, format!("STOR {name}").as_bytes(), &config).await;
+                tls.write_all(&data[..4096]).await.unwrap();
+                tls.flush().await.unwrap();
+                all_open.wait().await;
+                client::write_all_and_close(&mut tls, &data[4096..])
+                    .await
+                    .unwrap();
+                let _ = client::read_all(&mut tls).await;
+                c.expect_reply(226).await;
+                (name, data)
+            }));
+        }
+        for task in tasks {
+            let (name, data) = task.await.unwrap();
+            assert!(
+                std::fs::read(server.path(&name)).unwrap() == data,
+                "{name} must land intact"
+            );
+        }
+    })
+    .await;
+}
+
+// ---------------------------------------------------------------------------
 // REST, APPE, TYPE A (RFC 959, RFC 3659 §5)
 // ---------------------------------------------------------------------------
 

@@ -73,7 +73,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         Err(error) => tracing::warn!(%error, "cannot raise the open files limit"),
     }
     let runtime = tokio::runtime::Runtime::new()?;
-    runtime.block_on(async move {
+    let result = runtime.block_on(async move {
         let listeners = Listeners::bind(&config).await?;
         match &config.server.run_as {
             Some(user) if ftps_server::privileges::is_root() => {
@@ -99,7 +99,11 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         tokio::spawn(reload_on_sighup(server.reloader()));
         server.run(listeners, shutdown_signal()).await;
         Ok(())
-    })
+    });
+    // Sessions still running after the grace period end here; do not wait
+    // for blocking work they leave behind.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    result
 }
 
 fn origin(path: &Option<PathBuf>) -> String {

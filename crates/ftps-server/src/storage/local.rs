@@ -739,6 +739,19 @@ impl Upload for LocalUpload {
     fn bytes_written(&self) -> u64 {
         self.written
     }
+
+    fn os_file(&self) -> Option<std::fs::File> {
+        use std::os::fd::AsFd;
+        // A second descriptor of the same open file: it shares the offset
+        // (and O_APPEND), so its writes land where the upload's would.
+        let inner = self.inner.as_ref()?;
+        let fd = inner.file.as_fd().try_clone_to_owned().ok()?;
+        Some(std::fs::File::from(fd))
+    }
+
+    fn wrote_directly(&mut self, bytes: u64) {
+        self.written += bytes;
+    }
 }
 
 impl Drop for LocalUpload {

@@ -274,6 +274,21 @@ pub trait Upload: tokio::io::AsyncWrite + Send + Unpin {
     /// Number of bytes accepted by this upload so far (not counting bytes
     /// kept from an existing file).
     fn bytes_written(&self) -> u64;
+
+    /// The operating-system file behind this upload, positioned where the
+    /// next byte goes, for a transfer that writes it directly from a
+    /// blocking thread instead of through [`tokio::io::AsyncWrite`]. Only
+    /// before any `AsyncWrite` call; report what was written with
+    /// [`Upload::wrote_directly`] before `commit` or `abort`. `None` (the
+    /// default): write through `AsyncWrite`.
+    fn os_file(&self) -> Option<std::fs::File> {
+        None
+    }
+
+    /// `bytes` were written through the file from [`Upload::os_file`].
+    fn wrote_directly(&mut self, bytes: u64) {
+        let _ = bytes;
+    }
 }
 
 #[cfg(test)]
