@@ -33,14 +33,11 @@ use std::time::{Duration, Instant};
 pub const MAX_THREADS: usize = 32;
 /// Bytes read from the socket at a time.
 const RECEIVE_BYTES: usize = 256 * 1024;
-/// After this many bytes an upload counts as bulk: reads wait for
-/// [`BULK_LOW_WATER`] bytes, at most [`BULK_WAIT`] at a time.
-const BULK_AFTER_BYTES: u64 = 1024 * 1024;
-/// The socket's receive low-water mark for bulk uploads (`SO_RCVLOWAT`).
-const BULK_LOW_WATER: i32 = 128 * 1024;
-/// Longest a bulk read waits for the low-water mark before it takes what is
-/// there: the most a bulk upload's last piece (and its close_notify) waits.
-const BULK_WAIT: Duration = Duration::from_millis(5);
+/// The socket's receive low-water mark (`SO_RCVLOWAT`).
+const LOW_WATER: i32 = 128 * 1024;
+/// Longest a read waits for the low-water mark before it takes what is
+/// there: the most an upload's last piece (and its close_notify) waits.
+const LOW_WATER_WAIT: Duration = Duration::from_millis(5);
 
 static ACTIVE: AtomicUsize = AtomicUsize::new(0);
 
@@ -87,28 +84,36 @@ pub struct Receiver {
     pub tls: Option<rustls::ServerConnection>,
     /// The file, positioned where the upload's bytes go.
     pub file: std::fs::File,
-    /// Bytes written to the file so far (for STAT, and for the upload's books).
+    /// Bytes received so far (for STAT); the receiving adds to it.
     pub progress: Arc<AtomicU64>,
+    /// The batch being filled and how much of it is filled.
+    batch: (Vec<u8>, usize),
     stall: Duration,
 }
 
 impl Receiver {
-    /// Prepare the socket: blocking reads that give up after `stall`.
+    /// Prepare the socket: blocking reads that wait for a low-water mark
+    /// (see [`Socket`]) and give up after `stall` without a byte. `batch`
+    /// is the batch being filled and how much of it is (it may be partly
+    /// filled when the upload started elsewhere).
     pub fn new(
         tcp: TcpStream,
         tls: Option<rustls::ServerConnection>,
         file: std::fs::File,
+        batch: (Vec<u8>, usize),
         progress: Arc<AtomicU64>,
         stall: Duration,
     ) -> io::Result<Receiver> {
         let stall = stall.max(Duration::from_millis(1));
         tcp.set_nonblocking(false)?;
-        tcp.set_read_timeout(Some(stall))?;
+        set_receive_low_water(&tcp, LOW_WATER)?;
+        tcp.set_read_timeout(Some(LOW_WATER_WAIT.min(stall)))?;
         Ok(Receiver {
             tcp,
             tls,
             file,
             progress,
+            batch,
             stall,
         })
     }
@@ -121,18 +126,20 @@ impl Receiver {
 
     /// Receive until the client closes or something fails. Blocks.
     pub fn run(&mut self) -> Received {
+        let (mut buf, filled) = std::mem::take(&mut self.batch);
+        if buf.len() < super::transfer::UPLOAD_BATCH_BYTES {
+            buf.resize(super::transfer::UPLOAD_BATCH_BYTES, 0);
+        }
         let mut batch = Batch {
-            buf: vec![0u8; super::transfer::UPLOAD_BATCH_BYTES],
-            filled: 0,
+            buf,
+            filled,
             file: &self.file,
-            total: 0,
+            total: self.progress.load(Ordering::Relaxed),
             progress: &self.progress,
         };
         let mut socket = Socket {
             tcp: &self.tcp,
             stall: self.stall,
-            received: 0,
-            bulk: false,
             last_data: Instant::now(),
         };
         let outcome = match self.tls.as_mut() {
@@ -217,15 +224,15 @@ impl Batch<'_> {
 ///
 /// Each read that returns wakes this thread; a bulk upload arrives in
 /// 16–64 KiB pieces, so most of the kernel's work for it would be waking up.
-/// Once an upload is bulk, the socket's low-water mark makes a read wait
-/// until [`BULK_LOW_WATER`] bytes are there — or [`BULK_WAIT`] has passed,
-/// then it takes what has arrived: a client that waits for our close_notify
-/// after sending its own (ftplib) is answered that much later, no more.
+/// The socket's low-water mark makes a read wait until [`LOW_WATER`] bytes
+/// are there — or [`LOW_WATER_WAIT`] has passed, then it takes what has
+/// arrived: a client that waits for our close_notify after sending its own
+/// (ftplib) is answered that much later, no more. A read that times out
+/// with nothing is retried until the stall limit has passed since the last
+/// byte.
 struct Socket<'a> {
     tcp: &'a TcpStream,
     stall: Duration,
-    received: u64,
-    bulk: bool,
     last_data: Instant,
 }
 
@@ -235,11 +242,7 @@ impl Socket<'_> {
         loop {
             match (&mut &*self.tcp).read(buf) {
                 Ok(n) => {
-                    self.received += n as u64;
                     self.last_data = Instant::now();
-                    if !self.bulk && self.received >= BULK_AFTER_BYTES {
-                        self.bulk = self.go_bulk().is_ok();
-                    }
                     return Ok(n);
                 }
                 Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
@@ -249,18 +252,13 @@ impl Socket<'_> {
                         io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
                     ) =>
                 {
-                    if !self.bulk || self.last_data.elapsed() >= self.stall {
+                    if self.last_data.elapsed() >= self.stall {
                         return Err(Received::Stalled);
                     }
                 }
                 Err(error) => return Err(Received::Lost(error)),
             }
         }
-    }
-
-    fn go_bulk(&self) -> io::Result<()> {
-        set_receive_low_water(self.tcp, BULK_LOW_WATER)?;
-        self.tcp.set_read_timeout(Some(BULK_WAIT.min(self.stall)))
     }
 }
 

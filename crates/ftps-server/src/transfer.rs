@@ -39,6 +39,10 @@ use crate::stream::DataStream;
 pub const TRANSFER_BUFFER_BYTES: usize = 64 * 1024;
 /// Bytes collected from an upload before they are written to storage.
 pub(crate) const UPLOAD_BATCH_BYTES: usize = 256 * 1024;
+/// A binary upload moves to a blocking thread after this many bytes (see
+/// [`crate::receive`]); smaller ones stay here, where starting a thread
+/// would cost more than it saves.
+const THREAD_AFTER_BYTES: u64 = 1024 * 1024;
 /// How long a finished data connection waits for the client's close before it is dropped.
 const LINGER_AFTER_CLOSE: Duration = Duration::from_secs(5);
 /// How long an upload command waits for the client's TLS Finished on a data
@@ -258,12 +262,6 @@ async fn run_inner(
             send_file(ctx, reader, data, ascii).await
         }
         (Source::File(reader), data) => send_file(ctx, reader, data, ascii).await,
-        (Source::Upload(upload), data) if !ascii => {
-            match receive_on_thread(ctx, upload, data).await {
-                Ok(outcome) => outcome,
-                Err((upload, data)) => receive_file(ctx, upload, data, false).await,
-            }
-        }
         (Source::Upload(upload), data) => receive_file(ctx, upload, data, ascii).await,
         (Source::Listing(listing), data) => send_listing(ctx, request, listing, data).await,
     }
@@ -502,6 +500,13 @@ async fn handshake(
         return Err(TransferOutcome::TlsFailed);
     }
     data_tls.accept();
+    if direction == crate::tls::Direction::Receive {
+        // The client's Finished waits for its ACK, and an upload gets no
+        // session tickets to carry one: a client whose socket holds back
+        // small writes (Nagle; Python's ftplib) would send the file only
+        // when the kernel's delayed ACK fires, ~40 ms later. Acknowledge now.
+        let _ = socket2::SockRef::from(tls.get_ref().0).set_tcp_quickack(true);
+    }
     Ok(tls)
 }
 
@@ -681,31 +686,53 @@ async fn abort_upload(mut upload: Box<dyn Upload>, batch: &[u8]) {
     upload.abort().await;
 }
 
-/// Receive a binary upload on a blocking thread (see [`crate::receive`]);
-/// gives the upload and the connection back when that is not possible (all
-/// threads busy, no operating-system file, the socket cannot be detached).
+/// An upload handed from [`receive_file`] to a blocking thread.
+struct Handover {
+    slot: crate::receive::Slot,
+    file: std::fs::File,
+    /// The batch being filled, with its first `filled` bytes received.
+    batch: Vec<u8>,
+    filled: usize,
+    /// Bytes already written through the upload's `AsyncWrite`.
+    written: u64,
+}
+
+/// Receive the rest of a bulk binary upload on a blocking thread (see
+/// [`crate::receive`]).
 async fn receive_on_thread(
     ctx: &TransferContext,
     mut upload: Box<dyn Upload>,
     data: DataStream,
-) -> Result<TransferOutcome, (Box<dyn Upload>, DataStream)> {
-    use crate::receive::{Received, Receiver, Slot};
-    let Some(slot) = Slot::take() else {
-        return Err((upload, data));
-    };
-    let Some(file) = upload.os_file() else {
-        return Err((upload, data));
-    };
+    handover: Handover,
+) -> TransferOutcome {
+    use crate::receive::{Received, Receiver};
+    let Handover {
+        slot,
+        file,
+        batch,
+        filled,
+        written,
+    } = handover;
     let (tcp, tls) = match data {
         DataStream::Tls(stream) => {
             let (tcp, tls) = stream.into_inner();
             (tcp, Some(tls))
         }
         DataStream::Plain(tcp) => (tcp, None),
-        DataStream::Detached => return Err((upload, DataStream::Detached)),
+        DataStream::Detached => {
+            upload.abort().await;
+            return TransferOutcome::ConnectionLost;
+        }
     };
     let prepared = tcp.into_std().and_then(|tcp| {
-        let receiver = Receiver::new(tcp, tls, file, Arc::clone(&ctx.progress), ctx.stall_timeout)?;
+        let receiver = Receiver::new(
+            tcp,
+            tls,
+            file,
+            (batch, filled),
+            Arc::clone(&ctx.progress),
+            ctx.stall_timeout,
+        )?;
         let canceller = receiver.canceller()?;
         Ok((receiver, canceller))
     });
@@ -714,7 +741,7 @@ async fn receive_on_thread(
         Err(error) => {
             warn!(peer = %ctx.peer_ip, %error, "cannot prepare the upload's data connection");
             upload.abort().await;
-            return Ok(TransferOutcome::ConnectionLost);
+            return TransferOutcome::ConnectionLost;
         }
     };
     let mut job = tokio::task::spawn_blocking(move || {
@@ -734,35 +761,33 @@ async fn receive_on_thread(
     canceller.disarm();
     let Ok((receiver, received)) = joined else {
         upload.abort().await;
-        return Ok(TransferOutcome::ConnectionLost);
+        return TransferOutcome::ConnectionLost;
     };
     let total = ctx.progress.load(Ordering::Relaxed);
-    upload.wrote_directly(total);
+    upload.wrote_directly(total.saturating_sub(written));
     if ctx.cancel.is_cancelled() {
         upload.abort().await;
-        return Ok(TransferOutcome::Aborted);
+        return TransferOutcome::Aborted;
     }
     match received {
         Received::Complete => {}
         Received::Lost(error) => {
             warn!(peer = %ctx.peer_ip, %error, received = total, "upload data connection failed");
             upload.abort().await;
-            return Ok(TransferOutcome::ConnectionLost);
+            return TransferOutcome::ConnectionLost;
         }
         Received::Stalled => {
             warn!(peer = %ctx.peer_ip, received = total, "upload stalled");
             upload.abort().await;
-            return Ok(TransferOutcome::ConnectionLost);
+            return TransferOutcome::ConnectionLost;
         }
         Received::Storage(error) => {
             upload.abort().await;
-            return Ok(TransferOutcome::StorageFailed(fs_error(
-                &StorageError::from(error),
-            )));
+            return TransferOutcome::StorageFailed(fs_error(&StorageError::from(error)));
         }
     }
     if let Err(e) = upload.commit().await {
-        return Ok(TransferOutcome::StorageFailed(fs_error(&e)));
+        return TransferOutcome::StorageFailed(fs_error(&e));
     }
     // Answer the client's close_notify with ours, then close as the async path does.
     let Receiver { tcp, tls, .. } = receiver;
@@ -782,7 +807,7 @@ async fn receive_on_thread(
         let _ = tokio::time::timeout(ctx.stall_timeout, tcp.write_all(&close)).await;
         let _ = finish(DataStream::Plain(tcp), ctx.stall_timeout).await;
     }
-    Ok(TransferOutcome::Complete { bytes: total })
+    TransferOutcome::Complete { bytes: total }
 }
 
 async fn receive_file(
@@ -804,6 +829,7 @@ async fn receive_file(
     let mut converted = Vec::new();
     let mut converter = ascii::FromNetwork::default();
     let mut total = 0u64;
+    let mut tried_thread = false;
     loop {
         let space = if ascii {
             buf.as_mut_slice()
@@ -862,6 +888,24 @@ async fn receive_file(
             }
             if pending.is_empty() {
                 break;
+            }
+        }
+        if !ascii && !tried_thread && total >= THREAD_AFTER_BYTES {
+            // A bulk upload: the rest goes faster on a blocking thread.
+            tried_thread = true;
+            if let (Some(slot), Some(file)) = (crate::receive::Slot::take(), upload.os_file()) {
+                if let Err(e) = upload.flush().await {
+                    upload.abort().await;
+                    return TransferOutcome::StorageFailed(fs_error(&StorageError::from(e)));
+                }
+                let handover = Handover {
+                    slot,
+                    file,
+                    batch,
+                    filled,
+                    written: total - filled as u64,
+                };
+                return receive_on_thread(ctx, upload, data, handover).await;
             }
         }
     }

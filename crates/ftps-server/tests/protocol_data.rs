@@ -987,7 +987,9 @@ async fn more_simultaneous_uploads_than_receiving_threads_all_land() {
             let all_open = Arc::clone(&all_open);
             let addr = server.explicit;
             tasks.push(tokio::spawn(async move {
-                let data = random_bytes((1 << 20) + 4096 * i);
+                // Past the 1 MiB after which an upload moves to a thread
+                // before they wait for each other: all 40 are bulk at once.
+                let data = random_bytes((2 << 20) + 4096 * i);
                 let mut c = Client::secure(addr, &config).await;
                 c.expect("TYPE I", 200).await;
                 let name = format!("up{i}.bin");
