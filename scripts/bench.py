@@ -12,7 +12,8 @@ in one run, interleaving the two servers so that drift hits both alike:
      + a raw TLS pipe and a plain TCP pipe (socat to socat): the limits
   d  many 4 KiB files over one control connection, PROT P and PROT C,
      with curl (one process, many URLs) and with Python ftplib
-     (FTP_TLS reusing the control connection's TLS session)
+     (FTP_TLS reusing the control connection's TLS session); d' the same
+     files uploaded with ftplib (not in the issue's list)
   e  50 concurrent curl downloads of 20 MiB, PROT P: aggregate MB/s
   f  10,000 logged-in idle TLS sessions: server RSS per session, and the
      time for a new client to log in and list a directory meanwhile

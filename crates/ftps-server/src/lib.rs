@@ -17,6 +17,7 @@ pub mod login_cache;
 pub mod passive;
 pub mod privileges;
 mod receive;
+mod send;
 pub mod server;
 pub mod storage;
 pub mod stream;

@@ -1,27 +1,30 @@
-//! Binary uploads received on a blocking thread (RFC 959 §3.4 stream mode,
-//! TYPE I; RFC 4217 §10.2 protected data).
+//! Bulk binary uploads received on a blocking thread (RFC 959 §3.4 stream
+//! mode, TYPE I; RFC 4217 §10.2 protected data).
 //!
 //! An upload spends its CPU in the kernel (socket receive, page-cache write)
-//! and in AES; what the async path adds on top — readiness wake-ups through
-//! epoll, a hand-off to tokio's blocking pool and a copy into `tokio::fs`'s
-//! buffer for every storage write — costs about a sixth of the total. Here
-//! one blocking thread owns the data connection and the file for the whole
-//! upload: it reads the socket in large pieces, decrypts with the
-//! connection's `rustls::ServerConnection` and writes 256 KiB batches to the
-//! file itself. The control connection's task stays async and free; ABOR
-//! shuts the socket down under the thread, and the socket's receive timeout
-//! is the stall limit.
+//! and in AES; what the async path adds on top — a wake-up through epoll for
+//! every 16–64 KiB that arrives, a hand-off to tokio's blocking pool and a
+//! copy into `tokio::fs`'s buffer for every storage write — cost about a
+//! quarter of the total (docs/performance.md, optimization 9). Once an
+//! upload has brought 1 MiB, [`crate::transfer`] hands it here: one blocking
+//! thread owns the data connection and a descriptor of the file for the
+//! rest of it, reads the socket in 256 KiB pieces that wait for a receive
+//! low-water mark ([`Socket`]), decrypts with the connection's
+//! `rustls::ServerConnection` and writes 256 KiB batches to the file
+//! itself. The transfer task stays async and waits; ABOR (or the task going
+//! away) shuts the socket down under the thread ([`Canceller`]).
 //!
-//! The rules are those of the async path in [`crate::transfer`]: a protected
-//! upload is complete only after the client's TLS close_notify (a bare TCP
-//! close is a possible truncation), a plain one at the TCP close; every byte
-//! that arrived reaches the file before an abort, so a partial new file
-//! holds all of it. What to do with the file afterwards (commit, keep,
-//! discard) is the caller's, through [`crate::storage::Upload`].
+//! The rules are those of the async path: a protected upload is complete
+//! only after the client's TLS close_notify (a bare TCP close is a possible
+//! truncation), a plain one at the TCP close; no byte for the stall limit
+//! fails it; every byte that arrived reaches the file before an abort, so a
+//! partial new file holds all of it. What to do with the file afterwards
+//! (commit, keep, discard) is the caller's, through
+//! [`crate::storage::Upload`].
 //!
-//! At most [`MAX_THREADS`] uploads run this way at a time (the blocking pool
-//! also serves every session's file-system calls); more uploads use the async
-//! path.
+//! At most [`MAX_THREADS`] transfers run this way at a time, uploads here and
+//! downloads in [`crate::send`] together ([`Slot`]; the blocking pool also
+//! serves every session's file-system calls); more stay on the async path.
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream};
@@ -29,7 +32,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// Most uploads received on blocking threads at once.
+/// Most transfers on blocking threads at once (uploads and downloads).
 pub const MAX_THREADS: usize = 32;
 /// Bytes read from the socket at a time.
 const RECEIVE_BYTES: usize = 256 * 1024;
@@ -83,9 +86,9 @@ pub struct Receiver {
     /// Its TLS state (PROT P), handshake complete.
     pub tls: Option<rustls::ServerConnection>,
     /// The file, positioned where the upload's bytes go.
-    pub file: std::fs::File,
+    file: std::fs::File,
     /// Bytes received so far (for STAT); the receiving adds to it.
-    pub progress: Arc<AtomicU64>,
+    progress: Arc<AtomicU64>,
     /// The batch being filled and how much of it is filled.
     batch: (Vec<u8>, usize),
     stall: Duration,
@@ -121,7 +124,7 @@ impl Receiver {
     /// A handle that can shut the connection down while [`Receiver::run`]
     /// blocks on it (ABOR).
     pub fn canceller(&self) -> io::Result<Canceller> {
-        Ok(Canceller(Some(self.tcp.try_clone()?)))
+        Canceller::new(&self.tcp)
     }
 
     /// Receive until the client closes or something fails. Blocks.
@@ -167,7 +170,12 @@ impl Receiver {
 pub struct Canceller(Option<TcpStream>);
 
 impl Canceller {
-    /// Make the receiving thread's read return at once.
+    /// A canceller for the connection `tcp` (a second descriptor of it).
+    pub fn new(tcp: &TcpStream) -> io::Result<Canceller> {
+        Ok(Canceller(Some(tcp.try_clone()?)))
+    }
+
+    /// Make the thread's read or write on the connection return at once.
     pub fn cancel(&self) {
         if let Some(tcp) = &self.0 {
             let _ = tcp.shutdown(Shutdown::Both);

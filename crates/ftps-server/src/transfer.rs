@@ -256,6 +256,10 @@ async fn run_inner(
         (Source::OsFile(file), DataStream::Plain(tcp)) if !ascii => {
             send_os_file(ctx, file, tcp).await
         }
+        (Source::OsFile(file), DataStream::Tls(tls)) if !ascii => match bulk_download(&file) {
+            Some(slot) => send_on_thread(ctx, file, *tls, slot).await,
+            None => send_os_file_buffered(ctx, file, DataStream::Tls(tls)).await,
+        },
         (Source::OsFile(file), data) if !ascii => send_os_file_buffered(ctx, file, data).await,
         (Source::OsFile(file), data) => {
             let reader = Box::new(tokio::fs::File::from_std(file));
@@ -574,6 +578,84 @@ async fn send_os_file(
 /// Bytes read from the file per blocking call when the data connection is
 /// encrypted (see [`send_os_file_buffered`]).
 const FILE_CHUNK_BYTES: usize = 256 * 1024;
+
+/// A thread for an encrypted download of at least [`THREAD_AFTER_BYTES`]
+/// still to send, when one is free.
+fn bulk_download(file: &std::fs::File) -> Option<crate::receive::Slot> {
+    use std::io::Seek;
+    let size = file.metadata().ok()?.len();
+    let position = (&*file).stream_position().ok()?;
+    if size.saturating_sub(position) < THREAD_AFTER_BYTES {
+        return None;
+    }
+    crate::receive::Slot::take()
+}
+
+/// Send a bulk download from a blocking thread (see [`crate::send`]).
+async fn send_on_thread(
+    ctx: &TransferContext,
+    file: std::fs::File,
+    tls: tokio_rustls::server::TlsStream<TcpStream>,
+    slot: crate::receive::Slot,
+) -> TransferOutcome {
+    use crate::send::{Sender, Sent};
+    let (tcp, tls) = tls.into_inner();
+    let prepared = tcp.into_std().and_then(|tcp| {
+        let sender = Sender::new(tcp, tls, file, Arc::clone(&ctx.progress), ctx.stall_timeout)?;
+        let canceller = sender.canceller()?;
+        Ok((sender, canceller))
+    });
+    let (mut sender, canceller) = match prepared {
+        Ok(prepared) => prepared,
+        Err(error) => {
+            warn!(peer = %ctx.peer_ip, %error, "cannot prepare the download's data connection");
+            return TransferOutcome::ConnectionLost;
+        }
+    };
+    let mut job = tokio::task::spawn_blocking(move || {
+        let _slot = slot;
+        let sent = sender.run();
+        (sender, sent)
+    });
+    // If this task is dropped while waiting, the canceller's drop stops the thread.
+    let joined = tokio::select! {
+        biased;
+        _ = ctx.cancel.cancelled() => {
+            canceller.cancel();
+            (&mut job).await
+        }
+        joined = &mut job => joined,
+    };
+    canceller.disarm();
+    if ctx.cancel.is_cancelled() {
+        return TransferOutcome::Aborted;
+    }
+    let Ok((sender, sent)) = joined else {
+        return TransferOutcome::ConnectionLost;
+    };
+    match sent {
+        Sent::Complete => {}
+        Sent::Lost(error) => {
+            warn!(peer = %ctx.peer_ip, %error, "download data connection failed");
+            return TransferOutcome::ConnectionLost;
+        }
+        Sent::Storage(error) => {
+            return TransferOutcome::StorageFailed(fs_error(&StorageError::from(error)))
+        }
+    }
+    let total = ctx.progress.load(Ordering::Relaxed);
+    let tcp = sender.tcp;
+    let tcp = tcp
+        .set_nonblocking(true)
+        .and_then(|()| TcpStream::from_std(tcp));
+    match tcp {
+        Ok(tcp) => match finish(DataStream::Plain(tcp), ctx.stall_timeout).await {
+            Ok(()) => TransferOutcome::Complete { bytes: total },
+            Err(_) => TransferOutcome::ConnectionLost,
+        },
+        Err(_) => TransferOutcome::ConnectionLost,
+    }
+}
 
 /// Send an operating-system file over an encrypted data connection: the
 /// next chunk is read on a blocking thread while the current one is

@@ -972,6 +972,81 @@ async fn shutdown_during_a_waiting_bulk_upload_does_not_wait_for_the_stall_limit
     .await;
 }
 
+#[tokio::test]
+async fn rfc3659_s5_rest_retr_of_a_bulk_file_returns_the_tail() {
+    within(60, async {
+        let server = TestServer::start();
+        let data = write_random(&server.path("big.bin"), BULK_BYTES + 999);
+        let config = client::config_default(&server.cert_pem);
+        let mut c = session(&server, &config).await;
+        let got = c.retr("big.bin").await;
+        c.check(got == data, "a bulk download arrives intact");
+        let offset = (1 << 20) + 123;
+        c.expect(&format!("REST {offset}"), 350).await;
+        let tail = c.retr("big.bin").await;
+        c.check(
+            tail == data[offset..],
+            "REST + RETR of a bulk file returns the tail",
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn bulk_download_to_a_client_that_stops_reading_fails_after_the_stall_limit() {
+    within(60, async {
+        let server = TestServer::start_with(|cfg| cfg.server.transfer_stall_timeout_secs = 1);
+        write_big(&server.path("big.bin"), 64);
+        let config = client::config_default(&server.cert_pem);
+        let mut c = session(&server, &config).await;
+        let mut tls = open_passive(&mut c, b"RETR big.bin", &config).await;
+        let mut buf = vec![0u8; 256 * 1024];
+        tls.read_exact(&mut buf).await.unwrap();
+        // Read no more: the socket buffers fill, then the server's writes wait.
+        let stopped = std::time::Instant::now();
+        let reply = c.read_reply().await;
+        let waited = stopped.elapsed();
+        c.check(
+            reply.code == 426,
+            &format!("a stalled download fails with 426, got {}", reply.code),
+        );
+        c.check(
+            waited >= Duration::from_millis(900) && waited < Duration::from_secs(15),
+            &format!("failed after {waited:?} with a 1 s stall limit"),
+        );
+        drop(tls);
+        c.expect("NOOP", 200).await;
+    })
+    .await;
+}
+
+/// Like the upload case: a download's thread blocked on a client that does
+/// not read is stopped when the server shuts down.
+#[tokio::test]
+async fn shutdown_during_a_waiting_bulk_download_does_not_wait_for_the_stall_limit() {
+    within(60, async {
+        let server = TestServer::start();
+        write_big(&server.path("big.bin"), 64);
+        let config = client::config_default(&server.cert_pem);
+        let mut c = session(&server, &config).await;
+        let mut tls = open_passive(&mut c, b"RETR big.bin", &config).await;
+        let mut buf = vec![0u8; 256 * 1024];
+        tls.read_exact(&mut buf).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let stopping = std::time::Instant::now();
+        tokio::task::spawn_blocking(move || drop(server))
+            .await
+            .unwrap();
+        let took = stopping.elapsed();
+        assert!(
+            took < Duration::from_secs(15),
+            "shutdown took {took:?} with a download waiting"
+        );
+        drop(tls);
+    })
+    .await;
+}
+
 /// More simultaneous uploads than the server receives on blocking threads:
 /// the rest take the async path; every file lands intact.
 #[tokio::test]
