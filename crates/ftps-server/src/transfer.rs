@@ -578,6 +578,8 @@ async fn send_os_file(
 /// Bytes read from the file per blocking call when the data connection is
 /// encrypted (see [`send_os_file_buffered`]).
 const FILE_CHUNK_BYTES: usize = 256 * 1024;
+/// The smallest chunk an encrypted download reads at a time.
+const SMALL_CHUNK_BYTES: usize = 4096;
 
 /// A thread for an encrypted download of at least [`THREAD_AFTER_BYTES`]
 /// still to send, when one is free.
@@ -666,19 +668,28 @@ async fn send_os_file_buffered(
     file: std::fs::File,
     mut data: DataStream,
 ) -> TransferOutcome {
-    use std::io::Read;
+    use std::io::{Read, Seek};
+    // A small file gets a buffer its size: allocating and zeroing 256 KiB
+    // for a 4 KiB file cost more than sending it.
+    let left = match (file.metadata(), (&file).stream_position()) {
+        (Ok(meta), Ok(position)) => meta.len().saturating_sub(position),
+        _ => FILE_CHUNK_BYTES as u64,
+    };
+    let chunk_bytes = usize::try_from(left).map_or(FILE_CHUNK_BYTES, |left| {
+        left.clamp(SMALL_CHUNK_BYTES, FILE_CHUNK_BYTES)
+    });
     let file = Arc::new(file);
     let read_chunk = |mut buf: Vec<u8>| {
         let file = Arc::clone(&file);
         tokio::task::spawn_blocking(move || {
-            buf.resize(FILE_CHUNK_BYTES, 0);
+            buf.resize(chunk_bytes, 0);
             let n = (&*file).read(&mut buf)?;
             buf.truncate(n);
             Ok::<_, std::io::Error>(buf)
         })
     };
-    let mut pending = read_chunk(Vec::with_capacity(FILE_CHUNK_BYTES));
-    let mut spare = Vec::with_capacity(FILE_CHUNK_BYTES);
+    let mut pending = read_chunk(Vec::with_capacity(chunk_bytes));
+    let mut spare = Vec::with_capacity(chunk_bytes);
     let mut total = 0u64;
     loop {
         let chunk = tokio::select! {
