@@ -581,6 +581,33 @@ const FILE_CHUNK_BYTES: usize = 256 * 1024;
 /// The smallest chunk an encrypted download reads at a time.
 const SMALL_CHUNK_BYTES: usize = 4096;
 
+/// Run a bulk transfer's blocking `work` on a thread of the blocking pool,
+/// holding `slot`. ABOR shuts the connection down under it through
+/// `canceller`, and so does dropping this future (the canceller's drop), so
+/// the thread never outlives its transfer by more than one read or write.
+/// `None` if the thread panicked.
+async fn on_thread<T: Send + 'static>(
+    ctx: &TransferContext,
+    slot: crate::receive::Slot,
+    canceller: crate::receive::Canceller,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Option<T> {
+    let mut job = tokio::task::spawn_blocking(move || {
+        let _slot = slot;
+        work()
+    });
+    let joined = tokio::select! {
+        biased;
+        _ = ctx.cancel.cancelled() => {
+            canceller.cancel();
+            (&mut job).await
+        }
+        joined = &mut job => joined,
+    };
+    canceller.disarm();
+    joined.ok()
+}
+
 /// A thread for an encrypted download of at least [`THREAD_AFTER_BYTES`]
 /// still to send, when one is free.
 fn bulk_download(file: &std::fs::File) -> Option<crate::receive::Slot> {
@@ -614,25 +641,15 @@ async fn send_on_thread(
             return TransferOutcome::ConnectionLost;
         }
     };
-    let mut job = tokio::task::spawn_blocking(move || {
-        let _slot = slot;
+    let joined = on_thread(ctx, slot, canceller, move || {
         let sent = sender.run();
         (sender, sent)
-    });
-    // If this task is dropped while waiting, the canceller's drop stops the thread.
-    let joined = tokio::select! {
-        biased;
-        _ = ctx.cancel.cancelled() => {
-            canceller.cancel();
-            (&mut job).await
-        }
-        joined = &mut job => joined,
-    };
-    canceller.disarm();
+    })
+    .await;
     if ctx.cancel.is_cancelled() {
         return TransferOutcome::Aborted;
     }
-    let Ok((sender, sent)) = joined else {
+    let Some((sender, sent)) = joined else {
         return TransferOutcome::ConnectionLost;
     };
     match sent {
@@ -837,22 +854,12 @@ async fn receive_on_thread(
             return TransferOutcome::ConnectionLost;
         }
     };
-    let mut job = tokio::task::spawn_blocking(move || {
-        let _slot = slot;
+    let joined = on_thread(ctx, slot, canceller, move || {
         let received = receiver.run();
         (receiver, received)
-    });
-    // If this task is dropped while waiting, the canceller's drop stops the thread.
-    let joined = tokio::select! {
-        biased;
-        _ = ctx.cancel.cancelled() => {
-            canceller.cancel();
-            (&mut job).await
-        }
-        joined = &mut job => joined,
-    };
-    canceller.disarm();
-    let Ok((receiver, received)) = joined else {
+    })
+    .await;
+    let Some((receiver, received)) = joined else {
         upload.abort().await;
         return TransferOutcome::ConnectionLost;
     };

@@ -683,60 +683,72 @@ async fn rfc959_stat_during_transfer_is_213_with_byte_count() {
     .await;
 }
 
+/// How an upload in progress is interrupted.
+enum Interruption {
+    /// The client closes TCP without a TLS close_notify: a possible truncation.
+    TcpCloseWithoutCloseNotify,
+    /// The client sends ABOR.
+    Abor,
+}
+
+/// Upload `bytes` over an existing file, interrupt it, and check the
+/// replies (426, and 226 after ABOR, at once), that the old content is
+/// still there and that no temp file is left.
+async fn interrupted_upload_keeps_old_file(bytes: usize, how: Interruption) {
+    let server = TestServer::start();
+    std::fs::write(server.path("keep.bin"), b"old content").unwrap();
+    let config = client::config_default(&server.cert_pem);
+    let mut c = session(&server, &config).await;
+    let mut tls = open_passive(&mut c, b"STOR keep.bin", &config).await;
+    tls.write_all(&random_bytes(bytes)).await.unwrap();
+    tls.flush().await.unwrap();
+    // The server is now waiting for more data.
+    let asked = std::time::Instant::now();
+    match how {
+        Interruption::TcpCloseWithoutCloseNotify => {
+            let (mut tcp, _) = tls.into_inner();
+            tcp.shutdown().await.unwrap();
+            c.expect_reply(426).await;
+            drop(tcp);
+        }
+        Interruption::Abor => {
+            c.send("ABOR").await;
+            c.expect_reply(426).await;
+            c.expect_reply(226).await;
+            drop(tls);
+        }
+    }
+    let waited = asked.elapsed();
+    c.check(
+        waited < Duration::from_secs(2),
+        &format!("the server must notice at once, took {waited:?}"),
+    );
+    c.expect("NOOP", 200).await;
+    c.check(
+        std::fs::read(server.path("keep.bin")).unwrap() == b"old content",
+        "an interrupted upload must not replace the old file",
+    );
+    let names = dir_names(server.root.path());
+    c.check(
+        names == vec![b"keep.bin".to_vec()],
+        &format!("no temp file left, found {:?}", show(&names)),
+    );
+}
+
 #[tokio::test]
 async fn rfc4217_upload_without_close_notify_is_426_and_keeps_old_file() {
     within(60, async {
-        let server = TestServer::start();
-        std::fs::write(server.path("keep.bin"), b"old content").unwrap();
-        let config = client::config_default(&server.cert_pem);
-        let mut c = session(&server, &config).await;
-        let mut tls = open_passive(&mut c, b"STOR keep.bin", &config).await;
-        tls.write_all(&random_bytes(100_000)).await.unwrap();
-        tls.flush().await.unwrap();
-        // Close the TCP connection without a TLS close_notify: a truncation.
-        let (mut tcp, _) = tls.into_inner();
-        tcp.shutdown().await.unwrap();
-        c.expect_reply(426).await;
-        drop(tcp);
-        c.expect("NOOP", 200).await;
-        c.check(
-            std::fs::read(server.path("keep.bin")).unwrap() == b"old content",
-            "a truncated upload must not replace the old file",
-        );
-        let names = dir_names(server.root.path());
-        c.check(
-            names == vec![b"keep.bin".to_vec()],
-            &format!("no temp file left, found {:?}", show(&names)),
-        );
+        interrupted_upload_keeps_old_file(100_000, Interruption::TcpCloseWithoutCloseNotify).await;
     })
     .await;
 }
 
 #[tokio::test]
 async fn rfc959_abor_during_stor_keeps_old_file() {
-    within(60, async {
-        let server = TestServer::start();
-        std::fs::write(server.path("keep.bin"), b"old content").unwrap();
-        let config = client::config_default(&server.cert_pem);
-        let mut c = session(&server, &config).await;
-        let mut tls = open_passive(&mut c, b"STOR keep.bin", &config).await;
-        tls.write_all(&random_bytes(100_000)).await.unwrap();
-        tls.flush().await.unwrap();
-        c.send("ABOR").await;
-        c.expect_reply(426).await;
-        c.expect_reply(226).await;
-        drop(tls);
-        c.expect("NOOP", 200).await;
-        c.check(
-            std::fs::read(server.path("keep.bin")).unwrap() == b"old content",
-            "an aborted upload must not replace the old file",
-        );
-        let names = dir_names(server.root.path());
-        c.check(
-            names == vec![b"keep.bin".to_vec()],
-            &format!("no temp file left, found {:?}", show(&names)),
-        );
-    })
+    within(
+        60,
+        interrupted_upload_keeps_old_file(100_000, Interruption::Abor),
+    )
     .await;
 }
 
@@ -751,62 +763,18 @@ const BULK_BYTES: usize = 3 << 20;
 #[tokio::test]
 async fn rfc4217_bulk_upload_without_close_notify_is_426_and_keeps_old_file() {
     within(60, async {
-        let server = TestServer::start();
-        std::fs::write(server.path("keep.bin"), b"old content").unwrap();
-        let config = client::config_default(&server.cert_pem);
-        let mut c = session(&server, &config).await;
-        let mut tls = open_passive(&mut c, b"STOR keep.bin", &config).await;
-        tls.write_all(&random_bytes(BULK_BYTES)).await.unwrap();
-        tls.flush().await.unwrap();
-        let (mut tcp, _) = tls.into_inner();
-        tcp.shutdown().await.unwrap();
-        c.expect_reply(426).await;
-        drop(tcp);
-        c.expect("NOOP", 200).await;
-        c.check(
-            std::fs::read(server.path("keep.bin")).unwrap() == b"old content",
-            "a truncated bulk upload must not replace the old file",
-        );
-        let names = dir_names(server.root.path());
-        c.check(
-            names == vec![b"keep.bin".to_vec()],
-            &format!("no temp file left, found {:?}", show(&names)),
-        );
+        interrupted_upload_keeps_old_file(BULK_BYTES, Interruption::TcpCloseWithoutCloseNotify)
+            .await;
     })
     .await;
 }
 
 #[tokio::test]
 async fn rfc959_abor_during_bulk_stor_is_426_226_and_keeps_old_file() {
-    within(60, async {
-        let server = TestServer::start();
-        std::fs::write(server.path("keep.bin"), b"old content").unwrap();
-        let config = client::config_default(&server.cert_pem);
-        let mut c = session(&server, &config).await;
-        let mut tls = open_passive(&mut c, b"STOR keep.bin", &config).await;
-        tls.write_all(&random_bytes(BULK_BYTES)).await.unwrap();
-        tls.flush().await.unwrap();
-        // The server is now blocked in a read that waits for more data.
-        let asked = std::time::Instant::now();
-        c.send("ABOR").await;
-        c.expect_reply(426).await;
-        c.expect_reply(226).await;
-        let waited = asked.elapsed();
-        c.check(
-            waited < Duration::from_secs(2),
-            &format!("ABOR must stop a waiting upload at once, took {waited:?}"),
-        );
-        drop(tls);
-        c.expect("NOOP", 200).await;
-        c.check(
-            std::fs::read(server.path("keep.bin")).unwrap() == b"old content",
-            "an aborted bulk upload must not replace the old file",
-        );
-        c.check(
-            dir_names(server.root.path()) == vec![b"keep.bin".to_vec()],
-            "no temp file left",
-        );
-    })
+    within(
+        60,
+        interrupted_upload_keeps_old_file(BULK_BYTES, Interruption::Abor),
+    )
     .await;
 }
 
