@@ -111,6 +111,9 @@ impl Receiver {
         tcp.set_nonblocking(false)?;
         set_receive_low_water(&tcp, LOW_WATER)?;
         tcp.set_read_timeout(Some(LOW_WATER_WAIT.min(stall)))?;
+        // What this side writes (alerts, KeyUpdate answers) must not wait
+        // forever on a client that does not read either.
+        tcp.set_write_timeout(Some(stall))?;
         Ok(Receiver {
             tcp,
             tls,
