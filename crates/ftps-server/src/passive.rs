@@ -201,7 +201,7 @@ async fn wait(
 }
 
 /// Read the ClientHello and send the server's first flight; stop there.
-async fn start_tls(
+pub async fn start_tls(
     tcp: &mut TcpStream,
     tls: &DataTls,
 ) -> Result<Box<rustls::ServerConnection>, String> {
@@ -248,6 +248,14 @@ fn feed_once(
         conn.read_tls(&mut input).map_err(|e| e.to_string())?;
     }
     conn.process_new_packets().map_err(|e| e.to_string())?;
+    if conn.is_handshaking() && !conn.wants_write() {
+        // Part of the client's flight is here and we have nothing to send
+        // that would carry its ACK. A client that sends its
+        // ChangeCipherSpec and Finished in two small writes with Nagle on
+        // (lftp with GnuTLS) holds the Finished until that ACK comes, and
+        // the kernel would delay it ~40 ms: acknowledge now.
+        let _ = socket2::SockRef::from(tcp).set_tcp_quickack(true);
+    }
     Ok(Some(n))
 }
 

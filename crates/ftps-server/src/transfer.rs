@@ -458,26 +458,42 @@ async fn handshake(
     require_reuse: bool,
     info: &mut TlsInfo,
 ) -> Result<tokio_rustls::server::TlsStream<TcpStream>, TransferOutcome> {
-    let (accept, data_tls) = match early {
+    // Read the client's records here rather than inside tokio-rustls' accept,
+    // so that each piece of its flight is acknowledged at once (see
+    // `passive::feed_once`); the accept then only sends the tickets.
+    let deadline = tokio::time::Instant::now() + ctx.handshake_timeout;
+    let mut tcp = tcp;
+    let (mut conn, data_tls) = match early {
         Some((conn, data_tls)) => {
             if conn.is_handshaking() {
                 data_tls.allow_tickets(direction == crate::tls::Direction::Send);
             }
-            let acceptor = tokio_rustls::TlsAcceptor::from(Arc::clone(&data_tls.config));
-            (
-                acceptor.accept_with(tcp, move |fresh| *fresh = *conn),
-                data_tls,
-            )
+            (conn, data_tls)
         }
         None => {
-            let acceptor = tokio_rustls::TlsAcceptor::from(Arc::clone(&ctx.tls.config));
-            (acceptor.accept(tcp), ctx.tls.clone())
+            let started =
+                tokio::time::timeout_at(deadline, crate::passive::start_tls(&mut tcp, &ctx.tls))
+                    .await;
+            match started {
+                Ok(Ok(conn)) => (conn, ctx.tls.clone()),
+                Ok(Err(error)) => {
+                    warn!(peer = %ctx.peer_ip, %error, "data connection TLS handshake failed");
+                    return Err(TransferOutcome::TlsFailed);
+                }
+                Err(_) => {
+                    warn!(peer = %ctx.peer_ip, "data connection TLS handshake timed out");
+                    return Err(TransferOutcome::TlsFailed);
+                }
+            }
         }
     };
+    finish_handshake(ctx, deadline, &mut tcp, &mut conn).await?;
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::clone(&data_tls.config));
+    let accept = acceptor.accept_with(tcp, move |fresh| *fresh = *conn);
     // The accept future flushes the session tickets right after the
     // handshake (OpenSSL clients need the fresh ticket for the next data
     // connection: TLS 1.3 tickets are single-use on their side).
-    let tls = match tokio::time::timeout(ctx.handshake_timeout, accept).await {
+    let tls = match tokio::time::timeout_at(deadline, accept).await {
         Ok(Ok(tls)) => tls,
         Ok(Err(error)) => {
             warn!(peer = %ctx.peer_ip, %error, "data connection TLS handshake failed");
@@ -512,6 +528,48 @@ async fn handshake(
         let _ = socket2::SockRef::from(tls.get_ref().0).set_tcp_quickack(true);
     }
     Ok(tls)
+}
+
+/// Complete a data connection's TLS handshake whose first flight is sent:
+/// feed the client's records as they come and send what rustls answers
+/// (after a HelloRetryRequest, the real flight). The session tickets, if
+/// any, are left for the accept that follows.
+async fn finish_handshake(
+    ctx: &TransferContext,
+    deadline: tokio::time::Instant,
+    tcp: &mut TcpStream,
+    conn: &mut rustls::ServerConnection,
+) -> Result<(), TransferOutcome> {
+    let driven = tokio::time::timeout_at(deadline, async {
+        loop {
+            match crate::passive::advance_handshake(tcp, conn) {
+                Ok(true) => return Ok(()),
+                Ok(false) => {
+                    if conn.wants_write() {
+                        crate::passive::flush(tcp, conn)
+                            .await
+                            .map_err(|e| e.to_string())?;
+                    }
+                    tcp.readable().await.map_err(|e| e.to_string())?;
+                }
+                Err(error) => return Err(error),
+            }
+        }
+    })
+    .await;
+    match driven {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(error)) => {
+            // rustls' alert, as tokio-rustls would have sent it.
+            let _ = crate::passive::flush(tcp, conn).await;
+            warn!(peer = %ctx.peer_ip, %error, "data connection TLS handshake failed");
+            Err(TransferOutcome::TlsFailed)
+        }
+        Err(_) => {
+            warn!(peer = %ctx.peer_ip, "data connection TLS handshake timed out");
+            Err(TransferOutcome::TlsFailed)
+        }
+    }
 }
 
 /// Close the data connection cleanly: TLS close_notify and TCP FIN, then let
