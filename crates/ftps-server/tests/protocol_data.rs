@@ -332,6 +332,46 @@ async fn rfc4217_s10_2_tls13_upload_with_early_handshake_gets_ticket_before_150(
     .await;
 }
 
+/// The server reads each data connection's handshake itself (and
+/// acknowledges each piece at once); a ClientHello that needs a
+/// HelloRetryRequest must still lead to a resumed handshake.
+#[tokio::test]
+async fn rfc4217_s10_2_data_handshake_with_hello_retry_request_resumes() {
+    within(60, async {
+        let server = TestServer::start();
+        let data = write_random(&server.path("f.bin"), 50_000);
+        let config = client::config_hello_retry(&server.cert_pem);
+        let mut c = session(&server, &config).await;
+        let control = c.stream.tls().and_then(|tls| tls.handshake_kind());
+        c.check(
+            control == Some(HandshakeKind::FullWithHelloRetryRequest),
+            &format!("the configuration forces a HelloRetryRequest: {control:?}"),
+        );
+        for i in 0..3 {
+            let addr = c.epsv().await;
+            c.send("RETR f.bin").await;
+            c.expect_reply(150).await;
+            let tcp = client::tcp_connect(addr).await;
+            let mut tls = client::data_tls(tcp, &config).await.unwrap();
+            c.check(
+                tls.get_ref().1.handshake_kind() == Some(HandshakeKind::Resumed),
+                &format!("download {i}: {:?}", tls.get_ref().1.handshake_kind()),
+            );
+            let got = client::read_all(&mut tls).await.unwrap();
+            c.expect_reply(226).await;
+            c.check(got == data, "the download is intact");
+            let name = format!("up{i}.bin");
+            c.upload_with(format!("STOR {name}").as_bytes(), &data, &config)
+                .await;
+            c.check(
+                std::fs::read(server.path(&name)).unwrap() == data,
+                "the upload is intact",
+            );
+        }
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn rfc4217_s10_2_data_without_resumption_is_522() {
     within(60, async {

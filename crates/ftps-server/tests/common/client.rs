@@ -100,6 +100,73 @@ pub fn config_no_resumption(cert_pem: &Path) -> Arc<ClientConfig> {
     )
 }
 
+/// TLS 1.3 whose first key share is for a group the server does not offer
+/// (pure ML-KEM-768, before X25519), and which never remembers the group the
+/// server chose: every handshake, control and data, goes through a
+/// HelloRetryRequest. Resumption on.
+pub fn config_hello_retry(cert_pem: &Path) -> Arc<ClientConfig> {
+    use rustls::crypto::aws_lc_rs::{default_provider, kx_group};
+    let provider = rustls::crypto::CryptoProvider {
+        kx_groups: vec![kx_group::MLKEM768, kx_group::X25519],
+        ..default_provider()
+    };
+    let mut config = ClientConfig::builder_with_provider(Arc::new(provider))
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .unwrap()
+        .with_root_certificates(roots(cert_pem))
+        .with_no_client_auth();
+    config.resumption = Resumption::store(Arc::new(NoKxHint(
+        rustls::client::ClientSessionMemoryCache::new(64),
+    )));
+    Arc::new(config)
+}
+
+/// A session store that forgets which key-exchange group a server chose.
+#[derive(Debug)]
+struct NoKxHint(rustls::client::ClientSessionMemoryCache);
+
+impl rustls::client::ClientSessionStore for NoKxHint {
+    fn set_kx_hint(&self, _: ServerName<'static>, _: rustls::NamedGroup) {}
+
+    fn kx_hint(&self, _: &ServerName<'_>) -> Option<rustls::NamedGroup> {
+        None
+    }
+
+    fn set_tls12_session(
+        &self,
+        name: ServerName<'static>,
+        value: rustls::client::Tls12ClientSessionValue,
+    ) {
+        self.0.set_tls12_session(name, value);
+    }
+
+    fn tls12_session(
+        &self,
+        name: &ServerName<'_>,
+    ) -> Option<rustls::client::Tls12ClientSessionValue> {
+        self.0.tls12_session(name)
+    }
+
+    fn remove_tls12_session(&self, name: &ServerName<'static>) {
+        self.0.remove_tls12_session(name);
+    }
+
+    fn insert_tls13_ticket(
+        &self,
+        name: ServerName<'static>,
+        value: rustls::client::Tls13ClientSessionValue,
+    ) {
+        self.0.insert_tls13_ticket(name, value);
+    }
+
+    fn take_tls13_ticket(
+        &self,
+        name: &ServerName<'static>,
+    ) -> Option<rustls::client::Tls13ClientSessionValue> {
+        self.0.take_tls13_ticket(name)
+    }
+}
+
 /// TLS 1.2 only, resumption on.
 pub fn config_tls12(cert_pem: &Path) -> Arc<ClientConfig> {
     tls_config(cert_pem, &[&rustls::version::TLS12], true)
