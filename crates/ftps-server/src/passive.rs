@@ -274,6 +274,23 @@ pub fn advance_handshake(
     Ok(true)
 }
 
+/// Drive a started handshake to its end: feed the client's records as they
+/// arrive and send what rustls answers on the way (after a
+/// HelloRetryRequest, the real flight). Tickets and alerts are left queued
+/// for [`flush`].
+pub async fn drive_handshake(
+    tcp: &mut TcpStream,
+    conn: &mut rustls::ServerConnection,
+) -> Result<(), String> {
+    while !advance_handshake(tcp, conn)? {
+        if conn.wants_write() {
+            flush(tcp, conn).await.map_err(|e| e.to_string())?;
+        }
+        tcp.readable().await.map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
 /// Send what rustls has queued (handshake messages, tickets, alerts).
 pub async fn flush(tcp: &mut TcpStream, conn: &mut rustls::ServerConnection) -> io::Result<()> {
     let mut out = Vec::new();

@@ -256,11 +256,13 @@ async fn run_inner(
         (Source::OsFile(file), DataStream::Plain(tcp)) if !ascii => {
             send_os_file(ctx, file, tcp).await
         }
-        (Source::OsFile(file), DataStream::Tls(tls)) if !ascii => match bulk_download(&file) {
-            Some(slot) => send_on_thread(ctx, file, *tls, slot).await,
-            None => send_os_file_buffered(ctx, file, DataStream::Tls(tls)).await,
-        },
-        (Source::OsFile(file), data) if !ascii => send_os_file_buffered(ctx, file, data).await,
+        (Source::OsFile(file), data) if !ascii => {
+            let left = bytes_left(&file);
+            match (data, bulk_download(left)) {
+                (DataStream::Tls(tls), Some(slot)) => send_on_thread(ctx, file, *tls, slot).await,
+                (data, _) => send_os_file_buffered(ctx, file, data, left).await,
+            }
+        }
         (Source::OsFile(file), data) => {
             let reader = Box::new(tokio::fs::File::from_std(file));
             send_file(ctx, reader, data, ascii).await
@@ -417,20 +419,12 @@ async fn early_upload_tickets(ctx: &TransferContext, arrival: Arrival) -> Arriva
         return arrival;
     };
     data_tls.allow_tickets(true);
-    let advanced = tokio::time::timeout(EARLY_FINISHED_WAIT, async {
-        loop {
-            match crate::passive::advance_handshake(&tcp, &mut conn) {
-                Ok(false) => {
-                    if let Err(error) = tcp.readable().await {
-                        return Err(error.to_string());
-                    }
-                }
-                done => return done,
-            }
-        }
-    })
+    let advanced = tokio::time::timeout(
+        EARLY_FINISHED_WAIT,
+        crate::passive::drive_handshake(&mut tcp, &mut conn),
+    )
     .await
-    .unwrap_or(Ok(false));
+    .map_or(Ok(false), |driven| driven.map(|()| true));
     if !matches!(advanced, Ok(true)) {
         data_tls.allow_tickets(false);
     }
@@ -474,17 +468,7 @@ async fn handshake(
             let started =
                 tokio::time::timeout_at(deadline, crate::passive::start_tls(&mut tcp, &ctx.tls))
                     .await;
-            match started {
-                Ok(Ok(conn)) => (conn, ctx.tls.clone()),
-                Ok(Err(error)) => {
-                    warn!(peer = %ctx.peer_ip, %error, "data connection TLS handshake failed");
-                    return Err(TransferOutcome::TlsFailed);
-                }
-                Err(_) => {
-                    warn!(peer = %ctx.peer_ip, "data connection TLS handshake timed out");
-                    return Err(TransferOutcome::TlsFailed);
-                }
-            }
+            (handshake_step(ctx, started)?, ctx.tls.clone())
         }
     };
     finish_handshake(ctx, deadline, &mut tcp, &mut conn).await?;
@@ -493,17 +477,7 @@ async fn handshake(
     // The accept future flushes the session tickets right after the
     // handshake (OpenSSL clients need the fresh ticket for the next data
     // connection: TLS 1.3 tickets are single-use on their side).
-    let tls = match tokio::time::timeout_at(deadline, accept).await {
-        Ok(Ok(tls)) => tls,
-        Ok(Err(error)) => {
-            warn!(peer = %ctx.peer_ip, %error, "data connection TLS handshake failed");
-            return Err(TransferOutcome::TlsFailed);
-        }
-        Err(_) => {
-            warn!(peer = %ctx.peer_ip, "data connection TLS handshake timed out");
-            return Err(TransferOutcome::TlsFailed);
-        }
-    };
+    let tls = handshake_step(ctx, tokio::time::timeout_at(deadline, accept).await)?;
     let (version, cipher, resumed) = crate::tls::describe(tls.get_ref().1);
     *info = TlsInfo {
         version,
@@ -530,38 +504,33 @@ async fn handshake(
     Ok(tls)
 }
 
-/// Complete a data connection's TLS handshake whose first flight is sent:
-/// feed the client's records as they come and send what rustls answers
-/// (after a HelloRetryRequest, the real flight). The session tickets, if
-/// any, are left for the accept that follows.
+/// Complete a data connection's TLS handshake whose first flight is sent
+/// (see [`crate::passive::drive_handshake`]); on a TLS error, send rustls'
+/// alert as tokio-rustls would have. The session tickets, if any, are left
+/// for the accept that follows.
 async fn finish_handshake(
     ctx: &TransferContext,
     deadline: tokio::time::Instant,
     tcp: &mut TcpStream,
     conn: &mut rustls::ServerConnection,
 ) -> Result<(), TransferOutcome> {
-    let driven = tokio::time::timeout_at(deadline, async {
-        loop {
-            match crate::passive::advance_handshake(tcp, conn) {
-                Ok(true) => return Ok(()),
-                Ok(false) => {
-                    if conn.wants_write() {
-                        crate::passive::flush(tcp, conn)
-                            .await
-                            .map_err(|e| e.to_string())?;
-                    }
-                    tcp.readable().await.map_err(|e| e.to_string())?;
-                }
-                Err(error) => return Err(error),
-            }
-        }
-    })
-    .await;
-    match driven {
-        Ok(Ok(())) => Ok(()),
+    let driven =
+        tokio::time::timeout_at(deadline, crate::passive::drive_handshake(tcp, conn)).await;
+    if matches!(driven, Ok(Err(_))) {
+        let _ = crate::passive::flush(tcp, conn).await;
+    }
+    handshake_step(ctx, driven)
+}
+
+/// One bounded step of a data connection's TLS handshake: a failure or the
+/// deadline is logged and refuses the transfer.
+fn handshake_step<T, E: std::fmt::Display>(
+    ctx: &TransferContext,
+    step: Result<Result<T, E>, tokio::time::error::Elapsed>,
+) -> Result<T, TransferOutcome> {
+    match step {
+        Ok(Ok(value)) => Ok(value),
         Ok(Err(error)) => {
-            // rustls' alert, as tokio-rustls would have sent it.
-            let _ = crate::passive::flush(tcp, conn).await;
             warn!(peer = %ctx.peer_ip, %error, "data connection TLS handshake failed");
             Err(TransferOutcome::TlsFailed)
         }
@@ -666,13 +635,18 @@ async fn on_thread<T: Send + 'static>(
     joined.ok()
 }
 
-/// A thread for an encrypted download of at least [`THREAD_AFTER_BYTES`]
-/// still to send, when one is free.
-fn bulk_download(file: &std::fs::File) -> Option<crate::receive::Slot> {
+/// Bytes from the file's position to its end (`None` if it cannot be told).
+fn bytes_left(file: &std::fs::File) -> Option<u64> {
     use std::io::Seek;
     let size = file.metadata().ok()?.len();
     let position = (&*file).stream_position().ok()?;
-    if size.saturating_sub(position) < THREAD_AFTER_BYTES {
+    Some(size.saturating_sub(position))
+}
+
+/// A thread for an encrypted download of at least [`THREAD_AFTER_BYTES`]
+/// still to send (`left`), when one is free.
+fn bulk_download(left: Option<u64>) -> Option<crate::receive::Slot> {
+    if left? < THREAD_AFTER_BYTES {
         return None;
     }
     crate::receive::Slot::take()
@@ -721,17 +695,29 @@ async fn send_on_thread(
         }
     }
     let total = ctx.progress.load(Ordering::Relaxed);
-    let tcp = sender.tcp;
-    let tcp = tcp
-        .set_nonblocking(true)
-        .and_then(|()| TcpStream::from_std(tcp));
-    match tcp {
-        Ok(tcp) => match finish(DataStream::Plain(tcp), ctx.stall_timeout).await {
-            Ok(()) => TransferOutcome::Complete { bytes: total },
-            Err(_) => TransferOutcome::ConnectionLost,
-        },
+    // The thread has sent the close_notify.
+    match close_after_thread(ctx, sender.tcp, &[]).await {
+        Ok(()) => TransferOutcome::Complete { bytes: total },
         Err(_) => TransferOutcome::ConnectionLost,
     }
+}
+
+/// Close a data connection a thread has finished with: back to tokio, send
+/// `close_notify` (the encoded alert, if the thread has not), then as
+/// [`finish`] does.
+async fn close_after_thread(
+    ctx: &TransferContext,
+    tcp: std::net::TcpStream,
+    close_notify: &[u8],
+) -> std::io::Result<()> {
+    tcp.set_nonblocking(true)?;
+    let mut tcp = TcpStream::from_std(tcp)?;
+    if !close_notify.is_empty() {
+        tokio::time::timeout(ctx.stall_timeout, tcp.write_all(close_notify))
+            .await
+            .map_err(|_| std::io::Error::from(std::io::ErrorKind::TimedOut))??;
+    }
+    finish(DataStream::Plain(tcp), ctx.stall_timeout).await
 }
 
 /// Send an operating-system file over an encrypted data connection: the
@@ -742,17 +728,17 @@ async fn send_os_file_buffered(
     ctx: &TransferContext,
     file: std::fs::File,
     mut data: DataStream,
+    left: Option<u64>,
 ) -> TransferOutcome {
-    use std::io::{Read, Seek};
-    // A small file gets a buffer its size: allocating and zeroing 256 KiB
-    // for a 4 KiB file cost more than sending it.
-    let left = match (file.metadata(), (&file).stream_position()) {
-        (Ok(meta), Ok(position)) => meta.len().saturating_sub(position),
-        _ => FILE_CHUNK_BYTES as u64,
-    };
-    let chunk_bytes = usize::try_from(left).map_or(FILE_CHUNK_BYTES, |left| {
-        left.clamp(SMALL_CHUNK_BYTES, FILE_CHUNK_BYTES)
-    });
+    use std::io::Read;
+    // A small file (`left` bytes to send) gets a buffer its size:
+    // allocating and zeroing 256 KiB for a 4 KiB file cost more than
+    // sending it.
+    let chunk_bytes = left
+        .and_then(|left| usize::try_from(left).ok())
+        .map_or(FILE_CHUNK_BYTES, |left| {
+            left.clamp(SMALL_CHUNK_BYTES, FILE_CHUNK_BYTES)
+        });
     let file = Arc::new(file);
     let read_chunk = |mut buf: Vec<u8>| {
         let file = Arc::clone(&file);
@@ -958,13 +944,8 @@ async fn receive_on_thread(
             }
         }
     }
-    let tcp = tcp
-        .set_nonblocking(true)
-        .and_then(|()| TcpStream::from_std(tcp));
-    if let Ok(mut tcp) = tcp {
-        let _ = tokio::time::timeout(ctx.stall_timeout, tcp.write_all(&close)).await;
-        let _ = finish(DataStream::Plain(tcp), ctx.stall_timeout).await;
-    }
+    // The upload is committed: a failing close no longer changes the outcome.
+    let _ = close_after_thread(ctx, tcp, &close).await;
     TransferOutcome::Complete { bytes: total }
 }
 
