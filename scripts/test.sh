@@ -52,7 +52,8 @@ echo "open files limit: $(ulimit -Sn) (hard $(ulimit -Hn))" >&2
 
 log=$(mktemp)
 status_file=$(mktemp)
-{ cargo test --workspace "$@" 2>&1; echo $? > "$status_file"; } | tee "$log"
+# (set -e would end the group at a failing cargo before its status is saved.)
+{ code=0; cargo test --workspace "$@" 2>&1 || code=$?; echo "$code" > "$status_file"; } | tee "$log"
 status=$(cat "$status_file")
 # One closing line for the whole run: cargo prints a summary per test binary.
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed;?$/) p += $i; if ($(i+1) ~ /^failed;?$/) f += $i; if ($(i+1) ~ /^ignored;?$/) s += $i } }
