@@ -383,6 +383,59 @@ fn mirror_up_and_down_with_nested_dirs_delete_and_parallel() {
 }
 
 #[test]
+fn mirror_down_sets_times_and_reports_a_file_it_cannot_write() {
+    let f = Fixture::new();
+    let src = f.server.path("site");
+    std::fs::create_dir_all(&src).unwrap();
+    let mut files = Vec::new();
+    // Small files (held in memory, written by one job each) and one past the
+    // in-memory limit (streamed into its .part file); fewer than the commits
+    // a connection leaves in flight, so every one is still running at the end.
+    for i in 0..10 {
+        let name = format!("f{i:02}");
+        files.push((name.clone(), write_random(&src.join(&name), 1000 + i * 97)));
+    }
+    files.push(("big".into(), write_random(&src.join("big"), 600_000)));
+    let old = std::time::SystemTime::UNIX_EPOCH + Duration::from_secs(1_500_000_000);
+    for (name, _) in &files {
+        let file = std::fs::File::options()
+            .write(true)
+            .open(src.join(name))
+            .unwrap();
+        file.set_modified(old).unwrap();
+    }
+    // f07's part file cannot be made: a directory is in the way.
+    std::fs::create_dir_all(f.local("copy/f07.part/x")).unwrap();
+    let run = f.ftps(&["mirror", &f.url("site"), "copy"]).fails();
+    assert!(run.stderr.contains("f07"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("1 of 11 items failed"),
+        "{}",
+        run.stderr
+    );
+    for (name, data) in &files {
+        let local = f.local(&format!("copy/{name}"));
+        if name == "f07" {
+            assert!(!local.exists());
+            continue;
+        }
+        assert_eq!(&read(&local), data, "{name}");
+        let mtime = std::fs::metadata(&local).unwrap().modified().unwrap();
+        assert_eq!(mtime, old, "{name} keeps the server's time");
+        assert!(!f.local(&format!("copy/{name}.part")).exists());
+    }
+    // Out of the way, the next run fetches only what is missing.
+    std::fs::remove_dir_all(f.local("copy/f07.part")).unwrap();
+    let again = f.ftps(&["mirror", &f.url("site"), "copy"]).ok();
+    assert!(
+        again.stderr.contains("mirror: 1 downloaded"),
+        "{}",
+        again.stderr
+    );
+    assert_eq!(read(&f.local("copy/f07")), files[7].1);
+}
+
+#[test]
 fn quote_prints_the_replies() {
     let f = Fixture::new();
     let run = f.ftps(&["quote", &f.url(""), "SITE HELP", "NOOP"]).ok();

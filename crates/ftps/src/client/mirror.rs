@@ -8,7 +8,9 @@
 //!
 //! The walk and the deletions use one control connection; the planned files
 //! are then shared out from one queue between `--parallel N` connections,
-//! each taking the next file when it is done with one. A failed file is
+//! each taking the next file when it is done with one (a downloaded file's
+//! fsync and rename run on a blocking thread meanwhile, at most
+//! [`COMMITS_IN_FLIGHT`] per connection). A failed file is
 //! reported and counted, its connection replaced, and the rest go on; the
 //! exit code is non-zero when any failed.
 
@@ -24,7 +26,7 @@ use ftps_client::{EntryKind, StoreMode};
 use super::args::MirrorArgs;
 use super::connect::{Conn, Prepared};
 use super::progress::{Bar, Output};
-use super::transfer::{download_to_file, send, verify_size, DownloadOptions};
+use super::transfer::{download, send, verify_size, Commit, DownloadOptions, Downloaded};
 use super::Failure;
 
 /// One file to copy.
@@ -392,14 +394,68 @@ async fn plan_upload(
     Ok(plan)
 }
 
-async fn download_job(conn: &mut Conn, job: &Job, bar: &Bar) -> Result<(), Failure> {
+/// Downloaded files whose local end (fsync, time, rename) may still run
+/// while a connection goes on with the next file.
+const COMMITS_IN_FLIGHT: usize = 16;
+
+/// Download one file; its commit joins `commits`.
+async fn download_job(
+    conn: &mut Conn,
+    job: &Job,
+    bar: &Bar,
+    commits: &mut Commits,
+) -> Result<(), Failure> {
     let opts = DownloadOptions {
         mtime: job.mtime,
         size: Some(job.size),
         ..DownloadOptions::default()
     };
-    download_to_file(conn, &job.remote, &job.local, opts, bar, false).await?;
+    if let Downloaded::Received { commit, .. } =
+        download(conn, &job.remote, &job.local, opts, bar, false).await?
+    {
+        commits.push(job.remote.clone(), commit);
+        while commits.pending.len() > COMMITS_IN_FLIGHT {
+            commits.wait_one().await;
+        }
+    }
     Ok(())
+}
+
+/// A worker's downloads still being written locally; a failed one is
+/// reported and counted like any other failed file.
+struct Commits {
+    pending: VecDeque<(Vec<u8>, Commit)>,
+    failures: Arc<AtomicUsize>,
+    bar: Bar,
+}
+
+impl Commits {
+    fn push(&mut self, remote: Vec<u8>, commit: Commit) {
+        self.pending.push_back((remote, commit));
+    }
+
+    /// Wait for the oldest.
+    async fn wait_one(&mut self) {
+        if let Some((remote, commit)) = self.pending.pop_front() {
+            if let Err(f) = commit.wait().await {
+                report(&self.failures, &self.bar, &remote, &f);
+            }
+        }
+    }
+
+    async fn wait_all(&mut self) {
+        while !self.pending.is_empty() {
+            self.wait_one().await;
+        }
+    }
+}
+
+fn report(failures: &AtomicUsize, bar: &Bar, remote: &[u8], f: &Failure) {
+    failures.fetch_add(1, Ordering::Relaxed);
+    bar.eprintln(&format!("error: {}: {}", show(remote), f.message()));
+    if let Some(hint) = f.hint() {
+        bar.eprintln(&format!("hint: {hint}"));
+    }
 }
 
 async fn upload_job(conn: &mut Conn, job: &Job, bar: &Bar) -> Result<(), Failure> {
@@ -425,6 +481,11 @@ async fn worker(
     upload: bool,
     bar: Bar,
 ) {
+    let mut commits = Commits {
+        pending: VecDeque::new(),
+        failures: failures.clone(),
+        bar: bar.clone(),
+    };
     while let Some(job) = next_job(&queue) {
         if conn.is_none() {
             match prepared.connect().await {
@@ -434,27 +495,25 @@ async fn worker(
                     if let Ok(mut q) = queue.lock() {
                         q.push_front(job);
                     }
+                    commits.wait_all().await;
                     return;
                 }
             }
         }
-        let Some(c) = conn.as_mut() else { return };
+        let Some(c) = conn.as_mut() else { break };
         bar.set_message(format!("mirror: {}", show(&job.remote)));
         let result = if upload {
             upload_job(c, &job, &bar).await
         } else {
-            download_job(c, &job, &bar).await
+            download_job(c, &job, &bar, &mut commits).await
         };
         if let Err(f) = result {
-            failures.fetch_add(1, Ordering::Relaxed);
-            bar.eprintln(&format!("error: {}: {}", show(&job.remote), f.message()));
-            if let Some(hint) = f.hint() {
-                bar.eprintln(&format!("hint: {hint}"));
-            }
+            report(&failures, &bar, &job.remote, &f);
             // The control connection may be out of step: use a fresh one.
             conn = None;
         }
     }
+    commits.wait_all().await;
     if let Some(c) = conn {
         c.quit().await;
     }

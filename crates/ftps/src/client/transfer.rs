@@ -3,7 +3,10 @@
 //! A download goes to `DEST.part` and is renamed to `DEST` only after the
 //! server's 226, the TLS close_notify and the announced size all check out
 //! (`RetrStream::finish`), so an interrupted download never leaves a
-//! truncated `DEST` that looks complete; `-c` continues `DEST.part` (or
+//! truncated `DEST` that looks complete; the rename waits for the file's
+//! fsync, so a crash cannot leave a `DEST` without its content either. That
+//! local end runs on a blocking thread ([`Commit`]), which `mirror` leaves
+//! running while it fetches the next files. `-c` continues `DEST.part` (or
 //! `DEST`) with REST. An upload with `-c` asks SIZE and continues with
 //! REST + STOR when the server announces REST STREAM, else with APPE. A
 //! binary upload is checked with SIZE afterwards when the server has it.
@@ -40,15 +43,66 @@ pub fn part_path(dest: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
-/// Set a file's modification time (Unix seconds); best effort.
-pub fn set_mtime(path: &Path, secs: i64) {
-    let time = if secs >= 0 {
+/// A modification time (Unix seconds) as a `SystemTime`.
+fn system_time(secs: i64) -> Option<std::time::SystemTime> {
+    if secs >= 0 {
         UNIX_EPOCH.checked_add(Duration::from_secs(secs.unsigned_abs()))
     } else {
         UNIX_EPOCH.checked_sub(Duration::from_secs(secs.unsigned_abs()))
-    };
-    if let (Some(time), Ok(file)) = (time, std::fs::File::options().write(true).open(path)) {
+    }
+}
+
+/// Downloads up to this size (known from SIZE or the listing) are collected
+/// in memory and written by one blocking job: one hand-off to tokio's
+/// blocking pool per file instead of one per file operation.
+pub const SMALL_FILE_BYTES: u64 = 256 * 1024;
+
+/// The local end of a download, run on a blocking thread: give the file its
+/// time, make it durable, and only then rename `DEST.part` to `DEST`.
+fn commit(
+    file: std::fs::File,
+    part: &Path,
+    dest: &Path,
+    mtime: Option<i64>,
+) -> Result<(), Failure> {
+    if let Some(time) = mtime.and_then(system_time) {
+        // Best effort: a file system without times still gets the content.
         let _ = file.set_modified(time);
+    }
+    file.sync_all().map_err(local_error(part))?;
+    drop(file);
+    std::fs::rename(part, dest).map_err(local_error(dest))
+}
+
+/// The local end of a small download held in memory: write `DEST.part`, then
+/// [`commit`] it.
+fn commit_small(data: &[u8], part: &Path, dest: &Path, mtime: Option<i64>) -> Result<(), Failure> {
+    use std::io::Write;
+    let mut file = std::fs::File::create(part).map_err(local_error(part))?;
+    file.write_all(data).map_err(local_error(part))?;
+    commit(file, part, dest, mtime)
+}
+
+/// A download whose data has all arrived and checked out, while its local
+/// end ([`commit`]) runs on a blocking thread. Await it with [`Commit::wait`];
+/// `mirror` keeps a few in flight while the next files download.
+#[derive(Debug)]
+pub struct Commit {
+    task: tokio::task::JoinHandle<Result<(), Failure>>,
+}
+
+impl Commit {
+    fn spawn(job: impl FnOnce() -> Result<(), Failure> + Send + 'static) -> Commit {
+        Commit {
+            task: tokio::task::spawn_blocking(job),
+        }
+    }
+
+    /// The outcome of the local end.
+    pub async fn wait(self) -> Result<(), Failure> {
+        self.task
+            .await
+            .map_err(|e| Failure::new(format!("writing the downloaded file: {e}")))?
     }
 }
 
@@ -70,25 +124,46 @@ async fn start_retr<'a>(
     })
 }
 
-/// Copy a download into `out` (TYPE A line ends become LF), each read
-/// bounded by the idle timeout, then check its end. Returns the bytes received.
-#[allow(clippy::too_many_arguments)]
-async fn pump<W: AsyncWrite + Unpin>(
-    mut stream: RetrStream<'_>,
-    idle: Duration,
-    offset: u64,
-    ascii: bool,
-    known_size: Option<u64>,
-    out: &mut W,
-    bar: &Bar,
-    single: bool,
-) -> Result<u64, Failure> {
+/// Show the download's size on a single transfer's bar.
+fn start_bar(bar: &Bar, single: bool, stream: &RetrStream<'_>, offset: u64, known: Option<u64>) {
     if single {
-        if let Some(total) = known_size.or_else(|| stream.expected().map(|n| n + offset)) {
+        if let Some(total) = known.or_else(|| stream.expected().map(|n| n + offset)) {
             bar.set_length(total);
         }
         bar.set_position(offset);
     }
+}
+
+/// One read from the data connection, bounded by the idle timeout. A close
+/// without TLS close_notify is a truncation.
+async fn read_some(
+    stream: &mut RetrStream<'_>,
+    idle: Duration,
+    buf: &mut [u8],
+) -> Result<usize, Failure> {
+    match tokio::time::timeout(idle, stream.read(buf)).await {
+        Ok(Ok(n)) => Ok(n),
+        Ok(Err(e)) => {
+            let (received, expected) = (stream.received(), stream.expected());
+            Err(if e.kind() == std::io::ErrorKind::UnexpectedEof {
+                Error::Truncated { received, expected }
+            } else {
+                tls_error(e)
+            }
+            .into())
+        }
+        Err(_) => Err(Error::Timeout("reading the data connection").into()),
+    }
+}
+
+/// Copy the rest of a download into `out` (TYPE A line ends become LF).
+async fn copy_data<W: AsyncWrite + Unpin>(
+    stream: &mut RetrStream<'_>,
+    idle: Duration,
+    ascii: bool,
+    out: &mut W,
+    bar: &Bar,
+) -> Result<(), Failure> {
     let mut buf = vec![0u8; 64 * 1024];
     // TLS hands over a record (~16 KiB) at a time; the destination (a file or
     // standard output, each write a hand-off to tokio's blocking pool) gets
@@ -97,19 +172,7 @@ async fn pump<W: AsyncWrite + Unpin>(
     let mut converter = FromNetwork::default();
     let mut converted = Vec::new();
     loop {
-        let n = match tokio::time::timeout(idle, stream.read(&mut buf)).await {
-            Ok(Ok(n)) => n,
-            Ok(Err(e)) => {
-                let (received, expected) = (stream.received(), stream.expected());
-                return Err(if e.kind() == std::io::ErrorKind::UnexpectedEof {
-                    Error::Truncated { received, expected }
-                } else {
-                    tls_error(e)
-                }
-                .into());
-            }
-            Err(_) => return Err(Error::Timeout("reading the data connection").into()),
-        };
+        let n = read_some(stream, idle, &mut buf).await?;
         if n == 0 {
             break;
         }
@@ -128,9 +191,29 @@ async fn pump<W: AsyncWrite + Unpin>(
         converter.finish(&mut converted);
         out.write_all(&converted).await?;
     }
-    let received = stream.finish().await?;
     out.flush().await?;
-    Ok(received)
+    Ok(())
+}
+
+/// Read a whole download into `data`, unless it grows past `limit`: returns
+/// false then, with the rest still to read.
+async fn read_to_memory(
+    stream: &mut RetrStream<'_>,
+    idle: Duration,
+    data: &mut Vec<u8>,
+    limit: usize,
+    bar: &Bar,
+) -> Result<bool, Failure> {
+    let mut buf = vec![0u8; 16 * 1024];
+    while data.len() <= limit {
+        let n = read_some(stream, idle, &mut buf).await?;
+        if n == 0 {
+            return Ok(true);
+        }
+        data.extend_from_slice(&buf[..n]);
+        bar.inc(n as u64);
+    }
+    Ok(false)
 }
 
 /// What a download into a file needs to know.
@@ -146,7 +229,18 @@ pub struct DownloadOptions {
     pub size: Option<u64>,
 }
 
-/// Download `remote` into `dest` through `dest.part`.
+/// How [`download`] ended.
+#[derive(Debug)]
+pub enum Downloaded {
+    /// `-c` found nothing left to move.
+    AlreadyComplete,
+    /// All data arrived and checked out (226, close_notify, size); the file
+    /// becomes `DEST` when `commit` succeeds.
+    Received { bytes: u64, commit: Commit },
+}
+
+/// Download `remote` into `dest` through `dest.part`, waiting for the file
+/// to be in place.
 pub async fn download_to_file(
     conn: &mut Conn,
     remote: &[u8],
@@ -155,6 +249,27 @@ pub async fn download_to_file(
     bar: &Bar,
     single: bool,
 ) -> Result<Outcome, Failure> {
+    match download(conn, remote, dest, opts, bar, single).await? {
+        Downloaded::AlreadyComplete => Ok(Outcome::AlreadyComplete),
+        Downloaded::Received { bytes, commit } => {
+            commit.wait().await?;
+            Ok(Outcome::Done(bytes))
+        }
+    }
+}
+
+/// Download `remote` into `dest` through `dest.part`; the local end (fsync,
+/// time, rename) is left running in the returned [`Commit`]. A small file
+/// (its size known and at most [`SMALL_FILE_BYTES`]) is held in memory and
+/// written by that job in one go; `DEST.part` then only exists while it runs.
+pub async fn download(
+    conn: &mut Conn,
+    remote: &[u8],
+    dest: &Path,
+    opts: DownloadOptions,
+    bar: &Bar,
+    single: bool,
+) -> Result<Downloaded, Failure> {
     let part = part_path(dest);
     let (mut offset, mut from_dest) = (0, false);
     if opts.resume {
@@ -179,7 +294,7 @@ pub async fn download_to_file(
                 if !from_dest {
                     std::fs::rename(&part, dest).map_err(local_error(dest))?;
                 }
-                return Ok(Outcome::AlreadyComplete);
+                return Ok(Downloaded::AlreadyComplete);
             }
             if offset > size {
                 return Err(Failure::new(format!(
@@ -194,25 +309,42 @@ pub async fn download_to_file(
         }
     }
     let idle = conn.idle_timeout;
+    let dest = dest.to_path_buf();
+    let mtime = opts.mtime;
     // The file is made only once the server has agreed to send (150).
-    let stream = start_retr(conn, remote, offset, opts.ascii).await?;
-    let file = if offset > 0 {
-        tokio::fs::OpenOptions::new().append(true).open(&part).await
+    let mut stream = start_retr(conn, remote, offset, opts.ascii).await?;
+    start_bar(bar, single, &stream, offset, size);
+    let small = size.filter(|&n| offset == 0 && !opts.ascii && n <= SMALL_FILE_BYTES);
+    let mut file = if let Some(n) = small {
+        let limit = SMALL_FILE_BYTES as usize;
+        let mut data = Vec::with_capacity(n as usize);
+        if read_to_memory(&mut stream, idle, &mut data, limit, bar).await? {
+            let bytes = stream.finish().await?;
+            let commit = Commit::spawn(move || commit_small(&data, &part, &dest, mtime));
+            return Ok(Downloaded::Received { bytes, commit });
+        }
+        // It grew since it was listed: the rest goes through the file.
+        let mut file = tokio::fs::File::create(&part)
+            .await
+            .map_err(local_error(&part))?;
+        file.write_all(&data).await.map_err(local_error(&part))?;
+        file
+    } else if offset > 0 {
+        tokio::fs::OpenOptions::new()
+            .append(true)
+            .open(&part)
+            .await
+            .map_err(local_error(&part))?
     } else {
-        tokio::fs::File::create(&part).await
+        tokio::fs::File::create(&part)
+            .await
+            .map_err(local_error(&part))?
     };
-    let mut file = file.map_err(local_error(&part))?;
-    let received = pump(
-        stream, idle, offset, opts.ascii, size, &mut file, bar, single,
-    )
-    .await?;
-    file.sync_all().await.map_err(local_error(&part))?;
-    drop(file);
-    if let Some(t) = opts.mtime {
-        set_mtime(&part, t);
-    }
-    std::fs::rename(&part, dest).map_err(local_error(dest))?;
-    Ok(Outcome::Done(received))
+    copy_data(&mut stream, idle, opts.ascii, &mut file, bar).await?;
+    let bytes = stream.finish().await?;
+    let file = file.into_std().await;
+    let commit = Commit::spawn(move || commit(file, &part, &dest, mtime));
+    Ok(Downloaded::Received { bytes, commit })
 }
 
 /// STOR/APPE from `reader`, counting into `bar`; TYPE A converts LF to CRLF.
@@ -275,10 +407,11 @@ pub async fn get(args: GetArgs) -> Result<(), Failure> {
         async {
             conn.prepare_data().await?;
             let idle = conn.idle_timeout;
-            let stream = start_retr(&mut conn, &url.path, 0, common.ascii).await?;
+            let mut stream = start_retr(&mut conn, &url.path, 0, common.ascii).await?;
+            start_bar(&bar, true, &stream, 0, None);
             let mut stdout = tokio::io::stdout();
-            let n = pump(stream, idle, 0, common.ascii, None, &mut stdout, &bar, true).await?;
-            Ok(Outcome::Done(n))
+            copy_data(&mut stream, idle, common.ascii, &mut stdout, &bar).await?;
+            Ok(Outcome::Done(stream.finish().await?))
         }
         .await
     } else {
