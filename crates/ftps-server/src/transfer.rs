@@ -288,29 +288,35 @@ async fn open(
     let storage = &ctx.storage;
     match &request.kind {
         TransferKind::Retrieve { path, offset } => {
+            let image = request.transfer_type == TransferType::Image;
+            // An operating-system file comes with everything the 150 needs
+            // (opening it checked that it is a regular file): one trip to
+            // the blocking pool instead of two.
+            if image {
+                if let Some(file) = storage
+                    .read_os_file(path, *offset)
+                    .await
+                    .map_err(|e| fs_error(&e))?
+                {
+                    let size = bytes_left(&file);
+                    let started = TransferStarted {
+                        unique_name: None,
+                        size,
+                    };
+                    return Ok((Source::OsFile(file), started));
+                }
+            }
             let meta = storage.metadata(path).await.map_err(|e| fs_error(&e))?;
             if meta.kind == EntryKind::Dir {
                 return Err(FsError::IsADirectory);
             }
-            let os_file = if request.transfer_type == TransferType::Image {
+            let source = Source::File(
                 storage
-                    .read_os_file(path, *offset)
+                    .read(path, *offset)
                     .await
-                    .map_err(|e| fs_error(&e))?
-            } else {
-                None
-            };
-            let source = match os_file {
-                Some(file) => Source::OsFile(file),
-                None => Source::File(
-                    storage
-                        .read(path, *offset)
-                        .await
-                        .map_err(|e| fs_error(&e))?,
-                ),
-            };
-            let size = (request.transfer_type == TransferType::Image)
-                .then(|| meta.size.saturating_sub(*offset));
+                    .map_err(|e| fs_error(&e))?,
+            );
+            let size = image.then(|| meta.size.saturating_sub(*offset));
             Ok((
                 source,
                 TransferStarted {
@@ -749,14 +755,17 @@ async fn send_os_file_buffered(
             Ok::<_, std::io::Error>(buf)
         })
     };
-    let mut pending = read_chunk(Vec::with_capacity(chunk_bytes));
+    // A file that fits in one chunk is sent as it was when opened, the size
+    // the 150 announced: no second trip to the blocking pool to look for more.
+    let one_chunk = left.filter(|&left| left <= chunk_bytes as u64);
+    let mut pending = Some(read_chunk(Vec::with_capacity(chunk_bytes)));
     let mut spare = Vec::with_capacity(chunk_bytes);
     let mut total = 0u64;
-    loop {
+    while let Some(mut reading) = pending.take() {
         let chunk = tokio::select! {
             biased;
             _ = ctx.cancel.cancelled() => return TransferOutcome::Aborted,
-            r = &mut pending => r,
+            r = &mut reading => r,
         };
         let chunk = match chunk {
             Ok(Ok(chunk)) => chunk,
@@ -766,11 +775,17 @@ async fn send_os_file_buffered(
         if chunk.is_empty() {
             break;
         }
-        pending = read_chunk(std::mem::take(&mut spare));
+        total += chunk.len() as u64;
+        let more = match one_chunk {
+            Some(left) => total < left,
+            None => true,
+        };
+        if more {
+            pending = Some(read_chunk(std::mem::take(&mut spare)));
+        }
         if !write_chunk(ctx, &mut data, &chunk).await {
             return interrupted(ctx);
         }
-        total += chunk.len() as u64;
         ctx.progress.store(total, Ordering::Relaxed);
         spare = chunk;
     }
