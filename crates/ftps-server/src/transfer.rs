@@ -101,6 +101,7 @@ pub fn fs_error(error: &StorageError) -> FsError {
         StorageError::AlreadyExists => FsError::AlreadyExists,
         StorageError::NotADirectory => FsError::NotADirectory,
         StorageError::IsADirectory => FsError::IsADirectory,
+        StorageError::NotAFile => FsError::NotAFile,
         StorageError::DirectoryNotEmpty => FsError::DirectoryNotEmpty,
         StorageError::NoSpace => FsError::NoSpace,
         StorageError::InvalidName => FsError::InvalidName,

@@ -1151,6 +1151,57 @@ async fn rfc3659_s5_rest_retr_returns_the_tail() {
 }
 
 #[tokio::test]
+async fn rfc959_retr_of_what_is_not_a_file_is_550_before_any_150() {
+    within(60, async {
+        let server = TestServer::start();
+        std::fs::create_dir(server.path("dir")).unwrap();
+        let fifo = server.path("fifo");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        assert!(made.is_ok_and(|s| s.success()), "mkfifo");
+        let data = write_random(&server.path("small.bin"), 3000);
+        let config = client::config_default(&server.cert_pem);
+        let mut c = session(&server, &config).await;
+        // TYPE I opens the file directly: the open itself must refuse.
+        for (name, what) in [
+            ("dir", "a directory"),
+            ("fifo", "a FIFO (opening it would block)"),
+            ("missing", "a missing file"),
+        ] {
+            let _ = c.epsv().await;
+            let reply = c.cmd(&format!("RETR {name}")).await;
+            c.check(reply.code == 550, &format!("RETR of {what} is 550"));
+        }
+        // The session goes on; the 150 of a small file names its size, and
+        // after REST what is left of it.
+        c.expect("NOOP", 200).await;
+        let tcp_addr = c.epsv().await;
+        let reply = c.cmd("RETR small.bin").await;
+        c.check(
+            reply.code == 150 && reply.text().contains("(3000 bytes)"),
+            "the 150 announces the file's size",
+        );
+        let tcp = client::tcp_connect(tcp_addr).await;
+        let mut tls = client::data_tls(tcp, &config).await.unwrap();
+        let got = client::read_all(&mut tls).await.unwrap();
+        c.expect_reply(226).await;
+        c.check(got == data, "the small file arrives whole");
+        c.expect("REST 1000", 350).await;
+        let tcp_addr = c.epsv().await;
+        let reply = c.cmd("RETR small.bin").await;
+        c.check(
+            reply.code == 150 && reply.text().contains("(2000 bytes)"),
+            "after REST the 150 announces the bytes left",
+        );
+        let tcp = client::tcp_connect(tcp_addr).await;
+        let mut tls = client::data_tls(tcp, &config).await.unwrap();
+        let got = client::read_all(&mut tls).await.unwrap();
+        c.expect_reply(226).await;
+        c.check(got == data[1000..], "REST + RETR of a small file");
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn rfc959_type_a_converts_line_endings() {
     within(60, async {
         let server = TestServer::start();

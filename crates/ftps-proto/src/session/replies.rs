@@ -17,6 +17,7 @@ pub fn fs_error_reply(error: &FsError) -> Reply {
         FsError::AlreadyExists => Reply::new(550, "File exists."),
         FsError::NotADirectory => Reply::new(550, "Not a directory."),
         FsError::IsADirectory => Reply::new(550, "Is a directory."),
+        FsError::NotAFile => Reply::new(550, "Not a regular file."),
         FsError::DirectoryNotEmpty => Reply::new(550, "Directory not empty."),
         FsError::NoSpace => Reply::new(552, "Exceeded storage allocation (disk full)."),
         FsError::InvalidName => Reply::new(553, "File name not allowed."),
@@ -165,4 +166,26 @@ pub fn stat_listing(path: &VirtualPath, entries: &[Entry], now_unix: i64) -> Rep
     }
     lines.push(b"End of status".to_vec());
     Reply::multi(213, lines)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// RFC 959 §4.2: 550 is "file unavailable (not found, no access)" — also
+    /// for a directory, FIFO or device where a file was asked for; 502 only
+    /// for what the storage cannot do at all.
+    #[test]
+    fn rfc959_file_unavailable_is_550() {
+        for error in [
+            FsError::NotFound,
+            FsError::PermissionDenied,
+            FsError::IsADirectory,
+            FsError::NotAFile,
+        ] {
+            assert_eq!(fs_error_reply(&error).code, 550, "{error:?}");
+        }
+        assert_eq!(fs_error_reply(&FsError::Unsupported).code, 502);
+        assert_eq!(fs_error_reply(&FsError::NoSpace).code, 552);
+    }
 }

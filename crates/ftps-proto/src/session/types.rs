@@ -241,6 +241,8 @@ pub enum FsError {
     NotADirectory,
     /// A file was needed.
     IsADirectory,
+    /// A regular file was needed (the path is a FIFO, socket or device).
+    NotAFile,
     /// RMD on a directory with entries.
     DirectoryNotEmpty,
     /// Disk full or quota exceeded.

@@ -92,7 +92,7 @@ impl LocalFs {
                     return Err(StorageError::IsADirectory);
                 }
                 if !md.is_file() {
-                    return Err(StorageError::Unsupported);
+                    return Err(StorageError::NotAFile);
                 }
                 md.len()
             };
@@ -340,7 +340,7 @@ fn check_regular_file(md: &Metadata) -> Result<(), StorageError> {
     if md.is_dir() {
         Err(StorageError::IsADirectory)
     } else if !md.is_file() {
-        Err(StorageError::Unsupported)
+        Err(StorageError::NotAFile)
     } else {
         Ok(())
     }
@@ -500,7 +500,7 @@ fn open_for_write(root: &Dir, target: &Path) -> Result<std::fs::File, StorageErr
         return Err(StorageError::IsADirectory);
     }
     if !md.is_file() {
-        return Err(StorageError::Unsupported);
+        return Err(StorageError::NotAFile);
     }
     Ok(file)
 }

@@ -68,6 +68,9 @@ pub enum StorageError {
     /// A file was expected but the path is a directory.
     #[error("is a directory")]
     IsADirectory,
+    /// A regular file was expected but the path is a FIFO, socket or device.
+    #[error("not a regular file")]
+    NotAFile,
     /// The directory still has entries.
     #[error("directory not empty")]
     DirectoryNotEmpty,
