@@ -1150,6 +1150,23 @@ async fn rfc3659_s5_rest_retr_returns_the_tail() {
     .await;
 }
 
+/// RETR `name` over a protected passive connection: the 150's text and
+/// the bytes, after the 226.
+async fn retr_with_150(
+    c: &mut Client,
+    name: &str,
+    config: &Arc<ClientConfig>,
+) -> (String, Vec<u8>) {
+    let addr = c.epsv().await;
+    c.send(&format!("RETR {name}")).await;
+    let announced = c.expect_reply(150).await.text();
+    let tcp = client::tcp_connect(addr).await;
+    let mut tls = client::data_tls(tcp, config).await.unwrap();
+    let got = client::read_all(&mut tls).await.unwrap();
+    c.expect_reply(226).await;
+    (announced, got)
+}
+
 #[tokio::test]
 async fn rfc959_retr_of_what_is_not_a_file_is_550_before_any_150() {
     within(60, async {
@@ -1174,28 +1191,18 @@ async fn rfc959_retr_of_what_is_not_a_file_is_550_before_any_150() {
         // The session goes on; the 150 of a small file names its size, and
         // after REST what is left of it.
         c.expect("NOOP", 200).await;
-        let tcp_addr = c.epsv().await;
-        let reply = c.cmd("RETR small.bin").await;
+        let (announced, got) = retr_with_150(&mut c, "small.bin", &config).await;
         c.check(
-            reply.code == 150 && reply.text().contains("(3000 bytes)"),
+            announced.contains("(3000 bytes)"),
             "the 150 announces the file's size",
         );
-        let tcp = client::tcp_connect(tcp_addr).await;
-        let mut tls = client::data_tls(tcp, &config).await.unwrap();
-        let got = client::read_all(&mut tls).await.unwrap();
-        c.expect_reply(226).await;
         c.check(got == data, "the small file arrives whole");
         c.expect("REST 1000", 350).await;
-        let tcp_addr = c.epsv().await;
-        let reply = c.cmd("RETR small.bin").await;
+        let (announced, got) = retr_with_150(&mut c, "small.bin", &config).await;
         c.check(
-            reply.code == 150 && reply.text().contains("(2000 bytes)"),
+            announced.contains("(2000 bytes)"),
             "after REST the 150 announces the bytes left",
         );
-        let tcp = client::tcp_connect(tcp_addr).await;
-        let mut tls = client::data_tls(tcp, &config).await.unwrap();
-        let got = client::read_all(&mut tls).await.unwrap();
-        c.expect_reply(226).await;
         c.check(got == data[1000..], "REST + RETR of a small file");
     })
     .await;
