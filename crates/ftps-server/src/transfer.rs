@@ -114,8 +114,10 @@ pub fn fs_error(error: &StorageError) -> FsError {
 /// What was opened before the 150 reply.
 enum Source {
     File(Box<dyn AsyncRead + Send + Unpin>),
-    /// An operating-system file, for `sendfile(2)` (PROT C, TYPE I).
-    OsFile(std::fs::File),
+    /// An operating-system file (TYPE I) and the bytes from its position to
+    /// its end, when known: sent with `sendfile(2)` under PROT C, from a
+    /// thread when large and encrypted, else read in chunks.
+    OsFile(std::fs::File, Option<u64>),
     Upload(Box<dyn Upload>),
     Listing(Listing),
 }
@@ -254,17 +256,14 @@ async fn run_inner(
     };
     let ascii = request.transfer_type == TransferType::Ascii;
     match (source, data) {
-        (Source::OsFile(file), DataStream::Plain(tcp)) if !ascii => {
+        (Source::OsFile(file, _), DataStream::Plain(tcp)) if !ascii => {
             send_os_file(ctx, file, tcp).await
         }
-        (Source::OsFile(file), data) if !ascii => {
-            let left = bytes_left(&file);
-            match (data, bulk_download(left)) {
-                (DataStream::Tls(tls), Some(slot)) => send_on_thread(ctx, file, *tls, slot).await,
-                (data, _) => send_os_file_buffered(ctx, file, data, left).await,
-            }
-        }
-        (Source::OsFile(file), data) => {
+        (Source::OsFile(file, left), data) if !ascii => match (data, bulk_download(left)) {
+            (DataStream::Tls(tls), Some(slot)) => send_on_thread(ctx, file, *tls, slot).await,
+            (data, _) => send_os_file_buffered(ctx, file, data, left).await,
+        },
+        (Source::OsFile(file, _), data) => {
             let reader = Box::new(tokio::fs::File::from_std(file));
             send_file(ctx, reader, data, ascii).await
         }
@@ -304,7 +303,7 @@ async fn open(
                         unique_name: None,
                         size,
                     };
-                    return Ok((Source::OsFile(file), started));
+                    return Ok((Source::OsFile(file, size), started));
                 }
             }
             let meta = storage.metadata(path).await.map_err(|e| fs_error(&e))?;

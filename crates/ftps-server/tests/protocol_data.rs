@@ -895,6 +895,36 @@ async fn rfc4217_bulk_upload_answers_a_waiting_close_notify_at_once() {
     .await;
 }
 
+/// The transfer's reply (with a 1 s stall limit configured) is 426, after
+/// about that second and before `at_most`.
+async fn expect_426_after_a_1s_stall(c: &mut Client, what: &str, at_most: Duration) {
+    let stalled = std::time::Instant::now();
+    let reply = c.read_reply().await;
+    let waited = stalled.elapsed();
+    c.check(
+        reply.code == 426,
+        &format!("a stalled {what} fails with 426, got {}", reply.code),
+    );
+    c.check(
+        waited >= Duration::from_millis(900) && waited < at_most,
+        &format!("failed after {waited:?} with a 1 s stall limit"),
+    );
+}
+
+/// Stop the server while `waiting` (a transfer) waits on its client: the
+/// shutdown takes its grace period, not the stall limit.
+async fn shut_down_within_15s(server: TestServer, waiting: &str) {
+    let stopping = std::time::Instant::now();
+    tokio::task::spawn_blocking(move || drop(server))
+        .await
+        .unwrap();
+    let took = stopping.elapsed();
+    assert!(
+        took < Duration::from_secs(15),
+        "shutdown took {took:?} with {waiting} waiting"
+    );
+}
+
 #[tokio::test]
 async fn bulk_upload_that_stalls_fails_after_the_stall_limit() {
     within(60, async {
@@ -905,17 +935,7 @@ async fn bulk_upload_that_stalls_fails_after_the_stall_limit() {
         let mut tls = open_passive(&mut c, b"STOR keep.bin", &config).await;
         tls.write_all(&random_bytes(BULK_BYTES)).await.unwrap();
         tls.flush().await.unwrap();
-        let stalled = std::time::Instant::now();
-        let reply = c.read_reply().await;
-        let waited = stalled.elapsed();
-        c.check(
-            reply.code == 426,
-            &format!("a stalled upload fails with 426, got {}", reply.code),
-        );
-        c.check(
-            waited >= Duration::from_millis(900) && waited < Duration::from_secs(10),
-            &format!("failed after {waited:?} with a 1 s stall limit"),
-        );
+        expect_426_after_a_1s_stall(&mut c, "upload", Duration::from_secs(10)).await;
         drop(tls);
         c.expect("NOOP", 200).await;
         c.check(
@@ -966,15 +986,7 @@ async fn shutdown_during_a_waiting_bulk_upload_does_not_wait_for_the_stall_limit
         tls.write_all(&random_bytes(BULK_BYTES)).await.unwrap();
         tls.flush().await.unwrap();
         tokio::time::sleep(Duration::from_millis(200)).await;
-        let stopping = std::time::Instant::now();
-        tokio::task::spawn_blocking(move || drop(server))
-            .await
-            .unwrap();
-        let took = stopping.elapsed();
-        assert!(
-            took < Duration::from_secs(15),
-            "shutdown took {took:?} with an upload waiting"
-        );
+        shut_down_within_15s(server, "an upload").await;
         drop(tls);
     })
     .await;
@@ -1011,17 +1023,7 @@ async fn bulk_download_to_a_client_that_stops_reading_fails_after_the_stall_limi
         let mut buf = vec![0u8; 256 * 1024];
         tls.read_exact(&mut buf).await.unwrap();
         // Read no more: the socket buffers fill, then the server's writes wait.
-        let stopped = std::time::Instant::now();
-        let reply = c.read_reply().await;
-        let waited = stopped.elapsed();
-        c.check(
-            reply.code == 426,
-            &format!("a stalled download fails with 426, got {}", reply.code),
-        );
-        c.check(
-            waited >= Duration::from_millis(900) && waited < Duration::from_secs(15),
-            &format!("failed after {waited:?} with a 1 s stall limit"),
-        );
+        expect_426_after_a_1s_stall(&mut c, "download", Duration::from_secs(15)).await;
         drop(tls);
         c.expect("NOOP", 200).await;
     })
@@ -1041,15 +1043,7 @@ async fn shutdown_during_a_waiting_bulk_download_does_not_wait_for_the_stall_lim
         let mut buf = vec![0u8; 256 * 1024];
         tls.read_exact(&mut buf).await.unwrap();
         tokio::time::sleep(Duration::from_millis(300)).await;
-        let stopping = std::time::Instant::now();
-        tokio::task::spawn_blocking(move || drop(server))
-            .await
-            .unwrap();
-        let took = stopping.elapsed();
-        assert!(
-            took < Duration::from_secs(15),
-            "shutdown took {took:?} with a download waiting"
-        );
+        shut_down_within_15s(server, "a download").await;
         drop(tls);
     })
     .await;

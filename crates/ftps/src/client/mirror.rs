@@ -413,10 +413,7 @@ async fn download_job(
     if let Downloaded::Received { commit, .. } =
         download(conn, &job.remote, &job.local, opts, bar, false).await?
     {
-        commits.push(job.remote.clone(), commit);
-        while commits.pending.len() > COMMITS_IN_FLIGHT {
-            commits.wait_one().await;
-        }
+        commits.add(job.remote.clone(), commit).await;
     }
     Ok(())
 }
@@ -430,8 +427,13 @@ struct Commits {
 }
 
 impl Commits {
-    fn push(&mut self, remote: Vec<u8>, commit: Commit) {
+    /// One more; waits for the oldest while more than
+    /// [`COMMITS_IN_FLIGHT`] are running.
+    async fn add(&mut self, remote: Vec<u8>, commit: Commit) {
         self.pending.push_back((remote, commit));
+        while self.pending.len() > COMMITS_IN_FLIGHT {
+            self.wait_one().await;
+        }
     }
 
     /// Wait for the oldest.
