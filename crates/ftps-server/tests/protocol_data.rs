@@ -973,6 +973,41 @@ async fn prot_c_bulk_upload_and_resume_land_intact() {
     .await;
 }
 
+/// Bulk uploads larger than the receiving thread's write-back step (8 MiB:
+/// it starts the disk's write-back of the file as it goes) land intact, also
+/// when the file does not start at offset 0 (REST + STOR, APPE).
+#[tokio::test]
+async fn bulk_uploads_past_the_write_back_step_land_intact() {
+    within(120, async {
+        let server = TestServer::start();
+        let data = random_bytes((20 << 20) + 333);
+        let config = client::config_default(&server.cert_pem);
+        let mut c = session(&server, &config).await;
+        c.upload(b"STOR wb.bin", &data).await;
+        c.check(
+            std::fs::read(server.path("wb.bin")).unwrap() == data,
+            "a 20 MiB STOR lands intact",
+        );
+        let other = random_bytes(data.len());
+        c.expect("REST 5000000", 350).await;
+        c.upload(b"STOR wb.bin", &other[5_000_000..]).await;
+        let mut expected = data[..5_000_000].to_vec();
+        expected.extend_from_slice(&other[5_000_000..]);
+        c.check(
+            std::fs::read(server.path("wb.bin")).unwrap() == expected,
+            "REST 5000000 + STOR of 16 MiB rewrites the tail",
+        );
+        let tail = random_bytes((9 << 20) + 1);
+        c.upload(b"APPE wb.bin", &tail).await;
+        expected.extend_from_slice(&tail);
+        c.check(
+            std::fs::read(server.path("wb.bin")).unwrap() == expected,
+            "APPE of 9 MiB lands after it",
+        );
+    })
+    .await;
+}
+
 /// A server that shuts down while an upload's thread waits for data stops
 /// that thread: the shutdown takes the grace period (2 s here), not the
 /// stall limit (120 s).

@@ -581,16 +581,12 @@ fn link_no_replace(root: &Dir, from: &Path, to: &Path) -> Result<(), StorageErro
     }
 }
 
-/// Best-effort fsync of a directory so a rename in it is durable.
-fn sync_dir(root: &Dir, dir: &Path) {
-    match root.open_dir(dir) {
-        Ok(d) => {
-            if let Err(e) = d.into_std_file().sync_all() {
-                tracing::debug!(error = %e, "cannot sync directory");
-            }
-        }
-        Err(e) => tracing::debug!(error = %e, "cannot open directory for sync"),
-    }
+/// fsync a directory so a rename in it is durable.
+///
+/// Opened for reading: `Dir::open_dir` gives an `O_PATH` descriptor on
+/// Linux, and fsync on one fails with `EBADF`.
+fn sync_dir(root: &Dir, dir: &Path) -> io::Result<()> {
+    root.open(dir)?.into_std().sync_all()
 }
 
 fn commit_blocking(root: &Dir, file: &std::fs::File, finish: &Finish) -> Result<u64, StorageError> {
@@ -610,7 +606,10 @@ fn commit_blocking(root: &Dir, file: &std::fs::File, finish: &Finish) -> Result<
             } else {
                 root.rename(temp, root, target)?;
             }
-            sync_dir(root, parent);
+            if let Err(e) = sync_dir(root, parent) {
+                // The data is on disk; only the rename may not be yet.
+                tracing::warn!(error = %e, "cannot sync the upload's directory");
+            }
         }
     }
     Ok(size)
@@ -807,6 +806,23 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let fs = LocalFs::open(dir.path()).unwrap();
         (dir, fs)
+    }
+
+    /// An upload's 226 (RFC 959 §4.2) is sent once the file and its name
+    /// are on disk, so the directory holding the renamed upload must really
+    /// be synced: an `O_PATH` descriptor, as `Dir::open_dir` returns, fails
+    /// with EBADF.
+    #[test]
+    fn upload_directories_can_be_synced() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("sub")).unwrap();
+        let root = Dir::open_ambient_dir(dir.path(), cap_std::ambient_authority()).unwrap();
+        sync_dir(&root, Path::new(".")).unwrap();
+        sync_dir(&root, Path::new("sub")).unwrap();
+        assert!(sync_dir(&root, Path::new("missing")).is_err());
+        // What the old code did, to show the test would catch it.
+        let path_only = root.open_dir("sub").unwrap().into_std_file();
+        assert!(path_only.sync_all().is_err());
     }
 
     async fn read_all(fs: &LocalFs, path: &[u8], offset: u64) -> Result<Vec<u8>, StorageError> {
