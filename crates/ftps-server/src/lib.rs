@@ -12,6 +12,7 @@ pub mod bans;
 pub mod certs;
 pub mod config;
 mod connection;
+pub mod disk;
 pub mod identity;
 pub mod login_cache;
 pub mod passive;

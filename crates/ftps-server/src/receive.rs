@@ -12,8 +12,9 @@
 //! low-water mark ([`Socket`]), decrypts with the connection's
 //! `rustls::ServerConnection` and writes 256 KiB batches to the file
 //! itself, starting the disk's write-back as it goes so that the fsync
-//! before the 226 finds little left ([`WRITE_BACK_BYTES`]). The transfer task stays async and waits; ABOR (or the task going
-//! away) shuts the socket down under the thread ([`Canceller`]).
+//! before the 226 finds little left ([`crate::disk`]). The transfer task
+//! stays async and waits; ABOR (or the task going away) shuts the socket
+//! down under the thread ([`Canceller`]).
 //!
 //! The rules are those of the async path: a protected upload is complete
 //! only after the client's TLS close_notify (a bare TCP close is a possible
@@ -33,25 +34,14 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::disk::{start_write_back, WRITE_BACK_BYTES};
+
 /// Most transfers on blocking threads at once (uploads and downloads).
 pub const MAX_THREADS: usize = 32;
 /// Bytes read from the socket at a time.
 const RECEIVE_BYTES: usize = 256 * 1024;
 /// The socket's receive low-water mark (`SO_RCVLOWAT`).
 const LOW_WATER: i32 = 128 * 1024;
-/// Bytes written to the file between two starts of its write-back.
-///
-/// The 226 of an upload waits until the file is on disk (fsync). Left to
-/// the kernel, all of a 1 GiB upload's pages would still be dirty at its end
-/// (background write-back starts at 10 % of memory by default) and the fsync
-/// would write them while the client waits: 0.50–0.62 s of a 1.7 s upload
-/// on the development machine. So every this many bytes the thread waits for
-/// the write-back it started the last time and starts it for what it wrote
-/// since ([`start_write_back`]): the disk works while the network does, the
-/// fsync finds little left, and an upload holds about twice this much dirty
-/// page cache however fast its client sends (docs/performance.md,
-/// optimization 16).
-const WRITE_BACK_BYTES: u64 = 8 * 1024 * 1024;
 /// Longest a read waits for the low-water mark before it takes what is
 /// there: the most an upload's last piece (and its close_notify) waits.
 const LOW_WATER_WAIT: Duration = Duration::from_millis(5);
@@ -318,26 +308,6 @@ fn set_receive_low_water(tcp: &TcpStream, bytes: i32) -> io::Result<()> {
         Err(io::Error::last_os_error())
     }
 }
-
-/// Start writing `file`'s dirty pages to disk, after waiting for the
-/// write-back started last time (see [`WRITE_BACK_BYTES`]). Failures only
-/// cost speed: the fsync before the 226 still reports any write error.
-#[cfg(any(target_os = "linux", target_os = "android"))]
-#[allow(unsafe_code)]
-fn start_write_back(file: &std::fs::File) {
-    use std::os::fd::AsRawFd;
-    let flags = libc::SYNC_FILE_RANGE_WAIT_BEFORE | libc::SYNC_FILE_RANGE_WRITE;
-    // SAFETY: the descriptor is open for the borrow of `file`; offset 0 and
-    // length 0 mean the whole file.
-    let rc = unsafe { libc::sync_file_range(file.as_raw_fd(), 0, 0, flags) };
-    if rc != 0 {
-        tracing::debug!(error = %io::Error::last_os_error(), "cannot start write-back");
-    }
-}
-
-/// Elsewhere the fsync before the 226 writes the whole upload.
-#[cfg(not(any(target_os = "linux", target_os = "android")))]
-fn start_write_back(_file: &std::fs::File) {}
 
 fn receive_plain(socket: &mut Socket<'_>, batch: &mut Batch<'_>) -> Received {
     loop {

@@ -195,10 +195,11 @@ fn ls_text_and_json_show_the_same_entries() {
     );
 }
 
+/// Large enough to cross the write-back step (8 MiB) of both ends twice.
 #[test]
-fn get_and_put_are_byte_for_byte_including_empty_and_3mb_files() {
+fn get_and_put_are_byte_for_byte_including_empty_and_17mb_files() {
     let f = Fixture::new();
-    let big = write_random(&f.local("big.bin"), 3 * 1024 * 1024);
+    let big = write_random(&f.local("big.bin"), 17 * 1024 * 1024 + 3);
     std::fs::write(f.local("empty"), b"").unwrap();
 
     f.ftps(&["put", "big.bin", &f.url("")]).ok();

@@ -4,7 +4,8 @@
 //! server's 226, the TLS close_notify and the announced size all check out
 //! (`RetrStream::finish`), so an interrupted download never leaves a
 //! truncated `DEST` that looks complete; the rename waits for the file's
-//! fsync, so a crash cannot leave a `DEST` without its content either. That
+//! fsync, so a crash cannot leave a `DEST` without its content either
+//! (its write-back starts during the download: [`WriteBack`]). That
 //! local end runs on a blocking thread ([`Commit`]), which `mirror` leaves
 //! running while it fetches the next files. `-c` continues `DEST.part` (or
 //! `DEST`) with REST. An upload with `-c` asks SIZE and continues with
@@ -15,11 +16,13 @@ use std::ffi::OsStr;
 use std::io::SeekFrom;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
 use ftps_client::control::tls_error;
 use ftps_client::{Error, RetrStream, StoreMode};
 use ftps_proto::ascii::FromNetwork;
+use ftps_server::disk::{start_write_back, WRITE_BACK_BYTES};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncSeekExt, AsyncWrite, AsyncWriteExt};
 
 use super::args::{GetArgs, PutArgs};
@@ -162,6 +165,7 @@ async fn copy_data<W: AsyncWrite + Unpin>(
     idle: Duration,
     ascii: bool,
     out: &mut W,
+    mut write_back: Option<WriteBack>,
     bar: &Bar,
 ) -> Result<(), Failure> {
     let mut buf = vec![0u8; 64 * 1024];
@@ -184,6 +188,9 @@ async fn copy_data<W: AsyncWrite + Unpin>(
         } else {
             out.write_all(chunk).await?;
         }
+        if let Some(write_back) = write_back.as_mut() {
+            write_back.wrote(n).await;
+        }
         bar.inc(n as u64);
     }
     if ascii {
@@ -193,6 +200,46 @@ async fn copy_data<W: AsyncWrite + Unpin>(
     }
     out.flush().await?;
     Ok(())
+}
+
+/// Starts the disk's write-back of a download's `.part` every
+/// [`WRITE_BACK_BYTES`] on the blocking pool, one step at a time, so the
+/// fsync before the rename finds little left ([`ftps_server::disk`]).
+#[derive(Debug)]
+struct WriteBack {
+    file: Arc<std::fs::File>,
+    unstarted: u64,
+    running: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl WriteBack {
+    /// For `file`, through a second descriptor of it; `None` when that
+    /// cannot be had (the download goes on, its fsync does all the work).
+    async fn new(file: &tokio::fs::File) -> Option<WriteBack> {
+        let clone = file.try_clone().await.ok()?.into_std().await;
+        Some(WriteBack {
+            file: Arc::new(clone),
+            unstarted: 0,
+            running: None,
+        })
+    }
+
+    /// `n` more bytes were written.
+    async fn wrote(&mut self, n: usize) {
+        self.unstarted += n as u64;
+        if self.unstarted < WRITE_BACK_BYTES {
+            return;
+        }
+        self.unstarted = 0;
+        if let Some(previous) = self.running.take() {
+            // It only ever costs speed: its outcome does not matter.
+            let _ = previous.await;
+        }
+        let file = Arc::clone(&self.file);
+        self.running = Some(tokio::task::spawn_blocking(move || {
+            start_write_back(&file);
+        }));
+    }
 }
 
 /// Read a whole download into `data`, unless it grows past `limit`: returns
@@ -340,7 +387,8 @@ pub async fn download(
             .await
             .map_err(local_error(&part))?
     };
-    copy_data(&mut stream, idle, opts.ascii, &mut file, bar).await?;
+    let write_back = WriteBack::new(&file).await;
+    copy_data(&mut stream, idle, opts.ascii, &mut file, write_back, bar).await?;
     let bytes = stream.finish().await?;
     let file = file.into_std().await;
     let commit = Commit::spawn(move || commit(file, &part, &dest, mtime));
@@ -410,7 +458,7 @@ pub async fn get(args: GetArgs) -> Result<(), Failure> {
             let mut stream = start_retr(&mut conn, &url.path, 0, common.ascii).await?;
             start_bar(&bar, true, &stream, 0, None);
             let mut stdout = tokio::io::stdout();
-            copy_data(&mut stream, idle, common.ascii, &mut stdout, &bar).await?;
+            copy_data(&mut stream, idle, common.ascii, &mut stdout, None, &bar).await?;
             Ok(Outcome::Done(stream.finish().await?))
         }
         .await
