@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use ftps_testing::{write_random, TestServer, PASSWORD, USER};
+use ftps_testing::{random_bytes, write_random, TestServer, PASSWORD, USER};
 
 /// Longest a single command may take.
 const DEADLINE: Duration = Duration::from_secs(90);
@@ -434,6 +434,60 @@ fn mirror_down_sets_times_and_reports_a_file_it_cannot_write() {
         again.stderr
     );
     assert_eq!(read(&f.local("copy/f07")), files[7].1);
+}
+
+/// A file listed as small (held in memory up to 256 KiB) that has grown
+/// past that by the time it is fetched continues through its `.part` file
+/// and arrives whole.
+#[test]
+fn mirror_down_fetches_a_file_that_grew_since_the_listing_whole() {
+    let f = Fixture::new();
+    let src = f.server.path("site");
+    std::fs::create_dir_all(src.join("sub")).unwrap();
+    // The listings all come before the first download; `sub`'s files are
+    // fetched after the 30 in `site`, so the growth below (once the first
+    // download has landed) happens well before `grow.bin`'s RETR.
+    for i in 0..30 {
+        write_random(&src.join(format!("f{i:02}")), 2000);
+    }
+    let mut grown = write_random(&src.join("sub/grow.bin"), 1000);
+    let more = random_bytes(600_000);
+    grown.extend_from_slice(&more);
+    let copy = f.local("copy");
+    let grower = {
+        let (copy, target) = (copy.clone(), src.join("sub/grow.bin"));
+        std::thread::spawn(move || {
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while std::fs::read_dir(&copy).map_or(true, |mut d| {
+                !d.any(|e| e.is_ok_and(|e| e.file_type().is_ok_and(|t| t.is_file())))
+            }) {
+                assert!(Instant::now() < deadline, "no download began");
+                std::thread::sleep(Duration::from_micros(200));
+            }
+            let mut file = std::fs::OpenOptions::new()
+                .append(true)
+                .open(target)
+                .unwrap();
+            std::io::Write::write_all(&mut file, &more).unwrap();
+            // Still nothing of sub/ fetched: the growth came first.
+            !copy.join("sub/grow.bin").exists() && !copy.join("sub/grow.bin.part").exists()
+        })
+    };
+    let run = f.ftps(&["mirror", &f.url("site"), "copy"]).ok();
+    assert!(
+        grower.join().unwrap(),
+        "grow.bin was fetched before it grew"
+    );
+    assert!(
+        run.stderr.contains("mirror: 31 downloaded"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        read(&f.local("copy/sub/grow.bin")) == grown,
+        "grow.bin is not whole"
+    );
+    assert!(!f.local("copy/sub/grow.bin.part").exists());
 }
 
 #[test]
