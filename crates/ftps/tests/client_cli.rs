@@ -224,6 +224,39 @@ fn get_and_put_are_byte_for_byte_including_empty_and_17mb_files() {
     assert!(!piped.stderr.contains('\r'), "no progress bars on a pipe");
 }
 
+/// A reader of standard output that goes away mid-download is a failed
+/// download, reported as such (like curl's "failure writing output").
+#[test]
+fn get_to_a_closed_pipe_fails_and_says_so() {
+    let f = Fixture::new();
+    write_random(&f.server.path("big.bin"), 5 * 1024 * 1024);
+    let mut args = os(&["get", &f.url("big.bin"), "-"]);
+    args.extend(f.auth());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ftps"))
+        .args(&args)
+        .current_dir(f.dir.path())
+        .env("HOME", f.dir.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut first = [0u8; 10];
+    stdout.read_exact(&mut first).unwrap();
+    drop(stdout);
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    let status = child.wait().unwrap();
+    assert!(!status.success(), "{stderr}");
+    assert!(stderr.contains("standard output"), "{stderr}");
+}
+
 #[test]
 fn a_failed_get_leaves_neither_dest_nor_part() {
     let f = Fixture::new();

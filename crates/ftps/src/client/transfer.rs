@@ -5,7 +5,7 @@
 //! (`RetrStream::finish`), so an interrupted download never leaves a
 //! truncated `DEST` that looks complete; the rename waits for the file's
 //! fsync, so a crash cannot leave a `DEST` without its content either
-//! (its write-back starts during the download: [`WriteBack`]). That
+//! (its write-back starts during the download: [`Writer`]). That
 //! local end runs on a blocking thread ([`Commit`]), which `mirror` leaves
 //! running while it fetches the next files. `-c` continues `DEST.part` (or
 //! `DEST`) with REST. An upload with `-c` asks SIZE and continues with
@@ -16,14 +16,13 @@ use std::ffi::OsStr;
 use std::io::SeekFrom;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
 use ftps_client::control::tls_error;
 use ftps_client::{Error, RetrStream, StoreMode};
 use ftps_proto::ascii::FromNetwork;
 use ftps_server::disk::{start_write_back, WRITE_BACK_BYTES};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncSeekExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncSeekExt};
 
 use super::args::{GetArgs, PutArgs};
 use super::connect::{base_name, redact_url, Conn, Prepared};
@@ -159,87 +158,185 @@ async fn read_some(
     }
 }
 
-/// Copy the rest of a download into `out` (TYPE A line ends become LF).
-async fn copy_data<W: AsyncWrite + Unpin>(
-    stream: &mut RetrStream<'_>,
-    idle: Duration,
-    ascii: bool,
-    out: &mut W,
-    mut write_back: Option<WriteBack>,
-    bar: &Bar,
-) -> Result<(), Failure> {
-    let mut buf = vec![0u8; 64 * 1024];
-    // TLS hands over a record (~16 KiB) at a time; the destination (a file or
-    // standard output, each write a hand-off to tokio's blocking pool) gets
-    // large writes instead.
-    let mut out = tokio::io::BufWriter::with_capacity(256 * 1024, out);
-    let mut converter = FromNetwork::default();
-    let mut converted = Vec::new();
-    loop {
-        let n = read_some(stream, idle, &mut buf).await?;
-        if n == 0 {
-            break;
+/// Bytes the download hands to its [`Writer`] at a time.
+const WRITE_BYTES: usize = 256 * 1024;
+/// Buffers in circulation between a download and its [`Writer`].
+const WRITE_BUFFERS: usize = 3;
+
+/// A download's destination, owned by a blocking thread that writes whole
+/// buffers to it. The data is copied once, out of the TLS stream into a
+/// buffer that then changes hands (tokio's `File` and `Stdout` copy every
+/// write into a buffer of their own before handing it to the blocking pool,
+/// and our batching added another copy). Into a file, the thread also starts
+/// the disk's write-back every [`WRITE_BACK_BYTES`], waiting for the previous
+/// one, so the fsync before the rename finds little left
+/// ([`ftps_server::disk`]); that wait holds the download back when the disk
+/// is the slower end.
+struct Writer {
+    /// The buffer being filled and how much of it is.
+    current: (Vec<u8>, usize),
+    full: tokio::sync::mpsc::Sender<(Vec<u8>, usize)>,
+    empty: tokio::sync::mpsc::Receiver<Vec<u8>>,
+    thread: tokio::task::JoinHandle<std::io::Result<std::fs::File>>,
+}
+
+impl Writer {
+    /// Write to `file` (`DEST.part` positioned where the bytes go, or
+    /// standard output); `write_back` for a file on disk.
+    fn start(file: std::fs::File, write_back: bool) -> Writer {
+        let (full, full_rx) = tokio::sync::mpsc::channel(WRITE_BUFFERS);
+        let (empty_tx, empty) = tokio::sync::mpsc::channel(WRITE_BUFFERS);
+        for _ in 1..WRITE_BUFFERS {
+            let _ = empty_tx.try_send(vec![0; WRITE_BYTES]);
         }
-        let chunk = &buf[..n];
-        if ascii {
-            converted.clear();
-            converter.convert(chunk, &mut converted);
-            out.write_all(&converted).await?;
-        } else {
-            out.write_all(chunk).await?;
+        let thread = tokio::task::spawn_blocking(move || {
+            write_buffers(&file, write_back, full_rx, &empty_tx).map(|()| file)
+        });
+        Writer {
+            current: (vec![0; WRITE_BYTES], 0),
+            full,
+            empty,
+            thread,
         }
-        if let Some(write_back) = write_back.as_mut() {
-            write_back.wrote(n).await;
-        }
-        bar.inc(n as u64);
     }
-    if ascii {
-        converted.clear();
-        converter.finish(&mut converted);
-        out.write_all(&converted).await?;
+
+    /// The unfilled part of the current buffer.
+    fn space(&mut self) -> &mut [u8] {
+        let (buf, filled) = &mut self.current;
+        buf.get_mut(*filled..).unwrap_or_default()
     }
-    out.flush().await?;
+
+    /// `n` more bytes are in [`Writer::space`]; hands the buffer over when
+    /// full. False when the thread has stopped ([`Writer::finish`] says why).
+    async fn filled(&mut self, n: usize) -> bool {
+        self.current.1 += n;
+        if self.current.1 < self.current.0.len() {
+            return true;
+        }
+        self.hand_over().await
+    }
+
+    /// Copy `bytes` in.
+    async fn push(&mut self, mut bytes: &[u8]) -> bool {
+        while !bytes.is_empty() {
+            let space = self.space();
+            let n = space.len().min(bytes.len());
+            space[..n].copy_from_slice(&bytes[..n]);
+            bytes = &bytes[n..];
+            if !self.filled(n).await {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Hand `data` over as it is (a small download's bytes held in memory).
+    async fn push_owned(&mut self, data: Vec<u8>) -> bool {
+        let len = data.len();
+        self.full.send((data, len)).await.is_ok()
+    }
+
+    async fn hand_over(&mut self) -> bool {
+        let mut next = match self.empty.recv().await {
+            Some(buf) => buf,
+            None => return false,
+        };
+        if next.len() < WRITE_BYTES {
+            next.resize(WRITE_BYTES, 0);
+        }
+        let done = std::mem::replace(&mut self.current, (next, 0));
+        self.full.send(done).await.is_ok()
+    }
+
+    /// Hand over what is left and wait until it is all written; the file
+    /// back, or the first write error.
+    async fn finish(mut self) -> std::io::Result<std::fs::File> {
+        if self.current.1 > 0 {
+            let done = std::mem::take(&mut self.current);
+            let _ = self.full.send(done).await;
+        }
+        drop(self.full);
+        match self.thread.await {
+            Ok(result) => result,
+            Err(e) => Err(std::io::Error::other(e)),
+        }
+    }
+}
+
+/// The [`Writer`]'s thread.
+fn write_buffers(
+    file: &std::fs::File,
+    write_back: bool,
+    mut full: tokio::sync::mpsc::Receiver<(Vec<u8>, usize)>,
+    empty: &tokio::sync::mpsc::Sender<Vec<u8>>,
+) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut unstarted = 0u64;
+    while let Some((buf, filled)) = full.blocking_recv() {
+        (&mut &*file).write_all(buf.get(..filled).unwrap_or_default())?;
+        unstarted += filled as u64;
+        if write_back && unstarted >= WRITE_BACK_BYTES {
+            unstarted = 0;
+            start_write_back(file);
+        }
+        // The download may have finished already: then nobody needs it.
+        let _ = empty.try_send(buf);
+    }
     Ok(())
 }
 
-/// Starts the disk's write-back of a download's `.part` every
-/// [`WRITE_BACK_BYTES`] on the blocking pool, one step at a time, so the
-/// fsync before the rename finds little left ([`ftps_server::disk`]).
-#[derive(Debug)]
-struct WriteBack {
-    file: Arc<std::fs::File>,
-    unstarted: u64,
-    running: Option<tokio::task::JoinHandle<()>>,
+/// Standard output as a file (a second descriptor of it): written without
+/// `std::io::Stdout`'s line buffering, which would look for line ends in
+/// binary data.
+fn stdout_file() -> std::io::Result<std::fs::File> {
+    use std::os::fd::AsFd;
+    Ok(std::fs::File::from(
+        std::io::stdout().as_fd().try_clone_to_owned()?,
+    ))
 }
 
-impl WriteBack {
-    /// For `file`, through a second descriptor of it; `None` when that
-    /// cannot be had (the download goes on, its fsync does all the work).
-    async fn new(file: &tokio::fs::File) -> Option<WriteBack> {
-        let clone = file.try_clone().await.ok()?.into_std().await;
-        Some(WriteBack {
-            file: Arc::new(clone),
-            unstarted: 0,
-            running: None,
-        })
-    }
-
-    /// `n` more bytes were written.
-    async fn wrote(&mut self, n: usize) {
-        self.unstarted += n as u64;
-        if self.unstarted < WRITE_BACK_BYTES {
-            return;
+/// Copy the rest of a download into `out` (TYPE A line ends become LF).
+/// Stops early, without an error, when `out` has failed: its
+/// [`Writer::finish`] says why.
+async fn copy_data(
+    stream: &mut RetrStream<'_>,
+    idle: Duration,
+    ascii: bool,
+    out: &mut Writer,
+    bar: &Bar,
+) -> Result<(), Failure> {
+    if ascii {
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut converter = FromNetwork::default();
+        let mut converted = Vec::new();
+        loop {
+            let n = read_some(stream, idle, &mut buf).await?;
+            if n == 0 {
+                break;
+            }
+            converted.clear();
+            converter.convert(&buf[..n], &mut converted);
+            if !out.push(&converted).await {
+                return Ok(());
+            }
+            bar.inc(n as u64);
         }
-        self.unstarted = 0;
-        if let Some(previous) = self.running.take() {
-            // It only ever costs speed: its outcome does not matter.
-            let _ = previous.await;
+        converted.clear();
+        converter.finish(&mut converted);
+        out.push(&converted).await;
+    } else {
+        loop {
+            let n = read_some(stream, idle, out.space()).await?;
+            if n == 0 {
+                break;
+            }
+            if !out.filled(n).await {
+                return Ok(());
+            }
+            bar.inc(n as u64);
         }
-        let file = Arc::clone(&self.file);
-        self.running = Some(tokio::task::spawn_blocking(move || {
-            start_write_back(&file);
-        }));
     }
+    Ok(())
 }
 
 /// Read a whole download into `data`, unless it grows past `limit`: returns
@@ -362,7 +459,7 @@ pub async fn download(
     let mut stream = start_retr(conn, remote, offset, opts.ascii).await?;
     start_bar(bar, single, &stream, offset, size);
     let small = size.filter(|&n| offset == 0 && !opts.ascii && n <= SMALL_FILE_BYTES);
-    let mut file = if let Some(n) = small {
+    let mut out = if let Some(n) = small {
         let limit = SMALL_FILE_BYTES as usize;
         let mut data = Vec::with_capacity(n as usize);
         if read_to_memory(&mut stream, idle, &mut data, limit, bar).await? {
@@ -371,28 +468,37 @@ pub async fn download(
             return Ok(Downloaded::Received { bytes, commit });
         }
         // It grew since it was listed: the rest goes through the file.
-        let mut file = tokio::fs::File::create(&part)
-            .await
-            .map_err(local_error(&part))?;
-        file.write_all(&data).await.map_err(local_error(&part))?;
-        file
-    } else if offset > 0 {
-        tokio::fs::OpenOptions::new()
-            .append(true)
-            .open(&part)
-            .await
-            .map_err(local_error(&part))?
+        let mut out = Writer::start(open_part(&part, false).await?, true);
+        out.push_owned(data).await;
+        out
     } else {
-        tokio::fs::File::create(&part)
-            .await
-            .map_err(local_error(&part))?
+        Writer::start(open_part(&part, offset > 0).await?, true)
     };
-    let write_back = WriteBack::new(&file).await;
-    copy_data(&mut stream, idle, opts.ascii, &mut file, write_back, bar).await?;
+    let copied = copy_data(&mut stream, idle, opts.ascii, &mut out, bar).await;
+    // Whatever arrived is written, also when the download failed (for -c).
+    let file = out.finish().await.map_err(local_error(&part))?;
+    copied?;
     let bytes = stream.finish().await?;
-    let file = file.into_std().await;
     let commit = Commit::spawn(move || commit(file, &part, &dest, mtime));
     Ok(Downloaded::Received { bytes, commit })
+}
+
+/// Open `DEST.part` on the blocking pool: created (or emptied), or with
+/// `append` opened to continue it.
+async fn open_part(part: &Path, append: bool) -> Result<std::fs::File, Failure> {
+    let path = part.to_path_buf();
+    let opened = tokio::task::spawn_blocking(move || {
+        let mut options = std::fs::OpenOptions::new();
+        if append {
+            options.append(true);
+        } else {
+            options.write(true).create(true).truncate(true);
+        }
+        options.open(path)
+    })
+    .await
+    .unwrap_or_else(|e| Err(std::io::Error::other(e)));
+    opened.map_err(local_error(part))
 }
 
 /// STOR/APPE from `reader`, counting into `bar`; TYPE A converts LF to CRLF.
@@ -457,8 +563,11 @@ pub async fn get(args: GetArgs) -> Result<(), Failure> {
             let idle = conn.idle_timeout;
             let mut stream = start_retr(&mut conn, &url.path, 0, common.ascii).await?;
             start_bar(&bar, true, &stream, 0, None);
-            let mut stdout = tokio::io::stdout();
-            copy_data(&mut stream, idle, common.ascii, &mut stdout, None, &bar).await?;
+            let stdout_error = |e| Failure::new(format!("standard output: {e}"));
+            let mut out = Writer::start(stdout_file().map_err(stdout_error)?, false);
+            let copied = copy_data(&mut stream, idle, common.ascii, &mut out, &bar).await;
+            out.finish().await.map_err(stdout_error)?;
+            copied?;
             Ok(Outcome::Done(stream.finish().await?))
         }
         .await
