@@ -48,6 +48,19 @@ impl Run {
 /// Run `ftps ARGS` in `dir` (stdin closed, HOME pointed at `dir` so no real
 /// ~/.netrc is read), bounded by [`DEADLINE`].
 fn run_in(dir: &Path, args: &[OsString]) -> Run {
+    run_reading(dir, args, |mut stdout| {
+        let mut buf = Vec::new();
+        let _ = stdout.read_to_end(&mut buf);
+        buf
+    })
+}
+
+/// [`run_in`], with standard output read by `read_stdout`.
+fn run_reading(
+    dir: &Path,
+    args: &[OsString],
+    read_stdout: impl FnOnce(std::process::ChildStdout) -> Vec<u8> + Send + 'static,
+) -> Run {
     let mut child = Command::new(env!("CARGO_BIN_EXE_ftps"))
         .args(args)
         .current_dir(dir)
@@ -57,13 +70,9 @@ fn run_in(dir: &Path, args: &[OsString]) -> Run {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut stdout = child.stdout.take().unwrap();
+    let stdout = child.stdout.take().unwrap();
     let mut stderr = child.stderr.take().unwrap();
-    let out_thread = std::thread::spawn(move || {
-        let mut buf = Vec::new();
-        let _ = stdout.read_to_end(&mut buf);
-        buf
-    });
+    let out_thread = std::thread::spawn(move || read_stdout(stdout));
     let err_thread = std::thread::spawn(move || {
         let mut buf = Vec::new();
         let _ = stderr.read_to_end(&mut buf);
@@ -232,29 +241,15 @@ fn get_to_a_closed_pipe_fails_and_says_so() {
     write_random(&f.server.path("big.bin"), 5 * 1024 * 1024);
     let mut args = os(&["get", &f.url("big.bin"), "-"]);
     args.extend(f.auth());
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ftps"))
-        .args(&args)
-        .current_dir(f.dir.path())
-        .env("HOME", f.dir.path())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdout = child.stdout.take().unwrap();
-    let mut first = [0u8; 10];
-    stdout.read_exact(&mut first).unwrap();
-    drop(stdout);
-    let mut stderr = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
-    let status = child.wait().unwrap();
-    assert!(!status.success(), "{stderr}");
-    assert!(stderr.contains("standard output"), "{stderr}");
+    // Read 10 bytes, then close the pipe.
+    let run = run_reading(f.dir.path(), &args, |mut stdout| {
+        let mut first = vec![0u8; 10];
+        stdout.read_exact(&mut first).unwrap();
+        first
+    });
+    assert_eq!(run.stdout.len(), 10);
+    let run = run.fails();
+    assert!(run.stderr.contains("standard output"), "{}", run.stderr);
 }
 
 #[test]

@@ -469,6 +469,7 @@ pub async fn download(
         }
         // It grew since it was listed: the rest goes through the file.
         let mut out = Writer::start(open_part(&part, false).await?, true);
+        // Should the writer have stopped, its `finish` below says why.
         out.push_owned(data).await;
         out
     } else {
