@@ -719,6 +719,17 @@ fn ascii_mode_converts_line_ends() {
     assert_eq!(read(&f.local("back.txt")), b"one\ntwo\n");
     f.ftps(&["get", "--ascii", "-c", &f.url("unix.txt")])
         .fails();
+    // Larger than the client's write buffers (256 KiB), to a file and to
+    // standard output.
+    let text: Vec<u8> = (0..60_000)
+        .flat_map(|i| format!("line {i} of the text\n").into_bytes())
+        .collect();
+    std::fs::write(f.server.path("long.txt"), &text).unwrap();
+    f.ftps(&["get", "--ascii", &f.url("long.txt"), "long.txt"])
+        .ok();
+    assert!(read(&f.local("long.txt")) == text, "long.txt differs");
+    let piped = f.ftps(&["get", "--ascii", &f.url("long.txt"), "-"]).ok();
+    assert!(piped.stdout == text, "standard output differs");
 }
 
 #[test]
