@@ -7,13 +7,32 @@
 //! at its end (background write-back starts at 10 % of memory by default) and
 //! that fsync would write them all while the peer or the user waits: 0.50–0.62
 //! s of a 1.7 s upload on the development machine. Whoever writes the file
-//! calls [`start_write_back`] every [`WRITE_BACK_BYTES`] instead, so the disk
-//! works while the network does, the fsync finds little left, and a transfer
+//! tells a [`WriteBack`] what it wrote, which calls [`start_write_back`] every
+//! [`WRITE_BACK_BYTES`], so the disk works while the network does, the fsync finds little left, and a transfer
 //! holds about twice that much dirty page cache however fast it arrives
 //! (docs/performance.md, optimization 16).
 
 /// Bytes written to a file between two calls of [`start_write_back`].
 pub const WRITE_BACK_BYTES: u64 = 8 * 1024 * 1024;
+
+/// Counts what is written to one file and starts its write-back every
+/// [`WRITE_BACK_BYTES`].
+#[derive(Debug, Default)]
+pub struct WriteBack {
+    unstarted: u64,
+}
+
+impl WriteBack {
+    /// `bytes` more were written to `file`. Blocks while the previous
+    /// write-back runs (see [`start_write_back`]).
+    pub fn wrote(&mut self, file: &std::fs::File, bytes: u64) {
+        self.unstarted += bytes;
+        if self.unstarted >= WRITE_BACK_BYTES {
+            self.unstarted = 0;
+            start_write_back(file);
+        }
+    }
+}
 
 /// Wait for the write-back of `file` started by the previous call, then
 /// start writing all its dirty pages (`sync_file_range`). Blocks while the

@@ -34,7 +34,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::disk::{start_write_back, WRITE_BACK_BYTES};
+use crate::disk::WriteBack;
 
 /// Most transfers on blocking threads at once (uploads and downloads).
 pub const MAX_THREADS: usize = 32;
@@ -146,7 +146,7 @@ impl Receiver {
             file: &self.file,
             total: self.progress.load(Ordering::Relaxed),
             progress: &self.progress,
-            written_back: self.progress.load(Ordering::Relaxed),
+            write_back: WriteBack::default(),
         };
         let mut socket = Socket {
             tcp: &self.tcp,
@@ -209,8 +209,7 @@ struct Batch<'a> {
     file: &'a std::fs::File,
     total: u64,
     progress: &'a AtomicU64,
-    /// `total` when write-back was last started.
-    written_back: u64,
+    write_back: WriteBack,
 }
 
 impl Batch<'_> {
@@ -232,13 +231,11 @@ impl Batch<'_> {
     fn write_out(&mut self) -> io::Result<()> {
         let pending = self.buf.get(..self.filled).unwrap_or_default();
         let result = (&*self.file).write_all(pending);
+        let written = pending.len() as u64;
         self.filled = 0;
         self.progress.store(self.total, Ordering::Relaxed);
         result?;
-        if self.total - self.written_back >= WRITE_BACK_BYTES {
-            self.written_back = self.total;
-            start_write_back(self.file);
-        }
+        self.write_back.wrote(self.file, written);
         Ok(())
     }
 }

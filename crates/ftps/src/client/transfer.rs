@@ -21,7 +21,7 @@ use std::time::{Duration, UNIX_EPOCH};
 use ftps_client::control::tls_error;
 use ftps_client::{Error, RetrStream, StoreMode};
 use ftps_proto::ascii::FromNetwork;
-use ftps_server::disk::{start_write_back, WRITE_BACK_BYTES};
+use ftps_server::disk::WriteBack;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncSeekExt};
 
 use super::args::{GetArgs, PutArgs};
@@ -168,7 +168,7 @@ const WRITE_BUFFERS: usize = 3;
 /// buffer that then changes hands (tokio's `File` and `Stdout` copy every
 /// write into a buffer of their own before handing it to the blocking pool,
 /// and our batching added another copy). Into a file, the thread also starts
-/// the disk's write-back every [`WRITE_BACK_BYTES`], waiting for the previous
+/// the disk's write-back every 8 MiB ([`WriteBack`]), waiting for the previous
 /// one, so the fsync before the rename finds little left
 /// ([`ftps_server::disk`]); that wait holds the download back when the disk
 /// is the slower end.
@@ -256,10 +256,7 @@ impl Writer {
             let _ = self.full.send(done).await;
         }
         drop(self.full);
-        match self.thread.await {
-            Ok(result) => result,
-            Err(e) => Err(std::io::Error::other(e)),
-        }
+        joined(self.thread.await)
     }
 }
 
@@ -271,13 +268,11 @@ fn write_buffers(
     empty: &tokio::sync::mpsc::Sender<Vec<u8>>,
 ) -> std::io::Result<()> {
     use std::io::Write;
-    let mut unstarted = 0u64;
+    let mut write_back = write_back.then(WriteBack::default);
     while let Some((buf, filled)) = full.blocking_recv() {
         (&mut &*file).write_all(buf.get(..filled).unwrap_or_default())?;
-        unstarted += filled as u64;
-        if write_back && unstarted >= WRITE_BACK_BYTES {
-            unstarted = 0;
-            start_write_back(file);
+        if let Some(write_back) = write_back.as_mut() {
+            write_back.wrote(file, filled as u64);
         }
         // The download may have finished already: then nobody needs it.
         let _ = empty.try_send(buf);
@@ -484,6 +479,11 @@ pub async fn download(
     Ok(Downloaded::Received { bytes, commit })
 }
 
+/// The outcome of a blocking job that does I/O; its panic as an error.
+fn joined<T>(job: Result<std::io::Result<T>, tokio::task::JoinError>) -> std::io::Result<T> {
+    job.unwrap_or_else(|e| Err(std::io::Error::other(e)))
+}
+
 /// Open `DEST.part` on the blocking pool: created (or emptied), or with
 /// `append` opened to continue it.
 async fn open_part(part: &Path, append: bool) -> Result<std::fs::File, Failure> {
@@ -497,9 +497,8 @@ async fn open_part(part: &Path, append: bool) -> Result<std::fs::File, Failure> 
         }
         options.open(path)
     })
-    .await
-    .unwrap_or_else(|e| Err(std::io::Error::other(e)));
-    opened.map_err(local_error(part))
+    .await;
+    joined(opened).map_err(local_error(part))
 }
 
 /// STOR/APPE from `reader`, counting into `bar`; TYPE A converts LF to CRLF.
