@@ -29,11 +29,11 @@ use tracing::{debug, error, info, warn};
 
 use crate::identity::CertIdentity;
 use crate::passive::{EarlyTls, PassivePort};
-use crate::server::{ListenerKind, Shared};
+use crate::shared::{ListenerKind, Shared};
 use crate::storage::Storage;
 use crate::stream::ControlStream;
 use crate::tls::ConnectionTls;
-use crate::transfer::{self, fs_error, TransferContext, TransferEvent};
+use crate::transfer::{self, TransferContext, TransferEvent};
 use crate::users::{Account, CertCheck};
 use rustls_pki_types::CertificateDer;
 
@@ -700,5 +700,5 @@ async fn fs_request(storage: &dyn Storage, request: FsRequest) -> FsResponse {
             storage.rename(&from, &to).await.map(|()| FsResponse::Done)
         }
     };
-    result.unwrap_or_else(|e| FsResponse::Failed(fs_error(&e)))
+    result.unwrap_or_else(FsResponse::Failed)
 }

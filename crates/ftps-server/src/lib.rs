@@ -2,24 +2,24 @@
 //! RFC 4217) on tokio and rustls.
 //!
 //! The protocol rules live in the sans-IO `ftps-proto` crate; this crate owns
-//! the I/O around it: listeners and limits ([`server`]), one task per control
-//! connection ([`connection`]), data transfers ([`transfer`]), TLS policy and
+//! the I/O around it: listeners and limits ([`server`]), the state all
+//! connections share ([`shared`]), one task per control connection
+//! ([`connection`]), data transfers ([`transfer`]), TLS policy and
 //! per-connection session stores ([`tls`]), passive ports ([`passive`]),
-//! storage ([`storage`]), users and passwords ([`users`]), certificates
-//! ([`certs`]) and the TOML configuration ([`config`]).
+//! storage back-ends behind one trait ([`storage`]), users and passwords
+//! ([`users`]), certificates ([`certs`]) and the TOML configuration
+//! ([`config`]).
 
 pub mod bans;
 pub mod certs;
 pub mod config;
 mod connection;
-pub mod disk;
 pub mod identity;
 pub mod login_cache;
 pub mod passive;
 pub mod privileges;
-mod receive;
-mod send;
 pub mod server;
+mod shared;
 pub mod storage;
 pub mod stream;
 pub mod tls;

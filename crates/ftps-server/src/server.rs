@@ -20,53 +20,10 @@ use tracing::{error, info, warn};
 
 use crate::certs::CertifiedKey;
 use crate::config::{self, ClientCertificates, Config};
-use crate::storage::local::LocalFs;
-use crate::storage::{Storage, StorageError};
+use crate::shared::{ListenerKind, Shared};
 use crate::tls::TlsSetup;
 use crate::users::UserDb;
 use crate::ServerError;
-
-/// State shared by every connection.
-pub(crate) struct Shared {
-    pub(crate) config: Config,
-    pub(crate) tls: TlsSetup,
-    pub(crate) users: UserDb,
-    pub(crate) policy: Policy,
-    pub(crate) anonymous: Option<AnonymousTls>,
-    pub(crate) max_login_failures: u32,
-    pub(crate) shutdown: CancellationToken,
-    pub(crate) bans: crate::bans::Bans,
-    /// Concurrent argon2 password checks (one per core).
-    pub(crate) password_checks: Arc<Semaphore>,
-    /// Open user roots, shared by the sessions of the same root (one file
-    /// descriptor per root rather than per session).
-    roots: Mutex<HashMap<std::path::PathBuf, std::sync::Weak<LocalFs>>>,
-    sessions: Arc<Semaphore>,
-    per_ip: Mutex<HashMap<IpAddr, usize>>,
-}
-
-impl Shared {
-    /// The storage rooted at `root`: the handle another session already has
-    /// open when it is still that directory, else a newly opened one.
-    pub(crate) fn open_root(
-        &self,
-        root: &std::path::Path,
-    ) -> Result<Arc<dyn Storage>, StorageError> {
-        let mut roots = match self.roots.lock() {
-            Ok(guard) => guard,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        if let Some(fs) = roots.get(root).and_then(std::sync::Weak::upgrade) {
-            if fs.is_at(root) {
-                return Ok(fs);
-            }
-        }
-        let fs = Arc::new(LocalFs::open(root)?);
-        roots.retain(|_, weak| weak.strong_count() > 0);
-        roots.insert(root.to_path_buf(), Arc::downgrade(&fs));
-        Ok(fs)
-    }
-}
 
 /// The bound listening sockets.
 #[derive(Debug)]
@@ -346,14 +303,6 @@ fn admit(shared: &Arc<Shared>, ip: IpAddr) -> Option<SessionSlot> {
         ip,
         _permit: permit,
     })
-}
-
-/// What a listener's connections start with: implicit TLS or not, and
-/// whether they are asked for a client certificate.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct ListenerKind {
-    pub(crate) implicit: bool,
-    pub(crate) client_certificates: ClientCertificates,
 }
 
 async fn accept_loop(

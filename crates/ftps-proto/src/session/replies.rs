@@ -13,7 +13,7 @@ use crate::reply::Reply;
 pub fn fs_error_reply(error: &FsError) -> Reply {
     match error {
         FsError::NotFound => Reply::new(550, "No such file or directory."),
-        FsError::PermissionDenied => Reply::new(550, "Permission denied."),
+        FsError::PermissionDenied | FsError::OutsideRoot => Reply::new(550, "Permission denied."),
         FsError::AlreadyExists => Reply::new(550, "File exists."),
         FsError::NotADirectory => Reply::new(550, "Not a directory."),
         FsError::IsADirectory => Reply::new(550, "Is a directory."),
@@ -180,6 +180,7 @@ mod tests {
         for error in [
             FsError::NotFound,
             FsError::PermissionDenied,
+            FsError::OutsideRoot,
             FsError::IsADirectory,
             FsError::NotAFile,
         ] {

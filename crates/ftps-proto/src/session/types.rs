@@ -227,33 +227,50 @@ pub enum FsRequest {
     },
 }
 
-/// Why a file-system request failed. Mapped to a reply code by
+/// Why a file-system request or a storage operation failed: the one error
+/// type of every storage back-end, mapped to a reply code by
 /// [`fs_error_reply`](super::replies::fs_error_reply).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FsError {
     /// No such file or directory.
+    #[error("not found")]
     NotFound,
-    /// Not allowed (by the OS or the root confinement).
+    /// Not allowed (by the storage's own permissions).
+    #[error("permission denied")]
     PermissionDenied,
+    /// The path leads outside the user's root (through a symbolic link):
+    /// refused like [`FsError::PermissionDenied`], told apart in the log.
+    #[error("outside the root")]
+    OutsideRoot,
     /// The target exists.
+    #[error("already exists")]
     AlreadyExists,
     /// A directory was needed.
+    #[error("not a directory")]
     NotADirectory,
     /// A file was needed.
+    #[error("is a directory")]
     IsADirectory,
     /// A regular file was needed (the path is a FIFO, socket or device).
+    #[error("not a regular file")]
     NotAFile,
     /// RMD on a directory with entries.
+    #[error("directory not empty")]
     DirectoryNotEmpty,
     /// Disk full or quota exceeded.
+    #[error("no space left")]
     NoSpace,
     /// The name is not allowed.
+    #[error("invalid name")]
     InvalidName,
     /// REST offset beyond the end of the file.
+    #[error("offset beyond end of file")]
     OffsetBeyondEnd,
     /// The operation is not supported by this storage.
+    #[error("not supported")]
     Unsupported,
     /// Anything else; the text goes to the log, not to the client.
+    #[error("{0}")]
     Other(String),
 }
 

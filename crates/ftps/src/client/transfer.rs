@@ -20,8 +20,8 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use ftps_client::control::tls_error;
 use ftps_client::{Error, RetrStream, StoreMode};
+use ftps_os::WriteBack;
 use ftps_proto::ascii::FromNetwork;
-use ftps_server::disk::WriteBack;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncSeekExt};
 
 use super::args::{GetArgs, PutArgs};

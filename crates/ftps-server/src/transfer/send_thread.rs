@@ -1,53 +1,56 @@
 //! Bulk binary downloads under PROT P sent from a blocking thread (RFC 959
 //! §3.4 stream mode, TYPE I; RFC 4217 §10.2 protected data).
 //!
-//! The counterpart of [`crate::receive`]: for a file of at least 1 MiB, one
-//! thread of tokio's blocking pool reads the file in 256 KiB pieces,
-//! encrypts them with the data connection's `rustls::ServerConnection` and
-//! writes the records with blocking writes, instead of a read hand-off to
-//! the blocking pool per piece and a wake-up through epoll whenever the
-//! socket has room. The transfer task waits; ABOR (or the task going away)
-//! shuts the socket down under the thread. A write that cannot go on for
-//! the stall limit fails the transfer. The thread ends with the TLS
-//! close_notify; closing the TCP connection is the caller's.
+//! The counterpart of [`super::receive_thread`]: for a download of at least
+//! 1 MiB from a back-end that reads directly
+//! ([`crate::storage::Download::read_blocking`]), one thread of tokio's
+//! blocking pool reads 256 KiB pieces, encrypts them with the data
+//! connection's `rustls::ServerConnection` and writes the records with
+//! blocking writes, instead of a read hand-off to the blocking pool per
+//! piece and a wake-up through epoll whenever the socket has room. The
+//! transfer task waits; ABOR (or the task going away) shuts the socket down
+//! under the thread. A write that cannot go on for the stall limit fails the
+//! transfer. The thread ends with the TLS close_notify; closing the TCP
+//! connection is the caller's.
 
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::net::TcpStream;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::receive::Canceller;
+use super::threads::Canceller;
+use crate::storage::Download;
 
-/// Bytes read from the file and encrypted at a time.
+/// Bytes read from storage and encrypted at a time.
 const CHUNK_BYTES: usize = 256 * 1024;
 
 /// How the sending ended.
 #[derive(Debug)]
-pub enum Sent {
+pub(super) enum Sent {
     /// Every byte and the close_notify are written to the socket.
     Complete,
     /// The connection failed, was shut down (ABOR) or stalled.
     Lost(io::Error),
-    /// Reading the file failed.
+    /// Reading from storage failed.
     Storage(io::Error),
 }
 
 /// The download's pieces, owned by the sending thread while it runs.
-pub struct Sender {
+pub(super) struct Sender {
     /// The data connection, in blocking mode.
-    pub tcp: TcpStream,
+    pub(super) tcp: TcpStream,
     tls: rustls::ServerConnection,
-    file: std::fs::File,
+    download: Box<dyn Download>,
     progress: Arc<AtomicU64>,
 }
 
 impl Sender {
     /// Prepare the socket: blocking writes that give up after `stall`.
-    pub fn new(
+    pub(super) fn new(
         tcp: TcpStream,
         mut tls: rustls::ServerConnection,
-        file: std::fs::File,
+        download: Box<dyn Download>,
         progress: Arc<AtomicU64>,
         stall: Duration,
     ) -> io::Result<Sender> {
@@ -58,14 +61,14 @@ impl Sender {
         Ok(Sender {
             tcp,
             tls,
-            file,
+            download,
             progress,
         })
     }
 
     /// A handle that can shut the connection down while [`Sender::run`]
     /// blocks on it (ABOR).
-    pub fn canceller(&self) -> io::Result<Canceller> {
+    pub(super) fn canceller(&self) -> io::Result<Canceller> {
         Canceller::new(&self.tcp)
     }
 
@@ -73,14 +76,14 @@ impl Sender {
     ///
     /// Reads and sends in turn on this one thread: a read-ahead thread
     /// (tried) cost more in hand-offs than the overlap gained.
-    pub fn run(&mut self) -> Sent {
+    pub(super) fn run(&mut self) -> Sent {
         let mut buf = vec![0u8; CHUNK_BYTES];
         let mut total = self.progress.load(Ordering::Relaxed);
         if let Err(error) = self.flush() {
             return Sent::Lost(error);
         }
         loop {
-            let n = match (&self.file).read(&mut buf) {
+            let n = match self.download.read_blocking(&mut buf) {
                 Ok(0) => break,
                 Ok(n) => n,
                 Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,

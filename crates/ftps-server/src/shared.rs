@@ -1,0 +1,66 @@
+//! The state every connection of a server shares: the configuration, TLS
+//! set-up, users, bans, the session limits, the shutdown token, and the open
+//! storage roots (one handle per root, shared by its sessions). Owned by
+//! [`crate::server::Server`]; read by each control connection
+//! ([`crate::connection`]).
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+
+use ftps_proto::session::{AnonymousTls, Policy};
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{ClientCertificates, Config};
+use crate::storage::local::LocalFs;
+use crate::storage::{FsError, Storage};
+use crate::tls::TlsSetup;
+use crate::users::UserDb;
+
+/// State shared by every connection.
+pub(crate) struct Shared {
+    pub(crate) config: Config,
+    pub(crate) tls: TlsSetup,
+    pub(crate) users: UserDb,
+    pub(crate) policy: Policy,
+    pub(crate) anonymous: Option<AnonymousTls>,
+    pub(crate) max_login_failures: u32,
+    pub(crate) shutdown: CancellationToken,
+    pub(crate) bans: crate::bans::Bans,
+    /// Concurrent argon2 password checks (one per core).
+    pub(crate) password_checks: Arc<Semaphore>,
+    /// Open user roots, shared by the sessions of the same root (one file
+    /// descriptor per root rather than per session).
+    pub(crate) roots: Mutex<HashMap<std::path::PathBuf, std::sync::Weak<LocalFs>>>,
+    pub(crate) sessions: Arc<Semaphore>,
+    pub(crate) per_ip: Mutex<HashMap<IpAddr, usize>>,
+}
+
+impl Shared {
+    /// The storage rooted at `root`: the handle another session already has
+    /// open when it is still that directory, else a newly opened one.
+    pub(crate) fn open_root(&self, root: &std::path::Path) -> Result<Arc<dyn Storage>, FsError> {
+        let mut roots = match self.roots.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if let Some(fs) = roots.get(root).and_then(std::sync::Weak::upgrade) {
+            if fs.is_at(root) {
+                return Ok(fs);
+            }
+        }
+        let fs = Arc::new(LocalFs::open(root)?);
+        roots.retain(|_, weak| weak.strong_count() > 0);
+        roots.insert(root.to_path_buf(), Arc::downgrade(&fs));
+        Ok(fs)
+    }
+}
+
+/// What a listener's connections start with: implicit TLS or not, and
+/// whether they are asked for a client certificate.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ListenerKind {
+    pub(crate) implicit: bool,
+    pub(crate) client_certificates: ClientCertificates,
+}
