@@ -18,7 +18,7 @@ use crate::client::Failure;
 
 /// Downloaded files whose local end (fsync, time, rename) may still run
 /// while a connection goes on with the next file.
-const COMMITS_IN_FLIGHT: usize = 16;
+pub const COMMITS_IN_FLIGHT: usize = 16;
 
 /// Download one file; its commit joins `commits`.
 async fn download_job(
