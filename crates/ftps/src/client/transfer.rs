@@ -11,23 +11,32 @@
 //! `DEST`) with REST. An upload with `-c` asks SIZE and continues with
 //! REST + STOR when the server announces REST STREAM, else with APPE. A
 //! binary upload is checked with SIZE afterwards when the server has it.
+//!
+//! Here: what transfers share — how they end ([`Outcome`]), where `-c`
+//! continues ([`resume_point`]) — and a download's data path, from the
+//! data connection ([`read_some`]) through the TYPE A conversion
+//! ([`copy_data`]) to the thread that writes it ([`Writer`]). Downloads
+//! into a file are in `download`, the commands in `get` and `put`.
 
-use std::ffi::OsStr;
-use std::io::SeekFrom;
-use std::os::unix::ffi::OsStrExt;
+mod download;
+mod get;
+mod put;
+
 use std::path::{Path, PathBuf};
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::Duration;
 
 use ftps_client::control::tls_error;
-use ftps_client::{Error, RetrStream, StoreMode};
+use ftps_client::{Error, RetrStream};
 use ftps_os::WriteBack;
 use ftps_proto::ascii::FromNetwork;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncSeekExt};
+use tokio::io::AsyncReadExt;
 
-use super::args::{GetArgs, PutArgs};
-use super::connect::{base_name, redact_url, Conn, Prepared};
-use super::progress::{AsciiReader, Bar, CountingReader, Output};
+use super::progress::Bar;
 use super::Failure;
+
+pub use download::{download, Commit, DownloadOptions, Downloaded};
+pub use get::get;
+pub use put::{put, send, verify_size};
 
 /// How a transfer ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,95 +54,31 @@ pub fn part_path(dest: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
-/// A modification time (Unix seconds) as a `SystemTime`.
-fn system_time(secs: i64) -> Option<std::time::SystemTime> {
-    if secs >= 0 {
-        UNIX_EPOCH.checked_add(Duration::from_secs(secs.unsigned_abs()))
-    } else {
-        UNIX_EPOCH.checked_sub(Duration::from_secs(secs.unsigned_abs()))
+/// How a `-c` transfer goes on with `have` bytes at its destination of
+/// the `whole` source.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resume {
+    /// Every byte is there: nothing to move.
+    Complete,
+    /// More bytes than the source has (this many): another file, not
+    /// resumed.
+    Longer(u64),
+    /// Continue after this many bytes (0: from the start).
+    From(u64),
+}
+
+/// Where a `-c` transfer continues, `have` bytes of `whole` being there.
+pub fn resume_point(have: u64, whole: u64) -> Resume {
+    match have.cmp(&whole) {
+        std::cmp::Ordering::Equal => Resume::Complete,
+        std::cmp::Ordering::Greater => Resume::Longer(have),
+        std::cmp::Ordering::Less => Resume::From(have),
     }
 }
 
-/// Downloads up to this size (known from SIZE or the listing) are collected
-/// in memory and written by one blocking job: one hand-off to tokio's
-/// blocking pool per file instead of one per file operation.
-pub const SMALL_FILE_BYTES: u64 = 256 * 1024;
-
-/// The local end of a download, run on a blocking thread: give the file its
-/// time, make it durable, and only then rename `DEST.part` to `DEST`.
-fn commit(
-    file: std::fs::File,
-    part: &Path,
-    dest: &Path,
-    mtime: Option<i64>,
-) -> Result<(), Failure> {
-    if let Some(time) = mtime.and_then(system_time) {
-        // Best effort: a file system without times still gets the content.
-        let _ = file.set_modified(time);
-    }
-    file.sync_all().map_err(local_error(part))?;
-    drop(file);
-    std::fs::rename(part, dest).map_err(local_error(dest))
-}
-
-/// The local end of a small download held in memory: write `DEST.part`, then
-/// [`commit`] it.
-fn commit_small(data: &[u8], part: &Path, dest: &Path, mtime: Option<i64>) -> Result<(), Failure> {
-    use std::io::Write;
-    let mut file = std::fs::File::create(part).map_err(local_error(part))?;
-    file.write_all(data).map_err(local_error(part))?;
-    commit(file, part, dest, mtime)
-}
-
-/// A download whose data has all arrived and checked out, while its local
-/// end ([`commit`]) runs on a blocking thread. Await it with [`Commit::wait`];
-/// `mirror` keeps a few in flight while the next files download.
-#[derive(Debug)]
-pub struct Commit {
-    task: tokio::task::JoinHandle<Result<(), Failure>>,
-}
-
-impl Commit {
-    fn spawn(job: impl FnOnce() -> Result<(), Failure> + Send + 'static) -> Commit {
-        Commit {
-            task: tokio::task::spawn_blocking(job),
-        }
-    }
-
-    /// The outcome of the local end.
-    pub async fn wait(self) -> Result<(), Failure> {
-        self.task
-            .await
-            .map_err(|e| Failure::new(format!("writing the downloaded file: {e}")))?
-    }
-}
-
+/// A local I/O error with the path it happened on.
 fn local_error(path: &Path) -> impl FnOnce(std::io::Error) -> Failure + '_ {
     move |e| Failure::new(format!("{}: {e}", path.display()))
-}
-
-/// RETR from `offset` (or in TYPE A).
-async fn start_retr<'a>(
-    conn: &'a mut Conn,
-    remote: &[u8],
-    offset: u64,
-    ascii: bool,
-) -> Result<RetrStream<'a>, Failure> {
-    Ok(if ascii {
-        conn.client.retr_ascii(remote).await?
-    } else {
-        conn.client.retr(remote, offset).await?
-    })
-}
-
-/// Show the download's size on a single transfer's bar.
-fn start_bar(bar: &Bar, single: bool, stream: &RetrStream<'_>, offset: u64, known: Option<u64>) {
-    if single {
-        if let Some(total) = known.or_else(|| stream.expected().map(|n| n + offset)) {
-            bar.set_length(total);
-        }
-        bar.set_position(offset);
-    }
 }
 
 /// One read from the data connection, bounded by the idle timeout. A close
@@ -280,16 +225,6 @@ fn write_buffers(
     Ok(())
 }
 
-/// Standard output as a file (a second descriptor of it): written without
-/// `std::io::Stdout`'s line buffering, which would look for line ends in
-/// binary data.
-fn stdout_file() -> std::io::Result<std::fs::File> {
-    use std::os::fd::AsFd;
-    Ok(std::fs::File::from(
-        std::io::stdout().as_fd().try_clone_to_owned()?,
-    ))
-}
-
 /// Copy the rest of a download into `out` (TYPE A line ends become LF).
 /// Stops early, without an error, when `out` has failed: its
 /// [`Writer::finish`] says why.
@@ -355,339 +290,34 @@ async fn read_to_memory(
     Ok(false)
 }
 
-/// What a download into a file needs to know.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct DownloadOptions {
-    /// Continue DEST.part (or DEST).
-    pub resume: bool,
-    /// TYPE A.
-    pub ascii: bool,
-    /// Give the file this modification time (Unix seconds).
-    pub mtime: Option<i64>,
-    /// The remote size, when already known (else SIZE is asked).
-    pub size: Option<u64>,
-}
-
-/// How [`download`] ended.
-#[derive(Debug)]
-pub enum Downloaded {
-    /// `-c` found nothing left to move.
-    AlreadyComplete,
-    /// All data arrived and checked out (226, close_notify, size); the file
-    /// becomes `DEST` when `commit` succeeds.
-    Received { bytes: u64, commit: Commit },
-}
-
-/// Download `remote` into `dest` through `dest.part`, waiting for the file
-/// to be in place.
-pub async fn download_to_file(
-    conn: &mut Conn,
-    remote: &[u8],
-    dest: &Path,
-    opts: DownloadOptions,
-    bar: &Bar,
-    single: bool,
-) -> Result<Outcome, Failure> {
-    match download(conn, remote, dest, opts, bar, single).await? {
-        Downloaded::AlreadyComplete => Ok(Outcome::AlreadyComplete),
-        Downloaded::Received { bytes, commit } => {
-            commit.wait().await?;
-            Ok(Outcome::Done(bytes))
-        }
-    }
-}
-
-/// Download `remote` into `dest` through `dest.part`; the local end (fsync,
-/// time, rename) is left running in the returned [`Commit`]. A small file
-/// (its size known and at most [`SMALL_FILE_BYTES`]) is held in memory and
-/// written by that job in one go; `DEST.part` then only exists while it runs.
-pub async fn download(
-    conn: &mut Conn,
-    remote: &[u8],
-    dest: &Path,
-    opts: DownloadOptions,
-    bar: &Bar,
-    single: bool,
-) -> Result<Downloaded, Failure> {
-    let part = part_path(dest);
-    let (mut offset, mut from_dest) = (0, false);
-    if opts.resume {
-        if let Ok(meta) = std::fs::metadata(&part) {
-            offset = meta.len();
-        } else if let Ok(meta) = std::fs::metadata(dest) {
-            if meta.is_file() {
-                (offset, from_dest) = (meta.len(), true);
-            }
-        }
-    }
-    conn.prepare_data().await?;
-    let size = match opts.size {
-        Some(n) => Some(n),
-        None if !opts.ascii && conn.client.features().size => conn.client.size(remote).await.ok(),
-        None => None,
-    };
-    if offset > 0 {
-        if let Some(size) = size {
-            let holder = if from_dest { dest } else { &part };
-            if offset == size {
-                if !from_dest {
-                    std::fs::rename(&part, dest).map_err(local_error(dest))?;
-                }
-                return Ok(Downloaded::AlreadyComplete);
-            }
-            if offset > size {
-                return Err(Failure::new(format!(
-                    "{} has {offset} bytes, more than the {size} on the server: not resuming",
-                    holder.display()
-                ))
-                .with_hint("delete it, or download again without -c"));
-            }
-        }
-        if from_dest {
-            std::fs::rename(dest, &part).map_err(local_error(dest))?;
-        }
-    }
-    let idle = conn.idle_timeout;
-    let dest = dest.to_path_buf();
-    let mtime = opts.mtime;
-    // The file is made only once the server has agreed to send (150).
-    let mut stream = start_retr(conn, remote, offset, opts.ascii).await?;
-    start_bar(bar, single, &stream, offset, size);
-    let small = size.filter(|&n| offset == 0 && !opts.ascii && n <= SMALL_FILE_BYTES);
-    let mut out = if let Some(n) = small {
-        let limit = SMALL_FILE_BYTES as usize;
-        let mut data = Vec::with_capacity(n as usize);
-        if read_to_memory(&mut stream, idle, &mut data, limit, bar).await? {
-            let bytes = stream.finish().await?;
-            let commit = Commit::spawn(move || commit_small(&data, &part, &dest, mtime));
-            return Ok(Downloaded::Received { bytes, commit });
-        }
-        // It grew since it was listed: the rest goes through the file.
-        let mut out = Writer::start(open_part(&part, false).await?, true);
-        // Should the writer have stopped, its `finish` below says why.
-        out.push_owned(data).await;
-        out
-    } else {
-        Writer::start(open_part(&part, offset > 0).await?, true)
-    };
-    let copied = copy_data(&mut stream, idle, opts.ascii, &mut out, bar).await;
-    // Whatever arrived is written, also when the download failed (for -c).
-    let file = out.finish().await.map_err(local_error(&part))?;
-    copied?;
-    let bytes = stream.finish().await?;
-    let commit = Commit::spawn(move || commit(file, &part, &dest, mtime));
-    Ok(Downloaded::Received { bytes, commit })
-}
-
 /// The outcome of a blocking job that does I/O; its panic as an error.
 fn joined<T>(job: Result<std::io::Result<T>, tokio::task::JoinError>) -> std::io::Result<T> {
     job.unwrap_or_else(|e| Err(std::io::Error::other(e)))
 }
 
-/// Open `DEST.part` on the blocking pool: created (or emptied), or with
-/// `append` opened to continue it.
-async fn open_part(part: &Path, append: bool) -> Result<std::fs::File, Failure> {
-    let path = part.to_path_buf();
-    let opened = tokio::task::spawn_blocking(move || {
-        let mut options = std::fs::OpenOptions::new();
-        if append {
-            options.append(true);
-        } else {
-            options.write(true).create(true).truncate(true);
-        }
-        options.open(path)
-    })
-    .await;
-    joined(opened).map_err(local_error(part))
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// STOR/APPE from `reader`, counting into `bar`; TYPE A converts LF to CRLF.
-pub async fn send<R: AsyncRead + Unpin>(
-    conn: &mut Conn,
-    remote: &[u8],
-    reader: R,
-    mode: StoreMode,
-    ascii: bool,
-    bar: &Bar,
-) -> Result<u64, Failure> {
-    conn.prepare_data().await?;
-    let counted = CountingReader::new(reader, bar.clone());
-    let sent = if ascii {
-        let mut reader = AsciiReader::new(counted);
-        conn.client.stor(remote, &mut reader, mode, true).await?
-    } else {
-        let mut reader = counted;
-        conn.client.stor(remote, &mut reader, mode, false).await?
-    };
-    Ok(sent)
-}
+    #[test]
+    fn resume_with_every_byte_there_is_complete() {
+        assert_eq!(resume_point(10, 10), Resume::Complete);
+        assert_eq!(resume_point(0, 0), Resume::Complete);
+    }
 
-/// After a binary upload: does the server have `expected` bytes?
-pub async fn verify_size(conn: &mut Conn, remote: &[u8], expected: u64) -> Result<(), Failure> {
-    if !conn.client.features().size {
-        return Ok(());
+    #[test]
+    fn resume_with_more_bytes_than_the_source_is_refused() {
+        assert_eq!(resume_point(11, 10), Resume::Longer(11));
     }
-    match conn.client.size(remote).await {
-        Ok(n) if n != expected => Err(Failure::new(format!(
-            "upload incomplete: the server has {n} of {expected} bytes"
-        ))
-        .with_hint("retry with -c to resume")),
-        _ => Ok(()),
-    }
-}
 
-/// `ftps get URL [DEST]`.
-pub async fn get(args: GetArgs) -> Result<(), Failure> {
-    let common = &args.common;
-    let output = Output::new(common);
-    let (url, prepared) = Prepared::from_url(&args.url, common)?;
-    let name = base_name(&url.path)
-        .ok_or_else(|| Failure::usage(format!("{} names no file", redact_url(&args.url))))?
-        .to_vec();
-    let to_stdout = args.dest.as_deref() == Some(Path::new("-"));
-    if common.resume && (common.ascii || to_stdout) {
-        return Err(Failure::usage(
-            "-c cannot resume an ASCII transfer (its byte counts differ on both sides) or standard output",
-        ));
+    #[test]
+    fn resume_continues_after_the_bytes_there() {
+        assert_eq!(resume_point(4, 10), Resume::From(4));
+        assert_eq!(resume_point(0, 10), Resume::From(0));
     }
-    let dest = match args.dest {
-        None => PathBuf::from(OsStr::from_bytes(&name)),
-        Some(d) if d.is_dir() => d.join(OsStr::from_bytes(&name)),
-        Some(d) => d,
-    };
-    let mut conn = prepared.connect().await?;
-    let bar = output.bar(None, String::from_utf8_lossy(&name).into_owned());
-    let result = if to_stdout {
-        async {
-            conn.prepare_data().await?;
-            let idle = conn.idle_timeout;
-            let mut stream = start_retr(&mut conn, &url.path, 0, common.ascii).await?;
-            start_bar(&bar, true, &stream, 0, None);
-            let stdout_error = |e| Failure::new(format!("standard output: {e}"));
-            let mut out = Writer::start(stdout_file().map_err(stdout_error)?, false);
-            let copied = copy_data(&mut stream, idle, common.ascii, &mut out, &bar).await;
-            out.finish().await.map_err(stdout_error)?;
-            copied?;
-            Ok(Outcome::Done(stream.finish().await?))
-        }
-        .await
-    } else {
-        let opts = DownloadOptions {
-            resume: common.resume,
-            ascii: common.ascii,
-            ..DownloadOptions::default()
-        };
-        download_to_file(&mut conn, &url.path, &dest, opts, &bar, true).await
-    };
-    bar.finish();
-    let outcome =
-        result.map_err(|f| f.context(format!("get {}", String::from_utf8_lossy(&url.path))))?;
-    conn.quit().await;
-    if outcome == Outcome::AlreadyComplete {
-        output.note(&format!("{}: already complete", dest.display()));
-    }
-    Ok(())
-}
 
-/// `ftps put FILE URL`.
-pub async fn put(args: PutArgs) -> Result<(), Failure> {
-    let common = &args.common;
-    let output = Output::new(common);
-    let (url, prepared) = Prepared::from_url(&args.url, common)?;
-    let from_stdin = args.file == Path::new("-");
-    let mut remote = url.path.clone();
-    if remote.is_empty() || remote.ends_with(b"/") {
-        let name = match args.file.file_name() {
-            Some(name) if !from_stdin => name,
-            _ => {
-                return Err(Failure::usage(format!(
-                    "{} names no file: give the remote file name",
-                    redact_url(&args.url)
-                )))
-            }
-        };
-        remote.extend_from_slice(name.as_bytes());
+    #[test]
+    fn part_file_is_dest_with_part_appended() {
+        assert_eq!(part_path(Path::new("a/b.txt")), Path::new("a/b.txt.part"));
     }
-    if common.resume && (common.ascii || from_stdin) {
-        return Err(Failure::usage(
-            "-c cannot resume an ASCII transfer (its byte counts differ on both sides) or standard input",
-        ));
-    }
-    let shown = String::from_utf8_lossy(&remote).into_owned();
-    let bar = output.bar(None, shown.clone());
-    let result = if from_stdin {
-        let mut conn = prepared.connect().await?;
-        let r = send(
-            &mut conn,
-            &remote,
-            tokio::io::stdin(),
-            StoreMode::Replace,
-            common.ascii,
-            &bar,
-        )
-        .await
-        .map(Outcome::Done);
-        (conn, r)
-    } else {
-        let mut file = tokio::fs::File::open(&args.file)
-            .await
-            .map_err(local_error(&args.file))?;
-        let meta = file.metadata().await.map_err(local_error(&args.file))?;
-        if meta.is_dir() {
-            return Err(Failure::usage(format!(
-                "{} is a directory: use `ftps mirror --reverse DIR URL`",
-                args.file.display()
-            )));
-        }
-        let len = meta.len();
-        let mut conn = prepared.connect().await?;
-        let r = async {
-            let mut mode = StoreMode::Replace;
-            let mut offset = 0;
-            if common.resume {
-                conn.prepare_data().await?;
-                let there = match conn.client.size(&remote).await {
-                    Ok(n) => n,
-                    Err(e) if e.reply().is_some_and(|r| r.code == 550) => 0,
-                    Err(e) => return Err(Failure::from(e).context("SIZE (needed for -c)")),
-                };
-                if there == len {
-                    return Ok(Outcome::AlreadyComplete);
-                }
-                if there > len {
-                    return Err(Failure::new(format!(
-                        "the server has {there} bytes, more than the {len} of {}: not resuming",
-                        args.file.display()
-                    ))
-                    .with_hint("upload again without -c to replace it"));
-                }
-                if there > 0 {
-                    file.seek(SeekFrom::Start(there)).await?;
-                    offset = there;
-                    mode = if conn.client.features().rest_stream {
-                        StoreMode::Resume(there)
-                    } else {
-                        StoreMode::Append
-                    };
-                }
-            }
-            bar.set_length(len);
-            bar.set_position(offset);
-            let sent = send(&mut conn, &remote, file, mode, common.ascii, &bar).await?;
-            if !common.ascii {
-                verify_size(&mut conn, &remote, len).await?;
-            }
-            Ok(Outcome::Done(sent))
-        }
-        .await;
-        (conn, r)
-    };
-    bar.finish();
-    let (conn, result) = result;
-    let outcome = result.map_err(|f| f.context(format!("put {shown}")))?;
-    conn.quit().await;
-    if outcome == Outcome::AlreadyComplete {
-        output.note(&format!("{shown}: already complete on the server"));
-    }
-    Ok(())
 }
