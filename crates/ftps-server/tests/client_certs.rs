@@ -9,18 +9,14 @@
 //! connections.
 #![allow(clippy::unwrap_used)]
 
-#[path = "common/client.rs"]
-mod client;
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use client::{within, Client};
-use common::*;
 use ftps_server::config::{
     AuthMethod, CertificateMatch, ClientCertificates, ListenerConfig, UserSection,
 };
+use ftps_testing::client::{self, within, Client};
+use ftps_testing::{password_hash, TestServer, PASSWORD};
 use rustls::ClientConfig;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};

@@ -13,12 +13,6 @@
 //!   intact, no temp file, smaller uploads work afterwards.
 #![allow(clippy::unwrap_used)]
 
-#[path = "common/client.rs"]
-mod client;
-mod common;
-#[path = "common/hostile_util.rs"]
-mod hostile_util;
-
 use std::io::BufRead;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -26,9 +20,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use client::{within, Client, TlsData};
-use common::*;
-use hostile_util::*;
+use ftps_testing::client::{self, within, Client, TlsData};
+use ftps_testing::hostile::*;
+use ftps_testing::{password_hash, random_bytes, write_random, TestServer, USER};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Open a data connection for `command` (after EPSV) and do the TLS handshake.

@@ -1,5 +1,5 @@
 //! Hostile input against the real server (in-process, loopback, ephemeral
-//! ports), driven byte by byte by the raw client of `tests/common/client.rs`.
+//! ports), driven byte by byte by the raw client of `ftps_testing::client`.
 //!
 //! Groups (each table row is one case; the count per group is printed with
 //! `eprintln!` as `CASES <group>: N cases`):
@@ -27,19 +27,13 @@
 //! after it happens.
 #![allow(clippy::unwrap_used)]
 
-#[path = "common/client.rs"]
-mod client;
-mod common;
-#[path = "common/hostile_util.rs"]
-mod hostile_util;
-
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use client::{within, Client, Next};
-use common::*;
-use hostile_util::*;
+use ftps_testing::client::{self, within, Client, Next};
+use ftps_testing::hostile::*;
+use ftps_testing::{random_bytes, require_tool, write_random, TestServer, PASSWORD, USER};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -1687,10 +1681,9 @@ async fn port_and_eprt_bounce_attempts_are_refused() {
 // ===========================================================================
 
 /// How one flood connection was answered (the stream is held open).
-#[allow(dead_code)]
 enum Answer {
-    Admitted(TcpStream),
-    Refused(TcpStream),
+    Admitted { _held: TcpStream },
+    Refused { _held: TcpStream },
     Other(String),
 }
 
@@ -1732,8 +1725,10 @@ async fn flood_explicit_with(
                     let _ = tcp.write_all(b"NOOP\r\n").await;
                 }
                 match read_line_raw(&mut tcp, greeting_within).await {
-                    Ok(l) if l.starts_with(b"220") => Answer::Admitted(tcp),
-                    Ok(l) if l.starts_with(b"421 Too many connections") => Answer::Refused(tcp),
+                    Ok(l) if l.starts_with(b"220") => Answer::Admitted { _held: tcp },
+                    Ok(l) if l.starts_with(b"421 Too many connections") => {
+                        Answer::Refused { _held: tcp }
+                    }
                     Ok(l) => Answer::Other(format!("first line {}", show(&l))),
                     Err(e) => Answer::Other(e),
                 }
@@ -1753,8 +1748,8 @@ fn tally(answers: &[Answer]) -> (usize, usize, Vec<String>) {
     let mut other = Vec::new();
     for a in answers {
         match a {
-            Answer::Admitted(_) => admitted += 1,
-            Answer::Refused(_) => refused += 1,
+            Answer::Admitted { .. } => admitted += 1,
+            Answer::Refused { .. } => refused += 1,
             Answer::Other(e) => other.push(e.clone()),
         }
     }
@@ -2154,7 +2149,7 @@ async fn max_sessions_per_ip_is_enforced() {
         let third = flood_explicit(server.explicit, "127.0.0.3".parse().unwrap(), 1, 1).await;
         cases.record(
             "127.0.0.3 admitted while 127.0.0.2 is at its limit",
-            if matches!(third[0], Answer::Admitted(_)) {
+            if matches!(third[0], Answer::Admitted { .. }) {
                 Ok(())
             } else {
                 Err("refused".into())

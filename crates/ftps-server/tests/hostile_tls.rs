@@ -21,19 +21,13 @@
 //! is printed as `CASES <group>: N cases`.
 #![allow(clippy::unwrap_used)]
 
-#[path = "common/client.rs"]
-mod client;
-mod common;
-#[path = "common/hostile_util.rs"]
-mod hostile_util;
-
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use client::{within, Client};
-use common::*;
-use hostile_util::*;
+use ftps_testing::client::{self, within, Client};
+use ftps_testing::hostile::*;
+use ftps_testing::{random_bytes, write_random, TestServer, PASSWORD, USER};
 use rustls::ClientConfig;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 

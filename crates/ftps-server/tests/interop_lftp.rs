@@ -9,13 +9,11 @@
 //! every lftp run is bounded by `timeout` and lftp's own `net:timeout`.
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::{Command, Output};
 
-use common::*;
+use ftps_testing::{random_bytes, require_tool, write_random, TestServer, PASSWORD, USER};
 
 /// Longest an lftp run may take, in seconds.
 const TIMEOUT_SECS: &str = "90";

@@ -4,13 +4,9 @@
 //! one (PROT C allowed for one user only).
 #![allow(clippy::unwrap_used)]
 
-#[path = "common/client.rs"]
-mod client;
-mod common;
-
-use client::{config_default, within, Client};
-use common::*;
 use ftps_server::config::{AnonymousTls, PolicyOverride, UserSection};
+use ftps_testing::client::{self, config_default, within, Client};
+use ftps_testing::{password_hash, TestServer, PASSWORD};
 
 #[tokio::test]
 async fn anonymous_is_off_by_default() {

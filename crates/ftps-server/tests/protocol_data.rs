@@ -1,5 +1,5 @@
 //! Protocol-level data-connection tests: the real server on loopback, driven
-//! by the raw client of `tests/common/client.rs`.
+//! by the raw client of `ftps_testing::client`.
 //!
 //! Covered: RFC 4217 §10.2 (521 for every data command under PROT C before
 //! any 1xx and before any connection; data connections must resume the
@@ -14,18 +14,14 @@
 //! plus NUL (501) and non-UTF-8 path names.
 #![allow(clippy::unwrap_used)]
 
-#[path = "common/client.rs"]
-mod client;
-mod common;
-
 use std::net::{SocketAddr, SocketAddrV4};
 use std::os::unix::ffi::OsStrExt;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use client::{within, Client, TlsData};
-use common::*;
 use ftps_proto::address::{format_eprt_arg, format_port_arg};
+use ftps_testing::client::{self, within, Client, TlsData};
+use ftps_testing::{random_bytes, write_random, TestServer};
 use rustls::{ClientConfig, HandshakeKind, ProtocolVersion};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;

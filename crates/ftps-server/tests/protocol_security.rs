@@ -1,5 +1,5 @@
 //! Protocol-level security tests: the real server on loopback, driven byte by
-//! byte by the raw client of `tests/common/client.rs`.
+//! byte by the raw client of `ftps_testing::client`.
 //!
 //! Covered: RFC 4217 §4 (AUTH TLS, the STARTTLS command-injection defence,
 //! second AUTH), §5 (CCC: 533, 534, and clearing with close_notify), §9
@@ -11,14 +11,10 @@
 //! §5 (closing after repeated login failures).
 #![allow(clippy::unwrap_used)]
 
-#[path = "common/client.rs"]
-mod client;
-mod common;
-
 use std::time::Duration;
 
-use client::{within, Client, Next};
-use common::*;
+use ftps_testing::client::{self, within, Client, Next};
+use ftps_testing::{write_random, TestServer, PASSWORD, USER};
 
 /// A second, well-behaved client logs in and downloads a file byte for byte.
 async fn assert_server_healthy(server: &TestServer) {

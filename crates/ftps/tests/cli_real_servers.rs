@@ -1,17 +1,15 @@
 //! `ftps ls` and `ftps mirror` (both ways, with --delete and --parallel)
 //! against vsftpd, ProFTPD and Pure-FTPd, started by the tests on loopback
-//! (the harness of crates/ftps-client/tests/servers). Trees are compared
+//! (the harness `ftps_testing::servers`). Trees are compared
 //! file by file, byte for byte. `ftps ls --cert --key` against ProFTPD with
 //! `TLSVerifyClient on`.
 #![allow(clippy::unwrap_used)]
 
-#[path = "../../ftps-client/tests/servers/mod.rs"]
-mod servers;
-
 use std::path::Path;
 use std::process::{Command, Output};
 
-use servers::{ExternalServer, Kind};
+use ftps_testing::random_bytes;
+use ftps_testing::servers::{self, ExternalServer, Kind};
 
 fn ftps(server: &ExternalServer, home: &Path, args: &[&str]) -> Output {
     Command::new("timeout")
@@ -82,8 +80,7 @@ fn make_tree(dir: &Path) {
     ] {
         let path = dir.join(name);
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        let data: Vec<u8> = (0..len).map(|_| rand::random::<u8>()).collect();
-        std::fs::write(path, data).unwrap();
+        std::fs::write(path, random_bytes(len)).unwrap();
     }
 }
 

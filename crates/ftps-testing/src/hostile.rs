@@ -1,8 +1,6 @@
-//! Helpers shared by the hostile-input and fault-injection tests
-//! (`tests/hostile.rs`, `tests/hostile_tls.rs`, `tests/faults.rs`).
-//!
-//! Include with `#[path = "common/hostile_util.rs"] mod hostile_util;` next to
-//! `#[path = "common/client.rs"] mod client;` and `mod common;`.
+//! Helpers for the hostile-input and fault-injection tests of the server
+//! (`crates/ftps-server/tests/hostile.rs`, `hostile_tls.rs`, `faults.rs`),
+//! built on the raw client of [`crate::client`]:
 //!
 //! * [`assert_server_healthy`]: a second, well-behaved client does a full
 //!   TLS login, PROT P and RETR of a fresh random file, byte for byte;
@@ -16,7 +14,6 @@
 //! * File-descriptor, memory, temp-file and directory-snapshot probes; the
 //!   process-wide [`shared`] / [`exclusive`] lock for tests that count file
 //!   descriptors or memory of the whole test process (the server runs in it).
-#![allow(dead_code, clippy::unwrap_used)]
 
 use std::collections::BTreeMap;
 use std::hash::{Hash, Hasher};
@@ -32,7 +29,7 @@ use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use crate::client::{self, Client, Control, Next, TlsData};
-use crate::common::{self, TestServer};
+use crate::TestServer;
 
 // ---------------------------------------------------------------------------
 // Process-wide lock
@@ -65,7 +62,7 @@ static HEALTH_SEQ: AtomicUsize = AtomicUsize::new(0);
 pub async fn assert_healthy_at(addr: SocketAddr, cert_pem: &Path, root: &Path) {
     let n = HEALTH_SEQ.fetch_add(1, Ordering::Relaxed);
     let name = format!("health-{}-{n}.bin", std::process::id());
-    let data = common::write_random(&root.join(&name), 100_003 + n % 1000);
+    let data = crate::write_random(&root.join(&name), 100_003 + n % 1000);
     let config = client::config_default(cert_pem);
     let mut c = Client::secure(addr, &config).await;
     c.expect("TYPE I", 200).await;

@@ -11,7 +11,6 @@
 //!
 //! Every command and reply is recorded so that a failed assertion can show
 //! the whole dialogue.
-#![allow(dead_code, clippy::unwrap_used)]
 
 use std::future::Future;
 use std::io;
@@ -691,8 +690,7 @@ impl Client {
 
     /// USER/PASS with the test account.
     pub async fn login(&mut self) {
-        self.login_as(crate::common::USER, crate::common::PASSWORD)
-            .await;
+        self.login_as(crate::USER, crate::PASSWORD).await;
     }
 
     /// USER/PASS (331, 230).
