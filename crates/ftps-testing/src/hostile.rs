@@ -9,8 +9,10 @@
 //! * [`Cases`]: table bookkeeping: every row counts as one case, failures
 //!   are collected (with the dialogue) and reported together, the count per
 //!   group is printed with `eprintln!`.
-//! * [`attempt`]: one command, with EPSV before it and the TLS data
-//!   connection after a 150 for the data-opening verbs, never panicking.
+//! * Commands that never panic but return `Err` with what went wrong:
+//!   [`try_cmd`], [`expect_code`], the table [`expect_codes`], and
+//!   [`attempt`]: one command, with EPSV before it and the TLS data
+//!   connection after a 150 for the data-opening verbs.
 //! * File-descriptor, memory, temp-file and directory-snapshot probes; the
 //!   process-wide [`shared`] / [`exclusive`] lock for tests that count file
 //!   descriptors or memory of the whole test process (the server runs in it).
@@ -28,7 +30,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use crate::client::{self, Client, Control, Next, TlsData};
+use crate::client::{self, Client, Control, Next, Setup, TlsData};
 use crate::TestServer;
 
 // ---------------------------------------------------------------------------
@@ -64,8 +66,7 @@ pub async fn assert_healthy_at(addr: SocketAddr, cert_pem: &Path, root: &Path) {
     let name = format!("health-{}-{n}.bin", std::process::id());
     let data = crate::write_random(&root.join(&name), 100_003 + n % 1000);
     let config = client::config_default(cert_pem);
-    let mut c = Client::secure(addr, &config).await;
-    c.expect("TYPE I", 200).await;
+    let mut c = Client::open(addr, &config, Setup::explicit().type_i()).await;
     let got = c.retr(&name).await;
     c.check(
         got == data,
@@ -331,6 +332,18 @@ pub async fn expect_code(c: &mut Client, line: &[u8], code: u16) -> Result<Reply
         ));
     }
     Ok(r)
+}
+
+/// A table of commands and the reply code each must get, sent in order;
+/// the first wrong code (or missing reply) ends it with an error that names
+/// the row and the command.
+pub async fn expect_codes(c: &mut Client, rows: &[(&[u8], u16)]) -> Result<(), String> {
+    for (i, (line, code)) in rows.iter().enumerate() {
+        expect_code(c, line, *code)
+            .await
+            .map_err(|e| format!("row {} of {}: {e}", i + 1, rows.len()))?;
+    }
+    Ok(())
 }
 
 /// EPSV and the address to connect to.
