@@ -16,12 +16,15 @@
 //!   panic, process and file-system probes.
 //! * [`servers`]: private instances of vsftpd, ProFTPD and Pure-FTPd for
 //!   interop tests.
+//! * [`tree`]: directory trees read into memory and compared, for the
+//!   mirror and round-trip tests.
 #![warn(missing_docs)]
 #![allow(clippy::unwrap_used, clippy::missing_panics_doc)]
 
 pub mod client;
 pub mod hostile;
 pub mod servers;
+pub mod tree;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

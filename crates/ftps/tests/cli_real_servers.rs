@@ -8,8 +8,8 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use ftps_testing::random_bytes;
 use ftps_testing::servers::{self, ExternalServer, Kind};
+use ftps_testing::{random_bytes, tree};
 
 fn ftps(server: &ExternalServer, home: &Path, args: &[&str]) -> Output {
     Command::new("timeout")
@@ -41,34 +41,6 @@ fn url(server: &ExternalServer, path: &str) -> String {
     format!("ftp://127.0.0.1:{}/{path}", server.port)
 }
 
-/// Every regular file under `a` has the same bytes under `b`, and the other way round.
-fn same_tree(a: &Path, b: &Path) {
-    fn files(root: &Path, dir: &Path, out: &mut Vec<std::path::PathBuf>) {
-        for entry in std::fs::read_dir(dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                files(root, &path, out);
-            } else {
-                out.push(path.strip_prefix(root).unwrap().to_path_buf());
-            }
-        }
-    }
-    let (mut fa, mut fb) = (Vec::new(), Vec::new());
-    files(a, a, &mut fa);
-    files(b, b, &mut fb);
-    fa.sort();
-    fb.sort();
-    assert_eq!(fa, fb, "file lists differ");
-    for f in fa {
-        assert_eq!(
-            std::fs::read(a.join(&f)).unwrap(),
-            std::fs::read(b.join(&f)).unwrap(),
-            "{}",
-            f.display()
-        );
-    }
-}
-
 fn make_tree(dir: &Path) {
     for (name, len) in [
         ("top.txt", 10usize),
@@ -98,7 +70,7 @@ fn mirror_both_ways(kind: Kind) {
         &["mirror", "--reverse", "src", &url(&server, "site")],
     );
     ok(&out, "mirror --reverse");
-    same_tree(&src, &server.root.join("site"));
+    tree::assert_same_files(&server.root.join("site"), &src);
     // ls sees it.
     let out = ftps(
         &server,
@@ -118,7 +90,7 @@ fn mirror_both_ways(kind: Kind) {
         &["mirror", "--parallel", "3", &url(&server, "site"), "copy"],
     );
     ok(&out, "mirror down");
-    same_tree(&src, &home.path().join("copy"));
+    tree::assert_same_files(&home.path().join("copy"), &src);
     // Change the source, mirror up with --delete.
     std::fs::remove_file(src.join("sub/one.bin")).unwrap();
     std::fs::write(src.join("top.txt"), b"changed content").unwrap();
@@ -134,7 +106,7 @@ fn mirror_both_ways(kind: Kind) {
         ],
     );
     ok(&out, "mirror --reverse --delete");
-    same_tree(&src, &server.root.join("site"));
+    tree::assert_same_files(&server.root.join("site"), &src);
 }
 
 #[test]
