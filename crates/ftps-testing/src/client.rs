@@ -803,7 +803,7 @@ impl Client {
         self.auth("TLS", config).await;
     }
 
-    /// AUTH <mechanism> (234) and the client handshake.
+    /// `AUTH <mechanism>` (234) and the client handshake.
     pub async fn auth(&mut self, mechanism: &str, config: &Arc<ClientConfig>) {
         self.expect(&format!("AUTH {mechanism}"), 234).await;
         if let Err(e) = self.start_tls(config).await {
