@@ -1,6 +1,7 @@
 #!/bin/sh
 # Installs the third-party FTPS servers that the interop tests of
-# crates/ftps-client start (see crates/ftps-client/tests/servers/mod.rs):
+# crates/ftps-client and crates/ftps start (with the harness
+# ftps_testing::servers, crates/ftps-testing/src/servers/mod.rs):
 #
 #   vsftpd     apt-get install vsftpd            -> /usr/sbin/vsftpd
 #   ProFTPD    proftpd-core + proftpd-mod-crypto (mod_tls) unpacked with

@@ -1,7 +1,7 @@
 //! The client library against real servers nobody here wrote — vsftpd
 //! (`require_ssl_reuse=YES`, TLS 1.3), ProFTPD (mod_tls defaults: session
 //! reuse required; CCC and implicit FTPS) and Pure-FTPd (TLS required) —
-//! started by the tests on loopback high ports (see servers/README.md).
+//! started by the tests on loopback high ports (`ftps_testing::servers`).
 //! Against each: login, listing, 20 uploads then 20 downloads on one control
 //! connection (every data connection resuming the TLS session), resume of an
 //! interrupted download and upload, implicit FTPS where offered, PROT C
@@ -11,13 +11,11 @@
 //! MLSD output captured from each server parses to the same entries.
 #![allow(clippy::unwrap_used)]
 
-#[path = "servers/mod.rs"]
-mod servers;
-
 use ftps_client::{
     Client, ConnectOptions, DataMode, DataProtection, EntryKind, Security, StoreMode,
 };
-use servers::{ExternalServer, Kind};
+use ftps_testing::random_bytes;
+use ftps_testing::servers::{self, ExternalServer, Kind};
 use tokio::io::AsyncReadExt;
 
 fn options(server: &ExternalServer) -> ConnectOptions {
@@ -40,15 +38,6 @@ async fn put(client: &mut Client, path: &str, data: &[u8], mode: StoreMode) {
         .stor(path.as_bytes(), &mut reader, mode, false)
         .await
         .unwrap_or_else(|e| panic!("STOR {path}: {e} ({:?})", e.hint()));
-}
-
-#[allow(dead_code)]
-fn logs_of(server: &ExternalServer) -> String {
-    server.logs()
-}
-
-fn random(len: usize) -> Vec<u8> {
-    (0..len).map(|_| rand::random::<u8>()).collect()
 }
 
 /// Login, listing, 20 puts then 20 gets on one connection, resumed downloads
@@ -79,7 +68,7 @@ async fn core(kind: Kind, tls12: bool) {
     assert_eq!(dir.kind, EntryKind::Dir, "{kind}");
 
     // 20 uploads then 20 downloads on this one control connection.
-    let files: Vec<Vec<u8>> = (0..20).map(|i| random(1_000 + i * 9_973)).collect();
+    let files: Vec<Vec<u8>> = (0..20).map(|i| random_bytes(1_000 + i * 9_973)).collect();
     for (i, data) in files.iter().enumerate() {
         let mut reader = &data[..];
         if let Err(e) = client
@@ -113,7 +102,7 @@ async fn core(kind: Kind, tls12: bool) {
     }
 
     // Resume an interrupted download: the tail from an offset.
-    let big = random(400_000);
+    let big = random_bytes(400_000);
     server.put_file("big.bin", &big);
     let tail = get(&mut client, "big.bin", 150_000).await;
     assert_eq!(tail, big[150_000..], "{kind}: resumed download");
@@ -182,7 +171,7 @@ async fn implicit_and_active(kind: Kind) {
     let Some(server) = servers::start(kind) else {
         return;
     };
-    let data = random(70_000);
+    let data = random_bytes(70_000);
     server.put_file("x.bin", &data);
     if let Some(port) = server.implicit_port {
         let mut o = options(&server);
@@ -236,7 +225,7 @@ async fn proftpd_ccc() {
     let Some(server) = servers::start(Kind::Proftpd) else {
         return;
     };
-    let data = random(50_000);
+    let data = random_bytes(50_000);
     server.put_file("c.bin", &data);
     let mut o = options(&server);
     o.port = server.ccc_port.unwrap();
@@ -270,7 +259,7 @@ async fn proftpd_tls_verify_client() {
         o
     };
     server.create_sample_tree();
-    let data = random(90_000);
+    let data = random_bytes(90_000);
     for tls12 in [false, true] {
         let mut o = cert_options(tls12);
         o.tls.client_cert = Some((pki.cert.clone(), pki.key.clone()));

@@ -1,4 +1,4 @@
-//! Tests of the external-server harness (tests/servers/mod.rs) with
+//! Tests of the external-server harness (`ftps_testing::servers`) with
 //! third-party clients only: curl for listings and transfers, `openssl
 //! s_client` for the TLS versions, Python's ftplib (tests/servers/
 //! ftplib_client.py) for active mode and session reuse, which curl 7.88
@@ -6,19 +6,12 @@
 //! i.e. the servers are not installed (`sh scripts/install-test-servers.sh`);
 //! with CI=true that fails instead, and so does a missing client.
 
-#[path = "servers/mod.rs"]
-mod servers;
-
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::Instant;
 
-use rand::RngCore;
-use servers::{ExternalServer, Kind};
-
-fn in_ci() -> bool {
-    matches!(std::env::var("CI").as_deref(), Ok("true") | Ok("1"))
-}
+use ftps_testing::random_bytes;
+use ftps_testing::servers::{self, in_ci, ExternalServer, Kind};
 
 /// Whether `tool` runs; if not, skip the test (or fail it under CI).
 fn have(tool: &str) -> bool {
@@ -76,12 +69,6 @@ fn run_ok(server: &ExternalServer, mut cmd: Command, what: &str) -> Output {
         server.logs()
     );
     out
-}
-
-fn random_bytes(len: usize) -> Vec<u8> {
-    let mut data = vec![0u8; len];
-    rand::thread_rng().fill_bytes(&mut data);
-    data
 }
 
 /// LIST, a 1 MB upload and its download back, on the explicit port and (when

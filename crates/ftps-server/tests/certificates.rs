@@ -4,14 +4,12 @@
 //! §15.1.1).
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
 use std::path::Path;
 use std::sync::Arc;
 
-use common::*;
 use ftps_proto::reply::ReplyParser;
 use ftps_server::config::SniCertificate;
+use ftps_testing::{TestServer, PASSWORD, USER};
 use rustls::ClientConfig;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, ServerName};

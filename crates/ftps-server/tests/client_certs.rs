@@ -9,18 +9,14 @@
 //! connections.
 #![allow(clippy::unwrap_used)]
 
-#[path = "common/client.rs"]
-mod client;
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use client::{within, Client};
-use common::*;
 use ftps_server::config::{
     AuthMethod, CertificateMatch, ClientCertificates, ListenerConfig, UserSection,
 };
+use ftps_testing::client::{self, within, Client, Setup};
+use ftps_testing::{password_hash, TestServer, PASSWORD};
 use rustls::ClientConfig;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
@@ -153,13 +149,13 @@ async fn rfc4217_s15_1_2_certificate_of_another_user_is_530() {
         let (cert, key) = pki.client("mallory");
         let config = config_with_cert(&server.cert_pem, &cert, &key);
         let mut c = Client::secure(server.explicit, &config).await;
-        c.expect("USER carol", 530).await;
-        c.expect("PASS anything", 503).await;
+        c.expect_replies(&[("USER carol", 530), ("PASS anything", 503)])
+            .await;
         // Certificate-only users never log in with a password.
-        let mut plain =
-            Client::secure(server.explicit, &client::config_default(&server.cert_pem)).await;
-        plain.expect("USER carol", 331).await;
-        plain.expect(&format!("PASS {PASSWORD}"), 530).await;
+        let mut plain = Client::session(&server, Setup::explicit()).await;
+        plain
+            .expect_replies(&[("USER carol", 331), (&format!("PASS {PASSWORD}"), 530)])
+            .await;
         // Password users are unaffected by a certificate they have no rule for.
         let mut a = Client::secure(server.explicit, &config).await;
         a.login().await;
@@ -176,13 +172,12 @@ async fn rfc4217_s12_2_certificate_and_password() {
         let (cert, key) = pki.client("dave");
         let config = config_with_cert(&server.cert_pem, &cert, &key);
         let mut c = Client::secure(server.explicit, &config).await;
-        c.expect("USER dave", 331).await;
-        c.expect(&format!("PASS {PASSWORD}"), 230).await;
+        c.expect_replies(&[("USER dave", 331), (&format!("PASS {PASSWORD}"), 230)])
+            .await;
         // Without the certificate the password alone is not enough.
-        let mut n =
-            Client::secure(server.explicit, &client::config_default(&server.cert_pem)).await;
-        n.expect("USER dave", 331).await;
-        n.expect(&format!("PASS {PASSWORD}"), 530).await;
+        let mut n = Client::session(&server, Setup::explicit()).await;
+        n.expect_replies(&[("USER dave", 331), (&format!("PASS {PASSWORD}"), 530)])
+            .await;
     })
     .await;
 }
@@ -301,8 +296,7 @@ async fn listener_requiring_certificates_while_global_is_off() {
         refused_without_certificate(strict, &server.cert_pem).await;
         // With one, certificate login, and the data connection is held to the
         // same rule: one without a certificate fails its handshake (522).
-        let mut c = Client::connect(strict).await;
-        c.auth_tls(&with).await;
+        let mut c = Client::open(strict, &with, Setup::explicit().tls_only()).await;
         c.expect("USER carol", 232).await;
         c.pbsz_prot_p().await;
         assert_eq!(c.download(b"RETR f").await, b"per listener");
@@ -316,12 +310,9 @@ async fn listener_requiring_certificates_while_global_is_off() {
         // certificate user cannot log in there, a password user can).
         let mut o = Client::secure(open, &plain).await;
         assert_eq!(o.retr("f").await, b"per listener");
-        let mut o = Client::connect(open).await;
-        o.auth_tls(&with).await;
+        let mut o = Client::open(open, &with, Setup::explicit().tls_only()).await;
         o.expect("USER carol", 331).await;
-        let mut i = Client::connect_implicit(server.implicit, &plain).await;
-        i.login().await;
-        i.pbsz_prot_p().await;
+        let mut i = Client::open(server.implicit, &plain, Setup::implicit()).await;
         assert_eq!(i.retr("f").await, b"per listener");
     })
     .await;
@@ -370,8 +361,7 @@ async fn listener_without_certificates_while_global_is_required() {
             refused,
             "implicit listener greeted a client without a certificate"
         );
-        let mut c = Client::connect(strict).await;
-        c.auth_tls(&with).await;
+        let mut c = Client::open(strict, &with, Setup::explicit().tls_only()).await;
         c.expect("USER carol", 232).await;
         c.pbsz_prot_p().await;
         assert_eq!(c.retr("f").await, b"converse");

@@ -13,12 +13,6 @@
 //!   intact, no temp file, smaller uploads work afterwards.
 #![allow(clippy::unwrap_used)]
 
-#[path = "common/client.rs"]
-mod client;
-mod common;
-#[path = "common/hostile_util.rs"]
-mod hostile_util;
-
 use std::io::BufRead;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -26,9 +20,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use client::{within, Client, TlsData};
-use common::*;
-use hostile_util::*;
+use ftps_testing::client::{self, within, Client, Setup, TlsData};
+use ftps_testing::hostile::*;
+use ftps_testing::{password_hash, random_bytes, write_random, TestServer, USER};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Open a data connection for `command` (after EPSV) and do the TLS handshake.
@@ -180,8 +174,8 @@ async fn client_killed_mid_upload_keeps_the_existing_file() {
             for how in kills {
                 let old = write_random(&root.join("victim.bin"), 200_000);
                 let result = async {
-                    let mut c = Client::secure(server.explicit, &config).await;
-                    c.expect("TYPE I", 200).await;
+                    let mut c =
+                        Client::open(server.explicit, &config, Setup::explicit().type_i()).await;
                     if let Some(rest) = setup {
                         expect_code(&mut c, rest.as_bytes(), 350).await?;
                     }
@@ -206,8 +200,7 @@ async fn client_killed_mid_upload_keeps_the_existing_file() {
         ] {
             let name = format!("new-{how:?}.bin");
             let result = async {
-                let mut c = Client::secure(server.explicit, &config).await;
-                c.expect("TYPE I", 200).await;
+                let c = Client::open(server.explicit, &config, Setup::explicit().type_i()).await;
                 kill_upload(c, &format!("STOR {name}"), how, &hello).await?;
                 let left = wait_no_temp_files(&root, Duration::from_secs(10)).await;
                 if !left.is_empty() {
@@ -246,8 +239,8 @@ async fn client_killed_mid_download_and_mid_handshake() {
             "data RST, control later",
         ] {
             let result = async {
-                let mut c = Client::secure(server.explicit, &config).await;
-                c.expect("TYPE I", 200).await;
+                let mut c =
+                    Client::open(server.explicit, &config, Setup::explicit().type_i()).await;
                 let mut tls = open_transfer(&mut c, "RETR big.bin").await?;
                 let mut buf = vec![0u8; 1 << 20];
                 tls.read_exact(&mut buf).await.map_err(|e| e.to_string())?;
@@ -337,8 +330,8 @@ async fn client_killed_mid_download_and_mid_handshake() {
             "LIST",
         ] {
             let result = async {
-                let mut c = Client::secure(server.explicit, &config).await;
-                c.expect("TYPE I", 200).await;
+                let mut c =
+                    Client::open(server.explicit, &config, Setup::explicit().type_i()).await;
                 let addr = epsv_addr(&mut c).await?;
                 expect_code(&mut c, command.as_bytes(), 150).await?;
                 let mut tcp = connect(addr).await?;
@@ -824,14 +817,12 @@ async fn server_sigkilled_mid_upload_and_restarted() {
         let config = client::config_default(&cert);
 
         // Two uploads in flight: over an existing file, and of a new file.
-        let mut a = Client::secure(serve.explicit, &config).await;
-        a.expect("TYPE I", 200).await;
+        let mut a = Client::open(serve.explicit, &config, Setup::explicit().type_i()).await;
         // Its own configuration: a TLS session store shared between two control
         // connections would offer one session's ticket on the other's data
         // connection (refused by design, RFC 4217 §10.2).
         let config_b = client::config_default(&cert);
-        let mut b = Client::secure(serve.explicit, &config_b).await;
-        b.expect("TYPE I", 200).await;
+        let mut b = Client::open(serve.explicit, &config_b, Setup::explicit().type_i()).await;
         let mut ta = open_transfer(&mut a, "STOR victim.bin").await.unwrap();
         let mut tb = open_transfer(&mut b, "STOR brand-new.bin").await.unwrap();
         let chunk = random_bytes(1 << 20);
@@ -868,8 +859,7 @@ async fn server_sigkilled_mid_upload_and_restarted() {
 
         // Restart on the same root (and state: same certificate).
         let serve2 = Serve::start(&bin, &config_path).unwrap();
-        let mut c = Client::secure(serve2.explicit, &config).await;
-        c.expect("TYPE I", 200).await;
+        let mut c = Client::open(serve2.explicit, &config, Setup::explicit().type_i()).await;
         for listing in ["LIST", "LIST -a", "NLST", "MLSD", "NLST -a"] {
             let result = attempt_expect(&mut c, listing.as_bytes(), None, &[150, 226]).await.and_then(|a| {
                 if contains(&a.data, b".ftps-upload.") {
@@ -961,8 +951,7 @@ async fn disk_full_upload_over_an_existing_file() {
         let server = TestServer::start_with(move |cfg| cfg.users[0].root = root);
         let old = write_random(&mnt.join("big.bin"), 256 << 10);
         let config = client::config_default(&server.cert_pem);
-        let mut c = Client::secure(server.explicit, &config).await;
-        c.expect("TYPE I", 200).await;
+        let mut c = Client::open(server.explicit, &config, Setup::explicit().type_i()).await;
         for attempt_no in 0..2 {
             let result = async {
                 let addr = epsv_addr(&mut c).await?;

@@ -1,5 +1,5 @@
 //! Hostile input against the real server (in-process, loopback, ephemeral
-//! ports), driven byte by byte by the raw client of `tests/common/client.rs`.
+//! ports), driven byte by byte by the raw client of `ftps_testing::client`.
 //!
 //! Groups (each table row is one case; the count per group is printed with
 //! `eprintln!` as `CASES <group>: N cases`):
@@ -27,19 +27,13 @@
 //! after it happens.
 #![allow(clippy::unwrap_used)]
 
-#[path = "common/client.rs"]
-mod client;
-mod common;
-#[path = "common/hostile_util.rs"]
-mod hostile_util;
-
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use client::{within, Client, Next};
-use common::*;
-use hostile_util::*;
+use ftps_testing::client::{self, within, Client, Next, Setup};
+use ftps_testing::hostile::*;
+use ftps_testing::{random_bytes, require_tool, write_random, TestServer, PASSWORD, USER};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -215,8 +209,7 @@ async fn path_traversal_stays_inside_the_root() {
         });
         let health = HealthLoop::start(server.explicit, &server.cert_pem, &r);
         let config = client::config_default(&server.cert_pem);
-        let mut c = Client::secure(server.explicit, &config).await;
-        c.expect("TYPE I", 200).await;
+        let mut c = Client::open(server.explicit, &config, Setup::explicit().type_i()).await;
 
         let b = |s: &str| s.as_bytes().to_vec();
         let long_component = vec![b'x'; 300];
@@ -798,8 +791,7 @@ async fn invalid_utf8_is_preserved_byte_for_byte() {
         let root = server.root.path().to_path_buf();
         let health = HealthLoop::for_server(&server);
         let config = client::config_default(&server.cert_pem);
-        let mut c = Client::secure(server.explicit, &config).await;
-        c.expect("TYPE I", 200).await;
+        let mut c = Client::open(server.explicit, &config, Setup::explicit().type_i()).await;
         let mut cases = Cases::new("invalid UTF-8");
         let data = random_bytes(70_001);
 
@@ -877,8 +869,14 @@ async fn invalid_utf8_is_preserved_byte_for_byte() {
         .await;
         cases.record("MKD/CWD/PWD/LIST/RMD of a non-UTF-8 directory", result);
         let result = async {
-            expect_code(&mut c, b"RNFR \xc3\x28.bin", 350).await?;
-            expect_code(&mut c, b"RNTO \xe0\x80\x80-renamed.bin", 250).await?;
+            expect_codes(
+                &mut c,
+                &[
+                    (b"RNFR \xc3\x28.bin", 350),
+                    (b"RNTO \xe0\x80\x80-renamed.bin", 250),
+                ],
+            )
+            .await?;
             if !bytes_path(&root, b"\xe0\x80\x80-renamed.bin").exists()
                 || bytes_path(&root, b"\xc3\x28.bin").exists()
             {
@@ -922,18 +920,22 @@ async fn invalid_utf8_is_preserved_byte_for_byte() {
         for (label, l, code) in rows {
             cases.record(label, expect_code(&mut c, l, code).await.map(|_| ()));
         }
-        c.expect("NOOP", 200).await;
-        c.expect("QUIT", 221).await;
+        c.expect_replies(&[("NOOP", 200), ("QUIT", 221)]).await;
         // Before login: non-UTF-8 AUTH, USER and PASS.
         let result = async {
             let mut p = Client::connect(server.explicit).await;
-            expect_code(&mut p, b"AUTH \xc3\x28", 504).await?;
-            expect_code(&mut p, b"USER \xc3\x28", 530).await?;
+            expect_codes(&mut p, &[(b"AUTH \xc3\x28", 504), (b"USER \xc3\x28", 530)]).await?;
             p.auth_tls(&config).await;
-            expect_code(&mut p, b"USER \xc3\x28", 331).await?;
-            expect_code(&mut p, b"PASS \xc3\x28", 530).await?;
-            expect_code(&mut p, format!("USER {USER}").as_bytes(), 331).await?;
-            expect_code(&mut p, b"PASS \xe2\x82\xac\xc3", 530).await?;
+            expect_codes(
+                &mut p,
+                &[
+                    (b"USER \xc3\x28", 331),
+                    (b"PASS \xc3\x28", 530),
+                    (format!("USER {USER}").as_bytes(), 331),
+                    (b"PASS \xe2\x82\xac\xc3", 530),
+                ],
+            )
+            .await?;
             p.login().await;
             p.pbsz_prot_p().await;
             p.expect("QUIT", 221).await;
@@ -962,8 +964,7 @@ async fn telnet_sequences_and_line_ends() {
         let root = server.root.path().to_path_buf();
         let health = HealthLoop::for_server(&server);
         let config = client::config_default(&server.cert_pem);
-        let mut c = Client::secure(server.explicit, &config).await;
-        c.expect("TYPE I", 200).await;
+        let mut c = Client::open(server.explicit, &config, Setup::explicit().type_i()).await;
         let mut cases = Cases::new("Telnet and line ends");
         let one = |b: &[u8]| vec![(b.to_vec(), 0u64)];
         let rows: Vec<LineRow> = vec![
@@ -1050,8 +1051,7 @@ async fn telnet_sequences_and_line_ends() {
             let failed = result.is_err();
             cases.record(label, result);
             if failed {
-                c = Client::secure(server.explicit, &config).await;
-                c.expect("TYPE I", 200).await;
+                c = Client::open(server.explicit, &config, Setup::explicit().type_i()).await;
             }
         }
         // IAC IAC inside a path is one 0xFF byte of the name.
@@ -1113,8 +1113,7 @@ async fn iac_ip_iac_dm_abor_during_transfers() {
         let big = write_random(&server.path("big.bin"), 24 << 20);
         let old = write_random(&server.path("existing.bin"), 50_000);
         let config = client::config_default(&server.cert_pem);
-        let mut c = Client::secure(server.explicit, &config).await;
-        c.expect("TYPE I", 200).await;
+        let mut c = Client::open(server.explicit, &config, Setup::explicit().type_i()).await;
         let mut cases = Cases::new("Telnet IP/DM + ABOR during transfers");
         for (label, abor) in [
             (
@@ -1454,13 +1453,18 @@ async fn commands_before_login_and_out_of_order() {
         run_rows(&mut cases, &mut c, "USER while logged in", &relogin).await;
         // PROT C under the PROT P policy: 521 before any 1xx, even before a data port.
         let result = async {
-            expect_code(&mut c, b"PROT C", 200).await?;
-            expect_code(&mut c, b"RETR inside.txt", 521).await?;
+            expect_codes(&mut c, &[(b"PROT C", 200), (b"RETR inside.txt", 521)]).await?;
             epsv_addr(&mut c).await?;
-            expect_code(&mut c, b"RETR inside.txt", 521).await?;
-            expect_code(&mut c, b"LIST", 521).await?;
-            expect_code(&mut c, b"STOR z", 521).await?;
-            expect_code(&mut c, b"PROT P", 200).await?;
+            expect_codes(
+                &mut c,
+                &[
+                    (b"RETR inside.txt", 521),
+                    (b"LIST", 521),
+                    (b"STOR z", 521),
+                    (b"PROT P", 200),
+                ],
+            )
+            .await?;
             Ok(())
         }
         .await;
@@ -1530,8 +1534,7 @@ async fn port_and_eprt_bounce_attempts_are_refused() {
         let server = TestServer::start();
         let health = HealthLoop::for_server(&server);
         let config = client::config_default(&server.cert_pem);
-        let mut c = Client::secure(server.explicit, &config).await;
-        c.expect("TYPE I", 200).await;
+        let mut c = Client::open(server.explicit, &config, Setup::explicit().type_i()).await;
         let mut cases = Cases::new("PORT/EPRT bounce");
         let rows: Vec<(&str, u16)> = vec![
             ("PORT 10,0,0,1,4,1", 504),
@@ -1598,8 +1601,14 @@ async fn port_and_eprt_bounce_attempts_are_refused() {
                 .map_err(|e| e.to_string())?;
             let port = victim.local_addr().unwrap().port();
             let [p1, p2] = port.to_be_bytes();
-            expect_code(&mut c, format!("PORT 127,0,0,2,{p1},{p2}").as_bytes(), 504).await?;
-            expect_code(&mut c, format!("EPRT |1|127.0.0.2|{port}|").as_bytes(), 504).await?;
+            expect_codes(
+                &mut c,
+                &[
+                    (format!("PORT 127,0,0,2,{p1},{p2}").as_bytes(), 504),
+                    (format!("EPRT |1|127.0.0.2|{port}|").as_bytes(), 504),
+                ],
+            )
+            .await?;
             std::fs::write(server.path("bounce.txt"), b"USER victim\r\n").unwrap();
             expect_code(&mut c, b"RETR bounce.txt", 425).await?;
             match tokio::time::timeout(Duration::from_millis(1500), victim.accept()).await {
@@ -1658,8 +1667,7 @@ async fn port_and_eprt_bounce_attempts_are_refused() {
         );
         c.expect("QUIT", 221).await;
         // Before login: 530, never a connection attempt.
-        let mut p = Client::connect(server.explicit).await;
-        p.auth_tls(&config).await;
+        let mut p = Client::open(server.explicit, &config, Setup::explicit().tls_only()).await;
         cases.record(
             "PORT before login: 530",
             expect_code(&mut p, b"PORT 10,0,0,1,4,1", 530)
@@ -1687,10 +1695,9 @@ async fn port_and_eprt_bounce_attempts_are_refused() {
 // ===========================================================================
 
 /// How one flood connection was answered (the stream is held open).
-#[allow(dead_code)]
 enum Answer {
-    Admitted(TcpStream),
-    Refused(TcpStream),
+    Admitted { _held: TcpStream },
+    Refused { _held: TcpStream },
     Other(String),
 }
 
@@ -1732,8 +1739,10 @@ async fn flood_explicit_with(
                     let _ = tcp.write_all(b"NOOP\r\n").await;
                 }
                 match read_line_raw(&mut tcp, greeting_within).await {
-                    Ok(l) if l.starts_with(b"220") => Answer::Admitted(tcp),
-                    Ok(l) if l.starts_with(b"421 Too many connections") => Answer::Refused(tcp),
+                    Ok(l) if l.starts_with(b"220") => Answer::Admitted { _held: tcp },
+                    Ok(l) if l.starts_with(b"421 Too many connections") => {
+                        Answer::Refused { _held: tcp }
+                    }
                     Ok(l) => Answer::Other(format!("first line {}", show(&l))),
                     Err(e) => Answer::Other(e),
                 }
@@ -1753,8 +1762,8 @@ fn tally(answers: &[Answer]) -> (usize, usize, Vec<String>) {
     let mut other = Vec::new();
     for a in answers {
         match a {
-            Answer::Admitted(_) => admitted += 1,
-            Answer::Refused(_) => refused += 1,
+            Answer::Admitted { .. } => admitted += 1,
+            Answer::Refused { .. } => refused += 1,
             Answer::Other(e) => other.push(e.clone()),
         }
     }
@@ -2154,7 +2163,7 @@ async fn max_sessions_per_ip_is_enforced() {
         let third = flood_explicit(server.explicit, "127.0.0.3".parse().unwrap(), 1, 1).await;
         cases.record(
             "127.0.0.3 admitted while 127.0.0.2 is at its limit",
-            if matches!(third[0], Answer::Admitted(_)) {
+            if matches!(third[0], Answer::Admitted { .. }) {
                 Ok(())
             } else {
                 Err("refused".into())
@@ -2305,8 +2314,7 @@ async fn login_timeout_closes_silent_and_slowloris_clients() {
         let cfg = config.clone();
         set.spawn(async move {
             let started = Instant::now();
-            let mut c = Client::connect(addr).await;
-            c.auth_tls(&cfg).await;
+            let mut c = Client::open(addr, &cfg, Setup::explicit().tls_only()).await;
             (
                 "AUTH TLS, then silence (421 over TLS)",
                 expect_421_and_close(&mut c, started, min, max).await,
@@ -2315,8 +2323,7 @@ async fn login_timeout_closes_silent_and_slowloris_clients() {
         let cfg2 = config.clone();
         set.spawn(async move {
             let started = Instant::now();
-            let mut c = Client::connect(addr).await;
-            c.auth_tls(&cfg2).await;
+            let mut c = Client::open(addr, &cfg2, Setup::explicit().tls_only()).await;
             c.expect(&format!("USER {USER}"), 331).await;
             (
                 "USER, then no PASS",
@@ -2378,8 +2385,7 @@ async fn data_connection_never_opened_is_425_and_the_session_goes_on() {
         let small = write_random(&server.path("small.bin"), 5_000);
         let health = HealthLoop::for_server(&server);
         let config = client::config_default(&server.cert_pem);
-        let mut c = Client::secure(server.explicit, &config).await;
-        c.expect("TYPE I", 200).await;
+        let mut c = Client::open(server.explicit, &config, Setup::explicit().type_i()).await;
         let mut cases = Cases::new("half-open data connections");
         for (label, port_cmd, cmd) in [
             ("EPSV + RETR, never connect", "EPSV", "RETR small.bin"),
@@ -2500,8 +2506,7 @@ async fn stalled_transfers_time_out_with_426() {
         let big = write_random(&server.path("big.bin"), 32 << 20);
         let health = HealthLoop::for_server(&server);
         let config = client::config_default(&server.cert_pem);
-        let mut c = Client::secure(server.explicit, &config).await;
-        c.expect("TYPE I", 200).await;
+        let mut c = Client::open(server.explicit, &config, Setup::explicit().type_i()).await;
         let mut cases = Cases::new("stalled transfers");
         // Upload that stalls after 100 kB, over an existing file and to a new name.
         let sent = random_bytes(100_000);

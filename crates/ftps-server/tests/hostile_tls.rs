@@ -21,19 +21,13 @@
 //! is printed as `CASES <group>: N cases`.
 #![allow(clippy::unwrap_used)]
 
-#[path = "common/client.rs"]
-mod client;
-mod common;
-#[path = "common/hostile_util.rs"]
-mod hostile_util;
-
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use client::{within, Client};
-use common::*;
-use hostile_util::*;
+use ftps_testing::client::{self, within, Client, Setup};
+use ftps_testing::hostile::*;
+use ftps_testing::{random_bytes, write_random, TestServer, PASSWORD, USER};
 use rustls::ClientConfig;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -167,15 +161,12 @@ async fn permutation_row(
     perm: &[&str],
     data: &[u8],
 ) -> Result<(), String> {
-    let mut c = if implicit {
-        Client::connect_implicit(server.implicit, config).await
+    let (addr, setup) = if implicit {
+        (server.implicit, Setup::implicit())
     } else {
-        let mut c = Client::connect(server.explicit).await;
-        c.auth_tls(config).await;
-        c
+        (server.explicit, Setup::explicit())
     };
-    c.login().await;
-    c.expect("TYPE I", 200).await;
+    let mut c = Client::open(addr, config, setup.no_prot().type_i()).await;
     let mut m = Model::new(implicit, allow_ccc);
     for cmd in perm {
         let (want, clear) = m.step(cmd);
@@ -218,10 +209,16 @@ async fn permutation_row(
         expect_code(&mut c, b"PWD", 530).await?;
         let user = format!("USER {USER}");
         if m.sec == Sec::Tls {
-            expect_code(&mut c, user.as_bytes(), 331).await?;
-            expect_code(&mut c, format!("PASS {PASSWORD}").as_bytes(), 230).await?;
-            // REIN reset TYPE to A (RFC 959 §4.1.1).
-            expect_code(&mut c, b"TYPE I", 200).await?;
+            expect_codes(
+                &mut c,
+                &[
+                    (user.as_bytes(), 331),
+                    (format!("PASS {PASSWORD}").as_bytes(), 230),
+                    // REIN reset TYPE to A (RFC 959 §4.1.1).
+                    (b"TYPE I", 200),
+                ],
+            )
+            .await?;
             let a = attempt_expect(&mut c, b"RETR perm.bin", None, &[150, 226]).await?;
             if a.data != data {
                 return Err("RETR content after REIN and a new login".into());
@@ -582,8 +579,7 @@ async fn garbage_on_the_data_connection_is_522_and_the_session_goes_on() {
         let hello = client_hello(&server.cert_pem);
         let health = HealthLoop::for_server(&server);
         let config = client::config_default(&server.cert_pem);
-        let mut c = Client::secure(server.explicit, &config).await;
-        c.expect("TYPE I", 200).await;
+        let mut c = Client::open(server.explicit, &config, Setup::explicit().type_i()).await;
         let mut cases = Cases::new("garbage on data connections");
         // (label, bytes, how the client ends: 0 = FIN, 1 = RST)
         let junks: Vec<(&str, Vec<u8>, u8)> = vec![
@@ -755,8 +751,7 @@ async fn alerts_and_resets_mid_transfer_are_426_and_the_session_goes_on() {
             ("TLS 1.3", client::config_tls13(&server.cert_pem)),
         ];
         for (version, config) in &configs {
-            let mut c = Client::secure(server.explicit, config).await;
-            c.expect("TYPE I", 200).await;
+            let mut c = Client::open(server.explicit, config, Setup::explicit().type_i()).await;
             for how in [
                 Disrupt::Reset,
                 Disrupt::AlertThenReset,
@@ -921,8 +916,8 @@ async fn control_connection_closed_mid_transfer() {
             let mode = if rst { "RST" } else { "FIN" };
             // Download: the data connection must end soon after the control connection.
             let result = async {
-                let mut c = Client::secure(server.explicit, &config).await;
-                c.expect("TYPE I", 200).await;
+                let mut c =
+                    Client::open(server.explicit, &config, Setup::explicit().type_i()).await;
                 let addr = epsv_addr(&mut c).await?;
                 expect_code(&mut c, b"RETR big.bin", 150).await?;
                 let tcp = connect(addr).await?;
@@ -955,8 +950,8 @@ async fn control_connection_closed_mid_transfer() {
             // Upload over an existing file: cancelled, old content kept, no temp file.
             let old = write_random(&root.join("existing.bin"), 50_000);
             let result = async {
-                let mut c = Client::secure(server.explicit, &config).await;
-                c.expect("TYPE I", 200).await;
+                let mut c =
+                    Client::open(server.explicit, &config, Setup::explicit().type_i()).await;
                 let addr = epsv_addr(&mut c).await?;
                 expect_code(&mut c, b"STOR existing.bin", 150).await?;
                 let tcp = connect(addr).await?;
@@ -1091,8 +1086,7 @@ async fn stalled_tls_handshakes_time_out() {
         // Data connections: 522 after the handshake timeout, the session goes on.
         let data = write_random(&server.path("small.bin"), 20_000);
         let config = client::config_default(&server.cert_pem);
-        let mut c = Client::secure(server.explicit, &config).await;
-        c.expect("TYPE I", 200).await;
+        let mut c = Client::open(server.explicit, &config, Setup::explicit().type_i()).await;
         for (label, bytes) in &stalls {
             let result = async {
                 let addr = epsv_addr(&mut c).await?;
@@ -1222,12 +1216,10 @@ async fn stolen_data_connections_and_foreign_tickets_are_refused() {
             ("TLS 1.3", client::config_tls13),
         ] {
             let config_a = make(&server.cert_pem);
-            let mut a = Client::secure(server.explicit, &config_a).await;
-            a.expect("TYPE I", 200).await;
+            let mut a = Client::open(server.explicit, &config_a, Setup::explicit().type_i()).await;
             // Session B: another logged-in user of the same host, with its own tickets.
             let config_b = make(&server.cert_pem);
-            let mut b = Client::secure(server.explicit, &config_b).await;
-            b.expect("TYPE I", 200).await;
+            let mut b = Client::open(server.explicit, &config_b, Setup::explicit().type_i()).await;
             let _ = b.retr("secret.bin").await;
             let no_resume = client::config_no_resumption(&server.cert_pem);
             // (label, attacker config, connect before the command?, command)
@@ -1422,8 +1414,7 @@ async fn consecutive_uploads_keep_resuming() {
             ("TLS 1.2", client::config_tls12(&server.cert_pem)),
             ("TLS 1.3", client::config_tls13(&server.cert_pem)),
         ] {
-            let mut c = Client::secure(server.explicit, &config).await;
-            c.expect("TYPE I", 200).await;
+            let mut c = Client::open(server.explicit, &config, Setup::explicit().type_i()).await;
             let data = random_bytes(5_000);
             let mut result = Ok(());
             for i in 0..20 {

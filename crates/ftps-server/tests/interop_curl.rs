@@ -20,12 +20,10 @@
 //! stuck handshake with 522 and goes on serving.
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
 use std::path::Path;
 use std::process::{Command, Output};
 
-use common::*;
+use ftps_testing::{require_tool, write_random, TestServer, PASSWORD, USER};
 
 /// Longest a single curl run may take.
 const MAX_TIME: &str = "60";

@@ -20,12 +20,10 @@
 //! each Python run is bounded by `timeout` and 30 s socket timeouts.
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use common::*;
+use ftps_testing::{require_tool, write_random, TestServer, PASSWORD, USER};
 
 /// Longest a Python scenario may take, in seconds.
 const TIMEOUT_SECS: &str = "120";

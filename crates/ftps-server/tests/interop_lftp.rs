@@ -9,13 +9,10 @@
 //! every lftp run is bounded by `timeout` and lftp's own `net:timeout`.
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::{Command, Output};
 
-use common::*;
+use ftps_testing::{random_bytes, require_tool, tree, write_random, TestServer, PASSWORD, USER};
 
 /// Longest an lftp run may take, in seconds.
 const TIMEOUT_SECS: &str = "90";
@@ -85,59 +82,6 @@ fn assert_file(path: &Path, expected: &[u8]) {
     );
 }
 
-/// A directory tree as relative path → contents (`None` for a directory).
-fn tree(root: &Path) -> BTreeMap<String, Option<Vec<u8>>> {
-    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, Option<Vec<u8>>>) {
-        for entry in std::fs::read_dir(dir).unwrap() {
-            let entry = entry.unwrap();
-            let path = entry.path();
-            let rel = path
-                .strip_prefix(root)
-                .unwrap()
-                .to_str()
-                .unwrap()
-                .to_owned();
-            if entry.file_type().unwrap().is_dir() {
-                out.insert(rel, None);
-                walk(root, &path, out);
-            } else {
-                out.insert(rel, Some(std::fs::read(&path).unwrap()));
-            }
-        }
-    }
-    let mut out = BTreeMap::new();
-    walk(root, root, &mut out);
-    out
-}
-
-/// Compare two trees, naming the first difference instead of dumping bytes.
-#[track_caller]
-fn assert_same_tree(actual: &Path, expected: &Path) {
-    let a = tree(actual);
-    let e = tree(expected);
-    let a_names: Vec<_> = a.keys().collect();
-    let e_names: Vec<_> = e.keys().collect();
-    assert_eq!(
-        a_names,
-        e_names,
-        "{} and {} hold different names",
-        actual.display(),
-        expected.display()
-    );
-    for (name, content) in &e {
-        match (content, &a[name]) {
-            (None, None) => {}
-            (Some(want), Some(got)) => assert!(
-                want == got,
-                "{name}: {} bytes, expected {} bytes (or same length, different bytes)",
-                got.len(),
-                want.len()
-            ),
-            _ => panic!("{name}: a file on one side, a directory on the other"),
-        }
-    }
-}
-
 /// The local tree for the mirror tests: nested and empty directories, 30
 /// files from 0 bytes to 2 MB, a UTF-8 name with a space.
 fn make_tree(root: &Path) {
@@ -168,7 +112,7 @@ fn mirror_round_trip(server: &TestServer) {
     let back = local.path().join("back");
     std::fs::create_dir(&src).unwrap();
     make_tree(&src);
-    assert!(tree(&src).len() >= 35);
+    assert!(tree::read(&src).len() >= 35);
 
     let script = format!(
         "{}{}mirror -R \"{}\" remote; mirror remote \"{}\"",
@@ -184,8 +128,8 @@ fn mirror_round_trip(server: &TestServer) {
     assert!(text.contains("---> PROT P"), "{text}");
     assert!(text.contains("---> MLSD"), "{text}");
     // What the server stored, and what came back, are the local tree.
-    assert_same_tree(&server.path("remote"), &src);
-    assert_same_tree(&back, &src);
+    tree::assert_same(&server.path("remote"), &src);
+    tree::assert_same(&back, &src);
 }
 
 #[test]

@@ -12,12 +12,10 @@
 //! and `timeout` bounds every run.
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
-use common::*;
+use ftps_testing::{require_tool, TestServer, PASSWORD, USER};
 
 /// Longest an s_client run may take, in seconds.
 const TIMEOUT_SECS: &str = "30";

@@ -4,22 +4,17 @@
 //! one (PROT C allowed for one user only).
 #![allow(clippy::unwrap_used)]
 
-#[path = "common/client.rs"]
-mod client;
-mod common;
-
-use client::{config_default, within, Client};
-use common::*;
 use ftps_server::config::{AnonymousTls, PolicyOverride, UserSection};
+use ftps_testing::client::{self, config_default, within, Client, Setup};
+use ftps_testing::{password_hash, TestServer, PASSWORD};
 
 #[tokio::test]
 async fn anonymous_is_off_by_default() {
     within(30, async {
         let server = TestServer::start();
-        let config = config_default(&server.cert_pem);
-        let mut c = Client::secure(server.explicit, &config).await;
-        c.expect("USER anonymous", 331).await;
-        c.expect("PASS guest@example.com", 530).await;
+        let mut c = Client::session(&server, Setup::explicit()).await;
+        c.expect_replies(&[("USER anonymous", 331), ("PASS guest@example.com", 530)])
+            .await;
     })
     .await;
 }
@@ -35,16 +30,18 @@ async fn rfc4217_s10_1_anonymous_read_only_and_tls_modes() {
             cfg.anonymous.root = Some(root);
             cfg.anonymous.tls = AnonymousTls::Refuse;
         });
-        let config = config_default(&server.cert_pem);
         // Refused over TLS ...
-        let mut c = Client::secure(server.explicit, &config).await;
+        let mut c = Client::session(&server, Setup::explicit()).await;
         c.expect("USER anonymous", 530).await;
         // ... allowed in plaintext, read-only, PROT C data.
         let mut c = Client::connect(server.explicit).await;
-        c.expect("USER anonymous", 331).await;
-        c.expect("PASS guest@example.com", 230).await;
-        c.expect("MKD x", 550).await;
-        c.expect("DELE readme.txt", 550).await;
+        c.expect_replies(&[
+            ("USER anonymous", 331),
+            ("PASS guest@example.com", 230),
+            ("MKD x", 550),
+            ("DELE readme.txt", 550),
+        ])
+        .await;
         let addr = c.pasv().await;
         c.send("RETR readme.txt").await;
         let mut data = client::tcp_connect(addr).await;
@@ -82,15 +79,13 @@ async fn rfc4217_s10_2_per_user_policy_overrides_global() {
         // alice: global policy, PROT C refused with 521.
         let mut a = Client::secure(server.explicit, &config).await;
         a.login().await;
-        a.expect("PBSZ 0", 200).await;
-        a.expect("PROT C", 200).await;
+        a.expect_replies(&[("PBSZ 0", 200), ("PROT C", 200)]).await;
         a.pasv().await;
         a.expect("RETR f", 521).await;
         // bob: PROT C allowed for him, and read-only.
         let mut b = Client::secure(server.explicit, &config).await;
         b.login_as("bob", PASSWORD).await;
-        b.expect("PBSZ 0", 200).await;
-        b.expect("PROT C", 200).await;
+        b.expect_replies(&[("PBSZ 0", 200), ("PROT C", 200)]).await;
         let addr = b.pasv().await;
         b.send("RETR f").await;
         let mut data = client::tcp_connect(addr).await;
@@ -115,8 +110,8 @@ async fn rfc2577_s5_failed_logins_ban_the_address() {
         let config = config_default(&server.cert_pem);
         for _ in 0..3 {
             let mut c = Client::secure(server.explicit, &config).await;
-            c.expect("USER alice", 331).await;
-            c.expect("PASS wrong", 530).await;
+            c.expect_replies(&[("USER alice", 331), ("PASS wrong", 530)])
+                .await;
         }
         // The next connection gets a plaintext 421 instead of the greeting.
         let mut raw = tokio::net::TcpStream::connect(server.explicit)
@@ -141,8 +136,7 @@ async fn rfc2577_s5_failed_login_delay_grows() {
             cfg.server.failed_login_delay_ms = 100;
             cfg.server.ban_after_failures = 0;
         });
-        let config = config_default(&server.cert_pem);
-        let mut c = Client::secure(server.explicit, &config).await;
+        let mut c = Client::session(&server, Setup::explicit()).await;
         let mut delays = Vec::new();
         for _ in 0..2 {
             c.expect("USER alice", 331).await;
@@ -158,8 +152,8 @@ async fn rfc2577_s5_failed_login_delay_grows() {
             delays[1] >= std::time::Duration::from_millis(200),
             "{delays:?}"
         );
-        c.expect("USER alice", 331).await;
-        c.expect("PASS wrong", 530).await;
+        c.expect_replies(&[("USER alice", 331), ("PASS wrong", 530)])
+            .await;
         c.expect_closed().await;
     })
     .await;

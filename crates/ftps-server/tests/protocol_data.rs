@@ -1,5 +1,5 @@
 //! Protocol-level data-connection tests: the real server on loopback, driven
-//! by the raw client of `tests/common/client.rs`.
+//! by the raw client of `ftps_testing::client`.
 //!
 //! Covered: RFC 4217 §10.2 (521 for every data command under PROT C before
 //! any 1xx and before any connection; data connections must resume the
@@ -14,28 +14,17 @@
 //! plus NUL (501) and non-UTF-8 path names.
 #![allow(clippy::unwrap_used)]
 
-#[path = "common/client.rs"]
-mod client;
-mod common;
-
 use std::net::{SocketAddr, SocketAddrV4};
 use std::os::unix::ffi::OsStrExt;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use client::{within, Client, TlsData};
-use common::*;
 use ftps_proto::address::{format_eprt_arg, format_port_arg};
+use ftps_testing::client::{self, within, Client, Setup, TlsData};
+use ftps_testing::{random_bytes, write_random, TestServer};
 use rustls::{ClientConfig, HandshakeKind, ProtocolVersion};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
-
-/// Logged in over TLS with PBSZ 0, PROT P and TYPE I.
-async fn session(server: &TestServer, config: &Arc<ClientConfig>) -> Client {
-    let mut c = Client::secure(server.explicit, config).await;
-    c.expect("TYPE I", 200).await;
-    c
-}
 
 /// EPSV, `command` (150), connect and TLS with `config`.
 async fn open_passive(c: &mut Client, command: &[u8], config: &Arc<ClientConfig>) -> TlsData {
@@ -91,8 +80,7 @@ const DATA_COMMANDS: [&str; 7] = [
 async fn prot_c_is_521_after(kind: PortCommand) {
     let server = TestServer::start();
     std::fs::write(server.path("f.txt"), b"old content").unwrap();
-    let config = client::config_default(&server.cert_pem);
-    let mut c = Client::secure(server.explicit, &config).await;
+    let mut c = Client::session(&server, Setup::explicit()).await;
     c.expect("PROT C", 200).await;
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let SocketAddr::V4(ours) = listener.local_addr().unwrap() else {
@@ -194,7 +182,7 @@ async fn thirty_resumed_transfers(
 ) {
     let server = TestServer::start();
     let config = make_config(&server.cert_pem);
-    let mut c = session(&server, &config).await;
+    let mut c = Client::open(server.explicit, &config, Setup::explicit().type_i()).await;
     c.check(
         c.stream.tls().unwrap().protocol_version() == Some(version),
         &format!("control connection negotiated {version:?}"),
@@ -280,7 +268,7 @@ async fn rfc4217_s10_2_tls13_upload_with_early_handshake_gets_ticket_before_150(
     within(60, async {
         let server = TestServer::start();
         let config = client::config_tls13(&server.cert_pem);
-        let mut c = session(&server, &config).await;
+        let mut c = Client::open(server.explicit, &config, Setup::explicit().type_i()).await;
         for i in 0..12usize {
             let name = format!("u{i}.bin");
             let data = random_bytes(1 + i * 997);
@@ -341,7 +329,7 @@ async fn rfc4217_s10_2_data_handshake_with_hello_retry_request_resumes() {
         let server = TestServer::start();
         let data = write_random(&server.path("f.bin"), 50_000);
         let config = client::config_hello_retry(&server.cert_pem);
-        let mut c = session(&server, &config).await;
+        let mut c = Client::open(server.explicit, &config, Setup::explicit().type_i()).await;
         let control = c.stream.tls().and_then(|tls| tls.handshake_kind());
         c.check(
             control == Some(HandshakeKind::FullWithHelloRetryRequest),
@@ -379,7 +367,7 @@ async fn rfc4217_s10_2_data_without_resumption_is_522() {
         std::fs::write(server.path("old.bin"), b"old content").unwrap();
         let config = client::config_default(&server.cert_pem);
         let fresh = client::config_no_resumption(&server.cert_pem);
-        let mut c = session(&server, &config).await;
+        let mut c = Client::open(server.explicit, &config, Setup::explicit().type_i()).await;
         for target in ["new.bin", "old.bin"] {
             let addr = c.epsv().await;
             c.send(&format!("STOR {target}")).await;
@@ -442,8 +430,8 @@ async fn rfc4217_s10_2_data_resuming_another_control_session_is_522() {
         std::fs::write(server.path("f.txt"), b"content").unwrap();
         let config_a = client::config_default(&server.cert_pem);
         let config_b = client::config_default(&server.cert_pem);
-        let mut a = session(&server, &config_a).await;
-        let mut b = session(&server, &config_b).await;
+        let mut a = Client::open(server.explicit, &config_a, Setup::explicit().type_i()).await;
+        let mut b = Client::open(server.explicit, &config_b, Setup::explicit().type_i()).await;
         // B's data connection offers A's session.
         let addr = b.epsv().await;
         b.send("RETR f.txt").await;
@@ -480,8 +468,7 @@ async fn thief_gets_no_usable_session(make_thief: fn(&std::path::Path) -> Arc<Cl
     within(60, async {
         let server = TestServer::start();
         std::fs::write(server.path("secret.txt"), b"secret").unwrap();
-        let config = client::config_default(&server.cert_pem);
-        let mut c = session(&server, &config).await;
+        let mut c = Client::session(&server, Setup::explicit().type_i()).await;
         let thief = make_thief(&server.cert_pem);
         for attempt in 0..2 {
             let addr = c.epsv().await;
@@ -529,7 +516,7 @@ async fn rfc4217_s10_2_full_handshake_allowed_without_session_reuse_policy() {
         let server = TestServer::start_with(|cfg| cfg.policy.require_session_reuse = false);
         let config = client::config_default(&server.cert_pem);
         let fresh = client::config_no_resumption(&server.cert_pem);
-        let mut c = session(&server, &config).await;
+        let mut c = Client::open(server.explicit, &config, Setup::explicit().type_i()).await;
         let data = random_bytes(70_001);
         let mut tls = open_passive(&mut c, b"STOR full.bin", &fresh).await;
         c.check(
@@ -577,8 +564,7 @@ async fn rfc959_rfc2428_active_port_and_eprt_with_client_as_tls_client() {
     within(60, async {
         let server = TestServer::start();
         let data = write_random(&server.path("down.bin"), 300_007);
-        let config = client::config_default(&server.cert_pem);
-        let mut c = session(&server, &config).await;
+        let mut c = Client::session(&server, Setup::explicit().type_i()).await;
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let SocketAddr::V4(ours) = listener.local_addr().unwrap() else {
             unreachable!()
@@ -628,8 +614,7 @@ async fn rfc2577_s3_port_to_another_host_or_low_port_is_504() {
     within(60, async {
         let server = TestServer::start();
         std::fs::write(server.path("f.txt"), b"x").unwrap();
-        let config = client::config_default(&server.cert_pem);
-        let mut c = session(&server, &config).await;
+        let mut c = Client::session(&server, Setup::explicit().type_i()).await;
         let foreign = SocketAddrV4::new([10, 1, 2, 3].into(), 1025);
         let low = SocketAddrV4::new([127, 0, 0, 1].into(), 80);
         c.expect(&format!("PORT {}", format_port_arg(foreign)), 504)
@@ -674,7 +659,7 @@ async fn rfc959_abor_during_retr_is_426_then_226() {
         write_big(&server.path("big.bin"), 50);
         std::fs::write(server.path("small.txt"), b"small").unwrap();
         let config = client::config_default(&server.cert_pem);
-        let mut c = session(&server, &config).await;
+        let mut c = Client::open(server.explicit, &config, Setup::explicit().type_i()).await;
         let mut tls = open_passive(&mut c, b"RETR big.bin", &config).await;
         let mut buf = vec![0u8; 256 * 1024];
         tokio::time::timeout(Duration::from_secs(30), tls.read_exact(&mut buf))
@@ -698,7 +683,7 @@ async fn rfc959_stat_during_transfer_is_213_with_byte_count() {
         let server = TestServer::start();
         let data = write_big(&server.path("big.bin"), 8);
         let config = client::config_default(&server.cert_pem);
-        let mut c = session(&server, &config).await;
+        let mut c = Client::open(server.explicit, &config, Setup::explicit().type_i()).await;
         let mut tls = open_passive(&mut c, b"RETR big.bin", &config).await;
         let mut got = vec![0u8; 512 * 1024];
         tokio::time::timeout(Duration::from_secs(30), tls.read_exact(&mut got))
@@ -738,7 +723,7 @@ async fn interrupted_upload_keeps_old_file(bytes: usize, how: Interruption) {
     let server = TestServer::start();
     std::fs::write(server.path("keep.bin"), b"old content").unwrap();
     let config = client::config_default(&server.cert_pem);
-    let mut c = session(&server, &config).await;
+    let mut c = Client::open(server.explicit, &config, Setup::explicit().type_i()).await;
     let mut tls = open_passive(&mut c, b"STOR keep.bin", &config).await;
     tls.write_all(&random_bytes(bytes)).await.unwrap();
     tls.flush().await.unwrap();
@@ -824,7 +809,7 @@ async fn rfc959_stat_during_bulk_upload_counts_the_bytes() {
         let server = TestServer::start();
         let data = random_bytes(BULK_BYTES);
         let config = client::config_default(&server.cert_pem);
-        let mut c = session(&server, &config).await;
+        let mut c = Client::open(server.explicit, &config, Setup::explicit().type_i()).await;
         let mut tls = open_passive(&mut c, b"STOR stat.bin", &config).await;
         tls.write_all(&data[..2 << 20]).await.unwrap();
         tls.flush().await.unwrap();
@@ -867,7 +852,7 @@ async fn rfc4217_bulk_upload_answers_a_waiting_close_notify_at_once() {
         let server = TestServer::start();
         let data = random_bytes(BULK_BYTES + 1234);
         let config = client::config_default(&server.cert_pem);
-        let mut c = session(&server, &config).await;
+        let mut c = Client::open(server.explicit, &config, Setup::explicit().type_i()).await;
         let mut tls = open_passive(&mut c, b"STOR wait.bin", &config).await;
         tls.write_all(&data).await.unwrap();
         tls.get_mut().1.send_close_notify();
@@ -931,7 +916,7 @@ async fn bulk_upload_that_stalls_fails_after_the_stall_limit() {
         let server = TestServer::start_with(|cfg| cfg.server.transfer_stall_timeout_secs = 1);
         std::fs::write(server.path("keep.bin"), b"old content").unwrap();
         let config = client::config_default(&server.cert_pem);
-        let mut c = session(&server, &config).await;
+        let mut c = Client::open(server.explicit, &config, Setup::explicit().type_i()).await;
         let mut tls = open_passive(&mut c, b"STOR keep.bin", &config).await;
         tls.write_all(&random_bytes(BULK_BYTES)).await.unwrap();
         tls.flush().await.unwrap();
@@ -951,8 +936,7 @@ async fn prot_c_bulk_upload_and_resume_land_intact() {
     within(60, async {
         let server = TestServer::start_with(|cfg| cfg.policy.require_prot_p = false);
         let data = random_bytes(BULK_BYTES + 777);
-        let config = client::config_default(&server.cert_pem);
-        let mut c = session(&server, &config).await;
+        let mut c = Client::session(&server, Setup::explicit().type_i()).await;
         c.expect("PROT C", 200).await;
         for (command, part) in [
             ("STOR clear.bin", &data[..2 << 20]),
@@ -981,8 +965,7 @@ async fn bulk_uploads_past_the_write_back_step_land_intact() {
     within(120, async {
         let server = TestServer::start();
         let data = random_bytes((20 << 20) + 333);
-        let config = client::config_default(&server.cert_pem);
-        let mut c = session(&server, &config).await;
+        let mut c = Client::session(&server, Setup::explicit().type_i()).await;
         c.upload(b"STOR wb.bin", &data).await;
         c.check(
             std::fs::read(server.path("wb.bin")).unwrap() == data,
@@ -1016,7 +999,7 @@ async fn shutdown_during_a_waiting_bulk_upload_does_not_wait_for_the_stall_limit
     within(60, async {
         let server = TestServer::start();
         let config = client::config_default(&server.cert_pem);
-        let mut c = session(&server, &config).await;
+        let mut c = Client::open(server.explicit, &config, Setup::explicit().type_i()).await;
         let mut tls = open_passive(&mut c, b"STOR keep.bin", &config).await;
         tls.write_all(&random_bytes(BULK_BYTES)).await.unwrap();
         tls.flush().await.unwrap();
@@ -1032,8 +1015,7 @@ async fn rfc3659_s5_rest_retr_of_a_bulk_file_returns_the_tail() {
     within(60, async {
         let server = TestServer::start();
         let data = write_random(&server.path("big.bin"), BULK_BYTES + 999);
-        let config = client::config_default(&server.cert_pem);
-        let mut c = session(&server, &config).await;
+        let mut c = Client::session(&server, Setup::explicit().type_i()).await;
         let got = c.retr("big.bin").await;
         c.check(got == data, "a bulk download arrives intact");
         let offset = (1 << 20) + 123;
@@ -1053,7 +1035,7 @@ async fn bulk_download_to_a_client_that_stops_reading_fails_after_the_stall_limi
         let server = TestServer::start_with(|cfg| cfg.server.transfer_stall_timeout_secs = 1);
         write_big(&server.path("big.bin"), 64);
         let config = client::config_default(&server.cert_pem);
-        let mut c = session(&server, &config).await;
+        let mut c = Client::open(server.explicit, &config, Setup::explicit().type_i()).await;
         let mut tls = open_passive(&mut c, b"RETR big.bin", &config).await;
         let mut buf = vec![0u8; 256 * 1024];
         tls.read_exact(&mut buf).await.unwrap();
@@ -1073,7 +1055,7 @@ async fn shutdown_during_a_waiting_bulk_download_does_not_wait_for_the_stall_lim
         let server = TestServer::start();
         write_big(&server.path("big.bin"), 64);
         let config = client::config_default(&server.cert_pem);
-        let mut c = session(&server, &config).await;
+        let mut c = Client::open(server.explicit, &config, Setup::explicit().type_i()).await;
         let mut tls = open_passive(&mut c, b"RETR big.bin", &config).await;
         let mut buf = vec![0u8; 256 * 1024];
         tls.read_exact(&mut buf).await.unwrap();
@@ -1102,8 +1084,7 @@ async fn more_simultaneous_uploads_than_receiving_threads_all_land() {
                 // Past the 1 MiB after which an upload moves to a thread
                 // before they wait for each other: all 40 are bulk at once.
                 let data = random_bytes((2 << 20) + 4096 * i);
-                let mut c = Client::secure(addr, &config).await;
-                c.expect("TYPE I", 200).await;
+                let mut c = Client::open(addr, &config, Setup::explicit().type_i()).await;
                 let name = format!("up{i}.bin");
                 let mut tls =
                     open_passive(&mut c, format!("STOR {name}").as_bytes(), &config).await;
@@ -1140,8 +1121,7 @@ async fn rfc3659_s5_rest_stor_resumes_and_appe_appends() {
         let full = random_bytes(30_000);
         std::fs::write(server.path("resume.bin"), &full[..10_000]).unwrap();
         std::fs::write(server.path("app.txt"), b"abc").unwrap();
-        let config = client::config_default(&server.cert_pem);
-        let mut c = session(&server, &config).await;
+        let mut c = Client::session(&server, Setup::explicit().type_i()).await;
         c.expect("REST 10000", 350).await;
         c.upload(b"STOR resume.bin", &full[10_000..]).await;
         c.check(
@@ -1167,8 +1147,7 @@ async fn rfc3659_s5_rest_retr_returns_the_tail() {
     within(60, async {
         let server = TestServer::start();
         let data = write_random(&server.path("tail.bin"), 50_000);
-        let config = client::config_default(&server.cert_pem);
-        let mut c = session(&server, &config).await;
+        let mut c = Client::session(&server, Setup::explicit().type_i()).await;
         c.expect("REST 12345", 350).await;
         let got = c.retr("tail.bin").await;
         c.check(got == data[12_345..], "REST + RETR returns the tail");
@@ -1206,7 +1185,7 @@ async fn rfc959_retr_of_what_is_not_a_file_is_550_before_any_150() {
         assert!(made.is_ok_and(|s| s.success()), "mkfifo");
         let data = write_random(&server.path("small.bin"), 3000);
         let config = client::config_default(&server.cert_pem);
-        let mut c = session(&server, &config).await;
+        let mut c = Client::open(server.explicit, &config, Setup::explicit().type_i()).await;
         // TYPE I opens the file directly: the open itself must refuse.
         for (name, what) in [
             ("dir", "a directory"),
@@ -1242,8 +1221,7 @@ async fn rfc959_type_a_converts_line_endings() {
     within(60, async {
         let server = TestServer::start();
         std::fs::write(server.path("down.txt"), b"x\ny\n").unwrap();
-        let config = client::config_default(&server.cert_pem);
-        let mut c = session(&server, &config).await;
+        let mut c = Client::session(&server, Setup::explicit().type_i()).await;
         c.expect("TYPE A", 200).await;
         c.upload(b"STOR up.txt", b"a\r\nb\r\n").await;
         c.check(
@@ -1293,12 +1271,11 @@ async fn rfc3659_s4_size_in_type_i_and_refused_in_type_a() {
     within(60, async {
         let server = TestServer::start();
         std::fs::write(server.path("s.txt"), b"line\nline\n").unwrap();
-        let config = client::config_default(&server.cert_pem);
-        let mut c = session(&server, &config).await;
+        let mut c = Client::session(&server, Setup::explicit().type_i()).await;
         let reply = c.expect("SIZE s.txt", 213).await;
         c.check(reply.text() == "10", "SIZE in TYPE I is the byte count");
-        c.expect("SIZE missing.txt", 550).await;
-        c.expect("TYPE A", 200).await;
+        c.expect_replies(&[("SIZE missing.txt", 550), ("TYPE A", 200)])
+            .await;
         let reply = c.cmd("SIZE s.txt").await;
         c.check(
             reply.is_permanent_negative(),
@@ -1315,15 +1292,14 @@ async fn rfc3659_s3_mdtm_is_utc_time_val() {
         std::fs::write(server.path("m.txt"), b"m").unwrap();
         set_mtime(&server.path("m.txt"));
         std::fs::create_dir(server.path("dir")).unwrap();
-        let config = client::config_default(&server.cert_pem);
-        let mut c = session(&server, &config).await;
+        let mut c = Client::session(&server, Setup::explicit().type_i()).await;
         let reply = c.expect("MDTM m.txt", 213).await;
         c.check(
             reply.text() == "20010203040506",
             "MDTM YYYYMMDDHHMMSS in UTC",
         );
-        c.expect("MDTM missing.txt", 550).await;
-        c.expect("MDTM dir", 550).await;
+        c.expect_replies(&[("MDTM missing.txt", 550), ("MDTM dir", 550)])
+            .await;
     })
     .await;
 }
@@ -1334,8 +1310,7 @@ async fn rfc3659_s7_mlst_output() {
         let server = TestServer::start();
         std::fs::write(server.path("m.txt"), b"12345").unwrap();
         set_mtime(&server.path("m.txt"));
-        let config = client::config_default(&server.cert_pem);
-        let mut c = session(&server, &config).await;
+        let mut c = Client::session(&server, Setup::explicit().type_i()).await;
         let reply = c.expect("MLST m.txt", 250).await;
         c.check(
             reply.lines.len() == 3,
@@ -1373,8 +1348,7 @@ async fn rfc3659_s7_mlsd_facts() {
         std::fs::write(server.path("a.txt"), b"abc").unwrap();
         set_mtime(&server.path("a.txt"));
         std::fs::create_dir(server.path("sub")).unwrap();
-        let config = client::config_default(&server.cert_pem);
-        let mut c = session(&server, &config).await;
+        let mut c = Client::session(&server, Setup::explicit().type_i()).await;
         let listing = c.download(b"MLSD").await;
         let text = String::from_utf8(listing).unwrap();
         c.check(text.ends_with("\r\n"), "MLSD lines end in CRLF");
@@ -1416,8 +1390,7 @@ async fn rfc3659_s7_mlsd_facts() {
 async fn rfc1123_stou_reports_the_file_name_in_150() {
     within(60, async {
         let server = TestServer::start();
-        let config = client::config_default(&server.cert_pem);
-        let mut c = session(&server, &config).await;
+        let mut c = Client::session(&server, Setup::explicit().type_i()).await;
         let data = random_bytes(5_000);
         let started = c.upload(b"STOU", &data).await;
         let text = started.text();
@@ -1447,8 +1420,7 @@ async fn rfc2577_path_traversal_stays_inside_the_root() {
     within(60, async {
         let server = TestServer::start();
         std::fs::write(server.path("f.txt"), b"x").unwrap();
-        let config = client::config_default(&server.cert_pem);
-        let mut c = session(&server, &config).await;
+        let mut c = Client::session(&server, Setup::explicit().type_i()).await;
         for path in [
             "../../../../etc/passwd",
             "/../../etc/passwd",
@@ -1486,8 +1458,7 @@ async fn rfc2577_symlink_out_of_the_root_is_refused() {
         let server = TestServer::start();
         std::os::unix::fs::symlink("/etc", server.path("etc_link")).unwrap();
         std::os::unix::fs::symlink("/etc/passwd", server.path("passwd_link")).unwrap();
-        let config = client::config_default(&server.cert_pem);
-        let mut c = session(&server, &config).await;
+        let mut c = Client::session(&server, Setup::explicit().type_i()).await;
         c.expect("CWD etc_link", 550).await;
         let pwd = c.expect("PWD", 257).await;
         c.check(pwd.text().starts_with("\"/\""), "still at /");
@@ -1505,10 +1476,13 @@ async fn rfc2577_symlink_out_of_the_root_is_refused() {
                 &format!("{command} through a link out of the root must be 550 before any 150"),
             );
         }
-        c.expect("SIZE etc_link/passwd", 550).await;
-        c.expect("MLST etc_link/passwd", 550).await;
-        c.expect("STAT etc_link", 550).await;
-        c.expect("NOOP", 200).await;
+        c.expect_replies(&[
+            ("SIZE etc_link/passwd", 550),
+            ("MLST etc_link/passwd", 550),
+            ("STAT etc_link", 550),
+            ("NOOP", 200),
+        ])
+        .await;
     })
     .await;
 }
@@ -1517,8 +1491,7 @@ async fn rfc2577_symlink_out_of_the_root_is_refused() {
 async fn rfc959_nul_in_path_is_501() {
     within(60, async {
         let server = TestServer::start();
-        let config = client::config_default(&server.cert_pem);
-        let mut c = session(&server, &config).await;
+        let mut c = Client::session(&server, Setup::explicit().type_i()).await;
         for command in [&b"CWD a\0b"[..], b"SIZE a\0b", b"DELE a\0b", b"MKD a\0b"] {
             let reply = c.cmd_bytes(command).await;
             c.check(reply.code == 501, "NUL in a path is 501");
@@ -1543,8 +1516,7 @@ async fn rfc959_nul_in_path_is_501() {
 async fn rfc959_non_utf8_file_name_round_trips() {
     within(60, async {
         let server = TestServer::start();
-        let config = client::config_default(&server.cert_pem);
-        let mut c = session(&server, &config).await;
+        let mut c = Client::session(&server, Setup::explicit().type_i()).await;
         let name: &[u8] = b"caf\xe9.txt";
         let data = random_bytes(4_321);
         let mut stor = b"STOR ".to_vec();
@@ -1588,8 +1560,7 @@ async fn rfc2428_ipv6_epsv_transfer_works_and_pasv_is_501() {
         });
         assert!(server.explicit.is_ipv6());
         let data = write_random(&server.path("six.bin"), 100_000);
-        let config = client::config_default(&server.cert_pem);
-        let mut c = session(&server, &config).await;
+        let mut c = Client::session(&server, Setup::explicit().type_i()).await;
         c.expect("PASV", 501).await;
         let got = c.retr("six.bin").await;
         c.check(got == data, "RETR over EPSV on IPv6");

@@ -1,5 +1,5 @@
 //! Protocol-level security tests: the real server on loopback, driven byte by
-//! byte by the raw client of `tests/common/client.rs`.
+//! byte by the raw client of `ftps_testing::client`.
 //!
 //! Covered: RFC 4217 §4 (AUTH TLS, the STARTTLS command-injection defence,
 //! second AUTH), §5 (CCC: 533, 534, and clearing with close_notify), §9
@@ -11,21 +11,15 @@
 //! §5 (closing after repeated login failures).
 #![allow(clippy::unwrap_used)]
 
-#[path = "common/client.rs"]
-mod client;
-mod common;
-
 use std::time::Duration;
 
-use client::{within, Client, Next};
-use common::*;
+use ftps_testing::client::{self, within, Client, Next, Setup};
+use ftps_testing::{write_random, TestServer, PASSWORD, USER};
 
 /// A second, well-behaved client logs in and downloads a file byte for byte.
 async fn assert_server_healthy(server: &TestServer) {
     let data = write_random(&server.path("health.bin"), 200_003);
-    let config = client::config_default(&server.cert_pem);
-    let mut c = Client::secure(server.explicit, &config).await;
-    c.expect("TYPE I", 200).await;
+    let mut c = Client::session(server, Setup::explicit().type_i()).await;
     let got = c.retr("health.bin").await;
     c.check(got == data, "health.bin downloaded with wrong content");
     c.expect("QUIT", 221).await;
@@ -104,8 +98,8 @@ async fn rfc2228_unknown_auth_mechanism_is_504() {
         let server = TestServer::start();
         let config = client::config_default(&server.cert_pem);
         let mut c = Client::connect(server.explicit).await;
-        c.expect("AUTH KERBEROS_V4", 504).await;
-        c.expect("AUTH GSSAPI", 504).await;
+        c.expect_replies(&[("AUTH KERBEROS_V4", 504), ("AUTH GSSAPI", 504)])
+            .await;
         c.check(!c.is_tls(), "still plaintext");
         // Nothing happened: AUTH TLS still works.
         c.auth_tls(&config).await;
@@ -118,13 +112,14 @@ async fn rfc2228_unknown_auth_mechanism_is_504() {
 async fn rfc4217_s4_second_auth_over_tls_is_503() {
     within(60, async {
         let server = TestServer::start();
-        let config = client::config_default(&server.cert_pem);
-        let mut c = Client::connect(server.explicit).await;
-        c.auth_tls(&config).await;
-        c.expect("AUTH TLS", 503).await;
-        c.expect("AUTH SSL", 503).await;
-        // The TLS session is intact.
-        c.expect("NOOP", 200).await;
+        let mut c = Client::session(&server, Setup::explicit().tls_only()).await;
+        c.expect_replies(&[
+            ("AUTH TLS", 503),
+            ("AUTH SSL", 503),
+            // The TLS session is intact.
+            ("NOOP", 200),
+        ])
+        .await;
         c.login().await;
     })
     .await;
@@ -148,8 +143,7 @@ async fn rfc4217_s9_pbsz_before_auth_is_503() {
     within(60, async {
         let server = TestServer::start();
         let mut c = Client::connect(server.explicit).await;
-        c.expect("PBSZ 0", 503).await;
-        c.expect("PROT P", 503).await;
+        c.expect_replies(&[("PBSZ 0", 503), ("PROT P", 503)]).await;
     })
     .await;
 }
@@ -158,9 +152,7 @@ async fn rfc4217_s9_pbsz_before_auth_is_503() {
 async fn rfc4217_s9_pbsz_nonzero_is_answered_pbsz_0() {
     within(60, async {
         let server = TestServer::start();
-        let config = client::config_default(&server.cert_pem);
-        let mut c = Client::connect(server.explicit).await;
-        c.auth_tls(&config).await;
+        let mut c = Client::session(&server, Setup::explicit().tls_only()).await;
         let reply = c.expect("PBSZ 10", 200).await;
         c.check(
             reply.text().contains("PBSZ=0"),
@@ -176,13 +168,14 @@ async fn rfc4217_s9_pbsz_nonzero_is_answered_pbsz_0() {
 async fn rfc4217_s9_prot_before_pbsz_is_503() {
     within(60, async {
         let server = TestServer::start();
-        let config = client::config_default(&server.cert_pem);
-        let mut c = Client::connect(server.explicit).await;
-        c.auth_tls(&config).await;
-        c.expect("PROT P", 503).await;
-        c.expect("PROT C", 503).await;
-        c.expect("PBSZ 0", 200).await;
-        c.expect("PROT P", 200).await;
+        let mut c = Client::session(&server, Setup::explicit().tls_only()).await;
+        c.expect_replies(&[
+            ("PROT P", 503),
+            ("PROT C", 503),
+            ("PBSZ 0", 200),
+            ("PROT P", 200),
+        ])
+        .await;
     })
     .await;
 }
@@ -191,13 +184,14 @@ async fn rfc4217_s9_prot_before_pbsz_is_503() {
 async fn rfc4217_s9_prot_s_and_e_are_536() {
     within(60, async {
         let server = TestServer::start();
-        let config = client::config_default(&server.cert_pem);
-        let mut c = Client::connect(server.explicit).await;
-        c.auth_tls(&config).await;
-        c.expect("PBSZ 0", 200).await;
-        c.expect("PROT S", 536).await;
-        c.expect("PROT E", 536).await;
-        c.expect("PROT P", 200).await;
+        let mut c = Client::session(&server, Setup::explicit().tls_only()).await;
+        c.expect_replies(&[
+            ("PBSZ 0", 200),
+            ("PROT S", 536),
+            ("PROT E", 536),
+            ("PROT P", 200),
+        ])
+        .await;
     })
     .await;
 }
@@ -206,12 +200,9 @@ async fn rfc4217_s9_prot_s_and_e_are_536() {
 async fn rfc2228_prot_unknown_level_is_504() {
     within(60, async {
         let server = TestServer::start();
-        let config = client::config_default(&server.cert_pem);
-        let mut c = Client::connect(server.explicit).await;
-        c.auth_tls(&config).await;
-        c.expect("PBSZ 0", 200).await;
-        c.expect("PROT Q", 504).await;
-        c.expect("PROT C", 200).await;
+        let mut c = Client::session(&server, Setup::explicit().tls_only()).await;
+        c.expect_replies(&[("PBSZ 0", 200), ("PROT Q", 504), ("PROT C", 200)])
+            .await;
     })
     .await;
 }
@@ -319,8 +310,7 @@ async fn draft_implicit_port_refuses_plaintext() {
 async fn rfc4217_s5_ccc_refused_by_default_is_534() {
     within(60, async {
         let server = TestServer::start();
-        let config = client::config_default(&server.cert_pem);
-        let mut c = Client::secure(server.explicit, &config).await;
+        let mut c = Client::session(&server, Setup::explicit()).await;
         c.expect("CCC", 534).await;
         c.check(c.is_tls(), "still TLS");
         c.expect("NOOP", 200).await;
@@ -333,16 +323,18 @@ async fn rfc4217_s5_ccc_allowed_clears_control_and_prot_p_still_works() {
     within(60, async {
         let server = TestServer::start_with(|cfg| cfg.policy.allow_ccc = true);
         let data = write_random(&server.path("after-ccc.bin"), 100_000);
-        let config = client::config_default(&server.cert_pem);
-        let mut c = Client::secure(server.explicit, &config).await;
+        let mut c = Client::session(&server, Setup::explicit()).await;
         c.expect("CCC", 200).await;
         // The server sends close_notify; we answer with ours and go on in plaintext.
         c.clear_tls().await;
         c.check(!c.is_tls(), "plaintext after CCC");
-        c.expect("NOOP", 200).await;
-        c.expect("PBSZ 0", 503).await;
-        c.expect("PROT P", 503).await;
-        c.expect("PROT C", 503).await;
+        c.expect_replies(&[
+            ("NOOP", 200),
+            ("PBSZ 0", 503),
+            ("PROT P", 503),
+            ("PROT C", 503),
+        ])
+        .await;
         // PROT P set before CCC still protects (and resumes on) data connections.
         c.expect("TYPE I", 200).await;
         let got = c.retr("after-ccc.bin").await;
@@ -357,8 +349,7 @@ async fn rfc4217_s5_ccc_on_plaintext_is_533() {
     within(60, async {
         let server = TestServer::start_with(|cfg| cfg.policy.allow_ccc = true);
         let mut c = Client::connect(server.explicit).await;
-        c.expect("CCC", 533).await;
-        c.expect("NOOP", 200).await;
+        c.expect_replies(&[("CCC", 533), ("NOOP", 200)]).await;
     })
     .await;
 }
@@ -373,10 +364,13 @@ async fn rfc4217_s13_rein_clears_tls_and_requires_auth_again() {
         c.expect("REIN", 220).await;
         c.clear_tls().await;
         c.check(!c.is_tls(), "plaintext after REIN");
-        c.expect("NOOP", 200).await;
-        // As new: TLS required again before USER.
-        c.expect(&format!("USER {USER}"), 530).await;
-        c.expect("PWD", 530).await;
+        c.expect_replies(&[
+            ("NOOP", 200),
+            // As new: TLS required again before USER.
+            (&format!("USER {USER}"), 530),
+            ("PWD", 530),
+        ])
+        .await;
         c.auth_tls(&config).await;
         c.login().await;
         c.expect("PWD", 257).await;
@@ -480,12 +474,13 @@ async fn rfc2389_feat_lists_ccc_only_when_allowed() {
 async fn rfc959_wrong_password_is_530() {
     within(60, async {
         let server = TestServer::start();
-        let config = client::config_default(&server.cert_pem);
-        let mut c = Client::connect(server.explicit).await;
-        c.auth_tls(&config).await;
-        c.expect(&format!("USER {USER}"), 331).await;
-        c.expect("PASS wrong", 530).await;
-        c.expect("PWD", 530).await;
+        let mut c = Client::session(&server, Setup::explicit().tls_only()).await;
+        c.expect_replies(&[
+            (&format!("USER {USER}"), 331),
+            ("PASS wrong", 530),
+            ("PWD", 530),
+        ])
+        .await;
         // The right password still works afterwards.
         c.login().await;
         c.expect("PWD", 257).await;
@@ -497,12 +492,10 @@ async fn rfc959_wrong_password_is_530() {
 async fn rfc2577_s5_three_wrong_passwords_close_the_connection() {
     within(60, async {
         let server = TestServer::start();
-        let config = client::config_default(&server.cert_pem);
-        let mut c = Client::connect(server.explicit).await;
-        c.auth_tls(&config).await;
+        let mut c = Client::session(&server, Setup::explicit().tls_only()).await;
         for _ in 0..3 {
-            c.expect(&format!("USER {USER}"), 331).await;
-            c.expect("PASS wrong", 530).await;
+            c.expect_replies(&[(&format!("USER {USER}"), 331), ("PASS wrong", 530)])
+                .await;
         }
         c.expect_closed().await;
         drop(c);
@@ -515,8 +508,7 @@ async fn rfc2577_s5_three_wrong_passwords_close_the_connection() {
 async fn rfc959_shutdown_sends_421_to_idle_clients() {
     within(60, async {
         let server = TestServer::start();
-        let config = client::config_default(&server.cert_pem);
-        let mut idle_tls = Client::secure(server.explicit, &config).await;
+        let mut idle_tls = Client::session(&server, Setup::explicit()).await;
         let mut idle_plain = Client::connect(server.explicit).await;
         idle_plain.expect("NOOP", 200).await;
         // Dropping the handle stops the server (and joins its thread).
@@ -534,8 +526,7 @@ async fn rfc959_shutdown_sends_421_to_idle_clients() {
 async fn rfc4217_s5_ccc_command_right_after_client_close_notify_is_not_lost() {
     within(60, async {
         let server = TestServer::start_with(|cfg| cfg.policy.allow_ccc = true);
-        let config = client::config_default(&server.cert_pem);
-        let mut c = Client::secure(server.explicit, &config).await;
+        let mut c = Client::session(&server, Setup::explicit()).await;
         c.expect("CCC", 200).await;
         // close_notify and the next plaintext command in one TCP write.
         c.clear_tls_then(b"NOOP\r\n").await;
@@ -549,8 +540,7 @@ async fn rfc4217_s5_ccc_command_right_after_client_close_notify_is_not_lost() {
 async fn rfc4217_s13_rein_command_right_after_client_close_notify_is_not_lost() {
     within(60, async {
         let server = TestServer::start();
-        let config = client::config_default(&server.cert_pem);
-        let mut c = Client::secure(server.explicit, &config).await;
+        let mut c = Client::session(&server, Setup::explicit()).await;
         c.expect("REIN", 220).await;
         // close_notify and the next plaintext command in one TCP write.
         c.clear_tls_then(b"NOOP\r\n").await;

@@ -1,9 +1,30 @@
-//! Test support shared by the server's and the client's tests: the real
-//! server started in-process on ephemeral loopback ports, with a temporary
-//! root and a freshly generated certificate, stopped when the handle is
-//! dropped (no fixed ports, no sleeps); and the rule that under `CI=true` a
-//! missing external peer fails the test instead of skipping it.
+//! Test support shared by the tests of every crate of the workspace, reached
+//! one way: a dev-dependency on `ftps-testing` and `use ftps_testing::...`.
+//!
+//! * This module: [`TestServer`], the real server started in-process on
+//!   ephemeral loopback ports, with a temporary root and a freshly generated
+//!   certificate, stopped when the handle is dropped (no fixed ports, no
+//!   sleeps); the test account ([`USER`], [`PASSWORD`]); random file
+//!   content; and [`require_tool`], the rule that under `CI=true` a missing
+//!   external peer fails the test instead of skipping it.
+//! * [`client`]: a raw FTPS client for protocol-level tests (commands sent
+//!   byte for byte, every reply parsed and recorded), with one-call session
+//!   set-ups ([`client::Setup`]) and tables of command and expected reply
+//!   ([`client::Client::expect_replies`]).
+//! * [`hostile`]: helpers of the hostile-input and fault-injection tests:
+//!   health checks, case tables that collect failures, commands that never
+//!   panic, process and file-system probes.
+//! * [`servers`]: private instances of vsftpd, ProFTPD and Pure-FTPd for
+//!   interop tests.
+//! * [`tree`]: directory trees read into memory and compared, for the
+//!   mirror and round-trip tests.
+#![warn(missing_docs)]
 #![allow(clippy::unwrap_used, clippy::missing_panics_doc)]
+
+pub mod client;
+pub mod hostile;
+pub mod servers;
+pub mod tree;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -13,7 +34,9 @@ use std::sync::OnceLock;
 use ftps_server::config::Config;
 use ftps_server::{certs, Listeners, Server};
 
+/// The test account's name (a user with write access to the server's root).
 pub const USER: &str = "alice";
+/// The test account's password.
 pub const PASSWORD: &str = "correct horse battery";
 
 /// The argon2 hash of [`PASSWORD`], computed once per test binary.
@@ -32,8 +55,12 @@ pub struct TestServer {
     pub explicit_all: Vec<SocketAddr>,
     /// Every implicit FTPS listener, in the order of `server.implicit_listen`.
     pub implicit_all: Vec<SocketAddr>,
+    /// The test account's root directory (what the server serves).
     pub root: tempfile::TempDir,
+    /// The server's state directory (its generated certificate and key).
     pub state: tempfile::TempDir,
+    /// The server's certificate, PEM: trust it with
+    /// [`client::config_default`] or `--cacert`.
     pub cert_pem: PathBuf,
     /// Reloads the certificates, as SIGHUP does.
     pub reloader: ftps_server::Reloader,

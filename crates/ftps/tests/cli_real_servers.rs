@@ -1,17 +1,15 @@
 //! `ftps ls` and `ftps mirror` (both ways, with --delete and --parallel)
 //! against vsftpd, ProFTPD and Pure-FTPd, started by the tests on loopback
-//! (the harness of crates/ftps-client/tests/servers). Trees are compared
+//! (the harness `ftps_testing::servers`). Trees are compared
 //! file by file, byte for byte. `ftps ls --cert --key` against ProFTPD with
 //! `TLSVerifyClient on`.
 #![allow(clippy::unwrap_used)]
 
-#[path = "../../ftps-client/tests/servers/mod.rs"]
-mod servers;
-
 use std::path::Path;
 use std::process::{Command, Output};
 
-use servers::{ExternalServer, Kind};
+use ftps_testing::servers::{self, ExternalServer, Kind};
+use ftps_testing::{random_bytes, tree};
 
 fn ftps(server: &ExternalServer, home: &Path, args: &[&str]) -> Output {
     Command::new("timeout")
@@ -43,34 +41,6 @@ fn url(server: &ExternalServer, path: &str) -> String {
     format!("ftp://127.0.0.1:{}/{path}", server.port)
 }
 
-/// Every regular file under `a` has the same bytes under `b`, and the other way round.
-fn same_tree(a: &Path, b: &Path) {
-    fn files(root: &Path, dir: &Path, out: &mut Vec<std::path::PathBuf>) {
-        for entry in std::fs::read_dir(dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                files(root, &path, out);
-            } else {
-                out.push(path.strip_prefix(root).unwrap().to_path_buf());
-            }
-        }
-    }
-    let (mut fa, mut fb) = (Vec::new(), Vec::new());
-    files(a, a, &mut fa);
-    files(b, b, &mut fb);
-    fa.sort();
-    fb.sort();
-    assert_eq!(fa, fb, "file lists differ");
-    for f in fa {
-        assert_eq!(
-            std::fs::read(a.join(&f)).unwrap(),
-            std::fs::read(b.join(&f)).unwrap(),
-            "{}",
-            f.display()
-        );
-    }
-}
-
 fn make_tree(dir: &Path) {
     for (name, len) in [
         ("top.txt", 10usize),
@@ -82,8 +52,7 @@ fn make_tree(dir: &Path) {
     ] {
         let path = dir.join(name);
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        let data: Vec<u8> = (0..len).map(|_| rand::random::<u8>()).collect();
-        std::fs::write(path, data).unwrap();
+        std::fs::write(path, random_bytes(len)).unwrap();
     }
 }
 
@@ -101,7 +70,7 @@ fn mirror_both_ways(kind: Kind) {
         &["mirror", "--reverse", "src", &url(&server, "site")],
     );
     ok(&out, "mirror --reverse");
-    same_tree(&src, &server.root.join("site"));
+    tree::assert_same_files(&server.root.join("site"), &src);
     // ls sees it.
     let out = ftps(
         &server,
@@ -121,7 +90,7 @@ fn mirror_both_ways(kind: Kind) {
         &["mirror", "--parallel", "3", &url(&server, "site"), "copy"],
     );
     ok(&out, "mirror down");
-    same_tree(&src, &home.path().join("copy"));
+    tree::assert_same_files(&home.path().join("copy"), &src);
     // Change the source, mirror up with --delete.
     std::fs::remove_file(src.join("sub/one.bin")).unwrap();
     std::fs::write(src.join("top.txt"), b"changed content").unwrap();
@@ -137,7 +106,7 @@ fn mirror_both_ways(kind: Kind) {
         ],
     );
     ok(&out, "mirror --reverse --delete");
-    same_tree(&src, &server.root.join("site"));
+    tree::assert_same_files(&server.root.join("site"), &src);
 }
 
 #[test]

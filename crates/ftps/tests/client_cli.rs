@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use ftps_testing::{random_bytes, write_random, TestServer, PASSWORD, USER};
+use ftps_testing::{random_bytes, tree, write_random, TestServer, PASSWORD, USER};
 
 /// Longest a single command may take.
 const DEADLINE: Duration = Duration::from_secs(90);
@@ -336,26 +336,6 @@ fn write_tree(root: &Path) {
     }
 }
 
-/// Every file and directory under `root`, relative, with file contents.
-fn snapshot(root: &Path) -> Vec<(PathBuf, Option<Vec<u8>>)> {
-    let mut out = Vec::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).unwrap() {
-            let path = entry.unwrap().path();
-            let rel = path.strip_prefix(root).unwrap().to_path_buf();
-            if path.is_dir() {
-                out.push((rel, None));
-                stack.push(path);
-            } else {
-                out.push((rel, Some(read(&path))));
-            }
-        }
-    }
-    out.sort();
-    out
-}
-
 #[test]
 fn mirror_up_and_down_with_nested_dirs_delete_and_parallel() {
     let f = Fixture::new();
@@ -365,7 +345,7 @@ fn mirror_up_and_down_with_nested_dirs_delete_and_parallel() {
     // Upload into a directory the server does not have yet.
     f.ftps(&["mirror", "--reverse", "src", &f.url("site")]).ok();
     let site = f.server.path("site");
-    assert_eq!(snapshot(&site), snapshot(&src));
+    tree::assert_same(&site, &src);
     // Nothing changed: nothing moves.
     let again = f.ftps(&["mirror", "--reverse", "src", &f.url("site")]).ok();
     assert!(
@@ -380,7 +360,7 @@ fn mirror_up_and_down_with_nested_dirs_delete_and_parallel() {
         .ok();
     let logins = run.stderr.matches("* logged in").count();
     assert_eq!(logins, 3, "{}", run.stderr);
-    assert_eq!(snapshot(&f.local("copy")), snapshot(&src));
+    tree::assert_same(&f.local("copy"), &src);
     let again = f.ftps(&["mirror", &f.url("site"), "copy"]).ok();
     assert!(
         again.stderr.contains("mirror: 0 downloaded"),
@@ -395,7 +375,7 @@ fn mirror_up_and_down_with_nested_dirs_delete_and_parallel() {
     std::fs::write(src.join("new.txt"), b"new").unwrap();
     f.ftps(&["mirror", "--reverse", "--delete", "src", &f.url("site")])
         .ok();
-    assert_eq!(snapshot(&site), snapshot(&src));
+    tree::assert_same(&site, &src);
     // ...and down, also deleting a local extra.
     std::fs::write(f.local("copy/extra.txt"), b"extra").unwrap();
     std::fs::create_dir_all(f.local("copy/extradir/x")).unwrap();
@@ -408,7 +388,7 @@ fn mirror_up_and_down_with_nested_dirs_delete_and_parallel() {
         "copy",
     ])
     .ok();
-    assert_eq!(snapshot(&f.local("copy")), snapshot(&src));
+    tree::assert_same(&f.local("copy"), &src);
 }
 
 #[test]

@@ -1,8 +1,6 @@
-//! Helpers shared by the hostile-input and fault-injection tests
-//! (`tests/hostile.rs`, `tests/hostile_tls.rs`, `tests/faults.rs`).
-//!
-//! Include with `#[path = "common/hostile_util.rs"] mod hostile_util;` next to
-//! `#[path = "common/client.rs"] mod client;` and `mod common;`.
+//! Helpers for the hostile-input and fault-injection tests of the server
+//! (`crates/ftps-server/tests/hostile.rs`, `hostile_tls.rs`, `faults.rs`),
+//! built on the raw client of [`crate::client`]:
 //!
 //! * [`assert_server_healthy`]: a second, well-behaved client does a full
 //!   TLS login, PROT P and RETR of a fresh random file, byte for byte;
@@ -11,12 +9,13 @@
 //! * [`Cases`]: table bookkeeping: every row counts as one case, failures
 //!   are collected (with the dialogue) and reported together, the count per
 //!   group is printed with `eprintln!`.
-//! * [`attempt`]: one command, with EPSV before it and the TLS data
-//!   connection after a 150 for the data-opening verbs, never panicking.
+//! * Commands that never panic but return `Err` with what went wrong:
+//!   [`try_cmd`], [`expect_code`], the table [`expect_codes`], and
+//!   [`attempt`]: one command, with EPSV before it and the TLS data
+//!   connection after a 150 for the data-opening verbs.
 //! * File-descriptor, memory, temp-file and directory-snapshot probes; the
 //!   process-wide [`shared`] / [`exclusive`] lock for tests that count file
 //!   descriptors or memory of the whole test process (the server runs in it).
-#![allow(dead_code, clippy::unwrap_used)]
 
 use std::collections::BTreeMap;
 use std::hash::{Hash, Hasher};
@@ -31,8 +30,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use crate::client::{self, Client, Control, Next, TlsData};
-use crate::common::{self, TestServer};
+use crate::client::{self, Client, Control, Next, Setup, TlsData};
+use crate::TestServer;
 
 // ---------------------------------------------------------------------------
 // Process-wide lock
@@ -65,10 +64,9 @@ static HEALTH_SEQ: AtomicUsize = AtomicUsize::new(0);
 pub async fn assert_healthy_at(addr: SocketAddr, cert_pem: &Path, root: &Path) {
     let n = HEALTH_SEQ.fetch_add(1, Ordering::Relaxed);
     let name = format!("health-{}-{n}.bin", std::process::id());
-    let data = common::write_random(&root.join(&name), 100_003 + n % 1000);
+    let data = crate::write_random(&root.join(&name), 100_003 + n % 1000);
     let config = client::config_default(cert_pem);
-    let mut c = Client::secure(addr, &config).await;
-    c.expect("TYPE I", 200).await;
+    let mut c = Client::open(addr, &config, Setup::explicit().type_i()).await;
     let got = c.retr(&name).await;
     c.check(
         got == data,
@@ -334,6 +332,18 @@ pub async fn expect_code(c: &mut Client, line: &[u8], code: u16) -> Result<Reply
         ));
     }
     Ok(r)
+}
+
+/// A table of commands and the reply code each must get, sent in order;
+/// the first wrong code (or missing reply) ends it with an error that names
+/// the row and the command.
+pub async fn expect_codes(c: &mut Client, rows: &[(&[u8], u16)]) -> Result<(), String> {
+    for (i, (line, code)) in rows.iter().enumerate() {
+        expect_code(c, line, *code)
+            .await
+            .map_err(|e| format!("row {} of {}: {e}", i + 1, rows.len()))?;
+    }
+    Ok(())
 }
 
 /// EPSV and the address to connect to.

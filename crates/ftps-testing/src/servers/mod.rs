@@ -1,21 +1,25 @@
-//! Starts real third-party FTPS servers (vsftpd, ProFTPD, Pure-FTPd) for
-//! interop tests. Include it from a test file with
+//! Real third-party FTPS servers (vsftpd, ProFTPD, Pure-FTPd) for interop
+//! tests:
 //!
 //! ```ignore
-//! #[path = "servers/mod.rs"]
-//! mod servers;
+//! use ftps_testing::servers::{self, Kind};
+//!
+//! let Some(server) = servers::start(Kind::Proftpd) else { return };
 //! ```
 //!
-//! `start(kind)` starts one private instance: its own temporary directory
+//! [`start`] starts one private instance: its own temporary directory
 //! (configuration, certificate, logs), its own writable root directory, a
 //! free control port on 127.0.0.1 and its own passive port range, and it
 //! returns once the server has sent its `220` greeting. Dropping the
 //! [`ExternalServer`] kills the server's processes and removes the
 //! directory. It returns `None` (the test should return early) when the
 //! servers are not installed or this is not root, and panics instead when
-//! `CI=true`. Install them with `sh scripts/install-test-servers.sh` (root).
+//! `CI=true` (or `CI=1`). Install them with `sh scripts/install-test-servers.sh`
+//! (root).
 //!
-//! What each server offers (see `tests/servers/README.md`):
+//! What each server offers (more in `README.md` next to this file: how each
+//! is installed, configured and logged in, and the known problems of curl
+//! 7.88 with them):
 //!
 //! | server    | explicit `port`        | `implicit_port` | `ccc_port`             | session reuse required |
 //! |-----------|------------------------|-----------------|------------------------|------------------------|
@@ -29,8 +33,8 @@
 //!
 //! All negotiate TLS 1.2 and TLS 1.3, and accept active mode (PORT/EPRT).
 //! The servers run as root (they switch to the test user per session), so
-//! the tests must run as root too.
-#![allow(dead_code)]
+//! the tests must run as root too. The configuration templates
+//! (`vsftpd.conf.in`, `proftpd.conf.in`) are compiled in.
 
 use std::collections::hash_map::RandomState;
 use std::fs;
@@ -70,12 +74,16 @@ const PROFTPD_CONF: &str = include_str!("proftpd.conf.in");
 /// Which server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Kind {
+    /// vsftpd 3 (`/usr/sbin/vsftpd`).
     Vsftpd,
+    /// ProFTPD 1.3 with mod_tls.
     Proftpd,
+    /// Pure-FTPd 1.0.
     PureFtpd,
 }
 
 impl Kind {
+    /// The three servers.
     pub const ALL: [Kind; 3] = [Kind::Vsftpd, Kind::Proftpd, Kind::PureFtpd];
 
     /// Short lowercase name: `vsftpd`, `proftpd`, `pure-ftpd`.
@@ -128,6 +136,7 @@ impl std::fmt::Display for Kind {
 /// A running server; its processes are killed and its directory removed on
 /// drop.
 pub struct ExternalServer {
+    /// Which server this is.
     pub kind: Kind,
     /// Explicit FTPS (AUTH TLS) control port on 127.0.0.1.
     pub port: u16,
@@ -148,7 +157,9 @@ pub struct ExternalServer {
     /// The directory the test user sees as `/` (chrooted), writable, owned
     /// by the test user; empty at start.
     pub root: PathBuf,
+    /// The login name ([`TEST_USER`]).
     pub user: String,
+    /// The test user's password (from the install script's password file).
     pub password: String,
     /// The server's self-signed certificate (SANs localhost, 127.0.0.1),
     /// PEM: trust it with `--cacert` or a root store.
@@ -271,11 +282,12 @@ impl ExternalServer {
         path
     }
 
-    /// The small known tree of the LIST/MLSD fixtures
-    /// (tests/servers/list-*.txt): `a.txt` (5 bytes, "hello"), `dir/` (empty),
-    /// `link -> a.txt` (symlink), all dated 2024-03-05 14:07:09 UTC, and
-    /// `new file.txt` (11 bytes, dated now: listings show a time instead of
-    /// a year for it, and its name has a space).
+    /// The small known tree of the LIST/MLSD fixtures of the client's tests
+    /// (`crates/ftps-client/tests/servers/list-*.txt`): `a.txt` (5 bytes,
+    /// "hello"), `dir/` (empty), `link -> a.txt` (symlink), all dated
+    /// 2024-03-05 14:07:09 UTC, and `new file.txt` (11 bytes, dated now:
+    /// listings show a time instead of a year for it, and its name has a
+    /// space).
     pub fn create_sample_tree(&self) {
         self.put_file("a.txt", b"hello");
         self.make_dirs(&self.root.join("dir"));
@@ -392,7 +404,9 @@ fn pure_pw() -> PathBuf {
     prefix().join("pure-ftpd/usr/bin/pure-pw")
 }
 
-fn in_ci() -> bool {
+/// Whether a missing server or client must fail the test instead of
+/// skipping it: `CI=true` or `CI=1`.
+pub fn in_ci() -> bool {
     matches!(std::env::var("CI").as_deref(), Ok("true") | Ok("1"))
 }
 

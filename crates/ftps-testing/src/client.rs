@@ -11,7 +11,23 @@
 //!
 //! Every command and reply is recorded so that a failed assertion can show
 //! the whole dialogue.
-#![allow(dead_code, clippy::unwrap_used)]
+//!
+//! * [`Client`]: the control connection: [`Client::connect`] (explicit),
+//!   [`Client::connect_implicit`], commands with or without a check of the
+//!   reply code ([`Client::expect`], [`Client::cmd`], [`Client::send_raw`]),
+//!   TLS on and off ([`Client::auth_tls`], [`Client::clear_tls`]) and
+//!   transfers over passive PROT P data connections ([`Client::download`],
+//!   [`Client::upload`], [`Client::retr`], [`Client::stor`]).
+//! * Set-ups in one call: [`Client::open`] with a [`Setup`] (explicit or
+//!   implicit FTPS, login, `PBSZ 0` + `PROT P` or `PROT C`, `TYPE I`),
+//!   [`Client::session`] for a [`TestServer`], [`Client::secure`].
+//! * Tables of command and expected reply code: [`Client::expect_replies`];
+//!   a failing row names the command and the reply it got, and shows the
+//!   dialogue.
+//! * TLS client configurations ([`config_default`], [`config_tls12`],
+//!   [`config_no_resumption`], ...), data-connection helpers
+//!   ([`tcp_connect`], [`data_tls`], [`read_all`], [`write_all_and_close`])
+//!   and [`within`], a deadline for a whole test.
 
 use std::future::Future;
 use std::io;
@@ -30,6 +46,8 @@ use rustls_pki_types::{CertificateDer, ServerName};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
+
+use crate::TestServer;
 
 /// Bound on reading one reply.
 pub const REPLY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -242,6 +260,116 @@ pub async fn write_all_and_close<S: AsyncWrite + Unpin>(
 }
 
 // ---------------------------------------------------------------------------
+// Session set-ups
+// ---------------------------------------------------------------------------
+
+/// How [`Client::open`] sets a session up: how TLS starts, then a table of
+/// commands and expected replies ([`Setup::steps`]).
+///
+/// [`Setup::explicit`] and [`Setup::implicit`] are the usual secure session
+/// (the test account logged in, `PBSZ 0`, `PROT P`); the other methods
+/// change one step each:
+///
+/// ```ignore
+/// let mut c = Client::open(server.explicit, &config, Setup::explicit().type_i()).await;
+/// let mut c = Client::session(&server, Setup::implicit().no_prot()).await;
+/// let mut c = Client::open(addr, &config, Setup::explicit().tls_only()).await;
+/// ```
+#[derive(Clone, Debug)]
+pub struct Setup {
+    implicit: bool,
+    login: Option<(String, String)>,
+    prot: Option<&'static str>,
+    type_i: bool,
+}
+
+impl Setup {
+    /// Explicit FTPS: the 220 greeting, `AUTH TLS` (234) and the handshake;
+    /// then `USER` (331) and `PASS` (230) of the test account, `PBSZ 0`
+    /// (200), `PROT P` (200).
+    pub fn explicit() -> Setup {
+        Setup {
+            implicit: false,
+            login: Some((crate::USER.to_string(), crate::PASSWORD.to_string())),
+            prot: Some("P"),
+            type_i: false,
+        }
+    }
+
+    /// Implicit FTPS: the handshake first, the 220 greeting over TLS; then
+    /// the same steps as [`Setup::explicit`].
+    pub fn implicit() -> Setup {
+        Setup {
+            implicit: true,
+            ..Setup::explicit()
+        }
+    }
+
+    /// Stop once the control connection is protected: no login, no
+    /// `PBSZ`/`PROT`, no `TYPE`.
+    pub fn tls_only(self) -> Setup {
+        Setup {
+            login: None,
+            prot: None,
+            type_i: false,
+            ..self
+        }
+    }
+
+    /// Log in as `user` with `password` instead of the test account.
+    pub fn user(self, user: &str, password: &str) -> Setup {
+        Setup {
+            login: Some((user.to_string(), password.to_string())),
+            ..self
+        }
+    }
+
+    /// No `PBSZ`/`PROT`: the data protection stays what the session starts
+    /// with (Clear after `AUTH TLS`, Private on an implicit connection).
+    pub fn no_prot(self) -> Setup {
+        Setup { prot: None, ..self }
+    }
+
+    /// `PBSZ 0` (200) and `PROT C` (200) instead of `PROT P`.
+    pub fn prot_c(self) -> Setup {
+        Setup {
+            prot: Some("C"),
+            ..self
+        }
+    }
+
+    /// `TYPE I` (200) last.
+    pub fn type_i(self) -> Setup {
+        Setup {
+            type_i: true,
+            ..self
+        }
+    }
+
+    /// Whether TLS starts from the first byte (implicit FTPS).
+    pub fn is_implicit(&self) -> bool {
+        self.implicit
+    }
+
+    /// The steps after TLS is up, in order: command and expected reply code.
+    pub fn steps(&self) -> Vec<(String, u16)> {
+        let mut steps = Vec::new();
+        if let Some((user, password)) = &self.login {
+            steps.push((format!("USER {user}"), 331));
+            steps.push((format!("PASS {password}"), 230));
+        }
+        if let Some(level) = self.prot {
+            steps.push(("PBSZ 0".to_string(), 200));
+            steps.push((format!("PROT {level}"), 200));
+        }
+        if self.type_i {
+            steps.push(("TYPE I".to_string(), 200));
+        }
+        steps
+    }
+}
+
+// ---------------------------------------------------------------------------
 // The control stream
 // ---------------------------------------------------------------------------
 
@@ -317,6 +445,22 @@ impl AsyncWrite for Control {
     }
 }
 
+/// A command line as the dialogue and failure messages show it: the
+/// password of `PASS` masked, long lines shortened.
+fn shown(line: &[u8]) -> String {
+    if line.len() >= 5 && line[..5].eq_ignore_ascii_case(b"PASS ") {
+        "PASS ****".to_string()
+    } else if line.len() > 200 {
+        format!(
+            "{}... ({} bytes)",
+            String::from_utf8_lossy(&line[..60]),
+            line.len()
+        )
+    } else {
+        String::from_utf8_lossy(line).escape_debug().to_string()
+    }
+}
+
 /// What came next on the control connection.
 #[derive(Debug)]
 pub enum Next {
@@ -367,13 +511,42 @@ impl Client {
         client
     }
 
-    /// Explicit FTPS, AUTH TLS, USER/PASS, PBSZ 0, PROT P.
+    /// Explicit FTPS, AUTH TLS, USER/PASS, PBSZ 0, PROT P: the same as
+    /// [`Client::open`] with [`Setup::explicit`].
     pub async fn secure(addr: SocketAddr, config: &Arc<ClientConfig>) -> Client {
-        let mut client = Client::connect(addr).await;
-        client.auth_tls(config).await;
-        client.login().await;
-        client.pbsz_prot_p().await;
+        Client::open(addr, config, Setup::explicit()).await
+    }
+
+    /// Connect to `addr` and set the session up as `setup` says, with
+    /// `config` for the control connection's TLS (and, by default, for data
+    /// connections). Every step checks its reply code; a wrong one panics
+    /// with the step, the reply and the dialogue.
+    pub async fn open(addr: SocketAddr, config: &Arc<ClientConfig>, setup: Setup) -> Client {
+        let mut client = if setup.implicit {
+            Client::connect_implicit(addr, config).await
+        } else {
+            let mut client = Client::connect(addr).await;
+            client.auth_tls(config).await;
+            client
+        };
+        let steps = setup.steps();
+        let rows: Vec<(&str, u16)> = steps.iter().map(|(l, code)| (l.as_str(), *code)).collect();
+        client.expect_replies(&rows).await;
         client
+    }
+
+    /// [`Client::open`] on a [`TestServer`]: its first explicit or implicit
+    /// listener (as `setup` says), with a TLS configuration of its own
+    /// ([`config_default`] for the server's certificate: its own session
+    /// store), which [`Client::config`] returns.
+    pub async fn session(server: &TestServer, setup: Setup) -> Client {
+        let config = config_default(&server.cert_pem);
+        let addr = if setup.implicit {
+            server.implicit
+        } else {
+            server.explicit
+        };
+        Client::open(addr, &config, setup).await
     }
 
     /// A client on an already open stream (no greeting is read).
@@ -447,18 +620,7 @@ impl Client {
     pub async fn send_line_bytes(&mut self, line: &[u8]) {
         let mut bytes = line.to_vec();
         bytes.extend_from_slice(b"\r\n");
-        let shown = if line.len() >= 5 && line[..5].eq_ignore_ascii_case(b"PASS ") {
-            "PASS ****".to_string()
-        } else if line.len() > 200 {
-            format!(
-                "{}... ({} bytes)",
-                String::from_utf8_lossy(&line[..60]),
-                line.len()
-            )
-        } else {
-            String::from_utf8_lossy(line).escape_debug().to_string()
-        };
-        self.log.push(format!("C> {shown}"));
+        self.log.push(format!("C> {}", shown(line)));
         let write = async {
             self.stream.write_all(&bytes).await?;
             self.stream.flush().await
@@ -550,10 +712,50 @@ impl Client {
         self.read_reply().await
     }
 
-    /// Send a command and check the code of its reply.
+    /// Send a command and check the code of its reply (a wrong one panics
+    /// with the command, the reply and the dialogue).
     pub async fn expect(&mut self, line: &str, code: u16) -> Reply {
         self.send(line).await;
-        self.expect_reply(code).await
+        let reply = self.read_reply().await;
+        if reply.code != code {
+            panic!(
+                "{}: expected {code}, got {} {:?}\n--- dialogue:\n{}",
+                shown(line.as_bytes()),
+                reply.code,
+                reply.text(),
+                self.dialogue()
+            );
+        }
+        reply
+    }
+
+    /// A table of commands and the reply code each must get, sent in order
+    /// (one reply read per command). A wrong code panics naming the row,
+    /// the command and the reply, with the dialogue so far. Returns the
+    /// replies.
+    ///
+    /// ```ignore
+    /// c.expect_replies(&[("PBSZ 0", 200), ("PROT S", 536), ("PROT P", 200)]).await;
+    /// ```
+    pub async fn expect_replies(&mut self, rows: &[(&str, u16)]) -> Vec<Reply> {
+        let mut replies = Vec::with_capacity(rows.len());
+        for (i, (line, code)) in rows.iter().enumerate() {
+            self.send(line).await;
+            let reply = self.read_reply().await;
+            if reply.code != *code {
+                panic!(
+                    "row {} of {}: {}: expected {code}, got {} {:?}\n--- dialogue:\n{}",
+                    i + 1,
+                    rows.len(),
+                    shown(line.as_bytes()),
+                    reply.code,
+                    reply.text(),
+                    self.dialogue()
+                );
+            }
+            replies.push(reply);
+        }
+        replies
     }
 
     /// Panic (with the dialogue) unless `cond` holds.
@@ -601,7 +803,7 @@ impl Client {
         self.auth("TLS", config).await;
     }
 
-    /// AUTH <mechanism> (234) and the client handshake.
+    /// `AUTH <mechanism>` (234) and the client handshake.
     pub async fn auth(&mut self, mechanism: &str, config: &Arc<ClientConfig>) {
         self.expect(&format!("AUTH {mechanism}"), 234).await;
         if let Err(e) = self.start_tls(config).await {
@@ -691,8 +893,7 @@ impl Client {
 
     /// USER/PASS with the test account.
     pub async fn login(&mut self) {
-        self.login_as(crate::common::USER, crate::common::PASSWORD)
-            .await;
+        self.login_as(crate::USER, crate::PASSWORD).await;
     }
 
     /// USER/PASS (331, 230).
@@ -836,5 +1037,103 @@ impl Client {
     /// STOR over a passive PROT P data connection.
     pub async fn stor(&mut self, path: &str, data: &[u8]) {
         self.upload(format!("STOR {path}").as_bytes(), data).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rows(steps: &[(String, u16)]) -> Vec<(&str, u16)> {
+        steps.iter().map(|(l, code)| (l.as_str(), *code)).collect()
+    }
+
+    #[test]
+    fn setups_are_the_secure_session_with_one_step_changed_per_option() {
+        let pass = format!("PASS {}", crate::PASSWORD);
+        let user = format!("USER {}", crate::USER);
+        let secure = vec![
+            (user.as_str(), 331),
+            (pass.as_str(), 230),
+            ("PBSZ 0", 200),
+            ("PROT P", 200),
+        ];
+        assert_eq!(rows(&Setup::explicit().steps()), secure);
+        assert!(!Setup::explicit().is_implicit());
+        assert_eq!(rows(&Setup::implicit().steps()), secure);
+        assert!(Setup::implicit().is_implicit());
+        let mut binary = secure.clone();
+        binary.push(("TYPE I", 200));
+        assert_eq!(rows(&Setup::explicit().type_i().steps()), binary);
+        let mut clear = secure.clone();
+        clear[3] = ("PROT C", 200);
+        assert_eq!(rows(&Setup::explicit().prot_c().steps()), clear);
+        assert_eq!(rows(&Setup::implicit().no_prot().steps()), secure[..2]);
+        assert!(Setup::explicit().type_i().tls_only().steps().is_empty());
+        assert_eq!(
+            rows(&Setup::explicit().user("bob", "pw").no_prot().steps()),
+            vec![("USER bob", 331), ("PASS pw", 230)]
+        );
+    }
+
+    /// A plaintext server that greets and then answers each command line
+    /// with the next of `replies`.
+    async fn scripted_server(replies: &'static [&'static str]) -> SocketAddr {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (tcp, _) = listener.accept().await.unwrap();
+            let (read, mut write) = tcp.into_split();
+            write.write_all(b"220 ready\r\n").await.unwrap();
+            let mut lines = tokio::io::BufReader::new(read);
+            for reply in replies {
+                let mut line = String::new();
+                if tokio::io::AsyncBufReadExt::read_line(&mut lines, &mut line)
+                    .await
+                    .unwrap()
+                    == 0
+                {
+                    return;
+                }
+                write.write_all(reply.as_bytes()).await.unwrap();
+            }
+        });
+        addr
+    }
+
+    #[tokio::test]
+    async fn a_failing_table_row_names_its_command_and_the_reply_with_the_dialogue() {
+        let addr = scripted_server(&["200 ok\r\n", "503 PBSZ first\r\n", "200 ok\r\n"]).await;
+        let run = tokio::spawn(async move {
+            let mut c = Client::connect(addr).await;
+            c.expect_replies(&[("NOOP", 200), ("PROT P", 200), ("NOOP", 200)])
+                .await;
+        });
+        let message = crate::hostile::panic_text(run.await.unwrap_err());
+        assert!(
+            message.starts_with("row 2 of 3: PROT P: expected 200, got 503 \"PBSZ first\""),
+            "{message}"
+        );
+        assert!(
+            message.contains(
+                "--- dialogue:\nS< 220 ready\nC> NOOP\nS< 200 ok\nC> PROT P\nS< 503 PBSZ first"
+            ),
+            "{message}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_wrong_reply_names_the_command_but_never_the_password() {
+        let addr = scripted_server(&["331 password\r\n", "530 no\r\n"]).await;
+        let run = tokio::spawn(async move {
+            let mut c = Client::connect(addr).await;
+            c.login_as("alice", "s3cret").await;
+        });
+        let message = crate::hostile::panic_text(run.await.unwrap_err());
+        assert!(
+            message.starts_with("PASS ****: expected 230, got 530 \"no\""),
+            "{message}"
+        );
+        assert!(!message.contains("s3cret"), "{message}");
     }
 }
