@@ -7,6 +7,7 @@
 //! [`ServerSession`](super::ServerSession).
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use crate::command::TransferType;
 use crate::entry::Entry;
@@ -90,6 +91,12 @@ pub struct SessionConfig {
     pub max_login_failures: u32,
     /// The text of the 220 greeting.
     pub banner: String,
+    /// From connect (or logout) to a successful login, however chatty the
+    /// client is meanwhile; then 421 and close.
+    pub login_timeout: Duration,
+    /// After login, the longest time without a received byte (a transfer
+    /// pauses it); then 421 and close.
+    pub idle_timeout: Duration,
 }
 
 /// What authentication grants: the only way into the logged-in state.
