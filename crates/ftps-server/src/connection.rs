@@ -22,8 +22,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use ftps_proto::command::Command;
 use ftps_proto::line::{LineError, LineReader};
 use ftps_proto::session::{
-    Action, DataEndpoint, DataProtection, FsError, FsRequest, FsResponse, LoginGrant, PassiveKind,
-    ServerSession, SessionConfig, TlsFailure, TransferOutcome, TransferRequest,
+    Action, DataEndpoint, DataProtection, FsError, FsRequest, FsResponse, LoginGrant, LoginMethod,
+    PassiveKind, ServerSession, SessionConfig, TlsFailure, TransferOutcome, TransferRequest,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -323,7 +323,10 @@ impl Connection {
                 self.check_user(user);
                 Flow::Continue
             }
-            Action::LoggedIn(_) => Flow::Continue,
+            Action::LoggedIn { grant, method } => {
+                self.logged_in(grant.name, method);
+                Flow::Continue
+            }
             Action::LoggedOut => {
                 self.storage = None;
                 self.user.clear();
@@ -442,22 +445,19 @@ impl Connection {
                 UserCheck::Refused
             }
             CertCheck::Certificate(account) => match self.open_storage(&account) {
-                Some(grant) => {
-                    info!(peer = %self.peer, user = %account.name, "login by client certificate");
-                    UserCheck::Certificate(grant)
-                }
+                Some(grant) => UserCheck::Certificate(grant),
                 None => UserCheck::Refused,
             },
         };
         self.session.handle_user_check(answer);
     }
 
-    /// Open the user's storage root; the grant on success.
+    /// Open the user's storage root; the grant on success. (A root that
+    /// cannot be opened refuses the login.)
     fn open_storage(&mut self, account: &Account) -> Option<LoginGrant> {
         match self.shared.open_root(&account.root) {
             Ok(fs) => {
                 self.storage = Some(fs);
-                self.user = account.name.clone();
                 Some(grant_for(account))
             }
             Err(error) => {
@@ -465,6 +465,27 @@ impl Connection {
                 None
             }
         }
+    }
+
+    /// The session logged the user in (its 230 or 232 went out): the one
+    /// place a login is recorded.
+    fn logged_in(&mut self, user: String, method: LoginMethod) {
+        let tls = self.tls_version();
+        match method {
+            LoginMethod::Password => info!(peer = %self.peer, %user, %tls, "login"),
+            LoginMethod::Certificate => {
+                info!(peer = %self.peer, %user, %tls, "login by client certificate")
+            }
+        }
+        self.user = user;
+    }
+
+    /// The control connection's TLS version, for the log.
+    fn tls_version(&self) -> String {
+        self.stream
+            .tls()
+            .map(|c| crate::tls::describe(c).0)
+            .unwrap_or_else(|| "none".into())
     }
 
     async fn authenticate(&mut self, user: Vec<u8>, password: Vec<u8>) {
@@ -496,12 +517,8 @@ impl Connection {
             }
             None => None,
         };
-        let tls = self
-            .stream
-            .tls()
-            .map(|c| crate::tls::describe(c).0)
-            .unwrap_or_else(|| "none".into());
         let Some(account) = account else {
+            let tls = self.tls_version();
             let ip = self.peer.ip().to_canonical();
             match self
                 .shared
@@ -524,9 +541,6 @@ impl Connection {
             return;
         };
         let grant = self.open_storage(&account);
-        if grant.is_some() {
-            info!(peer = %self.peer, user = %account.name, %tls, "login");
-        }
         self.session.handle_auth_result(grant);
     }
 

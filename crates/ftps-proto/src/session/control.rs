@@ -222,7 +222,7 @@ impl ServerSession {
                         grant.name
                     ),
                 );
-                self.log_in(grant);
+                self.log_in(grant, LoginMethod::Certificate);
             }
             UserCheck::Refused => {
                 self.reply(
@@ -235,9 +235,12 @@ impl ServerSession {
     }
 
     /// Enter the logged-in state (after the 230 or 232 reply).
-    fn log_in(&mut self, grant: LoginGrant) {
+    fn log_in(&mut self, grant: LoginGrant, method: LoginMethod) {
         self.cwd = VirtualPath::root();
-        self.push(Action::LoggedIn(grant.clone()));
+        self.push(Action::LoggedIn {
+            grant: grant.clone(),
+            method,
+        });
         self.login = Login::LoggedIn(grant);
     }
 
@@ -269,7 +272,7 @@ impl ServerSession {
             }
             Some(grant) => {
                 self.reply(230, format!("User {} logged in.", grant.name));
-                self.log_in(grant);
+                self.log_in(grant, LoginMethod::Password);
             }
             None => {
                 self.login_failures = self.login_failures.saturating_add(1);

@@ -1,5 +1,5 @@
 //! Unit tests of the session's deadlines (login and idle timeouts), its
-//! login-failure count, named after the rule they
+//! login-failure count and the login it reports, named after the rule they
 //! check. Time is an input: every test drives its own clock from `t0`.
 
 use super::*;
@@ -272,7 +272,7 @@ fn timeouts_too_large_for_an_instant_mean_no_deadline() {
     assert_eq!(drain(&mut s), vec![]);
 }
 
-// ---- Login failures ----
+// ---- Login failures and the login record ----
 
 #[test]
 fn login_failures_are_counted_once_and_close_after_max_login_failures() {
@@ -317,4 +317,45 @@ fn login_failures_survive_a_login_and_a_tls_refusal_is_not_one() {
     s.handle_auth_result(Some(grant(Policy::default())));
     assert_eq!(codes(&drain(&mut s)), vec![530]);
     assert_eq!(s.login_failures(), 0);
+}
+
+#[test]
+fn logged_in_action_follows_the_reply_and_says_how() {
+    let mut s = new_session(config());
+    with_tls(&mut s);
+    send(&mut s, "USER alice");
+    send(&mut s, "PASS secret");
+    s.handle_auth_result(Some(grant(Policy::default())));
+    let actions = drain(&mut s);
+    assert_eq!(codes(&actions), vec![230]);
+    assert_eq!(
+        actions.last(),
+        Some(&Action::LoggedIn {
+            grant: grant(Policy::default()),
+            method: LoginMethod::Password,
+        })
+    );
+    let mut s = new_session(config());
+    with_tls(&mut s);
+    s.set_client_certificate(true);
+    send(&mut s, "USER alice");
+    s.handle_user_check(UserCheck::Certificate(grant(Policy::default())));
+    let actions = drain(&mut s);
+    assert_eq!(codes(&actions), vec![232]);
+    assert_eq!(
+        actions.last(),
+        Some(&Action::LoggedIn {
+            grant: grant(Policy::default()),
+            method: LoginMethod::Certificate,
+        })
+    );
+    // Refused logins report nothing.
+    let mut s = new_session(config());
+    with_tls(&mut s);
+    send(&mut s, "USER alice");
+    send(&mut s, "PASS wrong");
+    s.handle_auth_result(None);
+    assert!(!drain(&mut s)
+        .iter()
+        .any(|a| matches!(a, Action::LoggedIn { .. })));
 }

@@ -112,6 +112,15 @@ pub struct LoginGrant {
     pub anonymous: bool,
 }
 
+/// What logged a user in (for the I/O layer's log).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoginMethod {
+    /// USER and PASS (with or without a client certificate on the connection).
+    Password,
+    /// The TLS client certificate alone: 232 without PASS (RFC 4217 §12.2).
+    Certificate,
+}
+
 /// How a TLS client certificate relates to the user named in USER
 /// (RFC 4217 §12.2, §15.1.2).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -357,8 +366,15 @@ pub enum Action {
     StartTransfer(TransferRequest),
     /// Stop the running transfer (ABOR); it still reports `handle_transfer_done`.
     AbortTransfer,
-    /// The user logged in: the I/O layer opens this user's storage root.
-    LoggedIn(LoginGrant),
+    /// The user logged in (the 230 or 232 reply precedes this): the one
+    /// place where the I/O layer records a login (its user name, its log).
+    /// The user's storage was opened before the grant was handed in.
+    LoggedIn {
+        /// What the authenticator or the certificate check granted.
+        grant: LoginGrant,
+        /// Password or certificate.
+        method: LoginMethod,
+    },
     /// The user was logged out (REIN, AUTH, a new USER): storage is closed.
     LoggedOut,
     /// Close the control connection after writing the preceding replies.
