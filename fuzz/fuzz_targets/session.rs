@@ -258,25 +258,84 @@ fn timeout(session: &mut ServerSession, now: Instant) {
     }
 }
 
+impl ConfigIn {
+    fn get(&self) -> SessionConfig {
+        SessionConfig {
+            implicit: self.implicit,
+            policy: self.policy.get(),
+            anonymous: self.anonymous.map(|a| match a % 3 {
+                0 => AnonymousTls::Require,
+                1 => AnonymousTls::Allow,
+                _ => AnonymousTls::Refuse,
+            }),
+            peer: SocketAddr::new(self.peer.get(), 40000),
+            local: SocketAddr::new(self.local.get(), 2121),
+            max_login_failures: u32::from(self.max_login_failures),
+            banner: "ready".into(),
+            login_timeout: Duration::from_secs(u64::from(self.login_timeout_secs)),
+            idle_timeout: Duration::from_secs(u64::from(self.idle_timeout_secs)),
+        }
+    }
+}
+
+/// Hand one event to the session; `now` is the target's clock.
+fn apply(session: &mut ServerSession, event: &Event, now: &mut Instant) {
+    match event {
+        Event::Line(line) => session.handle_line(line, *now),
+        Event::Cmd(verb, arg) => session.handle_line(&line_for(verb, arg), *now),
+        Event::TlsEstablished => session.handle_tls_established(*now),
+        Event::TlsFailed(complete) => session.handle_tls_failed(if *complete {
+            TlsFailure::Complete
+        } else {
+            TlsFailure::MidHandshake
+        }),
+        Event::AuthResult(grant) => {
+            session.handle_auth_result(grant.as_ref().map(|g| LoginGrant {
+                name: "fuzz".into(),
+                write: g.write,
+                policy: g.policy.get(),
+                anonymous: g.anonymous,
+            }))
+        }
+        Event::FsResult(fs) => session.handle_fs_result(match fs {
+            FsIn::Done => FsResponse::Done,
+            FsIn::Metadata(e) => FsResponse::Metadata(e.get()),
+            FsIn::Entries(es) => FsResponse::Entries(es.iter().map(EntryIn::get).collect()),
+            FsIn::Failed(e) => FsResponse::Failed(e.get()),
+        }),
+        Event::PassiveOpened(addr) => session.handle_passive_opened(
+            addr.as_ref()
+                .map(|(ip, port)| SocketAddr::new(ip.get(), *port)),
+        ),
+        Event::TransferStarted { unique_name, size } => {
+            session.handle_transfer_started(TransferStarted {
+                unique_name: unique_name.clone(),
+                size: *size,
+            })
+        }
+        Event::TransferDone(outcome) => session.handle_transfer_done(outcome.get(), *now),
+        Event::Progress(n) => session.set_transfer_progress(*n),
+        Event::SetNow(t) => session.set_now(*t),
+        Event::LineTooLong => session.handle_line_too_long(),
+        Event::Input => session.handle_input(*now),
+        Event::Elapse(ms) => {
+            *now = now
+                .checked_add(Duration::from_millis(u64::from(*ms)))
+                .unwrap_or(*now)
+        }
+        Event::Timeout => timeout(session, *now),
+        Event::TimeoutAtDeadline => {
+            *now = session.poll_timeout().map_or(*now, |d| d.max(*now));
+            timeout(session, *now);
+        }
+        Event::Shutdown => session.handle_shutdown(),
+    }
+}
+
 fuzz_target!(|input: Input| {
     let c = &input.config;
-    let config = SessionConfig {
-        implicit: c.implicit,
-        policy: c.policy.get(),
-        anonymous: c.anonymous.map(|a| match a % 3 {
-            0 => AnonymousTls::Require,
-            1 => AnonymousTls::Allow,
-            _ => AnonymousTls::Refuse,
-        }),
-        peer: SocketAddr::new(c.peer.get(), 40000),
-        local: SocketAddr::new(c.local.get(), 2121),
-        max_login_failures: u32::from(c.max_login_failures),
-        banner: "ready".into(),
-        login_timeout: Duration::from_secs(u64::from(c.login_timeout_secs)),
-        idle_timeout: Duration::from_secs(u64::from(c.idle_timeout_secs)),
-    };
     let mut now = Instant::now();
-    let mut session = ServerSession::new(config, now);
+    let mut session = ServerSession::new(c.get(), now);
     let mut close_seen = false;
     if trace() {
         eprintln!("config: {c:?}");
@@ -322,55 +381,7 @@ fuzz_target!(|input: Input| {
         if stop_at_close() && session.is_closed() {
             break;
         }
-        match event {
-            Event::Line(line) => session.handle_line(line, now),
-            Event::Cmd(verb, arg) => session.handle_line(&line_for(verb, arg), now),
-            Event::TlsEstablished => session.handle_tls_established(now),
-            Event::TlsFailed(complete) => session.handle_tls_failed(if *complete {
-                TlsFailure::Complete
-            } else {
-                TlsFailure::MidHandshake
-            }),
-            Event::AuthResult(grant) => session.handle_auth_result(grant.as_ref().map(|g| {
-                LoginGrant {
-                    name: "fuzz".into(),
-                    write: g.write,
-                    policy: g.policy.get(),
-                    anonymous: g.anonymous,
-                }
-            })),
-            Event::FsResult(fs) => session.handle_fs_result(match fs {
-                FsIn::Done => FsResponse::Done,
-                FsIn::Metadata(e) => FsResponse::Metadata(e.get()),
-                FsIn::Entries(es) => FsResponse::Entries(es.iter().map(EntryIn::get).collect()),
-                FsIn::Failed(e) => FsResponse::Failed(e.get()),
-            }),
-            Event::PassiveOpened(addr) => session.handle_passive_opened(
-                addr.as_ref().map(|(ip, port)| SocketAddr::new(ip.get(), *port)),
-            ),
-            Event::TransferStarted { unique_name, size } => {
-                session.handle_transfer_started(TransferStarted {
-                    unique_name: unique_name.clone(),
-                    size: *size,
-                })
-            }
-            Event::TransferDone(outcome) => session.handle_transfer_done(outcome.get(), now),
-            Event::Progress(n) => session.set_transfer_progress(*n),
-            Event::SetNow(t) => session.set_now(*t),
-            Event::LineTooLong => session.handle_line_too_long(),
-            Event::Input => session.handle_input(now),
-            Event::Elapse(ms) => {
-                now = now
-                    .checked_add(Duration::from_millis(u64::from(*ms)))
-                    .unwrap_or(now)
-            }
-            Event::Timeout => timeout(&mut session, now),
-            Event::TimeoutAtDeadline => {
-                now = session.poll_timeout().map_or(now, |d| d.max(now));
-                timeout(&mut session, now);
-            }
-            Event::Shutdown => session.handle_shutdown(),
-        }
+        apply(&mut session, event, &mut now);
         drain(&mut session, event);
         if session.is_closed() || session.transfer_active() {
             assert_eq!(
