@@ -2,8 +2,13 @@
 //! lines and I/O-layer answers delivered in any order, including answers to
 //! requests that were never made.
 //!
+//! Time is an input too: the target keeps a clock that events move forward,
+//! and reports received bytes and timer wake-ups at that time.
+//!
 //! Invariants: no panic; every reply code is in 100..=599; once the session
-//! is closed (and its actions drained) no event produces another action.
+//! is closed (and its actions drained) no event produces another action;
+//! there is no deadline once closed or while a transfer runs; a wake-up at or
+//! after the deadline closes the session.
 //! With FTPS_FUZZ_STOP_AT_CLOSE=1 in the environment the event stream stops
 //! at close instead (the I/O layer drops the connection), which keeps the
 //! after-close check from masking everything else while it is being fixed.
@@ -13,6 +18,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
 use arbitrary::Arbitrary;
 use ftps_proto::entry::{Entry, EntryKind};
@@ -68,6 +74,8 @@ struct ConfigIn {
     peer: Ip,
     local: Ip,
     max_login_failures: u8,
+    login_timeout_secs: u16,
+    idle_timeout_secs: u16,
 }
 
 #[derive(Debug, Arbitrary)]
@@ -197,8 +205,14 @@ enum Event {
     Progress(u64),
     SetNow(i64),
     LineTooLong,
+    /// Bytes arrived (activity).
+    Input,
+    /// The clock moves on by this many milliseconds.
+    Elapse(u32),
+    /// A timer wake-up now.
     Timeout,
-    LoginTimeout,
+    /// The clock jumps to the session's deadline (if any) and the timer wakes.
+    TimeoutAtDeadline,
     Shutdown,
 }
 
@@ -232,22 +246,96 @@ fn line_for(verb: &Verb, arg: &Arg) -> Vec<u8> {
     line
 }
 
+/// A timer wake-up at `now`: past the deadline, the session must close.
+fn timeout(session: &mut ServerSession, now: Instant) {
+    let due = session.poll_timeout().is_some_and(|d| d <= now);
+    session.handle_timeout(now);
+    if due {
+        assert!(
+            session.is_closed(),
+            "deadline passed but the session is open"
+        );
+    }
+}
+
+impl ConfigIn {
+    fn get(&self) -> SessionConfig {
+        SessionConfig {
+            implicit: self.implicit,
+            policy: self.policy.get(),
+            anonymous: self.anonymous.map(|a| match a % 3 {
+                0 => AnonymousTls::Require,
+                1 => AnonymousTls::Allow,
+                _ => AnonymousTls::Refuse,
+            }),
+            peer: SocketAddr::new(self.peer.get(), 40000),
+            local: SocketAddr::new(self.local.get(), 2121),
+            max_login_failures: u32::from(self.max_login_failures),
+            banner: "ready".into(),
+            login_timeout: Duration::from_secs(u64::from(self.login_timeout_secs)),
+            idle_timeout: Duration::from_secs(u64::from(self.idle_timeout_secs)),
+        }
+    }
+}
+
+/// Hand one event to the session; `now` is the target's clock.
+fn apply(session: &mut ServerSession, event: &Event, now: &mut Instant) {
+    match event {
+        Event::Line(line) => session.handle_line(line, *now),
+        Event::Cmd(verb, arg) => session.handle_line(&line_for(verb, arg), *now),
+        Event::TlsEstablished => session.handle_tls_established(*now),
+        Event::TlsFailed(complete) => session.handle_tls_failed(if *complete {
+            TlsFailure::Complete
+        } else {
+            TlsFailure::MidHandshake
+        }),
+        Event::AuthResult(grant) => {
+            session.handle_auth_result(grant.as_ref().map(|g| LoginGrant {
+                name: "fuzz".into(),
+                write: g.write,
+                policy: g.policy.get(),
+                anonymous: g.anonymous,
+            }))
+        }
+        Event::FsResult(fs) => session.handle_fs_result(match fs {
+            FsIn::Done => FsResponse::Done,
+            FsIn::Metadata(e) => FsResponse::Metadata(e.get()),
+            FsIn::Entries(es) => FsResponse::Entries(es.iter().map(EntryIn::get).collect()),
+            FsIn::Failed(e) => FsResponse::Failed(e.get()),
+        }),
+        Event::PassiveOpened(addr) => session.handle_passive_opened(
+            addr.as_ref()
+                .map(|(ip, port)| SocketAddr::new(ip.get(), *port)),
+        ),
+        Event::TransferStarted { unique_name, size } => {
+            session.handle_transfer_started(TransferStarted {
+                unique_name: unique_name.clone(),
+                size: *size,
+            })
+        }
+        Event::TransferDone(outcome) => session.handle_transfer_done(outcome.get(), *now),
+        Event::Progress(n) => session.set_transfer_progress(*n),
+        Event::SetNow(t) => session.set_now(*t),
+        Event::LineTooLong => session.handle_line_too_long(),
+        Event::Input => session.handle_input(*now),
+        Event::Elapse(ms) => {
+            *now = now
+                .checked_add(Duration::from_millis(u64::from(*ms)))
+                .unwrap_or(*now)
+        }
+        Event::Timeout => timeout(session, *now),
+        Event::TimeoutAtDeadline => {
+            *now = session.poll_timeout().map_or(*now, |d| d.max(*now));
+            timeout(session, *now);
+        }
+        Event::Shutdown => session.handle_shutdown(),
+    }
+}
+
 fuzz_target!(|input: Input| {
     let c = &input.config;
-    let config = SessionConfig {
-        implicit: c.implicit,
-        policy: c.policy.get(),
-        anonymous: c.anonymous.map(|a| match a % 3 {
-            0 => AnonymousTls::Require,
-            1 => AnonymousTls::Allow,
-            _ => AnonymousTls::Refuse,
-        }),
-        peer: SocketAddr::new(c.peer.get(), 40000),
-        local: SocketAddr::new(c.local.get(), 2121),
-        max_login_failures: u32::from(c.max_login_failures),
-        banner: "ready".into(),
-    };
-    let mut session = ServerSession::new(config);
+    let mut now = Instant::now();
+    let mut session = ServerSession::new(c.get(), now);
     let mut close_seen = false;
     if trace() {
         eprintln!("config: {c:?}");
@@ -293,46 +381,14 @@ fuzz_target!(|input: Input| {
         if stop_at_close() && session.is_closed() {
             break;
         }
-        match event {
-            Event::Line(line) => session.handle_line(line),
-            Event::Cmd(verb, arg) => session.handle_line(&line_for(verb, arg)),
-            Event::TlsEstablished => session.handle_tls_established(),
-            Event::TlsFailed(complete) => session.handle_tls_failed(if *complete {
-                TlsFailure::Complete
-            } else {
-                TlsFailure::MidHandshake
-            }),
-            Event::AuthResult(grant) => session.handle_auth_result(grant.as_ref().map(|g| {
-                LoginGrant {
-                    name: "fuzz".into(),
-                    write: g.write,
-                    policy: g.policy.get(),
-                    anonymous: g.anonymous,
-                }
-            })),
-            Event::FsResult(fs) => session.handle_fs_result(match fs {
-                FsIn::Done => FsResponse::Done,
-                FsIn::Metadata(e) => FsResponse::Metadata(e.get()),
-                FsIn::Entries(es) => FsResponse::Entries(es.iter().map(EntryIn::get).collect()),
-                FsIn::Failed(e) => FsResponse::Failed(e.get()),
-            }),
-            Event::PassiveOpened(addr) => session.handle_passive_opened(
-                addr.as_ref().map(|(ip, port)| SocketAddr::new(ip.get(), *port)),
-            ),
-            Event::TransferStarted { unique_name, size } => {
-                session.handle_transfer_started(TransferStarted {
-                    unique_name: unique_name.clone(),
-                    size: *size,
-                })
-            }
-            Event::TransferDone(outcome) => session.handle_transfer_done(outcome.get()),
-            Event::Progress(n) => session.set_transfer_progress(*n),
-            Event::SetNow(t) => session.set_now(*t),
-            Event::LineTooLong => session.handle_line_too_long(),
-            Event::Timeout => session.handle_idle_timeout(),
-            Event::LoginTimeout => session.handle_login_timeout(),
-            Event::Shutdown => session.handle_shutdown(),
-        }
+        apply(&mut session, event, &mut now);
         drain(&mut session, event);
+        if session.is_closed() || session.transfer_active() {
+            assert_eq!(
+                session.poll_timeout(),
+                None,
+                "a deadline while closed or transferring"
+            );
+        }
     }
 });

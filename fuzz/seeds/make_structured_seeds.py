@@ -18,6 +18,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 def u8(v): return bytes([v & 0xFF])
 def boolean(v): return b"\x01" if v else b"\x00"
 def u16(v): return struct.pack("<H", v)
+def u32(v): return struct.pack("<I", v)
 def u64(v): return struct.pack("<Q", v)
 def i64(v): return struct.pack("<q", v)
 def vec(items): return b"".join(b"\x01" + i for i in items) + b"\x00"
@@ -44,8 +45,8 @@ FS = ["Done", "Metadata", "Entries", "Failed"]
 OUTCOME = ("Complete OpenFailed DataConnectionFailed TlsFailed SessionReuseRequired "
            "Aborted ConnectionLost StorageFailed").split()
 EVENT = ("Line Cmd TlsEstablished TlsFailed AuthResult FsResult PassiveOpened "
-         "TransferStarted TransferDone Progress SetNow LineTooLong Timeout LoginTimeout "
-         "Shutdown").split()
+         "TransferStarted TransferDone Progress SetNow LineTooLong Input Elapse Timeout "
+         "TimeoutAtDeadline Shutdown").split()
 
 
 def policy(tls=True, prot_p=True, reuse=True, ccc=False):
@@ -53,9 +54,10 @@ def policy(tls=True, prot_p=True, reuse=True, ccc=False):
 
 
 def config(implicit=False, pol=None, anonymous=None, peer="Loopback4", local="Loopback4",
-           failures=3):
+           failures=3, login_secs=60, idle_secs=600):
     return (boolean(implicit) + (pol or policy()) + option(None if anonymous is None else u8(anonymous))
-            + variant(IP, peer) + variant(IP, local) + u8(failures))
+            + variant(IP, peer) + variant(IP, local) + u8(failures) + u16(login_secs)
+            + u16(idle_secs))
 
 
 def cmd(verb, arg=None):
@@ -113,7 +115,8 @@ SESSION = {
         cmd("Eprt", "|1|127.0.0.1|2000|"), cmd("List"), done("DataConnectionFailed"),
         cmd("Port", "127,0,0,1,7,209"), cmd("Appe", "up"), done("OpenFailed", fserr("NoSpace")),
         cmd("Pasv"), passive(2002), cmd("Stou"), started(unique="up.1"), done("Complete", u64(0)),
-        cmd("Rein"), ev("Timeout"),
+        cmd("Rein"), ev("Input"), ev("Elapse", u32(30_000)), ev("Timeout"),
+        ev("TimeoutAtDeadline"),
     ]),
     "implicit_anonymous": session(config(implicit=True, anonymous=1), [
         cmd("User", "anonymous"), cmd("Pass", "me@example.com"),
@@ -121,7 +124,7 @@ SESSION = {
         cmd("Epsv", "ALL"), cmd("Pasv"), cmd("Epsv", "1"), passive(2003), cmd("Mlsd", "/"),
         started(), done("ConnectionLost"), cmd("Opts", "MLST type;size;"), cmd("Feat"),
         cmd("Site", "HELP"), cmd("Help", "RETR"), cmd("Ccc"), cmd("Stor", "x"),
-        ev("LoginTimeout"),
+        ev("Input"), ev("Elapse", u32(599_000)), ev("Timeout"), ev("TimeoutAtDeadline"),
     ]),
     "out_of_order": session(config(pol=relaxed, failures=2, peer="Mapped4", local="Loopback6"), [
         fs("Done"), done("Complete", u64(1)), passive(1), ev("TlsEstablished"),

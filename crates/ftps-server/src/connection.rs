@@ -8,6 +8,11 @@
 //! complete TLS failure (unprotected 421) from one mid-handshake (drop) per
 //! RFC 4217 §10.1, CCC/REIN send close_notify and continue in plaintext
 //! (§5, §13), and every wait is bounded by a timeout.
+//!
+//! The login and idle deadlines and the count of wrong passwords belong to
+//! the session: this task reports received bytes and the ends of transfers,
+//! sleeps until `poll_timeout` and hands the wake-up to `handle_timeout`; it
+//! reads `login_failures` for the growing delay after a wrong password.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -17,8 +22,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use ftps_proto::command::Command;
 use ftps_proto::line::{LineError, LineReader};
 use ftps_proto::session::{
-    Action, DataEndpoint, DataProtection, FsError, FsRequest, FsResponse, LoginGrant, PassiveKind,
-    ServerSession, SessionConfig, TlsFailure, TransferOutcome, TransferRequest,
+    Action, DataEndpoint, DataProtection, FsError, FsRequest, FsResponse, LoginGrant, LoginMethod,
+    PassiveKind, ServerSession, SessionConfig, TlsFailure, TransferOutcome, TransferRequest,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -91,15 +96,20 @@ pub(crate) async fn serve(shared: Arc<Shared>, tcp: TcpStream, listener: Listene
     } else {
         ControlStream::Plain(tcp)
     };
-    let mut session = ServerSession::new(SessionConfig {
-        implicit,
-        policy: shared.policy,
-        anonymous: shared.anonymous,
-        peer,
-        local,
-        max_login_failures: shared.max_login_failures,
-        banner: shared.config.server.banner.clone(),
-    });
+    let mut session = ServerSession::new(
+        SessionConfig {
+            implicit,
+            policy: shared.policy,
+            anonymous: shared.anonymous,
+            peer,
+            local,
+            max_login_failures: shared.max_login_failures,
+            banner: shared.config.server.banner.clone(),
+            login_timeout: shared.config.server.login_timeout(),
+            idle_timeout: shared.config.server.idle_timeout(),
+        },
+        now(),
+    );
     let client_cert = stream.tls().and_then(client_certificate);
     session.set_client_certificate(client_cert.is_some());
     let prot_private = session.data_protection() == DataProtection::Private;
@@ -119,9 +129,6 @@ pub(crate) async fn serve(shared: Arc<Shared>, tcp: TcpStream, listener: Listene
         prot_private: Arc::new(AtomicBool::new(prot_private)),
         early_tls_seen: Arc::new(AtomicBool::new(false)),
         transfer: None,
-        last_activity: Instant::now(),
-        login_started: Instant::now(),
-        login_failures: 0,
     };
     debug!(%peer, implicit, client_certificates = %listener.client_certificates, "control connection opened");
     connection.run().await;
@@ -155,9 +162,6 @@ struct Connection {
     /// command (see [`crate::passive`]).
     early_tls_seen: Arc<AtomicBool>,
     transfer: Option<ActiveTransfer>,
-    last_activity: Instant,
-    login_started: Instant,
-    login_failures: u32,
 }
 
 fn now_unix() -> i64 {
@@ -165,6 +169,19 @@ fn now_unix() -> i64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0)
+}
+
+/// The time for the session: tokio's clock (so paused-time tests see it move).
+fn now() -> std::time::Instant {
+    Instant::now().into_std()
+}
+
+/// Sleep until the session's next deadline; forever while it has none.
+async fn sleep_until(deadline: Option<std::time::Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(Instant::from_std(deadline)).await,
+        None => std::future::pending().await,
+    }
 }
 
 async fn next_event(transfer: &mut Option<ActiveTransfer>) -> Option<TransferEvent> {
@@ -191,14 +208,14 @@ impl Connection {
                     continue;
                 }
             }
-            let deadline = self.deadline();
+            let deadline = self.session.poll_timeout();
             tokio::select! {
                 biased;
                 _ = self.shared.shutdown.cancelled(), if !shutting_down => {
                     shutting_down = true;
                     if self.transfer.is_some() {
                         // Let the transfer finish, then say goodbye (RFC 959 QUIT).
-                        self.session.handle_command(Command::Quit);
+                        self.session.handle_command(Command::Quit, now());
                     } else {
                         self.session.handle_shutdown();
                     }
@@ -208,18 +225,10 @@ impl Connection {
                     Ok(0) | Err(_) => break,
                     Ok(n) => {
                         self.reader.push(buf.get(..n).unwrap_or_default());
-                        self.last_activity = Instant::now();
+                        self.session.handle_input(now());
                     }
                 },
-                _ = tokio::time::sleep_until(deadline) => {
-                    if self.session.user().is_some() {
-                        info!(peer = %self.peer, "idle timeout");
-                        self.session.handle_idle_timeout();
-                    } else {
-                        info!(peer = %self.peer, "login timeout");
-                        self.session.handle_login_timeout();
-                    }
-                }
+                _ = sleep_until(deadline) => self.timed_out(),
             }
         }
         if let Some(transfer) = self.transfer.take() {
@@ -228,18 +237,16 @@ impl Connection {
         let _ = tokio::time::timeout(Duration::from_secs(2), self.stream.shutdown()).await;
     }
 
-    /// When the idle (or login) timer fires; far away while a transfer runs.
-    fn deadline(&self) -> Instant {
-        let server = &self.shared.config.server;
-        if self.transfer.is_some() {
-            return Instant::now() + Duration::from_secs(86_400);
-        }
-        if self.session.user().is_some() {
-            self.last_activity + server.idle_timeout()
-        } else {
-            // From connect (or logout) to login, however chatty the client
-            // is meanwhile (slowloris).
-            self.login_started + server.login_timeout()
+    /// The session's deadline came: past it, the session answers 421 and closes.
+    fn timed_out(&mut self) {
+        let logged_in = self.session.user().is_some();
+        self.session.handle_timeout(now());
+        if self.session.is_closed() {
+            if logged_in {
+                info!(peer = %self.peer, "idle timeout");
+            } else {
+                info!(peer = %self.peer, "login timeout");
+            }
         }
     }
 
@@ -254,7 +261,7 @@ impl Connection {
                 if tracing::enabled!(tracing::Level::DEBUG) {
                     debug!(peer = %self.peer, command = %masked(&line), "command");
                 }
-                self.session.handle_line(&line);
+                self.session.handle_line(&line, now());
                 self.prot_private.store(
                     self.session.data_protection() == DataProtection::Private,
                     Ordering::Relaxed,
@@ -272,15 +279,13 @@ impl Connection {
             Some(TransferEvent::Started(info)) => self.session.handle_transfer_started(info),
             Some(TransferEvent::Done(outcome)) => {
                 self.transfer = None;
-                self.last_activity = Instant::now();
-                self.session.handle_transfer_done(outcome);
+                self.session.handle_transfer_done(outcome, now());
             }
             None => {
                 self.transfer = None;
-                self.session
-                    .handle_transfer_done(TransferOutcome::StorageFailed(FsError::Other(
-                        "transfer task ended".into(),
-                    )));
+                let outcome =
+                    TransferOutcome::StorageFailed(FsError::Other("transfer task ended".into()));
+                self.session.handle_transfer_done(outcome, now());
             }
         }
     }
@@ -318,11 +323,13 @@ impl Connection {
                 self.check_user(user);
                 Flow::Continue
             }
-            Action::LoggedIn(_) => Flow::Continue,
+            Action::LoggedIn { grant, method } => {
+                self.logged_in(grant.name, method);
+                Flow::Continue
+            }
             Action::LoggedOut => {
                 self.storage = None;
                 self.user.clear();
-                self.login_started = Instant::now();
                 Flow::Continue
             }
             Action::Fs(request) => {
@@ -388,7 +395,7 @@ impl Connection {
                 self.client_cert = self.stream.tls().and_then(client_certificate);
                 self.session
                     .set_client_certificate(self.client_cert.is_some());
-                self.session.handle_tls_established();
+                self.session.handle_tls_established(now());
             }
             Ok(Err(error)) => {
                 warn!(peer = %self.peer, %error, "TLS handshake failed on the control connection");
@@ -438,22 +445,19 @@ impl Connection {
                 UserCheck::Refused
             }
             CertCheck::Certificate(account) => match self.open_storage(&account) {
-                Some(grant) => {
-                    info!(peer = %self.peer, user = %account.name, "login by client certificate");
-                    UserCheck::Certificate(grant)
-                }
+                Some(grant) => UserCheck::Certificate(grant),
                 None => UserCheck::Refused,
             },
         };
         self.session.handle_user_check(answer);
     }
 
-    /// Open the user's storage root; the grant on success.
+    /// Open the user's storage root; the grant on success. (A root that
+    /// cannot be opened refuses the login.)
     fn open_storage(&mut self, account: &Account) -> Option<LoginGrant> {
         match self.shared.open_root(&account.root) {
             Ok(fs) => {
                 self.storage = Some(fs);
-                self.user = account.name.clone();
                 Some(grant_for(account))
             }
             Err(error) => {
@@ -461,6 +465,27 @@ impl Connection {
                 None
             }
         }
+    }
+
+    /// The session logged the user in (its 230 or 232 went out): the one
+    /// place a login is recorded.
+    fn logged_in(&mut self, user: String, method: LoginMethod) {
+        let tls = self.tls_version();
+        match method {
+            LoginMethod::Password => info!(peer = %self.peer, %user, %tls, "login"),
+            LoginMethod::Certificate => {
+                info!(peer = %self.peer, %user, %tls, "login by client certificate")
+            }
+        }
+        self.user = user;
+    }
+
+    /// The control connection's TLS version, for the log.
+    fn tls_version(&self) -> String {
+        self.stream
+            .tls()
+            .map(|c| crate::tls::describe(c).0)
+            .unwrap_or_else(|| "none".into())
     }
 
     async fn authenticate(&mut self, user: Vec<u8>, password: Vec<u8>) {
@@ -492,13 +517,8 @@ impl Connection {
             }
             None => None,
         };
-        let tls = self
-            .stream
-            .tls()
-            .map(|c| crate::tls::describe(c).0)
-            .unwrap_or_else(|| "none".into());
         let Some(account) = account else {
-            self.login_failures = self.login_failures.saturating_add(1);
+            let tls = self.tls_version();
             let ip = self.peer.ip().to_canonical();
             match self
                 .shared
@@ -512,15 +532,15 @@ impl Connection {
                     warn!(peer = %self.peer, user = %shown, %tls, "login failed")
                 }
             }
-            let base = self.shared.config.server.failed_login_delay();
-            tokio::time::sleep(crate::bans::failure_delay(base, self.login_failures)).await;
+            // The session counts the failure (its 530 waits in its queue);
+            // the delay grows with that count, this failure included.
             self.session.handle_auth_result(None);
+            let base = self.shared.config.server.failed_login_delay();
+            let failures = self.session.login_failures();
+            tokio::time::sleep(crate::bans::failure_delay(base, failures)).await;
             return;
         };
         let grant = self.open_storage(&account);
-        if grant.is_some() {
-            info!(peer = %self.peer, user = %account.name, %tls, "login");
-        }
         self.session.handle_auth_result(grant);
     }
 
@@ -564,8 +584,10 @@ impl Connection {
 
     fn start_transfer(&mut self, request: TransferRequest) {
         let Some(storage) = self.storage.clone() else {
-            self.session
-                .handle_transfer_done(TransferOutcome::OpenFailed(FsError::PermissionDenied));
+            self.session.handle_transfer_done(
+                TransferOutcome::OpenFailed(FsError::PermissionDenied),
+                now(),
+            );
             return;
         };
         let (events_tx, events) = mpsc::channel(4);

@@ -35,8 +35,10 @@ impl ServerSession {
         self.push(Action::UpgradeTls);
     }
 
-    /// The TLS handshake on the control connection completed.
-    pub fn handle_tls_established(&mut self) {
+    /// The TLS handshake on the control connection completed at `now` (an
+    /// AUTH after login logs the user out: the login deadline starts again).
+    pub fn handle_tls_established(&mut self, now: Instant) {
+        self.timers.advance(now);
         let private = match self.pending.take() {
             Some(Pending::Tls { private }) => private,
             other => {
@@ -152,7 +154,7 @@ impl ServerSession {
     /// RFC 959 USER, with the TLS policies of RFC 4217 §10.1.
     pub(super) fn cmd_user(&mut self, name: Vec<u8>) {
         if matches!(self.login, Login::LoggedIn(_)) {
-            self.push(Action::LoggedOut);
+            self.log_out();
             self.cwd = VirtualPath::root();
         }
         self.login = Login::AwaitingUser;
@@ -220,9 +222,7 @@ impl ServerSession {
                         grant.name
                     ),
                 );
-                self.cwd = VirtualPath::root();
-                self.push(Action::LoggedIn(grant.clone()));
-                self.login = Login::LoggedIn(grant);
+                self.log_in(grant, LoginMethod::Certificate);
             }
             UserCheck::Refused => {
                 self.reply(
@@ -232,6 +232,16 @@ impl ServerSession {
             }
         }
         self.run_deferred();
+    }
+
+    /// Enter the logged-in state (after the 230 or 232 reply).
+    fn log_in(&mut self, grant: LoginGrant, method: LoginMethod) {
+        self.cwd = VirtualPath::root();
+        self.push(Action::LoggedIn {
+            grant: grant.clone(),
+            method,
+        });
+        self.login = Login::LoggedIn(grant);
     }
 
     /// RFC 959 PASS: hand the pair to the authenticator.
@@ -262,9 +272,7 @@ impl ServerSession {
             }
             Some(grant) => {
                 self.reply(230, format!("User {} logged in.", grant.name));
-                self.cwd = VirtualPath::root();
-                self.push(Action::LoggedIn(grant.clone()));
-                self.login = Login::LoggedIn(grant);
+                self.log_in(grant, LoginMethod::Password);
             }
             None => {
                 self.login_failures = self.login_failures.saturating_add(1);

@@ -325,13 +325,15 @@ impl ServerSession {
         self.push(Action::Reply(reply));
     }
 
-    /// The transfer ended; the final reply (or replies, for ABOR) follows.
-    pub fn handle_transfer_done(&mut self, outcome: TransferOutcome) {
+    /// The transfer ended at `now`; the final reply (or replies, for ABOR)
+    /// follows, and the idle timer starts again.
+    pub fn handle_transfer_done(&mut self, outcome: TransferOutcome, now: Instant) {
         let Transfer::Running { verb, aborting, .. } =
             std::mem::replace(&mut self.transfer, Transfer::Idle)
         else {
             return;
         };
+        self.timers.activity(now);
         for reply in replies::transfer_done(verb, aborting, &outcome) {
             self.push(Action::Reply(reply));
         }

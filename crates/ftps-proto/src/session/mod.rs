@@ -1,13 +1,19 @@
 //! The server side of an FTP/FTPS control connection as a sans-IO state machine.
 //!
-//! [`ServerSession`] takes commands (`handle_command`) and the results of the
-//! I/O it asked for (`handle_auth_result`, `handle_fs_result`,
-//! `handle_passive_opened`, `handle_transfer_started`, `handle_transfer_done`,
-//! `handle_tls_established`, `handle_tls_failed`) and hands back
+//! [`ServerSession`] takes commands (`handle_line`, `handle_command`), the
+//! results of the I/O it asked for (`handle_auth_result`, `handle_user_check`,
+//! `handle_fs_result`, `handle_passive_opened`, `handle_transfer_started`,
+//! `handle_transfer_done`, `handle_tls_established`, `handle_tls_failed`) and
+//! the passing of time (`handle_input`, `handle_timeout`), and hands back
 //! [`Action`]s through `poll_action`. It owns every reply code and every
 //! ordering rule of RFC 959, RFC 2228, RFC 2389, RFC 2428, RFC 3659 and
 //! RFC 4217 (AUTH/PBSZ/PROT/CCC/REIN, 521 before any 1xx, FEAT), plus the
 //! draft-murray-auth-ftp-ssl rules for AUTH SSL / TLS-P and implicit FTPS.
+//!
+//! It also owns the login and idle deadlines (see the `timers` module) and
+//! the count of wrong passwords (`login_failures`, closing after
+//! `max_login_failures`). It never reads a clock: inputs that move a
+//! deadline take `now`, and the I/O layer sleeps until `poll_timeout`.
 //!
 //! The login state and the transfer state are kept apart: a transfer runs in
 //! the I/O layer while the session keeps answering ABOR, STAT, NOOP and QUIT
@@ -16,12 +22,14 @@
 mod control;
 mod data;
 pub mod replies;
+mod timers;
 mod types;
 
 #[cfg(test)]
 mod tests;
 
 use std::collections::VecDeque;
+use std::time::Instant;
 
 pub use types::*;
 
@@ -106,11 +114,13 @@ pub struct ServerSession {
     actions: VecDeque<Action>,
     closed: bool,
     client_certificate: bool,
+    timers: timers::Timers,
 }
 
 impl ServerSession {
-    /// A new session; the 220 greeting is the first action.
-    pub fn new(config: SessionConfig) -> ServerSession {
+    /// A new session, connected at `now` (the login deadline runs from
+    /// here); the 220 greeting is the first action.
+    pub fn new(config: SessionConfig, now: Instant) -> ServerSession {
         let implicit = config.implicit;
         let banner = config.banner.clone();
         let mut session = ServerSession {
@@ -142,6 +152,7 @@ impl ServerSession {
             actions: VecDeque::new(),
             closed: false,
             client_certificate: false,
+            timers: timers::Timers::new(now),
         };
         session.reply(220, banner);
         session
@@ -182,6 +193,12 @@ impl ServerSession {
         self.prot
     }
 
+    /// Wrong passwords so far in this session, the one just answered
+    /// included (for the I/O layer's growing delay after a failure).
+    pub fn login_failures(&self) -> u32 {
+        self.login_failures
+    }
+
     /// The logged-in user, if any.
     pub fn user(&self) -> Option<&LoginGrant> {
         match &self.login {
@@ -213,28 +230,19 @@ impl ServerSession {
         self.reply(500, "Command line too long.");
     }
 
-    /// The control connection has been idle too long (RFC 959 421).
-    pub fn handle_idle_timeout(&mut self) {
-        self.reply(421, "Idle timeout: closing control connection.");
-        self.close();
-    }
-
-    /// The login took too long.
-    pub fn handle_login_timeout(&mut self) {
-        self.reply(421, "Login timeout: closing control connection.");
-        self.close();
-    }
-
     /// The server is shutting down: idle sessions get 421 (RFC 959 §4.2).
     pub fn handle_shutdown(&mut self) {
         self.reply(421, "Server shutting down: closing control connection.");
         self.close();
     }
 
-    /// One command line (without CRLF) from the client.
-    pub fn handle_line(&mut self, line: &[u8]) {
+    /// One command line (without CRLF) from the client, taken at `now` (which
+    /// dates a logout it causes: USER or REIN after login restart the login
+    /// deadline). The bytes themselves were reported by `handle_input`.
+    pub fn handle_line(&mut self, line: &[u8], now: Instant) {
+        self.timers.advance(now);
         match crate::command::parse_command(line) {
-            Ok(command) => self.handle_command(command),
+            Ok(command) => self.handle_command(command, now),
             Err(error) => {
                 if !self.closed {
                     self.push(Action::Reply(error.reply()));
@@ -243,8 +251,9 @@ impl ServerSession {
         }
     }
 
-    /// One parsed command.
-    pub fn handle_command(&mut self, command: Command) {
+    /// One parsed command, taken at `now` (see `handle_line`).
+    pub fn handle_command(&mut self, command: Command, now: Instant) {
+        self.timers.advance(now);
         if self.closed {
             return;
         }
@@ -416,6 +425,15 @@ impl ServerSession {
         }
     }
 
+    /// Leave the logged-in state, if in it: the I/O layer closes the
+    /// storage and the login deadline starts again.
+    fn log_out(&mut self) {
+        if matches!(self.login, Login::LoggedIn(_)) {
+            self.push(Action::LoggedOut);
+            self.timers.logged_out();
+        }
+    }
+
     fn close(&mut self) {
         self.push(Action::Close);
         self.closed = true;
@@ -454,9 +472,7 @@ impl ServerSession {
     /// RFC 4217 §4 / RFC 959 REIN: user, TYPE, STRU, MODE, cwd, data port and
     /// pending state go back to their initial values.
     fn reset_transfer_parameters(&mut self) {
-        if matches!(self.login, Login::LoggedIn(_)) {
-            self.push(Action::LoggedOut);
-        }
+        self.log_out();
         self.login = Login::AwaitingUser;
         self.cwd = VirtualPath::root();
         self.transfer_type = TransferType::Ascii;

@@ -1,8 +1,15 @@
 //! Unit tests of the server session, named after the rule they check.
 #![allow(clippy::unwrap_used)]
 
+use std::time::Duration;
+
 use super::*;
 use crate::entry::{Entry, EntryKind};
+
+/// The clock for tests that do not look at the deadlines.
+fn now() -> Instant {
+    Instant::now()
+}
 
 fn config() -> SessionConfig {
     SessionConfig {
@@ -13,6 +20,8 @@ fn config() -> SessionConfig {
         local: "127.0.0.1:2121".parse().unwrap(),
         max_login_failures: 3,
         banner: "ready".into(),
+        login_timeout: Duration::from_secs(60),
+        idle_timeout: Duration::from_secs(600),
     }
 }
 
@@ -41,24 +50,24 @@ fn codes(actions: &[Action]) -> Vec<u16> {
 
 /// Send one line, return the reply codes it produced.
 fn send(s: &mut ServerSession, line: &str) -> Vec<u16> {
-    s.handle_line(line.as_bytes());
+    s.handle_line(line.as_bytes(), now());
     codes(&drain(s))
 }
 
 fn send_actions(s: &mut ServerSession, line: &str) -> Vec<Action> {
-    s.handle_line(line.as_bytes());
+    s.handle_line(line.as_bytes(), now());
     drain(s)
 }
 
 fn new_session(config: SessionConfig) -> ServerSession {
-    let mut s = ServerSession::new(config);
+    let mut s = ServerSession::new(config, now());
     assert_eq!(codes(&drain(&mut s)), vec![220]);
     s
 }
 
 fn with_tls(s: &mut ServerSession) {
     assert_eq!(send(s, "AUTH TLS"), vec![234]);
-    s.handle_tls_established();
+    s.handle_tls_established(now());
     drain(s);
 }
 
@@ -102,7 +111,7 @@ fn rfc4217_s4_auth_tls_is_234_then_handshake() {
     let actions = send_actions(&mut s, "AUTH TLS");
     assert_eq!(codes(&actions), vec![234]);
     assert_eq!(actions.last(), Some(&Action::UpgradeTls));
-    s.handle_tls_established();
+    s.handle_tls_established(now());
     assert_eq!(s.control_security(), ControlSecurity::Tls);
     assert_eq!(s.data_protection(), DataProtection::Clear);
 }
@@ -126,7 +135,7 @@ fn draft_s6_auth_ssl_and_tls_p_make_data_private_without_pbsz_prot() {
     for mech in ["SSL", "TLS-P", "ssl"] {
         let mut s = new_session(config());
         assert_eq!(send(&mut s, &format!("AUTH {mech}")), vec![234]);
-        s.handle_tls_established();
+        s.handle_tls_established(now());
         assert_eq!(s.data_protection(), DataProtection::Private, "{mech}");
         login(&mut s, Policy::default());
         open_pasv(&mut s);
@@ -171,7 +180,7 @@ fn rfc4217_s4_auth_resets_user_type_cwd_and_data_port() {
         },
     );
     send(&mut s, "TYPE I");
-    s.handle_line(b"CWD /sub");
+    s.handle_line(b"CWD /sub", now());
     drain(&mut s);
     s.handle_fs_result(FsResponse::Metadata(dir_entry("sub")));
     drain(&mut s);
@@ -179,7 +188,7 @@ fn rfc4217_s4_auth_resets_user_type_cwd_and_data_port() {
     open_pasv(&mut s);
     let actions = send_actions(&mut s, "AUTH TLS");
     assert_eq!(codes(&actions), vec![234]);
-    s.handle_tls_established();
+    s.handle_tls_established(now());
     let actions = drain(&mut s);
     assert!(actions.contains(&Action::ClosePassive), "{actions:?}");
     assert!(actions.contains(&Action::LoggedOut));
@@ -365,7 +374,7 @@ fn rfc4217_s10_2_transfer_tls_failure_after_150_is_522_and_session_goes_on() {
     send(&mut s, "RETR f");
     s.handle_transfer_started(TransferStarted::default());
     assert_eq!(codes(&drain(&mut s)), vec![150]);
-    s.handle_transfer_done(TransferOutcome::TlsFailed);
+    s.handle_transfer_done(TransferOutcome::TlsFailed, now());
     assert_eq!(codes(&drain(&mut s)), vec![522]);
     assert_eq!(send(&mut s, "NOOP"), vec![200]);
 }
@@ -377,7 +386,7 @@ fn rfc4217_s10_2_session_reuse_refusal_says_what_to_do() {
     send(&mut s, "STOR f");
     s.handle_transfer_started(TransferStarted::default());
     drain(&mut s);
-    s.handle_transfer_done(TransferOutcome::SessionReuseRequired);
+    s.handle_transfer_done(TransferOutcome::SessionReuseRequired, now());
     let actions = drain(&mut s);
     match &actions[0] {
         Action::Reply(r) => {
@@ -441,7 +450,7 @@ fn rfc4217_s5_ccc_allowed_clears_and_freezes_pbsz_prot() {
 #[test]
 fn rfc4217_s6_feat_lists_ccc_only_when_allowed() {
     let mut s = new_session(config());
-    s.handle_line(b"FEAT");
+    s.handle_line(b"FEAT", now());
     let text = reply_text(&drain(&mut s));
     assert!(!text.contains(" CCC"), "{text}");
     let mut s = new_session(SessionConfig {
@@ -451,7 +460,7 @@ fn rfc4217_s6_feat_lists_ccc_only_when_allowed() {
         },
         ..config()
     });
-    s.handle_line(b"FEAT");
+    s.handle_line(b"FEAT", now());
     assert!(reply_text(&drain(&mut s)).contains(" CCC"));
 }
 
@@ -504,7 +513,7 @@ fn rfc959_rein_during_transfer_waits_for_it() {
     open_pasv(&mut s);
     send(&mut s, "RETR f");
     assert_eq!(send(&mut s, "REIN"), Vec::<u16>::new());
-    s.handle_transfer_done(TransferOutcome::Complete { bytes: 3 });
+    s.handle_transfer_done(TransferOutcome::Complete { bytes: 3 }, now());
     assert_eq!(codes(&drain(&mut s)), vec![226, 220]);
 }
 
@@ -519,7 +528,7 @@ fn rfc4217_s14_abor_during_transfer_is_426_then_226() {
     drain(&mut s);
     let actions = send_actions(&mut s, "ABOR");
     assert_eq!(actions, vec![Action::AbortTransfer]);
-    s.handle_transfer_done(TransferOutcome::Aborted);
+    s.handle_transfer_done(TransferOutcome::Aborted, now());
     assert_eq!(codes(&drain(&mut s)), vec![426, 226]);
     assert!(!s.transfer_active());
 }
@@ -530,7 +539,7 @@ fn rfc959_abor_after_completion_is_226_only() {
     open_pasv(&mut s);
     send(&mut s, "RETR f");
     send(&mut s, "ABOR");
-    s.handle_transfer_done(TransferOutcome::Complete { bytes: 1 });
+    s.handle_transfer_done(TransferOutcome::Complete { bytes: 1 }, now());
     assert_eq!(codes(&drain(&mut s)), vec![226]);
 }
 
@@ -559,7 +568,7 @@ fn other_commands_during_transfer_are_503_and_quit_waits() {
     assert_eq!(send(&mut s, "DELE f"), vec![503]);
     assert_eq!(send(&mut s, "NOOP"), vec![200]);
     assert_eq!(send(&mut s, "QUIT"), Vec::<u16>::new());
-    s.handle_transfer_done(TransferOutcome::Complete { bytes: 1 });
+    s.handle_transfer_done(TransferOutcome::Complete { bytes: 1 }, now());
     let actions = drain(&mut s);
     assert_eq!(codes(&actions), vec![226, 221]);
     assert_eq!(actions.last(), Some(&Action::Close));
@@ -787,7 +796,7 @@ fn passive_port_is_used_once() {
     let mut s = secure_session();
     open_pasv(&mut s);
     send(&mut s, "RETR f");
-    s.handle_transfer_done(TransferOutcome::Complete { bytes: 0 });
+    s.handle_transfer_done(TransferOutcome::Complete { bytes: 0 }, now());
     drain(&mut s);
     assert_eq!(send(&mut s, "RETR f"), vec![425]);
 }
@@ -855,7 +864,7 @@ fn appe_and_stou_modes() {
             ..
         }
     ));
-    s.handle_transfer_done(TransferOutcome::Complete { bytes: 0 });
+    s.handle_transfer_done(TransferOutcome::Complete { bytes: 0 }, now());
     drain(&mut s);
     open_pasv(&mut s);
     let actions = send_actions(&mut s, "STOU");
@@ -891,7 +900,7 @@ fn transfer_outcomes_map_to_replies() {
         let mut s = secure_session();
         open_pasv(&mut s);
         send(&mut s, "RETR f");
-        s.handle_transfer_done(outcome.clone());
+        s.handle_transfer_done(outcome.clone(), now());
         assert_eq!(codes(&drain(&mut s)), vec![code], "{outcome:?}");
     }
 }
@@ -901,7 +910,7 @@ fn rfc3659_mlsd_on_a_file_is_501() {
     let mut s = secure_session();
     open_pasv(&mut s);
     send(&mut s, "MLSD f");
-    s.handle_transfer_done(TransferOutcome::OpenFailed(FsError::NotADirectory));
+    s.handle_transfer_done(TransferOutcome::OpenFailed(FsError::NotADirectory), now());
     assert_eq!(codes(&drain(&mut s)), vec![501]);
 }
 
@@ -982,7 +991,7 @@ fn rfc959_pwd_quotes_double_quotes() {
 #[test]
 fn non_utf8_names_are_preserved_in_replies() {
     let mut s = secure_session();
-    s.handle_line(b"MKD caf\xe9");
+    s.handle_line(b"MKD caf\xe9", now());
     let actions = drain(&mut s);
     assert_eq!(
         actions,
@@ -1126,7 +1135,7 @@ fn rfc4217_s6_feat_lists_required_features() {
 #[test]
 fn path_with_nul_is_501() {
     let mut s = secure_session();
-    s.handle_line(b"DELE a\0b");
+    s.handle_line(b"DELE a\0b", now());
     assert_eq!(codes(&drain(&mut s)), vec![501]);
 }
 
@@ -1233,20 +1242,24 @@ fn nothing_after_close() {
     s.handle_shutdown();
     assert_eq!(codes(&drain(&mut s)), vec![421]);
     s.handle_tls_failed(TlsFailure::MidHandshake);
-    s.handle_idle_timeout();
+    s.handle_timeout(now() + Duration::from_secs(3600));
     s.handle_line_too_long();
-    s.handle_tls_established();
+    s.handle_tls_established(now());
     assert_eq!(drain(&mut s), vec![]);
     let mut s = new_session(config());
     with_tls(&mut s);
     send(&mut s, "USER alice");
     send(&mut s, "PASS pw");
-    s.handle_login_timeout();
-    drain(&mut s);
+    s.handle_timeout(now() + Duration::from_secs(3600));
+    assert_eq!(codes(&drain(&mut s)), vec![421]);
     s.handle_auth_result(Some(grant(Policy::default())));
     assert_eq!(drain(&mut s), vec![]);
     assert!(s.is_closed());
 }
+
+/// The login and idle deadlines and the login-failure count.
+#[path = "timers_tests.rs"]
+mod timers;
 
 mod properties {
     use super::*;
@@ -1257,16 +1270,16 @@ mod properties {
         /// command gets at most the replies it should.
         #[test]
         fn never_panics_on_arbitrary_lines(lines in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..40), 0..30)) {
-            let mut s = ServerSession::new(config());
+            let mut s = ServerSession::new(config(), now());
             for line in lines {
-                s.handle_line(&line);
+                s.handle_line(&line, now());
                 while let Some(action) = s.poll_action() {
                     match action {
-                        Action::UpgradeTls => s.handle_tls_established(),
+                        Action::UpgradeTls => s.handle_tls_established(now()),
                         Action::Authenticate { .. } => s.handle_auth_result(Some(grant(Policy::default()))),
                         Action::Fs(_) => s.handle_fs_result(FsResponse::Failed(FsError::NotFound)),
                         Action::OpenPassive(_) => s.handle_passive_opened(Some("127.0.0.1:50000".parse().unwrap())),
-                        Action::StartTransfer(_) => s.handle_transfer_done(TransferOutcome::Complete { bytes: 0 }),
+                        Action::StartTransfer(_) => s.handle_transfer_done(TransferOutcome::Complete { bytes: 0 }, now()),
                         _ => {}
                     }
                 }

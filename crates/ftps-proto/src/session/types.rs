@@ -7,6 +7,7 @@
 //! [`ServerSession`](super::ServerSession).
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use crate::command::TransferType;
 use crate::entry::Entry;
@@ -90,6 +91,12 @@ pub struct SessionConfig {
     pub max_login_failures: u32,
     /// The text of the 220 greeting.
     pub banner: String,
+    /// From connect (or logout) to a successful login, however chatty the
+    /// client is meanwhile; then 421 and close.
+    pub login_timeout: Duration,
+    /// After login, the longest time without a received byte (a transfer
+    /// pauses it); then 421 and close.
+    pub idle_timeout: Duration,
 }
 
 /// What authentication grants: the only way into the logged-in state.
@@ -103,6 +110,15 @@ pub struct LoginGrant {
     pub policy: Policy,
     /// The anonymous account (read-only whatever `write` says).
     pub anonymous: bool,
+}
+
+/// What logged a user in (for the I/O layer's log).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoginMethod {
+    /// USER and PASS (with or without a client certificate on the connection).
+    Password,
+    /// The TLS client certificate alone: 232 without PASS (RFC 4217 §12.2).
+    Certificate,
 }
 
 /// How a TLS client certificate relates to the user named in USER
@@ -367,8 +383,15 @@ pub enum Action {
     StartTransfer(TransferRequest),
     /// Stop the running transfer (ABOR); it still reports `handle_transfer_done`.
     AbortTransfer,
-    /// The user logged in: the I/O layer opens this user's storage root.
-    LoggedIn(LoginGrant),
+    /// The user logged in (the 230 or 232 reply precedes this): the one
+    /// place where the I/O layer records a login (its user name, its log).
+    /// The user's storage was opened before the grant was handed in.
+    LoggedIn {
+        /// What the authenticator or the certificate check granted.
+        grant: LoginGrant,
+        /// Password or certificate.
+        method: LoginMethod,
+    },
     /// The user was logged out (REIN, AUTH, a new USER): storage is closed.
     LoggedOut,
     /// Close the control connection after writing the preceding replies.
