@@ -29,6 +29,8 @@ use rustls::crypto::CryptoProvider;
 use rustls::{SupportedCipherSuite, SupportedProtocolVersion};
 use serde::{Deserialize, Deserializer};
 
+pub use ftps_proto::policy::{AnonymousTls, Policy, PolicyOverride};
+
 /// Default explicit FTPS (AUTH TLS) listener.
 pub const DEFAULT_LISTEN: SocketAddr = SocketAddr::new(IpAddr::V4(LOCALHOST_V4), 2121);
 /// Default implicit FTPS listener.
@@ -618,61 +620,6 @@ impl fmt::Display for TlsVersion {
     }
 }
 
-/// The TLS policy. Global in `[policy]`; each user may override any field.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Policy {
-    /// USER/PASS are refused until AUTH TLS is done (RFC 4217 §10.1). Default true.
-    pub require_tls: bool,
-    /// Data-opening commands under PROT C get 521 (RFC 4217 §10.2). Default true.
-    pub require_prot_p: bool,
-    /// PROT P data connections must resume this control connection's TLS session, so a
-    /// third party cannot take over the data connection (RFC 4217 §10.2). Default true.
-    pub require_session_reuse: bool,
-    /// CCC (clear the control connection) is allowed; otherwise it gets 534 (RFC 4217 §5).
-    /// Default false.
-    pub allow_ccc: bool,
-}
-
-impl Default for Policy {
-    fn default() -> Self {
-        Policy {
-            require_tls: true,
-            require_prot_p: true,
-            require_session_reuse: true,
-            allow_ccc: false,
-        }
-    }
-}
-
-impl Policy {
-    /// This policy with the fields set in `o` replaced.
-    pub fn with(&self, o: &PolicyOverride) -> Policy {
-        Policy {
-            require_tls: o.require_tls.unwrap_or(self.require_tls),
-            require_prot_p: o.require_prot_p.unwrap_or(self.require_prot_p),
-            require_session_reuse: o
-                .require_session_reuse
-                .unwrap_or(self.require_session_reuse),
-            allow_ccc: o.allow_ccc.unwrap_or(self.allow_ccc),
-        }
-    }
-}
-
-/// A user's changes to the global [`Policy`]; unset fields keep the global value.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct PolicyOverride {
-    /// Overrides [`Policy::require_tls`].
-    pub require_tls: Option<bool>,
-    /// Overrides [`Policy::require_prot_p`].
-    pub require_prot_p: Option<bool>,
-    /// Overrides [`Policy::require_session_reuse`].
-    pub require_session_reuse: Option<bool>,
-    /// Overrides [`Policy::allow_ccc`].
-    pub allow_ccc: Option<bool>,
-}
-
 /// `[anonymous]`: read-only access for the user names `anonymous` and `ftp`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -683,31 +630,6 @@ pub struct AnonymousSection {
     pub root: Option<PathBuf>,
     /// Whether anonymous users must, may or must not use TLS. Default `"require"`.
     pub tls: AnonymousTls,
-}
-
-/// Whether anonymous sessions use TLS.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum AnonymousTls {
-    /// Anonymous login only after AUTH TLS (the global policy applies). The default.
-    #[default]
-    Require,
-    /// Anonymous login with or without TLS; PROT C data connections allowed.
-    Allow,
-    /// Anonymous login only without TLS: a USER anonymous on a secured control connection is
-    /// refused (RFC 4217 §10.1, "deny secure USER commands for certain users"), keeping
-    /// public downloads off the server's TLS resources.
-    Refuse,
-}
-
-impl fmt::Display for AnonymousTls {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            AnonymousTls::Require => "require",
-            AnonymousTls::Allow => "allow",
-            AnonymousTls::Refuse => "refuse",
-        })
-    }
 }
 
 /// `[[users]]`: one account that logs in with a password.
