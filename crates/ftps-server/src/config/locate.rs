@@ -1,10 +1,19 @@
-//! Finds which dotted key a byte offset of a TOML text belongs to, and the line of a key.
+//! Where things are in a configuration text: the line of a byte offset, the dotted key
+//! (`users[1].policy.allow_ccc`) a byte offset belongs to, and the line a key is written on.
 //!
-//! A small scanner over the token structure of TOML (tables, arrays of tables, dotted and
-//! quoted keys, inline tables and arrays, strings, comments). It is only used for error
-//! messages, after `toml` has reported an error, so it is best-effort and never fails.
+//! The places come from `toml_edit`, the parser `toml` itself is built on, which keeps the
+//! span of every key, value and table header. Only error messages use them, after `toml`
+//! has reported an error, so everything here is best-effort and never fails. A text that
+//! is not valid TOML has no spans; for it the statement the error is in is found by
+//! re-parsing: the longest run of whole lines before the error that parses, then the
+//! statement that follows it with its value (or the rest of its header) replaced.
 
-use std::collections::HashMap;
+use std::ops::Range;
+
+use toml_edit::{ImDocument, Item, TableLike, Value};
+
+/// Lines tried, from the error backwards, to find where a broken statement starts.
+const MAX_LINES_BACK: usize = 200;
 
 /// 1-based line number of byte `offset`.
 pub(super) fn line_at(text: &str, offset: usize) -> usize {
@@ -18,165 +27,177 @@ pub(super) fn line_at(text: &str, offset: usize) -> usize {
 
 /// The dotted key (e.g. `users[1].policy.allow_ccc`) whose key or value holds `offset`.
 pub(super) fn key_at(text: &str, offset: usize) -> Option<String> {
-    scan(text)
-        .into_iter()
-        .take_while(|(_, start)| *start <= offset)
-        .last()
-        .map(|(key, _)| key)
+    match places(text) {
+        Some(places) => innermost(&places, offset),
+        None => broken_statement_key(text, offset),
+    }
 }
 
 /// Line of the first place `key` is written.
 pub(super) fn line_of_key(text: &str, key: &str) -> Option<usize> {
-    scan(text)
+    places(text)?
         .into_iter()
-        .find(|(k, _)| k == key)
-        .map(|(_, start)| line_at(text, start))
+        .filter(|p| p.key == key)
+        .map(|p| p.span.start)
+        .min()
+        .map(|start| line_at(text, start))
 }
 
-enum Frame {
-    /// An array value; `key` is its dotted key, `index` the element being read (the
-    /// commas seen so far), so `["a", { b = 1 }]` names the table `key[1]`.
-    Array { key: String, index: usize },
-    /// An inline table value with its dotted key.
-    Table(String),
+/// A dotted key and the bytes it covers: a key with its value, a table from its header to
+/// its last value, or an inline table that is an element of an array.
+#[derive(Debug)]
+struct Place {
+    key: String,
+    span: Range<usize>,
+    /// A table header (`[a]`, `[[a]]`) rather than a key or an array element.
+    header: bool,
 }
 
-/// Every key and table header with the byte offset where it starts, in text order.
-fn scan(text: &str) -> Vec<(String, usize)> {
-    let b = text.as_bytes();
+/// Every place of a valid TOML text, parents before their children; `None` when the text
+/// does not parse.
+fn places(text: &str) -> Option<Vec<Place>> {
+    let document = ImDocument::parse(text).ok()?;
     let mut out = Vec::new();
-    let mut aot: HashMap<String, usize> = HashMap::new();
-    let mut table = String::new();
-    let mut stack: Vec<Frame> = Vec::new();
-    let mut expect_key = true;
-    let mut parts: Vec<String> = Vec::new();
-    let mut key_start = 0;
-    let mut pending: Option<String> = None;
-    let mut i = 0;
-    while i < b.len() {
-        let c = b[i];
-        match c {
-            b'#' => {
-                while i < b.len() && b[i] != b'\n' {
-                    i += 1;
+    walk_table(document.as_table(), "", None, &mut out);
+    Some(out)
+}
+
+/// The innermost place holding `offset`; else the last one starting before it.
+fn innermost(places: &[Place], offset: usize) -> Option<String> {
+    let holding = places
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| p.span.contains(&offset))
+        // Smallest span first; of equal spans the child (pushed later).
+        .min_by_key(|(i, p)| (p.span.len(), std::cmp::Reverse(*i)));
+    match holding {
+        Some((_, p)) => Some(p.key.clone()),
+        None => places
+            .iter()
+            .filter(|p| p.span.start <= offset)
+            .max_by_key(|p| p.span.start)
+            .map(|p| p.key.clone()),
+    }
+}
+
+/// Collects the places under `table`, whose dotted key is `prefix`. `dotted_start` is where
+/// the statement starts when `table` is the middle of a dotted key (`a.b.c = 1`): the whole
+/// key `a.b.c` then starts at `a`. Returns the end of the last value under `table`.
+fn walk_table(
+    table: &dyn TableLike,
+    prefix: &str,
+    dotted_start: Option<usize>,
+    out: &mut Vec<Place>,
+) -> Option<usize> {
+    let mut end = None;
+    for (name, _) in table.iter() {
+        let Some((key, item)) = table.get_key_value(name) else {
+            continue;
+        };
+        let path = join(prefix, key.get());
+        let start = dotted_start.or_else(|| key.span().map(|s| s.start));
+        let item_end = match item {
+            Item::Value(value) => walk_value(value, &path, start, out),
+            Item::Table(t) if t.is_dotted() => dotted(t, &path, start, out),
+            Item::Table(t) => {
+                let span = t.span();
+                push_header(out, &path, span.clone());
+                walk_table(t, &path, None, out).max(span.map(|s| s.end))
+            }
+            Item::ArrayOfTables(tables) => {
+                let mut last = None;
+                for (i, t) in tables.iter().enumerate() {
+                    let element = format!("{path}[{i}]");
+                    push_header(out, &element, t.span());
+                    last = walk_table(t, &element, None, out).max(t.span().map(|s| s.end));
                 }
-                continue;
+                last
             }
-            b'\n' if stack.is_empty() => {
-                expect_key = true;
-                parts.clear();
-            }
-            b'"' | b'\'' => {
-                let (s, next) = string(text, i);
-                if expect_key {
-                    if parts.is_empty() {
-                        key_start = i;
-                    }
-                    parts.push(s);
+            Item::None => None,
+        };
+        end = end.max(item_end);
+    }
+    end
+}
+
+/// A key with its value (and, for inline tables and arrays, what is inside).
+fn walk_value(
+    value: &Value,
+    path: &str,
+    start: Option<usize>,
+    out: &mut Vec<Place>,
+) -> Option<usize> {
+    if let Value::InlineTable(t) = value {
+        if t.is_dotted() {
+            return dotted(t, path, start, out);
+        }
+    }
+    let end = value.span().map(|s| s.end);
+    if let (Some(start), Some(end)) = (start, end) {
+        push(out, path, start..end, false);
+    }
+    match value {
+        Value::InlineTable(t) => {
+            walk_table(t, path, None, out);
+        }
+        Value::Array(array) => walk_array(array, path, out),
+        _ => {}
+    }
+    end
+}
+
+/// The elements of an array: inline tables are named `key[i]`, the other values are part
+/// of the array's key.
+fn walk_array(array: &toml_edit::Array, path: &str, out: &mut Vec<Place>) {
+    for (i, element) in array.iter().enumerate() {
+        let element_path = format!("{path}[{i}]");
+        match element {
+            Value::InlineTable(t) => {
+                if let Some(span) = element.span() {
+                    push(out, &element_path, span, false);
                 }
-                i = next;
-                continue;
+                walk_table(t, &element_path, None, out);
             }
-            b'[' if stack.is_empty() && expect_key => {
-                let double = b.get(i + 1) == Some(&b'[');
-                let start = i;
-                i += if double { 2 } else { 1 };
-                let mut raw = Vec::new();
-                while i < b.len() && b[i] != b']' && b[i] != b'\n' {
-                    if b[i] == b'"' || b[i] == b'\'' {
-                        let (s, next) = string(text, i);
-                        raw.push(s);
-                        i = next;
-                    } else if is_bare(b[i]) {
-                        let s = i;
-                        while i < b.len() && is_bare(b[i]) {
-                            i += 1;
-                        }
-                        raw.push(text[s..i].to_owned());
-                    } else {
-                        i += 1;
-                    }
-                }
-                table = header_path(&raw, double, &mut aot);
-                out.push((table.clone(), start));
-                while i < b.len() && b[i] != b'\n' && b[i] != b'#' {
-                    i += 1;
-                }
-                continue;
-            }
-            b'=' if expect_key => {
-                let prefix = match stack.last() {
-                    Some(Frame::Table(k)) => k.clone(),
-                    _ => table.clone(),
-                };
-                let key = join(&prefix, &parts.join("."));
-                out.push((key.clone(), key_start));
-                pending = Some(key);
-                parts.clear();
-                expect_key = false;
-            }
-            b'[' => {
-                let key = pending.take().unwrap_or_default();
-                stack.push(Frame::Array { key, index: 0 });
-            }
-            b'{' => {
-                let key = match stack.last() {
-                    Some(Frame::Array { key, index }) if pending.is_none() => {
-                        // An array element has no key of its own: name it.
-                        let element = format!("{key}[{index}]");
-                        out.push((element.clone(), i));
-                        element
-                    }
-                    _ => pending.take().unwrap_or_default(),
-                };
-                stack.push(Frame::Table(key));
-                expect_key = true;
-            }
-            b']' | b'}' => {
-                stack.pop();
-                pending = None;
-            }
-            b',' => {
-                if let Some(Frame::Array { index, .. }) = stack.last_mut() {
-                    *index += 1;
-                }
-                pending = None;
-                expect_key = matches!(stack.last(), Some(Frame::Table(_)));
-            }
-            _ if expect_key && is_bare(c) => {
-                if parts.is_empty() {
-                    key_start = i;
-                }
-                let s = i;
-                while i < b.len() && is_bare(b[i]) {
-                    i += 1;
-                }
-                parts.push(text[s..i].to_owned());
-                continue;
-            }
+            Value::Array(inner) => walk_array(inner, &element_path, out),
             _ => {}
         }
-        i += 1;
     }
-    out
 }
 
-fn header_path(raw: &[String], double: bool, aot: &mut HashMap<String, usize>) -> String {
-    let mut path = String::new();
-    let mut dotted = String::new();
-    for (n, part) in raw.iter().enumerate() {
-        dotted = join(&dotted, part);
-        path = join(&path, part);
-        let last = n + 1 == raw.len();
-        if last && double {
-            let count = aot.entry(dotted.clone()).or_insert(0);
-            *count += 1;
-            path = format!("{path}[{}]", *count - 1);
-        } else if let Some(count) = aot.get(&dotted) {
-            path = format!("{path}[{}]", count.saturating_sub(1));
-        }
+/// The middle of a dotted key: a place from the statement's start to its last value.
+fn dotted(
+    table: &dyn TableLike,
+    path: &str,
+    start: Option<usize>,
+    out: &mut Vec<Place>,
+) -> Option<usize> {
+    let at = out.len();
+    let end = walk_table(table, path, start, out);
+    if let (Some(start), Some(end)) = (start, end) {
+        out.insert(
+            at,
+            Place {
+                key: path.to_owned(),
+                span: start..end,
+                header: false,
+            },
+        );
     }
-    path
+    end
+}
+
+fn push(out: &mut Vec<Place>, key: &str, span: Range<usize>, header: bool) {
+    out.push(Place {
+        key: key.to_owned(),
+        span,
+        header,
+    });
+}
+
+fn push_header(out: &mut Vec<Place>, key: &str, span: Option<Range<usize>>) {
+    if let Some(span) = span {
+        push(out, key, span, true);
+    }
 }
 
 fn join(prefix: &str, key: &str) -> String {
@@ -187,34 +208,59 @@ fn join(prefix: &str, key: &str) -> String {
     }
 }
 
-fn is_bare(c: u8) -> bool {
-    c.is_ascii_alphanumeric() || c == b'_' || c == b'-'
+/// The dotted key of the statement that holds `offset` in a text that is not valid TOML.
+///
+/// The statement starts on the last line at which everything before it parses. Its first
+/// line is repaired (a key keeps `key =` and gets the value `0`; a header gets its closing
+/// brackets) and parsed after what comes before it; if that clashes with the lines before
+/// (a duplicate key), the repaired statement is read alone, under the table in force.
+fn broken_statement_key(text: &str, offset: usize) -> Option<String> {
+    let head = text.get(..offset.min(text.len()))?;
+    let line_starts = std::iter::once(0)
+        .chain(head.match_indices('\n').map(|(i, _)| i + 1))
+        .collect::<Vec<_>>();
+    let (start, before) = line_starts
+        .iter()
+        .rev()
+        .take(MAX_LINES_BACK)
+        .find_map(|&start| Some((start, places(&text[..start])?)))?;
+    let line = text[start..].lines().next().unwrap_or_default();
+    let statement = line.trim_start();
+    let start = start + (line.len() - statement.len());
+    let repaired = repair(statement)?;
+    if let Some(places) = places(&format!("{}{repaired}\n", &text[..start])) {
+        return innermost(&places, start);
+    }
+    let alone = places(&repaired)?;
+    let key = innermost(&alone, 0)?;
+    if alone.iter().any(|p| p.header) {
+        return Some(key);
+    }
+    // The table in force at the statement: the last header before it.
+    let table = before
+        .iter()
+        .filter(|p| p.header)
+        .max_by_key(|p| p.span.start)
+        .map_or("", |p| p.key.as_str());
+    Some(join(table, &key))
 }
 
-/// The contents of the string starting at `start` and the offset just after it.
-fn string(text: &str, start: usize) -> (String, usize) {
-    let b = text.as_bytes();
-    let quote = b[start];
-    let triple = b.get(start + 1) == Some(&quote) && b.get(start + 2) == Some(&quote);
-    let open = if triple { 3 } else { 1 };
-    let mut i = start + open;
-    while i < b.len() {
-        if quote == b'"' && b[i] == b'\\' {
-            i += 2;
-            continue;
-        }
-        if !triple && b[i] == b'\n' {
-            break;
-        }
-        if b[i] == quote && (!triple || b[i..].starts_with(&[quote; 3])) {
-            let body = text.get(start + open..i).unwrap_or_default().to_owned();
-            return (body, i + open);
-        }
-        i += 1;
+/// The first line of a broken statement made whole: `key = 0`, `[header]` or `[[header]]`.
+fn repair(statement: &str) -> Option<String> {
+    let header = |inner: &str| {
+        inner
+            .split(']')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_owned()
+    };
+    if let Some(inner) = statement.strip_prefix("[[") {
+        Some(format!("[[{}]]", header(inner)))
+    } else if let Some(inner) = statement.strip_prefix('[') {
+        Some(format!("[{}]", header(inner)))
+    } else {
+        let (key, _) = statement.split_once('=')?;
+        Some(format!("{key}= 0"))
     }
-    let end = i.min(b.len());
-    (
-        text.get(start + open..end).unwrap_or_default().to_owned(),
-        end,
-    )
 }

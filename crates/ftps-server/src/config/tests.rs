@@ -475,3 +475,48 @@ fn locate_handles_quotes_comments_and_inline_arrays() {
     );
     assert_eq!(locate::line_of_key(text, "t[1]"), Some(5));
 }
+
+#[test]
+fn syntax_errors_name_the_broken_statement() {
+    for (text, start) in [
+        (
+            "[server]\nbanner = \"unterminated\n",
+            "ftps.toml line 2: server.banner: ",
+        ),
+        (
+            "[server]\nmax_sessions = 1x\n",
+            "ftps.toml line 2: server.max_sessions: ",
+        ),
+        (
+            "[server]\nlisten = [\"a\",\n",
+            "ftps.toml line 3: server.listen: ",
+        ),
+        (
+            "[server]\nmax_sessions = 1\nmax_sessions = 2\n",
+            "ftps.toml line 3: server.max_sessions: duplicate key",
+        ),
+        ("[server\n", "ftps.toml line 1: server: "),
+        (
+            "[[users]]\nname = \"a\"\n[[users]]\nname = \"b\"\npolicy.allow_ccc = tru\n",
+            "ftps.toml line 5: users[1].policy.allow_ccc: ",
+        ),
+    ] {
+        let m = err(text);
+        assert!(m.starts_with(start), "{m}");
+    }
+    // A statement that cannot be repaired keeps the line and toml's message.
+    let m = err("[server]\nfoo bar = 1\n");
+    assert!(m.starts_with("ftps.toml line 2: expected"), "{m}");
+    // Offsets inside a character or past the end are harmless.
+    assert_eq!(locate::key_at("a = \"é\n", 6), None);
+    assert_eq!(locate::key_at("a = 1\n", 100).as_deref(), Some("a"));
+}
+
+#[test]
+fn bad_string_after_a_listener_table_names_the_list() {
+    let m = err("[server]\nlisten = [{ address = \"127.0.0.1:21\" }, \"nonsense\"]\n");
+    assert!(
+        m.starts_with("ftps.toml line 2: server.listen: invalid socket address syntax"),
+        "{m}"
+    );
+}
