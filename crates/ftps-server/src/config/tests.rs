@@ -520,3 +520,238 @@ fn bad_string_after_a_listener_table_names_the_list() {
         "{m}"
     );
 }
+
+const CONFIGURATION_MD: &str = include_str!("../../../../docs/configuration.md");
+const EXAMPLE_TOML: &str = include_str!("../../../../examples/ftps.toml");
+
+/// What the default column of docs/configuration.md says about a key.
+#[derive(Debug, Clone, PartialEq)]
+enum Documented {
+    /// A TOML value in backticks, e.g. `` `512` `` or `` `["1.2", "1.3"]` ``.
+    Value(String),
+    /// `unset` or `none`: the key has no value unless the file gives one.
+    Unset,
+    /// `required`: there is no default.
+    Required,
+}
+
+/// One row of a `| key | default | ... |` table of docs/configuration.md.
+#[derive(Debug)]
+struct DocRow {
+    /// The `[section]` (or `[[users]]`) the table is under: `server`, `users`, ...
+    section: String,
+    /// The key, e.g. `max_sessions` (`sni` for the `[[tls.sni]]` row).
+    key: String,
+    default: Documented,
+    /// Where the row is, for failure messages.
+    line: usize,
+}
+
+/// The key tables of docs/configuration.md, by the `## `[section]`` heading they are under.
+fn documented_rows() -> Vec<DocRow> {
+    let mut rows = Vec::new();
+    let mut section: Option<String> = None;
+    let mut in_table = false;
+    for (n, line) in CONFIGURATION_MD.lines().enumerate() {
+        let line_no = n + 1;
+        if let Some(heading) = line.strip_prefix("## ") {
+            section = heading
+                .strip_prefix('`')
+                .and_then(|h| h.strip_suffix('`'))
+                .map(|h| h.trim_matches(['[', ']']).to_owned());
+            in_table = false;
+            continue;
+        }
+        let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+        if !line.starts_with('|') || cells.len() < 4 {
+            in_table = false;
+            continue;
+        }
+        if cells[1] == "key" && cells[2] == "default" {
+            in_table = true;
+            continue;
+        }
+        if !in_table || cells[1].starts_with('-') {
+            continue;
+        }
+        let section = section.clone().unwrap_or_else(|| {
+            panic!("docs/configuration.md line {line_no}: table outside a `## `[section]`` heading")
+        });
+        // `[[tls.sni]]` is the key `sni` of [tls].
+        let key = cells[1].trim_matches(['`', '[', ']']);
+        let key = key.rsplit('.').next().unwrap_or(key).to_owned();
+        let cell = cells[2];
+        let default = if let Some(value) = cell.strip_prefix('`').and_then(|c| c.strip_suffix('`'))
+        {
+            Documented::Value(value.to_owned())
+        } else if cell == "unset" || cell == "none" {
+            Documented::Unset
+        } else if cell.starts_with("required") {
+            Documented::Required
+        } else {
+            panic!("docs/configuration.md line {line_no}: default {cell:?} of `{key}` is not `VALUE`, unset, none or required");
+        };
+        rows.push(DocRow {
+            section,
+            key,
+            default,
+            line: line_no,
+        });
+    }
+    rows
+}
+
+/// The smallest valid `[[users]]` entry: only the keys without a default.
+const MINIMAL_USER: [(&str, &str); 3] = [
+    ("name", "\"u\""),
+    ("password_hash", HASH),
+    ("root", "\"/u\""),
+];
+
+/// A `[[users]]` entry with `MINIMAL_USER`'s keys but `without`, plus `extra`.
+fn user_text(without: &str, extra: &str) -> String {
+    let mut text = String::from("[[users]]\n");
+    for (key, value) in MINIMAL_USER {
+        if key == without {
+            continue;
+        }
+        let value = if key == "password_hash" {
+            format!("\"{value}\"")
+        } else {
+            value.to_owned()
+        };
+        text.push_str(&format!("{key} = {value}\n"));
+    }
+    text.push_str(extra);
+    text
+}
+
+fn minimal_user() -> UserSection {
+    parse(&user_text("", ""), "minimal user")
+        .unwrap()
+        .users
+        .remove(0)
+}
+
+/// Whether a key documented as unset is unset in `Config::default()` (for `[[users]]`: in an
+/// entry that does not give it); `None` for a key this test does not know.
+fn unset_by_default(section: &str, key: &str) -> Option<bool> {
+    let c = Config::default();
+    Some(match (section, key) {
+        ("server", "passive_ports") => c.server.passive_ports.is_none(),
+        ("server", "passive_address") => c.server.passive_address.is_none(),
+        ("server", "run_as") => c.server.run_as.is_none(),
+        ("server", "state_dir") => c.server.state_dir.is_none(),
+        ("tls", "cert") => c.tls.cert.is_none(),
+        ("tls", "key") => c.tls.key.is_none(),
+        ("tls", "client_ca") => c.tls.client_ca.is_none(),
+        ("tls", "client_crl") => c.tls.client_crl.is_none(),
+        ("tls", "sni") => c.tls.sni.is_empty(),
+        ("anonymous", "root") => c.anonymous.root.is_none(),
+        ("users", "certificate") => minimal_user().certificate.is_empty(),
+        _ => return None,
+    })
+}
+
+/// The fields a section accepts, from the "expected one of" list of an unknown-key error.
+fn accepted_keys(section_header: &str) -> Vec<String> {
+    let m = err(&format!("{section_header}\nnot_a_key = 1\n"));
+    let expected = &m[m.find("expected").unwrap()..];
+    expected
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn documented_defaults_are_in_force() {
+    let rows = documented_rows();
+    assert!(rows.len() > 40, "too few documented keys: {rows:?}");
+    let default_user = minimal_user();
+    for row in &rows {
+        let DocRow {
+            section,
+            key,
+            default,
+            line,
+        } = row;
+        let place = format!("docs/configuration.md line {line}: [{section}] {key}");
+        match (section.as_str(), default) {
+            ("users", Documented::Value(value)) => {
+                let text = user_text("", &format!("{key} = {value}\n"));
+                let user = parse(&text, "doc").map(|mut c| c.users.remove(0));
+                assert_eq!(user.ok().as_ref(), Some(&default_user), "{place} = {value}");
+            }
+            (_, Documented::Value(value)) => {
+                let text = format!("[{section}]\n{key} = {value}\n");
+                let c = parse(&text, "doc");
+                assert_eq!(c.ok(), Some(Config::default()), "{place} = {value}");
+            }
+            (_, Documented::Unset) => {
+                assert_eq!(unset_by_default(section, key), Some(true), "{place}: unset");
+            }
+            ("users", Documented::Required) => {
+                let without = user_text(key, "");
+                assert!(parse(&without, "doc").is_err(), "{place}: required");
+            }
+            (_, Documented::Required) => panic!("{place}: only [[users]] keys are required"),
+        }
+    }
+    // Every key the configuration accepts is documented, in every section.
+    let documented = |section: &str| -> Vec<&str> {
+        rows.iter()
+            .filter(|r| r.section == section)
+            .map(|r| r.key.as_str())
+            .collect()
+    };
+    for section in accepted_keys("") {
+        let header = if section == "users" {
+            "[[users]]".to_owned()
+        } else {
+            format!("[{section}]")
+        };
+        let keys = documented(&section);
+        for key in accepted_keys(&header) {
+            assert!(
+                keys.contains(&key.as_str()),
+                "{section}.{key} is not in the tables of docs/configuration.md"
+            );
+        }
+    }
+}
+
+#[test]
+fn shipped_example_lists_every_documented_option() {
+    // Keys written in the example, set or commented out, by the table they are in.
+    let mut written: Vec<(String, String)> = Vec::new();
+    let mut table = String::new();
+    for line in EXAMPLE_TOML.lines() {
+        let line = line.trim_start_matches(['#', ' ']);
+        if line.starts_with('[') {
+            table = line.trim_matches(['[', ']']).to_owned();
+            // `[users.policy]`, `[[tls.sni]]`: the key `policy` of users, `sni` of tls.
+            if let Some((parent, key)) = table.rsplit_once('.') {
+                written.push((parent.to_owned(), key.to_owned()));
+            }
+            continue;
+        }
+        let key: String = line
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect();
+        if !key.is_empty() && line[key.len()..].trim_start().starts_with('=') {
+            written.push((table.clone(), key));
+        }
+    }
+    for row in documented_rows() {
+        assert!(
+            written.contains(&(row.section.clone(), row.key.clone())),
+            "examples/ftps.toml does not list [{}] {} (docs/configuration.md line {})",
+            row.section,
+            row.key,
+            row.line
+        );
+    }
+}
