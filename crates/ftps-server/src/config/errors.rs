@@ -26,7 +26,7 @@ pub enum ConfigError {
         origin: String,
         /// The dotted key, e.g. `users[2].password_hash`.
         key: String,
-        /// What is wrong (with `(line N)` appended by [`parse`] when the key was found).
+        /// What is wrong (with `(line N)` appended by [`parse`](super::parse) when the key was found).
         message: String,
     },
     /// The file could not be read.
