@@ -12,6 +12,7 @@
 //! - [`entry`], [`facts`], [`list`], [`timefmt`]: directory entries, MLSx facts, LIST lines, times
 //! - [`path`]: virtual paths that never leave the root
 //! - [`ascii`]: TYPE A line-ending conversion
+//! - [`policy`]: the TLS policy (RFC 4217 §10) and its secure defaults
 //! - [`session`]: the server session state machine
 //! - [`client`]: the client set-up state machine (RFC 4217 §10.3 timing options)
 
@@ -24,6 +25,7 @@ pub mod facts;
 pub mod line;
 pub mod list;
 pub mod path;
+pub mod policy;
 pub mod reply;
 pub mod session;
 pub mod timefmt;

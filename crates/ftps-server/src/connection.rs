@@ -668,16 +668,10 @@ async fn await_close_notify(tcp: &mut TcpStream, conn: &mut rustls::ServerConnec
 
 /// What a successful login grants, from the account.
 fn grant_for(account: &Account) -> LoginGrant {
-    let p = &account.policy;
     LoginGrant {
         name: account.name.clone(),
         write: account.write && !account.anonymous,
-        policy: ftps_proto::session::Policy {
-            require_tls: p.require_tls,
-            require_prot_p: p.require_prot_p,
-            require_session_reuse: p.require_session_reuse,
-            allow_ccc: p.allow_ccc,
-        },
+        policy: account.policy,
         anonymous: account.anonymous,
     }
 }

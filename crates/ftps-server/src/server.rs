@@ -120,21 +120,8 @@ impl Server {
             client_auth,
         )?;
         let users = UserDb::from_config(&config);
-        let p = &config.policy;
-        let policy = Policy {
-            require_tls: p.require_tls,
-            require_prot_p: p.require_prot_p,
-            require_session_reuse: p.require_session_reuse,
-            allow_ccc: p.allow_ccc,
-        };
-        let anonymous = config
-            .anonymous
-            .enabled
-            .then_some(match config.anonymous.tls {
-                config::AnonymousTls::Require => AnonymousTls::Require,
-                config::AnonymousTls::Allow => AnonymousTls::Allow,
-                config::AnonymousTls::Refuse => AnonymousTls::Refuse,
-            });
+        let policy = config.policy;
+        let anonymous = config.anonymous.enabled.then_some(config.anonymous.tls);
         let sessions = Arc::new(Semaphore::new(config.server.max_sessions.max(1)));
         let max_login_failures = config.server.max_login_failures.max(1);
         let bans = crate::bans::Bans::new(

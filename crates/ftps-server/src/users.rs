@@ -20,11 +20,12 @@ use std::path::{Path, PathBuf};
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
+use ftps_proto::policy::{AnonymousTls, Policy};
 use rand::rngs::OsRng;
 use rand::Rng;
 use serde::Deserialize;
 
-use crate::config::{AnonymousTls, Config, Policy, UserSection, ANONYMOUS_NAMES};
+use crate::config::{Config, UserSection, ANONYMOUS_NAMES};
 
 /// Length of [`random_password`]'s result.
 pub const RANDOM_PASSWORD_LEN: usize = 20;

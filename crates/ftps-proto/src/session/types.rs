@@ -14,6 +14,10 @@ use crate::entry::Entry;
 use crate::path::VirtualPath;
 use crate::reply::Reply;
 
+// The TLS policy types are defined in `crate::policy`; the session's
+// configuration and grants carry them, so they are re-exported here.
+pub use crate::policy::{AnonymousTls, Policy, PolicyOverride};
+
 /// Whether and how a data connection is protected (RFC 4217 §9: only Clear and
 /// Private exist for TLS).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,43 +38,6 @@ pub enum ControlSecurity {
     /// TLS was active and has been cleared with CCC (RFC 4217 §5): the
     /// connection is plaintext again and PBSZ/PROT are no longer accepted.
     Cleared,
-}
-
-/// The server's TLS policy (RFC 4217 §10.1, §10.2). Global, and overridden per user.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Policy {
-    /// USER/PASS are refused until TLS protects the control connection.
-    pub require_tls: bool,
-    /// Data-opening commands are refused with 521 unless `PROT P` is in effect.
-    pub require_prot_p: bool,
-    /// Protected data connections must resume this control connection's TLS session.
-    pub require_session_reuse: bool,
-    /// CCC is accepted (otherwise 534).
-    pub allow_ccc: bool,
-}
-
-impl Default for Policy {
-    /// The secure defaults: TLS and PROT P required, session reuse required, no CCC.
-    fn default() -> Self {
-        Policy {
-            require_tls: true,
-            require_prot_p: true,
-            require_session_reuse: true,
-            allow_ccc: false,
-        }
-    }
-}
-
-/// How the anonymous account treats TLS (RFC 4217 §10.1: a server may deny
-/// insecure or secure USER commands for certain users).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AnonymousTls {
-    /// Anonymous users must secure the control connection first.
-    Require,
-    /// Anonymous users may use TLS or not.
-    Allow,
-    /// Anonymous users must not use TLS.
-    Refuse,
 }
 
 /// What a session needs to know before the first byte arrives.
