@@ -1258,7 +1258,6 @@ fn nothing_after_close() {
 }
 
 /// The login and idle deadlines and the login-failure count.
-#[path = "timers_tests.rs"]
 mod timers;
 
 mod properties {
