@@ -1,7 +1,7 @@
 //! One control connection: the task that owns it, reads commands, feeds the
-//! sans-IO [`ServerSession`] and carries out its actions (GUIDE: one task per
-//! control connection, the only writer of replies, never awaiting a transfer
-//! inline).
+//! sans-IO [`ServerSession`] and carries out its actions. By design it is the
+//! only task per control connection and the only writer of its replies, so
+//! replies leave in command order, and it never awaits a transfer inline.
 //!
 //! Security-relevant I/O lives here: the AUTH TLS upgrade refuses plaintext
 //! pipelined after the AUTH line (STARTTLS command injection), tells a
