@@ -779,7 +779,7 @@ async fn rfc959_abor_during_stor_keeps_old_file() {
 
 // ---------------------------------------------------------------------------
 // Bulk uploads: past 1 MiB a binary upload's reads wait for a low-water mark
-// (see `receive.rs` in the server); the rules must not change.
+// (see `transfer/receive_thread.rs` in the server); the rules must not change.
 // ---------------------------------------------------------------------------
 
 /// More than the 1 MiB after which an upload counts as bulk.

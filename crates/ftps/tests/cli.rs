@@ -205,7 +205,7 @@ fn hash_password_output_verifies() {
 }
 
 /// Started as root with `run_as`, the server binds and then runs as that
-/// user (issue: privilege drop). Only meaningful as root.
+/// user (privilege drop). Only meaningful as root.
 #[test]
 fn root_drops_privileges_after_binding() {
     let is_root = std::fs::read_to_string("/proc/self/status")

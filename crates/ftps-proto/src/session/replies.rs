@@ -1,5 +1,5 @@
 //! Reply texts and the mappings from failures to reply codes, in one place so
-//! each mapping is tested once: file-system errors (RFC 959 §4.2: 450, 451,
+//! each mapping is tested once: file-system errors (RFC 959 §4.2: 451,
 //! 550, 552, 553), transfer outcomes (RFC 959 226/425/426, RFC 4217 §10.2
 //! 522), FEAT (RFC 2389 §3.2, RFC 4217 §6) and HELP.
 

@@ -115,7 +115,7 @@ const WRITE_BUFFERS: usize = 3;
 /// and our batching added another copy). Into a file, the thread also starts
 /// the disk's write-back every 8 MiB ([`WriteBack`]), waiting for the previous
 /// one, so the fsync before the rename finds little left
-/// ([`ftps_server::disk`]); that wait holds the download back when the disk
+/// ([`ftps_os::write_back`]); that wait holds the download back when the disk
 /// is the slower end.
 struct Writer {
     /// The buffer being filled and how much of it is.
