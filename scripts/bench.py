@@ -13,7 +13,7 @@ in one run, interleaving the two servers so that drift hits both alike:
   d  many 4 KiB files over one control connection, PROT P and PROT C,
      with curl (one process, many URLs) and with Python ftplib
      (FTP_TLS reusing the control connection's TLS session); d' the same
-     files uploaded with ftplib (not in the issue's list)
+     files uploaded with ftplib (an extra row)
   e  50 concurrent curl downloads of 20 MiB, PROT P: aggregate MB/s
   f  10,000 logged-in idle TLS sessions: server RSS per session, and the
      time for a new client to log in and list a directory meanwhile
@@ -722,7 +722,7 @@ def test_d(env, results, servers):
             values = interleave(env.s["runs"], servers, make(prot))
             results.add(f"d {n} x 4 KiB, {client}, PROT {prot}", "rate", "files/s", values,
                         note=note)
-    # Not in the issue's list: the same files uploaded (STOR), one session.
+    # An extra row: the same files uploaded (STOR), one session.
     for prot in ["P", "C"]:
         values = interleave(env.s["runs"], servers, ftplib_fn(prot, "put"))
         results.add(f"d' {n} x 4 KiB uploads, ftplib, PROT {prot}", "rate", "files/s", values)
@@ -874,7 +874,7 @@ def test_client(env, results, servers):
 
 
 # --------------------------------------------------------------------------
-# Targets (issue 5)
+# Targets
 # --------------------------------------------------------------------------
 
 
@@ -1198,7 +1198,7 @@ def main():
         print_table(results, servers)
         rows = check_targets(results, env)
         print()
-        print("targets (issue 5)")
+        print("targets")
         widths = [max(len(r[i]) for r in rows + [("target", "value", "wanted", "met")])
                   for i in range(4)]
         for r in [("target", "value", "wanted", "met")] + rows:
