@@ -13,7 +13,7 @@ in one run, interleaving the two servers so that drift hits both alike:
   d  many 4 KiB files over one control connection, PROT P and PROT C,
      with curl (one process, many URLs) and with Python ftplib
      (FTP_TLS reusing the control connection's TLS session); d' the same
-     files uploaded with ftplib (not in the issue's list)
+     files uploaded with ftplib (an extra row)
   e  50 concurrent curl downloads of 20 MiB, PROT P: aggregate MB/s
   f  10,000 logged-in idle TLS sessions: server RSS per session, and the
      time for a new client to log in and list a directory meanwhile
@@ -35,11 +35,33 @@ vsftpd runs as root with the system user and PAM service that
 scripts/install-test-servers.sh creates (`--install` runs that script).
 Without vsftpd the vsftpd column shows n/a (and --require-vsftpd fails).
 
+A second `ftps serve` can run next to the first, interleaved with it like
+vsftpd, to show what a change costs (--ftps-b: another build, e.g. one made
+before the change) or what a feature costs (--ftps-b-config: the same build with
+extra configuration merged into the one the bench writes). Its column is named
+by --ftps-b-name (default ftps-b) and followed by the ratio ftps-b/ftps.
+Every server row (a-h, d' too) measures it; the client row does not (it
+measures the first ftps binary's client against the first ftps serve and
+vsftpd). The targets are checked against the first ftps only. --smoke figures are single runs of tiny
+transfers and swing by tens of per cent: a cost of a few per cent needs the
+full sizes and more runs (--runs 5).
+
+Merging --ftps-b-config: tables merge key by key, any other value replaces the
+bench's; an entry of an array of tables ([[users]], [[tls.sni]]) whose `name`
+is that of an entry the bench wrote merges into it (the bench's user is named
+"bench"), other entries are added. For example `[server]` /
+`login_cache_secs = 0`, or `[[users]]` / `name = "bench"` /
+`policy = { require_prot_p = false, ... }`.
+
 Usage:
   python3 scripts/bench.py                 full run (about 15 minutes)
   python3 scripts/bench.py --smoke         tiny sizes: proves the bench works
   python3 scripts/bench.py --only a,d,f    some tests
   python3 scripts/bench.py --json out.json also write the results as JSON
+  python3 scripts/bench.py --ftps new/ftps --ftps-b old/ftps --ftps-b-name before
+                                           two builds side by side
+  python3 scripts/bench.py --ftps-b-config extra.toml --ftps-b-name feature-on
+                                           one build, two configurations
 """
 
 import argparse
@@ -59,6 +81,7 @@ import sys
 import tempfile
 import threading
 import time
+import tomllib
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TEST_SERVERS = os.environ.get("FTPS_TEST_SERVERS_DIR", "/opt/ftps-test-servers")
@@ -242,7 +265,9 @@ class Server:
     """A running server: its name, port, credentials, and CPU/memory probes."""
 
     name = ""
+    key = ""  # names its files and folders: fixed, safe in a path and a URL
     forks = False
+    variant = False  # the second ftps serve (--ftps-b, --ftps-b-config)
 
     def __init__(self, port, user, password):
         self.port = port
@@ -288,9 +313,15 @@ class Server:
             self.cgroup.remove()
 
 
-def wait_greeting(port, timeout=20.0):
+def wait_greeting(port, proc=None, log_path=None, timeout=20.0):
     deadline = time.time() + timeout
     while time.time() < deadline:
+        if proc is not None and proc.poll() is not None:
+            said = ""
+            if log_path:
+                with open(log_path, errors="replace") as f:
+                    said = f.read().split("Stack backtrace:")[0][:2000].strip()
+            die(f"the server on port {port} exited with status {proc.returncode}: {said}")
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=2) as s:
                 if s.recv(64).startswith(b"220"):
@@ -301,24 +332,84 @@ def wait_greeting(port, timeout=20.0):
     die(f"no server greeting on port {port}")
 
 
+def toml_merge(base, extra):
+    """Merge the TOML table `extra` into `base` (see the module docstring)."""
+    for k, v in extra.items():
+        old = base.get(k)
+        if isinstance(old, dict) and isinstance(v, dict):
+            toml_merge(old, v)
+        elif (isinstance(old, list) and isinstance(v, list) and v
+              and all(isinstance(x, dict) for x in old + v)):
+            for entry in v:
+                same = [e for e in old if "name" in entry and e.get("name") == entry["name"]]
+                if same:
+                    toml_merge(same[0], entry)
+                else:
+                    old.append(entry)
+        else:
+            base[k] = v
+    return base
+
+
+def toml_key(k):
+    bare = k and all(c.isascii() and (c.isalnum() or c in "_-") for c in k)
+    return k if bare else json.dumps(k, ensure_ascii=False)
+
+
+def toml_value(v):
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return repr(v)  # inf, -inf, nan and 1e+20 are TOML too
+    if isinstance(v, str):
+        return json.dumps(v, ensure_ascii=False)  # a JSON string is a TOML basic string
+    if isinstance(v, list):
+        return "[" + ", ".join(toml_value(x) for x in v) + "]"
+    if isinstance(v, dict):
+        return "{ " + ", ".join(f"{toml_key(k)} = {toml_value(x)}" for k, x in v.items()) + " }"
+    return v.isoformat()  # dates and times
+
+
+def toml_dump(config):
+    """TOML text for a table: top-level tables as [sections], arrays of tables
+    as [[sections]], anything deeper inline."""
+    lines = [f"{toml_key(k)} = {toml_value(v)}" for k, v in config.items()
+             if not isinstance(v, dict)
+             and not (isinstance(v, list) and v and all(isinstance(x, dict) for x in v))]
+    for k, v in config.items():
+        if isinstance(v, dict):
+            lines += ["", f"[{toml_key(k)}]"]
+            lines += [f"{toml_key(kk)} = {toml_value(vv)}" for kk, vv in v.items()]
+        elif isinstance(v, list) and v and all(isinstance(x, dict) for x in v):
+            for entry in v:
+                lines += ["", f"[[{toml_key(k)}]]"]
+                lines += [f"{toml_key(kk)} = {toml_value(vv)}" for kk, vv in entry.items()]
+    return "\n".join(lines).lstrip("\n") + "\n"
+
+
 class Ours(Server):
     name = "ftps"
+    key = "ftps"
 
-    def __init__(self, binary, work, data, cert, key):
+    def __init__(self, binary, work, data, cert, key, name=None, extra=None):
+        """`ftps serve` from `binary`; with `name`, the second one (its own
+        files, its column named so), with `extra` (a parsed TOML table) merged
+        into its configuration."""
         super().__init__(free_port(), "bench", "bench-password-not-secret")
+        if name is not None:
+            self.name, self.key, self.variant = name, "ftps-b", True
         hashed = run(
             [binary, "hash-password"],
             input=self.password + "\n",
             capture_output=True,
             text=True,
         ).stdout.strip()
-        config = os.path.join(work, "ftps.toml")
-        with open(config, "w") as f:
-            f.write(
-                f"""[server]
+        config = os.path.join(work, f"{self.key}.toml")
+        text = (
+            f"""[server]
 listen = ["127.0.0.1:{self.port}"]
 implicit_listen = []
-state_dir = "{work}/ftps-state"
+state_dir = "{work}/{self.key}-state"
 max_sessions = 20000
 max_sessions_per_ip = 20000
 idle_timeout_secs = 3600
@@ -335,20 +426,26 @@ root = "{data}"
 # PROT C is measured too (test c); PROT P stays the default for everyone else.
 policy = {{ require_prot_p = false }}
 """
-            )
+        )
+        if extra:
+            text = toml_dump(toml_merge(tomllib.loads(text), extra))
+        with open(config, "w", encoding="utf-8") as f:
+            f.write(text)
         env = dict(os.environ, RUST_LOG="warn")
+        log_path = os.path.join(work, f"{self.key}.log")
         self.proc = subprocess.Popen(
             [binary, "serve", "--config", config],
-            stdout=open(os.path.join(work, "ftps.log"), "w"),
+            stdout=open(log_path, "w"),
             stderr=subprocess.STDOUT,
             env=env,
             preexec_fn=raise_nofile,
         )
-        wait_greeting(self.port)
+        wait_greeting(self.port, self.proc, log_path)
 
 
 class Vsftpd(Server):
     name = "vsftpd"
+    key = "vsftpd"
     forks = True
 
     def __init__(self, work, data, cert, key):
@@ -414,7 +511,7 @@ xferlog_enable=NO
             except OSError:
                 self.cgroup.remove()
                 self.cgroup = None
-        wait_greeting(self.port)
+        wait_greeting(self.port, self.proc, os.path.join(work, "vsftpd.log"))
 
 
 def vsftpd_available():
@@ -558,24 +655,31 @@ def fmt(values):
     return f"{med:.4g} ({min(values):.3g}-{max(values):.3g})"
 
 
+def ratio_cell(values, num, den):
+    a, b = values.get(num), values.get(den)
+    if a and b and statistics.median(b) > 0:
+        return f"{statistics.median(a) / statistics.median(b):.2f}"
+    return ""
+
+
 def print_table(results, servers, out=sys.stdout):
     names = [s.name for s in servers]
+    variants = [s.name for s in servers if s.variant]
     for r in results.rows:
         if "limit" in r["values"] and names:
             r["values"] = {names[0]: r["values"]["limit"], "limit": r["values"]["limit"]}
             r["note"] = r["note"] or "socat to socat, shown in the first column"
     header = ["test", "metric", "unit"] + names + (["ftps/vsftpd"] if "vsftpd" in names else [])
+    header += [f"{v}/ftps" for v in variants]
     lines = []
     for r in results.rows:
         cells = [r["test"], r["metric"], r["unit"]]
         for n in names:
             cells.append(fmt(r["values"].get(n, [])))
         if "vsftpd" in names:
-            a, b = r["values"].get("ftps"), r["values"].get("vsftpd")
-            if a and b and statistics.median(b) > 0:
-                cells.append(f"{statistics.median(a) / statistics.median(b):.2f}")
-            else:
-                cells.append("")
+            cells.append(ratio_cell(r["values"], "ftps", "vsftpd"))
+        for v in variants:
+            cells.append(ratio_cell(r["values"], v, "ftps"))
         if r["note"]:
             cells[1] += f" [{r['note']}]"
         lines.append(cells)
@@ -666,7 +770,7 @@ def test_abc(env, results, servers):
         return fn
 
     def stor(server):
-        name = f"up-{server.name}.bin"
+        name = f"up-{server.key}.bin"
         cmd = env.curl(server, ["-T", os.path.join(env.data, "big.bin"), server.url(name)])
         quiesce(env)
         secs, cpu = with_cpu(server, lambda: timed(cmd))
@@ -686,7 +790,7 @@ def test_abc(env, results, servers):
 
 
 def curl_many_config(env, server, n):
-    path = os.path.join(env.work, f"many-{server.name}-{n}.curl")
+    path = os.path.join(env.work, f"many-{server.key}-{n}.curl")
     with open(path, "w") as f:
         for i in range(1, n + 1):
             f.write(f'url = "{server.url(f"small/f{i:05d}")}"\noutput = "/dev/null"\n')
@@ -708,7 +812,7 @@ def test_d(env, results, servers):
 
     def ftplib_fn(prot, direction="get"):
         def fn(server):
-            folder = f"up-{server.name}"
+            folder = f"up-{server.key}"
             out = worker("ftplib-many", server.port, server.user, server.password, env.cert,
                          prot, n, direction, folder)
             shutil.rmtree(os.path.join(env.data, folder), ignore_errors=True)
@@ -722,7 +826,7 @@ def test_d(env, results, servers):
             values = interleave(env.s["runs"], servers, make(prot))
             results.add(f"d {n} x 4 KiB, {client}, PROT {prot}", "rate", "files/s", values,
                         note=note)
-    # Not in the issue's list: the same files uploaded (STOR), one session.
+    # An extra row: the same files uploaded (STOR), one session.
     for prot in ["P", "C"]:
         values = interleave(env.s["runs"], servers, ftplib_fn(prot, "put"))
         results.add(f"d' {n} x 4 KiB uploads, ftplib, PROT {prot}", "rate", "files/s", values)
@@ -834,7 +938,7 @@ def test_client(env, results, servers):
 
     def put(server):
         out = {}
-        name = f"cput-{server.name}.bin"
+        name = f"cput-{server.key}.bin"
         out["ftps put"] = size / timed(ftps_cmd(server, "put", big, server.url(name))) / MB
         cmd = env.curl(server, ["-T", big, server.url(name)])
         out["curl"] = size / timed(cmd) / MB
@@ -874,7 +978,7 @@ def test_client(env, results, servers):
 
 
 # --------------------------------------------------------------------------
-# Targets (issue 5)
+# Targets
 # --------------------------------------------------------------------------
 
 
@@ -1108,6 +1212,15 @@ def main():
     p.add_argument("--only", default="", help="comma-separated tests: limits,a,b,c,d,e,f,g,h,client")
     p.add_argument("--runs", type=int, help="runs per measurement (default 3, smoke 1)")
     p.add_argument("--ftps", help="ftps binary (default: cargo build --release, target/release/ftps)")
+    p.add_argument("--ftps-b", metavar="BINARY",
+                   help="also measure `ftps serve` from this binary (e.g. a build from before a "
+                        "change), interleaved with the first; rows a-h, not the client row")
+    p.add_argument("--ftps-b-config", metavar="FILE",
+                   help="TOML merged into the configuration of the second ftps serve (the "
+                        "--ftps binary unless --ftps-b is given): a feature on against off")
+    p.add_argument("--ftps-b-name", metavar="NAME", default="ftps-b",
+                   help="column name of the second ftps serve (default ftps-b); the table gets "
+                        "a ratio NAME/ftps")
     p.add_argument("--no-vsftpd", action="store_true", help="measure only ftps serve")
     p.add_argument("--require-vsftpd", action="store_true", help="fail when vsftpd cannot run")
     p.add_argument("--install", action="store_true",
@@ -1115,6 +1228,20 @@ def main():
     p.add_argument("--json", help="also write the results here")
     p.add_argument("--workdir", help="where the data set goes (default: a new temporary directory)")
     args = p.parse_args()
+
+    compare = bool(args.ftps_b or args.ftps_b_config)
+    extra = None
+    if compare:
+        if args.ftps_b_name in ("", "ftps", "vsftpd", "limit"):
+            die(f"--ftps-b-name {args.ftps_b_name!r}: choose a name other than ftps and vsftpd")
+        if args.ftps_b and not shutil.which(args.ftps_b):
+            die(f"--ftps-b {args.ftps_b}: no such executable")
+        if args.ftps_b_config:
+            try:
+                with open(args.ftps_b_config, "rb") as f:
+                    extra = tomllib.load(f)
+            except (OSError, tomllib.TOMLDecodeError) as e:
+                die(f"--ftps-b-config {args.ftps_b_config}: {e}")
 
     sizes = dict(SMOKE if args.smoke else FULL)
     if args.runs:
@@ -1171,6 +1298,9 @@ def main():
         make_data(data, sizes, owner)
         env = Env(args, sizes, work, data, cert, key, ftps_bin)
         servers.append(Ours(ftps_bin, work, data, cert, key))
+        if compare:
+            servers.append(Ours(args.ftps_b or ftps_bin, work, data, cert, key,
+                                name=args.ftps_b_name, extra=extra))
         if use_vsftpd:
             servers.append(Vsftpd(work, data, cert, key))
         results = Results()
@@ -1182,7 +1312,9 @@ def main():
             ("f", lambda: test_f(env, results, servers)),
             ("g", lambda: test_g(env, results, servers)),
             ("h", lambda: test_h(env, results, servers)),
-            ("client", lambda: test_client(env, results, servers)),
+            # The client row measures the first ftps binary's client: no second column.
+            ("client", lambda: test_client(env, results,
+                                           [s for s in servers if not s.variant])),
         ]
         started = time.time()
         for name, step in steps:
@@ -1195,10 +1327,13 @@ def main():
         print()
         print(f"ftps benchmark, {time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} CPUs, "
               f"{sizes['runs']} run(s) per figure, median (min-max); MB = 10^6 bytes")
+        if compare:
+            config = f" + {args.ftps_b_config}" if args.ftps_b_config else ""
+            print(f"ftps: {ftps_bin}; {args.ftps_b_name}: {args.ftps_b or ftps_bin}{config}")
         print_table(results, servers)
         rows = check_targets(results, env)
         print()
-        print("targets (issue 5)")
+        print("targets")
         widths = [max(len(r[i]) for r in rows + [("target", "value", "wanted", "met")])
                   for i in range(4)]
         for r in [("target", "value", "wanted", "met")] + rows:
@@ -1206,7 +1341,12 @@ def main():
         log(f"done in {time.time() - started:.0f} s")
         if args.json:
             with open(args.json, "w") as f:
-                json.dump(dict(sizes=sizes, rows=results.rows, targets=rows), f, indent=1)
+                out = dict(sizes=sizes, rows=results.rows, targets=rows)
+                if compare:
+                    out["ftps"] = dict(binary=ftps_bin)
+                    out["ftps_b"] = dict(name=args.ftps_b_name, binary=args.ftps_b or ftps_bin,
+                                         config=args.ftps_b_config, extra_config=extra)
+                json.dump(out, f, indent=1, default=str)
     finally:
         for s in servers:
             s.stop()
