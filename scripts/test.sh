@@ -1,32 +1,16 @@
 #!/bin/sh
 # Runs every test of the workspace: unit tests, integration tests against the
-# real server, and interop tests with real clients (curl, lftp, Python's
-# ftplib, openssl s_client). Installs those clients with apt-get when they
-# are missing and this user can (root or sudo). With CI=true a missing
-# client fails its tests instead of skipping them.
+# real server, and interop tests with real clients and servers. Installs
+# them (scripts/install-test-peers.sh, scripts/install-test-servers.sh) when
+# they are missing and this user can (root or sudo). With CI=true a missing
+# peer fails its tests instead of skipping them.
 set -eu
 cd "$(dirname "$0")/.."
 
-missing=""
-for tool in curl lftp python3 openssl; do
-    command -v "$tool" >/dev/null 2>&1 || missing="$missing $tool"
-done
-if [ -n "$missing" ]; then
-    if [ "$(id -u)" = 0 ]; then
-        sudo=""
-    elif command -v sudo >/dev/null 2>&1; then
-        sudo="sudo"
-    else
-        sudo="none"
-    fi
-    if [ "$sudo" = none ]; then
-        echo "note: missing test peers:$missing (apt-get install$missing); their tests are skipped" >&2
-    else
-        echo "installing test peers:$missing" >&2
-        $sudo apt-get update -qq
-        $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null
-    fi
-fi
+# The clients, libraries and services the tests run against: installed by
+# their own script when this user can (root or sudo); otherwise their tests
+# are skipped with a note (or fail under CI=true).
+sh scripts/install-test-peers.sh
 
 # The third-party FTPS servers the client is tested against (vsftpd, ProFTPD,
 # Pure-FTPd): installed and configured by their own script, as root.

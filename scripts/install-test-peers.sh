@@ -1,0 +1,47 @@
+#!/bin/sh
+# Installs the real software the tests run against, other than the three
+# FTPS servers of scripts/install-test-servers.sh: FTP clients, language
+# runtimes' FTP libraries, and the services some tests start privately on
+# loopback. Debian 12, as root (or with sudo). Idempotent: what is there is
+# not installed again. scripts/test.sh runs it; so does .ci/run through it.
+#
+# Each group below names the tests that need it. A group adds to the lists;
+# the installs run once at the end.
+set -eu
+
+say() {
+    echo "install-test-peers: $*" >&2
+}
+
+if [ "$(id -u)" != 0 ]; then
+    if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+        exec sudo sh "$0" "$@"
+    fi
+    say "not root: nothing installed; tests whose peers are missing are skipped (or fail under CI=true)"
+    exit 0
+fi
+
+APT=""   # Debian packages: "command:package" (installed when the command is missing)
+PIP=""   # Python packages: "module:requirement" (installed when the import fails)
+
+# --- the server's interop tests: curl, lftp, Python's ftplib, openssl s_client
+APT="$APT curl:curl lftp:lftp python3:python3 openssl:openssl"
+
+# --- installs -------------------------------------------------------------
+missing=""
+for entry in $APT; do
+    command -v "${entry%%:*}" >/dev/null 2>&1 || missing="$missing ${entry#*:}"
+done
+if [ -n "$missing" ]; then
+    say "apt-get install$missing"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null
+fi
+pip_missing=""
+for entry in $PIP; do
+    python3 -c "import ${entry%%:*}" >/dev/null 2>&1 || pip_missing="$pip_missing ${entry#*:}"
+done
+if [ -n "$pip_missing" ]; then
+    say "pip install$pip_missing"
+    python3 -m pip install -q $pip_missing
+fi
