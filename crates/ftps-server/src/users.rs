@@ -434,9 +434,7 @@ impl ZeroConfigUser {
             password_hash: self.password_hash.clone(),
             root,
             write: true,
-            policy: Default::default(),
-            auth: Default::default(),
-            certificate: Default::default(),
+            ..Default::default()
         }
     }
 }

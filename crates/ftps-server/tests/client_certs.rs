@@ -96,6 +96,7 @@ fn user(name: &str, root: &Path, auth: AuthMethod, cn: &str) -> UserSection {
             cn: Some(cn.into()),
             ..Default::default()
         },
+        ..Default::default()
     }
 }
 

@@ -70,8 +70,7 @@ async fn rfc4217_s10_2_per_user_policy_overrides_global() {
                     require_prot_p: Some(false),
                     ..Default::default()
                 },
-                auth: Default::default(),
-                certificate: Default::default(),
+                ..Default::default()
             });
         });
         std::fs::write(server.path("f"), b"alice's").unwrap();

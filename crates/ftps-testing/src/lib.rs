@@ -94,8 +94,7 @@ impl TestServer {
             root: root.path().to_path_buf(),
             write: true,
             policy: Default::default(),
-            auth: Default::default(),
-            certificate: Default::default(),
+            ..Default::default()
         }];
         adjust(&mut config);
         config.validate("test").unwrap();

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
-use super::{AnonymousTls, PolicyOverride};
+use super::{AnonymousTls, Cidr, PolicyOverride};
 
 /// The user names reserved for the `[anonymous]` section (compared case-insensitively).
 pub const ANONYMOUS_NAMES: [&str; 2] = ["anonymous", "ftp"];
@@ -28,7 +28,8 @@ pub struct AnonymousSection {
     pub tls: AnonymousTls,
 }
 
-/// `[[users]]`: one account that logs in with a password.
+/// `[[users]]`: one account that logs in with a password. (`Default` is
+/// for building one in code: name, hash and root must be set.)
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UserSection {
@@ -54,6 +55,117 @@ pub struct UserSection {
     /// The client certificates that belong to this user (`certificate = { cn = "alice" }`).
     #[serde(default)]
     pub certificate: CertificateMatch,
+    /// The most bytes of regular files the user may store; unset: no limit.
+    #[serde(default)]
+    pub quota_bytes: Option<u64>,
+    /// The most regular files the user may store; unset: no limit.
+    #[serde(default)]
+    pub quota_files: Option<u64>,
+    /// Bytes per second all of this user's uploads together may use; 0: no limit.
+    #[serde(default)]
+    pub upload_bytes_per_sec: u64,
+    /// Bytes per second all of this user's downloads together may use; 0: no limit.
+    #[serde(default)]
+    pub download_bytes_per_sec: u64,
+    /// The most sessions logged in as this user at once (the next login gets
+    /// 421); 0: no limit of its own.
+    #[serde(default)]
+    pub max_sessions: usize,
+    /// When not empty, this user may log in only from these addresses (CIDR).
+    #[serde(default)]
+    pub allow: Vec<Cidr>,
+    /// This user may not log in from these addresses (CIDR).
+    #[serde(default)]
+    pub deny: Vec<Cidr>,
+    /// What the user may do below a path (`[[users.rules]]`); the longest
+    /// matching path prefix decides, and paths no rule covers follow `write`.
+    #[serde(default)]
+    pub rules: Vec<DirRule>,
+}
+
+impl Default for UserSection {
+    /// The defaults of the optional keys; `write` is true as in the file.
+    fn default() -> Self {
+        UserSection {
+            name: String::new(),
+            password_hash: String::new(),
+            root: PathBuf::new(),
+            write: true,
+            policy: PolicyOverride::default(),
+            auth: AuthMethod::default(),
+            certificate: CertificateMatch::default(),
+            quota_bytes: None,
+            quota_files: None,
+            upload_bytes_per_sec: 0,
+            download_bytes_per_sec: 0,
+            max_sessions: 0,
+            allow: Vec::new(),
+            deny: Vec::new(),
+            rules: Vec::new(),
+        }
+    }
+}
+
+/// One `[[users.rules]]` entry: what the user may do at and below `path`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DirRule {
+    /// A path in the user's name space, starting with `/`.
+    pub path: String,
+    /// What is allowed there; everything else is refused with 550.
+    pub permissions: Vec<Permission>,
+}
+
+/// One thing a per-directory rule allows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Permission {
+    /// LIST, NLST, MLSD, STAT of a directory.
+    List,
+    /// RETR.
+    Download,
+    /// STOR, STOU, APPE of a new file.
+    Upload,
+    /// STOR, APPE or REST+STOR onto an existing file, and a rename onto one
+    /// (with `upload` or `rename`).
+    Overwrite,
+    /// DELE and RMD.
+    Delete,
+    /// RNFR/RNTO (needed at the old and at the new place).
+    Rename,
+    /// MKD.
+    Mkdir,
+}
+
+impl Permission {
+    /// Every permission.
+    pub const ALL: [Permission; 7] = [
+        Permission::List,
+        Permission::Download,
+        Permission::Upload,
+        Permission::Overwrite,
+        Permission::Delete,
+        Permission::Rename,
+        Permission::Mkdir,
+    ];
+
+    /// The name used in the configuration.
+    pub fn name(self) -> &'static str {
+        match self {
+            Permission::List => "list",
+            Permission::Download => "download",
+            Permission::Upload => "upload",
+            Permission::Overwrite => "overwrite",
+            Permission::Delete => "delete",
+            Permission::Rename => "rename",
+            Permission::Mkdir => "mkdir",
+        }
+    }
+
+    /// Whether this permission changes anything.
+    pub fn writes(self) -> bool {
+        !matches!(self, Permission::List | Permission::Download)
+    }
 }
 
 fn default_true() -> bool {

@@ -22,7 +22,51 @@ impl Config {
         self.check_server()?;
         self.check_tls()?;
         self.check_anonymous()?;
-        self.check_users()
+        self.check_users()?;
+        self.check_operations()
+    }
+
+    fn check_operations(&self) -> Result<(), (String, String)> {
+        check_rate(
+            "limits.upload_bytes_per_sec",
+            self.limits.upload_bytes_per_sec,
+        )?;
+        check_rate(
+            "limits.download_bytes_per_sec",
+            self.limits.download_bytes_per_sec,
+        )?;
+        let h = &self.hooks;
+        if h.command.first().is_some_and(|program| program.is_empty()) {
+            return invalid("hooks.command", "the program (its first element) is empty");
+        }
+        if let Some(url) = &h.url {
+            match reqwest::Url::parse(url) {
+                Ok(parsed) if parsed.scheme() == "https" && parsed.host().is_some() => {}
+                Ok(_) => {
+                    return invalid(
+                        "hooks.url",
+                        format!("{url:?}: only https:// URLs (the event is sent encrypted, to a verified server)"),
+                    )
+                }
+                Err(e) => return invalid("hooks.url", format!("{url:?}: {e}")),
+            }
+        }
+        for (key, value) in [
+            ("hooks.queue", h.queue as u64),
+            ("hooks.workers", h.workers as u64),
+            ("hooks.timeout_secs", h.timeout_secs),
+        ] {
+            if value == 0 {
+                return invalid(key, "must be at least 1");
+            }
+        }
+        if h.workers > MAX_HOOK_WORKERS {
+            return invalid("hooks.workers", format!("at most {MAX_HOOK_WORKERS}"));
+        }
+        if h.queue > MAX_HOOK_QUEUE {
+            return invalid("hooks.queue", format!("at most {MAX_HOOK_QUEUE}"));
+        }
+        Ok(())
     }
 
     fn check_server(&self) -> Result<(), (String, String)> {
@@ -187,6 +231,18 @@ impl Config {
                     "certificate login needs client certificates: tls.client_certificates, or a listener's client_certificates, = \"requested\" or \"required\"",
                 );
             }
+            check_rate(&key("upload_bytes_per_sec"), user.upload_bytes_per_sec)?;
+            check_rate(&key("download_bytes_per_sec"), user.download_bytes_per_sec)?;
+            for (r, rule) in user.rules.iter().enumerate() {
+                let place = format!("users[{i}].rules[{r}].path");
+                if !rule.path.starts_with('/') {
+                    return invalid(place, format!("{:?} must start with /", rule.path));
+                }
+                if let Err(e) = ftps_proto::path::VirtualPath::root().resolve(rule.path.as_bytes())
+                {
+                    return invalid(place, format!("{:?}: {e}", rule.path));
+                }
+            }
             let hash_needed =
                 user.auth != AuthMethod::Certificate || !user.password_hash.is_empty();
             if hash_needed {
@@ -215,6 +271,19 @@ fn check_password_hash(hash: &str) -> Result<(), String> {
     argon2::Params::try_from(&parsed)
         .map(|_| ())
         .map_err(|e| format!("bad argon2 parameters: {e}"))
+}
+
+/// Most hooks running at once.
+pub const MAX_HOOK_WORKERS: usize = 256;
+/// Most events waiting for a hook.
+pub const MAX_HOOK_QUEUE: usize = 1_000_000;
+
+/// A rate in bytes per second: what the rate limiter can count (0: none).
+fn check_rate(key: &str, value: u64) -> Result<(), (String, String)> {
+    if value > u64::from(u32::MAX) {
+        return invalid(key, format!("at most {} bytes per second", u32::MAX));
+    }
+    Ok(())
 }
 
 fn invalid<T>(key: impl Into<String>, message: impl Into<String>) -> Result<T, (String, String)> {

@@ -20,7 +20,10 @@
 //!
 //! - `server`: `[server]`, listeners, passive ports, limits and timeouts
 //! - `tls`: `[tls]`, certificates, versions, cipher suites, client certificates, SNI
-//! - `accounts`: `[anonymous]` and `[[users]]`
+//! - `accounts`: `[anonymous]` and `[[users]]`, with each user's quota, rates, sessions,
+//!   addresses and per-directory rules
+//! - `limits`: `[limits]` (bandwidth of the whole server) and `[access]` (client addresses)
+//! - `operations`: `[metrics]`, `[audit]` and `[hooks]`
 //! - `[policy]` (RFC 4217 §10.1, §10.2, §5) is [`ftps_proto::policy::Policy`], defined once
 //!   with its secure defaults in the protocol crate and re-exported here
 //! - `check`: the validation after deserialising
@@ -30,7 +33,9 @@
 mod accounts;
 mod check;
 mod errors;
+mod limits;
 mod locate;
+mod operations;
 mod server;
 mod tls;
 
@@ -42,9 +47,17 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-pub use accounts::{AnonymousSection, AuthMethod, CertificateMatch, UserSection, ANONYMOUS_NAMES};
+pub use accounts::{
+    AnonymousSection, AuthMethod, CertificateMatch, DirRule, Permission, UserSection,
+    ANONYMOUS_NAMES,
+};
 pub use errors::ConfigError;
 pub use ftps_proto::policy::{AnonymousTls, Policy, PolicyOverride};
+pub use limits::{AccessSection, Cidr, LimitsSection};
+pub use operations::{
+    AuditSection, HookEvent, HooksSection, MetricsSection, DEFAULT_HOOK_QUEUE,
+    DEFAULT_HOOK_RETRIES, DEFAULT_HOOK_TIMEOUT_SECS, DEFAULT_HOOK_WORKERS, DEFAULT_METRICS_LISTEN,
+};
 pub use server::{
     ListenerConfig, PortRange, PortRangeError, ServerSection, DEFAULT_BANNER,
     DEFAULT_BAN_AFTER_FAILURES, DEFAULT_BAN_SECS, DEFAULT_BAN_WINDOW_SECS,
@@ -73,6 +86,16 @@ pub struct Config {
     pub anonymous: AnonymousSection,
     /// `[[users]]`: the accounts that log in with a password.
     pub users: Vec<UserSection>,
+    /// `[limits]`: bandwidth of the whole server.
+    pub limits: LimitsSection,
+    /// `[access]`: which client addresses may connect.
+    pub access: AccessSection,
+    /// `[metrics]`: the Prometheus endpoint (off by default).
+    pub metrics: MetricsSection,
+    /// `[audit]`: the audit log and the xferlog (off by default).
+    pub audit: AuditSection,
+    /// `[hooks]`: a command and/or a webhook per event (off by default).
+    pub hooks: HooksSection,
 }
 
 /// Reads and parses the configuration file at `path` (see [`parse`]).

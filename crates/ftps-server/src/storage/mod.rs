@@ -45,6 +45,7 @@
 
 pub mod error;
 pub mod local;
+mod walk;
 
 use std::io;
 use std::os::fd::BorrowedFd;
@@ -58,6 +59,17 @@ pub use local::LocalFs;
 /// Prefix of the names of in-progress upload files. Such names are hidden
 /// from listings and refused ([`FsError::InvalidName`]) as operands.
 pub const UPLOAD_TEMP_PREFIX: &[u8] = b".ftps-upload.";
+
+/// What a user stores: the bytes and the number of regular files under a
+/// storage root (what quotas count). Directories, symbolic links and upload
+/// temp files do not count.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Usage {
+    /// Bytes of regular files.
+    pub bytes: u64,
+    /// Number of regular files.
+    pub files: u64,
+}
 
 /// Capacity of the channel behind an [`EntryStream`].
 pub const LIST_CHANNEL_CAPACITY: usize = 64;
@@ -131,6 +143,15 @@ pub trait Storage: Send + Sync + std::fmt::Debug + 'static {
     /// Rename `from` to `to`. An existing file at `to` is replaced; an
     /// existing directory at `to` is an error. Not necessarily atomic.
     async fn rename(&self, from: &VirtualPath, to: &VirtualPath) -> Result<(), FsError>;
+
+    /// What is stored under the root (for quotas, measured once per user
+    /// and then kept up to date). The default walks the tree with
+    /// [`Storage::list`], at most [`walk::MAX_DEPTH`] directories deep;
+    /// there a symbolic link inside the root counts as what it points to.
+    /// A back-end that can tell links apart, or keeps totals, overrides it.
+    async fn usage(&self) -> Result<Usage, FsError> {
+        walk::usage(self).await
+    }
 }
 
 fn not_offered() -> io::Error {
@@ -214,6 +235,15 @@ pub trait Upload: Send {
     /// so the user can see and resume it (return value tells which: true =
     /// partial kept).
     async fn abort(self: Box<Self>) -> bool;
+
+    /// Abort and keep nothing, not even the partial content of a new file
+    /// that [`Upload::abort`] would keep (a quota refused the upload: none
+    /// of it may stay). Returns whether partial content was kept all the
+    /// same; the default is [`Upload::abort`], right for a back-end that
+    /// never keeps partial content.
+    async fn discard(self: Box<Self>) -> bool {
+        self.abort().await
+    }
 
     /// Number of bytes accepted by this upload so far (not counting bytes
     /// kept from an existing file).

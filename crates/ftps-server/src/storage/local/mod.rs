@@ -35,7 +35,7 @@ use ftps_proto::path::VirtualPath;
 
 use super::error::IoResultExt;
 use super::{
-    is_reserved_name, Download, EntryStream, FsError, Storage, Upload, WriteMode,
+    is_reserved_name, Download, EntryStream, FsError, Storage, Upload, Usage, WriteMode,
     LIST_CHANNEL_CAPACITY,
 };
 
@@ -289,4 +289,42 @@ impl Storage for LocalFs {
         })
         .await
     }
+
+    /// Regular files only: symbolic links are neither followed nor counted.
+    async fn usage(&self) -> Result<Usage, FsError> {
+        let root = Arc::clone(&self.root);
+        blocking(move || measure(&root)).await
+    }
+}
+
+/// Walk the tree under `root` without following symbolic links.
+fn measure(root: &Dir) -> Result<Usage, FsError> {
+    let mut usage = Usage::default();
+    let mut pending = vec![PathBuf::from(".")];
+    while let Some(dir) = pending.pop() {
+        let entries = match root.read_dir(&dir) {
+            Ok(entries) => entries,
+            // Removed meanwhile.
+            Err(e) if is_not_found(&e) => continue,
+            Err(e) => return Err(super::error::from_io(e)),
+        };
+        for entry in entries {
+            let entry = entry.fs()?;
+            let name = entry.file_name();
+            if is_reserved_name(name.as_bytes()) {
+                continue;
+            }
+            let Ok(file_type) = entry.file_type() else {
+                continue;
+            };
+            if file_type.is_dir() {
+                pending.push(dir.join(&name));
+            } else if file_type.is_file() {
+                let size = entry.metadata().map(|md| md.len()).unwrap_or(0);
+                usage.bytes = usage.bytes.saturating_add(size);
+                usage.files = usage.files.saturating_add(1);
+            }
+        }
+    }
+    Ok(usage)
 }

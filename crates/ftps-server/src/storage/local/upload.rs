@@ -396,6 +396,15 @@ impl Upload for LocalUpload {
         }
     }
 
+    async fn discard(mut self: Box<Self>) -> bool {
+        self.direct = None;
+        match self.inner.take() {
+            // As if nothing had been written: no partial file is kept.
+            Some(inner) => abort_inner(Arc::clone(&self.root), inner, 0).await,
+            None => false,
+        }
+    }
+
     fn bytes_written(&self) -> u64 {
         self.written
     }

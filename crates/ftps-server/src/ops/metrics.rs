@@ -1,0 +1,281 @@
+//! The server's Prometheus metrics (names start with `ftps_`), kept with the
+//! `prometheus-client` crate and encoded in the OpenMetrics text format for
+//! `GET /metrics` ([`super::http`]).
+//!
+//! Most series follow from the [`Event`]s ([`Metrics::record`]); the rest are
+//! counted where they happen: sessions, TLS handshakes by version and
+//! resumed or full, data connections refused with 522 and why, quota
+//! refusals, storage latency, the hooks' queue. Labels take a few fixed
+//! values only (never a user name or a path), so the number of series stays
+//! small whatever the clients do. The full list is in docs/operations.md.
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::{Registry, Unit};
+
+use super::event::{Event, EventKind, Outcome};
+
+type Labels1 = [(&'static str, &'static str); 1];
+type Labels2 = [(&'static str, &'static str); 2];
+type Labels3 = [(&'static str, &'static str); 3];
+
+/// Every metric of the server.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    /// Control connections open now.
+    pub sessions_active: Gauge,
+    /// Connections accepted or refused at connect, by result.
+    pub connections: Family<Labels1, Counter>,
+    /// Logins by outcome.
+    pub logins: Family<Labels1, Counter>,
+    /// Transfers by direction and outcome.
+    pub transfers: Family<Labels2, Counter>,
+    /// Bytes moved over data connections, by direction.
+    pub transfer_bytes: Family<Labels1, Counter>,
+    /// TLS handshakes by connection, version and kind (full or resumed).
+    pub tls_handshakes: Family<Labels3, Counter>,
+    /// Data connections refused with 522, by reason.
+    pub data_refused: Family<Labels1, Counter>,
+    /// File-system commands (DELE, RNFR/RNTO, MKD, RMD) by operation and outcome.
+    pub fs_operations: Family<Labels2, Counter>,
+    /// Addresses banned after failed logins.
+    pub bans: Counter,
+    /// Uploads and new files refused by a quota.
+    pub quota_refusals: Counter,
+    /// What access rules refused, by where (connect, login, command).
+    pub access_refusals: Family<Labels1, Counter>,
+    /// Storage operations' latency, by operation.
+    pub storage_seconds: Family<Labels1, Histogram>,
+    /// Events handed to the hooks, by result (queued, dropped).
+    pub hook_events: Family<Labels1, Counter>,
+    /// Hook runs by hook (command, webhook) and outcome.
+    pub hook_runs: Family<Labels2, Counter>,
+    /// Audit lines dropped because the writer fell behind.
+    pub audit_dropped: Counter,
+    /// Configuration reloads by outcome.
+    pub reloads: Family<Labels1, Counter>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+fn storage_histogram() -> Histogram {
+    // 100 µs to about 26 s.
+    Histogram::new(exponential_buckets(0.0001, 4.0, 10))
+}
+
+impl Metrics {
+    /// Every metric registered, each at zero.
+    pub fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("ftps");
+        let sessions_active = Gauge::default();
+        registry.register(
+            "sessions_active",
+            "Control connections open now",
+            sessions_active.clone(),
+        );
+        let connections = Family::<Labels1, Counter>::default();
+        registry.register(
+            "connections",
+            "Connections accepted, or refused at connect (result: accepted, banned, denied, limit)",
+            connections.clone(),
+        );
+        let logins = Family::<Labels1, Counter>::default();
+        registry.register("logins", "Logins by outcome (ok, failed)", logins.clone());
+        let transfers = Family::<Labels2, Counter>::default();
+        registry.register(
+            "transfers",
+            "Transfers by direction (upload, download, listing) and outcome (ok, failed, aborted)",
+            transfers.clone(),
+        );
+        let transfer_bytes = Family::<Labels1, Counter>::default();
+        registry.register_with_unit(
+            "transfer",
+            "Bytes moved over data connections, by direction",
+            Unit::Bytes,
+            transfer_bytes.clone(),
+        );
+        let tls_handshakes = Family::<Labels3, Counter>::default();
+        registry.register(
+            "tls_handshakes",
+            "Completed TLS handshakes by connection (control, data), version and kind (full, resumed)",
+            tls_handshakes.clone(),
+        );
+        let data_refused = Family::<Labels1, Counter>::default();
+        registry.register(
+            "data_connections_refused",
+            "Data connections refused with 522, by reason",
+            data_refused.clone(),
+        );
+        let fs_operations = Family::<Labels2, Counter>::default();
+        registry.register(
+            "fs_operations",
+            "DELE, RNFR/RNTO, MKD and RMD by operation and outcome",
+            fs_operations.clone(),
+        );
+        let bans = Counter::default();
+        registry.register("bans", "Addresses banned after failed logins", bans.clone());
+        let quota_refusals = Counter::default();
+        registry.register(
+            "quota_refusals",
+            "Uploads and new files refused with 552 by a user's quota",
+            quota_refusals.clone(),
+        );
+        let access_refusals = Family::<Labels1, Counter>::default();
+        registry.register(
+            "access_refusals",
+            "Refused by an access rule, by where (connect, login, command)",
+            access_refusals.clone(),
+        );
+        let storage_seconds = Family::<Labels1, Histogram>::new_with_constructor(
+            storage_histogram as fn() -> Histogram,
+        );
+        registry.register_with_unit(
+            "storage_operation_duration",
+            "Storage operations' latency, by operation",
+            Unit::Seconds,
+            storage_seconds.clone(),
+        );
+        let hook_events = Family::<Labels1, Counter>::default();
+        registry.register(
+            "hook_events",
+            "Events handed to the hooks, by result (queued, dropped)",
+            hook_events.clone(),
+        );
+        let hook_runs = Family::<Labels2, Counter>::default();
+        registry.register(
+            "hook_runs",
+            "Hook runs by hook (command, webhook) and outcome (ok, failed)",
+            hook_runs.clone(),
+        );
+        let audit_dropped = Counter::default();
+        registry.register(
+            "audit_dropped",
+            "Audit lines dropped because the writer fell behind",
+            audit_dropped.clone(),
+        );
+        let reloads = Family::<Labels1, Counter>::default();
+        registry.register(
+            "config_reloads",
+            "Configuration reloads by outcome (ok, failed)",
+            reloads.clone(),
+        );
+        Metrics {
+            registry,
+            sessions_active,
+            connections,
+            logins,
+            transfers,
+            transfer_bytes,
+            tls_handshakes,
+            data_refused,
+            fs_operations,
+            bans,
+            quota_refusals,
+            access_refusals,
+            storage_seconds,
+            hook_events,
+            hook_runs,
+            audit_dropped,
+            reloads,
+        }
+    }
+
+    /// The metrics in the OpenMetrics text format.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        // Writing to a String cannot fail.
+        let _ = encode(&mut out, &self.registry);
+        out
+    }
+
+    /// Count what an event tells.
+    pub fn record(&self, event: &Event) {
+        let outcome = event.outcome.name();
+        match event.kind {
+            EventKind::Login => {
+                self.logins.get_or_create(&[("outcome", "ok")]).inc();
+            }
+            EventKind::LoginFailed => {
+                self.logins.get_or_create(&[("outcome", "failed")]).inc();
+            }
+            EventKind::Upload | EventKind::Download => {
+                let direction = match event.kind {
+                    EventKind::Upload => "upload",
+                    _ => "download",
+                };
+                self.transfer(direction, event.outcome, event.bytes.unwrap_or(0));
+            }
+            EventKind::Delete | EventKind::Rename | EventKind::Mkdir | EventKind::Rmdir => {
+                self.fs_operations
+                    .get_or_create(&[("operation", event.kind.name()), ("outcome", outcome)])
+                    .inc();
+            }
+            EventKind::Ban => {
+                self.bans.inc();
+            }
+            EventKind::Logout => {}
+        }
+    }
+
+    /// Count a transfer (listings have no event of their own).
+    pub fn transfer(&self, direction: &'static str, outcome: Outcome, bytes: u64) {
+        self.transfers
+            .get_or_create(&[("direction", direction), ("outcome", outcome.name())])
+            .inc();
+        self.transfer_bytes
+            .get_or_create(&[("direction", direction)])
+            .inc_by(bytes);
+    }
+
+    /// Count a completed TLS handshake.
+    pub fn tls_handshake(&self, connection: &'static str, version: &'static str, resumed: bool) {
+        let kind = if resumed { "resumed" } else { "full" };
+        self.tls_handshakes
+            .get_or_create(&[
+                ("connection", connection),
+                ("version", version),
+                ("kind", kind),
+            ])
+            .inc();
+    }
+
+    /// Count a connection accepted or refused at connect.
+    pub fn connection(&self, result: &'static str) {
+        self.connections.get_or_create(&[("result", result)]).inc();
+    }
+
+    /// Time one storage operation.
+    pub fn storage(&self, operation: &'static str, seconds: f64) {
+        self.storage_seconds
+            .get_or_create(&[("operation", operation)])
+            .observe(seconds);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_start_with_ftps_and_the_text_ends_with_eof() {
+        let metrics = Metrics::new();
+        metrics.tls_handshake("data", "TLSv1.3", true);
+        metrics.storage("read", 0.002);
+        let text = metrics.encode();
+        for line in text.lines().filter(|l| !l.starts_with('#')) {
+            assert!(line.starts_with("ftps_"), "{line}");
+        }
+        assert!(text.contains(
+            "ftps_tls_handshakes_total{connection=\"data\",version=\"TLSv1.3\",kind=\"resumed\"} 1"
+        ));
+        assert!(text.ends_with("# EOF\n"));
+    }
+}
