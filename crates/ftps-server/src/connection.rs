@@ -32,9 +32,12 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
 
+use crate::binding::{bind_user, Refused};
 use crate::identity::CertIdentity;
+use crate::limits::SessionCount;
+use crate::ops::SessionEvents;
 use crate::passive::{EarlyTls, PassivePort};
-use crate::shared::{ListenerKind, Shared};
+use crate::shared::{ListenerKind, Live, Shared};
 use crate::storage::Storage;
 use crate::stream::ControlStream;
 use crate::tls::ConnectionTls;
@@ -69,19 +72,29 @@ pub(crate) async fn serve(shared: Arc<Shared>, tcp: TcpStream, listener: Listene
     };
     let _ = tcp.set_nodelay(true);
     let implicit = listener.implicit;
+    // The configuration this session keeps to its end (a reload applies to
+    // new sessions only).
+    let live = shared.live();
+    let _active = ActiveSession::new(&shared);
+    let events = SessionEvents::new(
+        Arc::clone(&shared.ops),
+        shared.ops.next_session(),
+        peer.ip(),
+    );
     // The listener's client-certificate setting holds for the control
     // connection and, through `tls`, for every data connection of the session.
-    let Some(tls) = shared.tls.for_connection(listener.client_certificates) else {
+    let Some(tls) = live.tls.for_connection(listener.client_certificates) else {
         error!(%peer, client_certificates = %listener.client_certificates, "no TLS configuration for this listener's client-certificate setting");
         return;
     };
-    let handshake_timeout = shared.config.server.tls_handshake_timeout();
+    let handshake_timeout = live.config.server.tls_handshake_timeout();
     let stream = if implicit {
         let acceptor = tokio_rustls::TlsAcceptor::from(Arc::clone(&tls.control));
         match tokio::time::timeout(handshake_timeout, acceptor.accept(tcp)).await {
             Ok(Ok(stream)) => {
                 let (version, cipher, _) = crate::tls::describe(stream.get_ref().1);
                 debug!(%peer, %version, %cipher, "implicit TLS established");
+                control_handshake(&shared, stream.get_ref().1);
                 ControlStream::Tls(Box::new(stream))
             }
             Ok(Err(error)) => {
@@ -99,14 +112,14 @@ pub(crate) async fn serve(shared: Arc<Shared>, tcp: TcpStream, listener: Listene
     let mut session = ServerSession::new(
         SessionConfig {
             implicit,
-            policy: shared.policy,
-            anonymous: shared.anonymous,
+            policy: live.policy,
+            anonymous: live.anonymous,
             peer,
             local,
-            max_login_failures: shared.max_login_failures,
-            banner: shared.config.server.banner.clone(),
-            login_timeout: shared.config.server.login_timeout(),
-            idle_timeout: shared.config.server.idle_timeout(),
+            max_login_failures: live.max_login_failures,
+            banner: live.config.server.banner.clone(),
+            login_timeout: live.config.server.login_timeout(),
+            idle_timeout: live.config.server.idle_timeout(),
         },
         now(),
     );
@@ -116,8 +129,11 @@ pub(crate) async fn serve(shared: Arc<Shared>, tcp: TcpStream, listener: Listene
     let mut connection = Connection {
         client_cert,
         // The configured limit counts the CRLF; the reader's does not.
-        reader: LineReader::new(shared.config.server.max_line_bytes.saturating_sub(2)),
+        reader: LineReader::new(live.config.server.max_line_bytes.saturating_sub(2)),
         shared,
+        live,
+        events,
+        session_count: None,
         stream,
         session,
         tls,
@@ -132,7 +148,34 @@ pub(crate) async fn serve(shared: Arc<Shared>, tcp: TcpStream, listener: Listene
     };
     debug!(%peer, implicit, client_certificates = %listener.client_certificates, "control connection opened");
     connection.run().await;
+    connection.events.logged_out();
     debug!(%peer, "control connection closed");
+}
+
+/// Counts the session in `ftps_sessions_active` while it lives.
+struct ActiveSession(Arc<crate::ops::Metrics>);
+
+impl ActiveSession {
+    fn new(shared: &Shared) -> ActiveSession {
+        shared.ops.metrics.sessions_active.inc();
+        ActiveSession(Arc::clone(&shared.ops.metrics))
+    }
+}
+
+impl Drop for ActiveSession {
+    fn drop(&mut self) {
+        self.0.sessions_active.dec();
+    }
+}
+
+/// Count a completed TLS handshake of a control connection.
+fn control_handshake(shared: &Shared, conn: &rustls::ServerConnection) {
+    let resumed = conn.handshake_kind() == Some(rustls::HandshakeKind::Resumed);
+    let version = crate::ops::event::tls_version_name(conn);
+    shared
+        .ops
+        .metrics
+        .tls_handshake("control", version, resumed);
 }
 
 /// The control connection's verified client certificate and its identity.
@@ -146,6 +189,12 @@ fn client_certificate(conn: &rustls::ServerConnection) -> Option<ClientCert> {
 
 struct Connection {
     shared: Arc<Shared>,
+    /// The configuration in force when the connection came (see [`crate::reload`]).
+    live: Arc<Live>,
+    /// The session's events (metrics, audit log, hooks).
+    events: SessionEvents,
+    /// The logged-in user's place among its sessions.
+    session_count: Option<SessionCount>,
     client_cert: Option<ClientCert>,
     stream: ControlStream,
     reader: LineReader,
@@ -330,13 +379,16 @@ impl Connection {
             Action::LoggedOut => {
                 self.storage = None;
                 self.user.clear();
+                self.session_count = None;
+                self.events.logged_out();
                 Flow::Continue
             }
             Action::Fs(request) => {
                 let response = match &self.storage {
-                    Some(storage) => fs_request(storage.as_ref(), request).await,
+                    Some(storage) => fs_request(storage.as_ref(), request.clone()).await,
                     None => FsResponse::Failed(FsError::PermissionDenied),
                 };
+                self.events.fs(&request, &response);
                 self.session.handle_fs_result(response);
                 Flow::Continue
             }
@@ -372,7 +424,7 @@ impl Connection {
         let ControlStream::Plain(tcp) = self.stream.detach() else {
             return Flow::Close;
         };
-        let limit = self.shared.config.server.tls_handshake_timeout();
+        let limit = self.live.config.server.tls_handshake_timeout();
         let mut first = [0u8; 1];
         match tokio::time::timeout(limit, tcp.peek(&mut first)).await {
             Ok(Ok(1)) if first[0] == 0x16 => {}
@@ -391,6 +443,7 @@ impl Connection {
             Ok(Ok(tls)) => {
                 let (version, cipher, _) = crate::tls::describe(tls.get_ref().1);
                 debug!(peer = %self.peer, %version, %cipher, "AUTH TLS established");
+                control_handshake(&self.shared, tls.get_ref().1);
                 self.stream = ControlStream::Tls(Box::new(tls));
                 self.client_cert = self.stream.tls().and_then(client_certificate);
                 self.session
@@ -435,7 +488,7 @@ impl Connection {
     fn check_user(&mut self, user: Vec<u8>) {
         use ftps_proto::session::UserCheck;
         let check = match (String::from_utf8(user), &self.client_cert) {
-            (Ok(name), Some((_, identity))) => self.shared.users.check_certificate(&name, identity),
+            (Ok(name), Some((_, identity))) => self.live.users.check_certificate(&name, identity),
             _ => CertCheck::Password,
         };
         let answer = match check {
@@ -444,25 +497,46 @@ impl Connection {
                 warn!(peer = %self.peer, "client certificate does not belong to the user named in USER");
                 UserCheck::Refused
             }
-            CertCheck::Certificate(account) => match self.open_storage(&account) {
-                Some(grant) => UserCheck::Certificate(grant),
-                None => UserCheck::Refused,
+            CertCheck::Certificate(account) => match self.bind(&account) {
+                Ok(grant) => UserCheck::Certificate(grant),
+                Err(Refused::TooManySessions(max)) => {
+                    return self.too_many_sessions(&account.name, max);
+                }
+                Err(_) => UserCheck::Refused,
             },
         };
         self.session.handle_user_check(answer);
     }
 
-    /// Open the user's storage root; the grant on success. (A root that
-    /// cannot be opened refuses the login.)
-    fn open_storage(&mut self, account: &Account) -> Option<LoginGrant> {
-        match self.shared.open_root(&account.root) {
-            Ok(fs) => {
-                self.storage = Some(fs);
-                Some(grant_for(account))
+    /// The user has all the sessions allowed: 421 and close.
+    fn too_many_sessions(&mut self, user: &str, max: usize) {
+        warn!(peer = %self.peer, %user, max, "login refused: the user has as many sessions as allowed");
+        self.events
+            .login_failed(user, "too many sessions", self.tls_version_name());
+        self.session
+            .handle_login_refused("Too many sessions for this user; try again later.");
+    }
+
+    /// Bind the user to this session (address rules, session cap, storage:
+    /// see [`crate::binding`]); the grant on success.
+    fn bind(&mut self, account: &Account) -> Result<LoginGrant, Refused> {
+        match bind_user(&self.shared, &self.live, account, self.peer.ip()) {
+            Ok(bound) => {
+                self.storage = Some(bound.storage);
+                self.session_count = Some(bound.count);
+                Ok(grant_for(account))
             }
-            Err(error) => {
-                error!(user = %account.name, root = %account.root.display(), %error, "cannot open the user's root");
-                None
+            Err(refused) => {
+                match &refused {
+                    Refused::Address(rule) => {
+                        warn!(peer = %self.peer, user = %account.name, %rule, "login refused by an access rule")
+                    }
+                    Refused::Root(error) => {
+                        error!(user = %account.name, root = %account.root.display(), %error, "cannot open the user's root")
+                    }
+                    Refused::TooManySessions(_) => {}
+                }
+                Err(refused)
             }
         }
     }
@@ -471,6 +545,12 @@ impl Connection {
     /// place a login is recorded.
     fn logged_in(&mut self, user: String, method: LoginMethod) {
         let tls = self.tls_version();
+        let (anonymous, root) = match self.live.users.lookup(&user) {
+            Some(record) => (record.account.anonymous, record.account.root.clone()),
+            None => (false, Default::default()),
+        };
+        self.events
+            .logged_in(&user, anonymous, root, self.tls_version_name());
         match method {
             LoginMethod::Password => info!(peer = %self.peer, %user, %tls, "login"),
             LoginMethod::Certificate => {
@@ -478,6 +558,13 @@ impl Connection {
             }
         }
         self.user = user;
+    }
+
+    /// The control connection's TLS version, for events (`None`: plaintext).
+    fn tls_version_name(&self) -> Option<&'static str> {
+        self.stream
+            .tls()
+            .map(|c| crate::ops::event::tls_version_name(c))
     }
 
     /// The control connection's TLS version, for the log.
@@ -490,12 +577,13 @@ impl Connection {
 
     async fn authenticate(&mut self, user: Vec<u8>, password: Vec<u8>) {
         let shared = Arc::clone(&self.shared);
+        let live = Arc::clone(&self.live);
         let name = String::from_utf8(user).ok();
         let shown = name.clone().unwrap_or_else(|| "<non-UTF-8>".into());
         let identity = self.client_cert.as_ref().map(|(_, id)| id.clone());
         let account: Option<Account> = match name {
             Some(name) => {
-                match shared
+                match live
                     .users
                     .authenticate_cached(&name, &password, identity.as_ref())
                 {
@@ -504,9 +592,9 @@ impl Connection {
                         // argon2 is CPU- and memory-heavy: at most one check per
                         // core at a time, however many clients send PASS at once.
                         let _slot = Arc::clone(&shared.password_checks).acquire_owned().await;
+                        let live = Arc::clone(&live);
                         tokio::task::spawn_blocking(move || {
-                            shared
-                                .users
+                            live.users
                                 .authenticate_with(&name, &password, identity.as_ref())
                         })
                         .await
@@ -517,36 +605,62 @@ impl Connection {
             }
             None => None,
         };
-        let Some(account) = account else {
-            let tls = self.tls_version();
-            let ip = self.peer.ip().to_canonical();
-            match self
-                .shared
-                .bans
-                .record_failure(ip, std::time::Instant::now())
-            {
-                crate::bans::Failure::Banned => {
-                    warn!(peer = %self.peer, user = %shown, "too many failed logins: address banned")
+        let bound = match account {
+            Some(account) => match self.bind(&account) {
+                Ok(grant) => Ok(grant),
+                Err(Refused::TooManySessions(max)) => {
+                    return self.too_many_sessions(&account.name, max);
                 }
-                crate::bans::Failure::Counted => {
-                    warn!(peer = %self.peer, user = %shown, %tls, "login failed")
+                Err(Refused::Address(_)) => Err("address not allowed"),
+                Err(Refused::Root(_)) => {
+                    // The server's fault, not the client's: no ban, no delay.
+                    self.events.login_failed(
+                        &shown,
+                        "root cannot be opened",
+                        self.tls_version_name(),
+                    );
+                    return self.session.handle_auth_result(None);
                 }
-            }
-            // The session counts the failure (its 530 waits in its queue);
-            // the delay grows with that count, this failure included.
-            self.session.handle_auth_result(None);
-            let base = self.shared.config.server.failed_login_delay();
-            let failures = self.session.login_failures();
-            tokio::time::sleep(crate::bans::failure_delay(base, failures)).await;
-            return;
+            },
+            None => Err("wrong user name or password"),
         };
-        let grant = self.open_storage(&account);
-        self.session.handle_auth_result(grant);
+        let grant = match bound {
+            Ok(grant) => grant,
+            Err(why) => return self.login_failed(&shown, why).await,
+        };
+        self.session.handle_auth_result(Some(grant));
+    }
+
+    /// A failed login: counted towards a ban, 530 after a growing delay.
+    async fn login_failed(&mut self, shown: &str, why: &str) {
+        let tls = self.tls_version();
+        let ip = self.peer.ip().to_canonical();
+        match self
+            .shared
+            .bans
+            .record_failure(ip, std::time::Instant::now())
+        {
+            crate::bans::Failure::Banned => {
+                warn!(peer = %self.peer, user = %shown, "too many failed logins: address banned");
+                self.events.banned(shown);
+            }
+            crate::bans::Failure::Counted => {
+                warn!(peer = %self.peer, user = %shown, %tls, "login failed")
+            }
+        }
+        self.events
+            .login_failed(shown, why, self.tls_version_name());
+        // The session counts the failure (its 530 waits in its queue);
+        // the delay grows with that count, this failure included.
+        self.session.handle_auth_result(None);
+        let base = self.live.config.server.failed_login_delay();
+        let failures = self.session.login_failures();
+        tokio::time::sleep(crate::bans::failure_delay(base, failures)).await;
     }
 
     async fn open_passive(&mut self, kind: PassiveKind) {
         let ip = self.local.ip().to_canonical();
-        let server = &self.shared.config.server;
+        let server = &self.live.config.server;
         match crate::passive::bind(ip, server.passive_ports.as_ref()).await {
             Ok(listener) => {
                 let port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
@@ -597,7 +711,7 @@ impl Connection {
             DataEndpoint::Passive => self.passive.take(),
             DataEndpoint::Active(_) => None,
         };
-        let server = &self.shared.config.server;
+        let server = &self.live.config.server;
         let direction = match request.kind {
             ftps_proto::session::TransferKind::Store { .. } => crate::tls::Direction::Receive,
             _ => crate::tls::Direction::Send,
@@ -617,6 +731,7 @@ impl Connection {
             cancel: cancel.clone(),
             progress: Arc::clone(&progress),
             user: self.user.clone(),
+            report: self.events.clone(),
         };
         tokio::spawn(transfer::run(context, request));
         self.transfer = Some(ActiveTransfer {
@@ -666,11 +781,14 @@ async fn await_close_notify(tcp: &mut TcpStream, conn: &mut rustls::ServerConnec
     }
 }
 
-/// What a successful login grants, from the account.
+/// What a successful login grants, from the account. Per-directory rules
+/// that allow a change somewhere let changing commands through to the
+/// rules ([`crate::access`]).
 fn grant_for(account: &Account) -> LoginGrant {
+    let write = account.write || account.rules.grants_any_write();
     LoginGrant {
         name: account.name.clone(),
-        write: account.write && !account.anonymous,
+        write: write && !account.anonymous,
         policy: account.policy,
         anonymous: account.anonymous,
     }

@@ -10,16 +10,20 @@
 //! ([`users`]), certificates ([`certs`]) and the TOML configuration
 //! ([`config`]).
 
+pub mod access;
 pub mod bans;
+mod binding;
 pub mod certs;
 pub mod config;
 mod connection;
 pub mod identity;
+pub mod limits;
 pub mod login_cache;
 pub mod ops;
 pub mod passive;
 pub mod privileges;
 pub mod quota;
+pub mod reload;
 pub mod server;
 mod shared;
 pub mod storage;
@@ -30,7 +34,8 @@ pub mod users;
 
 use std::net::SocketAddr;
 
-pub use server::{BoundListener, Listeners, Reloader, Server};
+pub use reload::Reloader;
+pub use server::{BoundListener, Listeners, Server};
 
 /// Errors that stop the server from starting.
 #[derive(Debug, thiserror::Error)]
@@ -44,6 +49,9 @@ pub enum ServerError {
     /// TLS could not be configured.
     #[error(transparent)]
     Tls(#[from] tls::TlsSetupError),
+    /// The audit log or the hooks could not start.
+    #[error(transparent)]
+    Ops(#[from] ops::OpsError),
     /// A listener could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {

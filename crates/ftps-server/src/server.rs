@@ -1,8 +1,10 @@
 //! Listeners and the server's life cycle: bind explicit (AUTH TLS) and
 //! implicit FTPS listeners (draft §4.2), each with the client-certificate
-//! setting of its connections, accept with back-off, cap sessions
-//! in total and per address, and shut down gracefully — stop accepting, 421
-//! to idle sessions, let running transfers finish within the grace period.
+//! setting of its connections, and the metrics endpoint; accept with
+//! back-off, refuse denied and banned addresses and cap sessions in total
+//! and per address — all before any TLS work — and shut down gracefully:
+//! stop accepting, 421 to idle sessions, `/healthz` 503, let running
+//! transfers finish within the grace period.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -18,10 +20,12 @@ use tokio_util::task::TaskTracker;
 use tracing::{error, info, warn};
 
 use crate::certs::CertifiedKey;
-use crate::config::{self, ClientCertificates, Config};
+use crate::config::{self, ClientCertificates, Config, MetricsSection};
+use crate::limits::{UserLimiters, UserSessions};
+use crate::ops::Ops;
+use crate::quota::{MemoryUsageStore, Quotas, UsageStore};
+use crate::reload::{build_live, Reloader};
 use crate::shared::{ListenerKind, Shared};
-use crate::tls::TlsSetup;
-use crate::users::UserDb;
 use crate::ServerError;
 
 /// The bound listening sockets.
@@ -31,6 +35,8 @@ pub struct Listeners {
     pub explicit: Vec<BoundListener>,
     /// Implicit FTPS listeners.
     pub implicit: Vec<BoundListener>,
+    /// The metrics endpoint, when `[metrics]` is enabled.
+    pub metrics: Option<TcpListener>,
 }
 
 /// One bound listener and the client-certificate setting of the connections
@@ -48,7 +54,20 @@ impl Listeners {
     pub async fn bind(config: &Config) -> Result<Listeners, ServerError> {
         let explicit = bind_all(config, &config.server.listen).await?;
         let implicit = bind_all(config, &config.server.implicit_listen).await?;
-        Ok(Listeners { explicit, implicit })
+        let metrics = match config.metrics.enabled {
+            true => Some(bind_one(config.metrics.listen).await?),
+            false => None,
+        };
+        Ok(Listeners {
+            explicit,
+            implicit,
+            metrics,
+        })
+    }
+
+    /// The metrics endpoint's address, when enabled.
+    pub fn metrics_address(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().and_then(|l| l.local_addr().ok())
     }
 
     /// The addresses actually bound (ports resolved when 0 was asked for).
@@ -100,42 +119,31 @@ pub struct Server {
 }
 
 impl Server {
-    /// Build from a validated configuration and the server certificate.
+    /// Build from a validated configuration and the server certificate,
+    /// with quota usage kept in memory ([`MemoryUsageStore`]).
     pub fn new(config: Config, cert: CertifiedKey) -> Result<Server, ServerError> {
-        // The CA is read only when some listener asks for client certificates.
-        let client_auth = match &config.tls.client_ca {
-            Some(ca) if config.any_client_certificates() => Some(crate::tls::load_client_auth(
-                ca,
-                config.tls.client_crl.as_deref(),
-            )?),
-            _ => None,
-        };
-        let provider = config.tls.crypto_provider();
-        let certs = cert_set(&config, &provider, cert)?;
-        let tls = TlsSetup::new(
-            certs,
-            provider,
-            &config.tls.protocol_versions(),
-            client_auth,
-        )?;
-        let users = UserDb::from_config(&config);
-        let policy = config.policy;
-        let anonymous = config.anonymous.enabled.then_some(config.anonymous.tls);
+        Server::with_usage_store(config, cert, Arc::new(MemoryUsageStore::new()))
+    }
+
+    /// [`Server::new`] with quota usage kept in `usage` (a store shared by
+    /// several servers, for one). Call inside a tokio runtime: the hooks
+    /// start their workers.
+    pub fn with_usage_store(
+        config: Config,
+        cert: CertifiedKey,
+        usage: Arc<dyn UsageStore>,
+    ) -> Result<Server, ServerError> {
         let sessions = Arc::new(Semaphore::new(config.server.max_sessions.max(1)));
-        let max_login_failures = config.server.max_login_failures.max(1);
         let bans = crate::bans::Bans::new(
             config.server.ban_after_failures,
             Duration::from_secs(config.server.ban_window_secs),
             Duration::from_secs(config.server.ban_secs),
         );
+        let ops = Arc::new(Ops::start(&config.audit, &config.hooks)?);
+        let live = build_live(config, cert)?;
         Ok(Server {
             shared: Arc::new(Shared {
-                config,
-                tls,
-                users,
-                policy,
-                anonymous,
-                max_login_failures,
+                live: arc_swap::ArcSwap::from_pointee(live),
                 shutdown: CancellationToken::new(),
                 bans,
                 roots: Mutex::new(HashMap::new()),
@@ -144,15 +152,26 @@ impl Server {
                 )),
                 sessions,
                 per_ip: Mutex::new(HashMap::new()),
+                ops,
+                quotas: Quotas::new(usage),
+                user_sessions: UserSessions::default(),
+                user_limiters: UserLimiters::default(),
+                metrics_endpoint: Mutex::new(None),
             }),
         })
     }
 
-    /// A handle that reloads the certificates (SIGHUP) while the server runs.
+    /// A handle that reloads the configuration or the certificates (SIGHUP)
+    /// while the server runs.
     pub fn reloader(&self) -> Reloader {
         Reloader {
             shared: Arc::clone(&self.shared),
         }
+    }
+
+    /// The server's metrics (for embedding and tests).
+    pub fn metrics(&self) -> Arc<crate::ops::Metrics> {
+        Arc::clone(&self.shared.ops.metrics)
     }
 
     /// Serve until `shutdown` completes, then stop accepting, send 421 to idle
@@ -160,6 +179,9 @@ impl Server {
     pub async fn run(self, listeners: Listeners, shutdown: impl Future<Output = ()>) {
         let tracker = TaskTracker::new();
         let accept_stop = CancellationToken::new();
+        if let Some(listener) = listeners.metrics {
+            start_metrics(&self.shared, listener);
+        }
         let all = listeners
             .explicit
             .into_iter()
@@ -170,7 +192,7 @@ impl Server {
                 implicit,
                 client_certificates: listener.client_certificates,
             };
-            if !self.shared.tls.supports(kind.client_certificates) {
+            if !self.shared.live().tls.supports(kind.client_certificates) {
                 // Only when the listeners were bound from another configuration
                 // than the server's: validation requires tls.client_ca.
                 error!(
@@ -192,63 +214,95 @@ impl Server {
         accept_stop.cancel();
         self.shared.shutdown.cancel();
         tracker.close();
-        let grace = self.shared.config.server.shutdown_grace();
+        let grace = self.shared.live().config.server.shutdown_grace();
         if tokio::time::timeout(grace, tracker.wait()).await.is_err() {
             warn!(
                 "grace period of {}s over: closing remaining sessions",
                 grace.as_secs()
             );
         }
+        let waiting = self.shared.ops.hooks_queued();
+        if waiting > 0 {
+            warn!(
+                events = waiting,
+                "shutting down with events still waiting for the hooks: not run"
+            );
+        }
+        self.shared.ops.flush_audit();
+        switch_metrics(&self.shared, MetricsChange::Stop);
     }
 }
 
-/// Reloads certificates and keys from their files: new connections get the
-/// new ones, running sessions keep theirs (and their data connections keep
-/// presenting the same certificate, RFC 4217 §15.1.1).
-#[derive(Clone)]
-pub struct Reloader {
-    shared: Arc<Shared>,
+/// The running metrics endpoint: its address and what stops it.
+pub(crate) struct MetricsEndpoint {
+    address: SocketAddr,
+    stop: CancellationToken,
 }
 
-impl Reloader {
-    /// Read the certificate files again and swap them in.
-    pub fn reload(&self) -> Result<(), ServerError> {
-        let config = &self.shared.config;
-        let cert = match (&config.tls.cert, &config.tls.key) {
-            (Some(cert), Some(key)) => crate::certs::load_pem(cert, key)?,
-            _ => {
-                let dir = config
-                    .server
-                    .state_dir
-                    .clone()
-                    .unwrap_or_else(crate::certs::default_state_dir);
-                crate::certs::load_or_generate(&dir, &[])?
+/// What a reload does to the metrics endpoint.
+pub(crate) enum MetricsChange {
+    /// Serve on this newly bound listener instead (or for the first time).
+    Start(TcpListener),
+    /// Stop serving.
+    Stop,
+}
+
+fn start_metrics(shared: &Arc<Shared>, listener: TcpListener) {
+    let Ok(address) = listener.local_addr() else {
+        return;
+    };
+    let stop = CancellationToken::new();
+    info!(%address, "metrics endpoint: GET /metrics, GET /healthz");
+    tokio::spawn(crate::ops::http::serve(
+        listener,
+        Arc::clone(&shared.ops.metrics),
+        shared.shutdown.clone(),
+        stop.clone(),
+    ));
+    let previous = lock(&shared.metrics_endpoint).replace(MetricsEndpoint { address, stop });
+    if let Some(previous) = previous {
+        previous.stop();
+    }
+}
+
+impl MetricsEndpoint {
+    fn stop(self) {
+        self.stop.cancel();
+        info!(address = %self.address, "metrics endpoint stopped");
+    }
+}
+
+/// Carry out a change of the metrics endpoint.
+pub(crate) fn switch_metrics(shared: &Arc<Shared>, change: MetricsChange) {
+    match change {
+        MetricsChange::Start(listener) => start_metrics(shared, listener),
+        MetricsChange::Stop => {
+            let previous = lock(&shared.metrics_endpoint).take();
+            if let Some(previous) = previous {
+                previous.stop();
             }
-        };
-        let provider = config.tls.crypto_provider();
-        let certs = cert_set(config, &provider, cert)?;
-        self.shared.tls.reload(certs);
-        info!("certificates reloaded");
-        Ok(())
+        }
     }
 }
 
-/// The default certificate plus the SNI ones from the configuration.
-fn cert_set(
-    config: &Config,
-    provider: &rustls::crypto::CryptoProvider,
-    cert: CertifiedKey,
-) -> Result<crate::tls::CertSet, ServerError> {
-    let mut sni = Vec::new();
-    for entry in &config.tls.sni {
-        let loaded = crate::certs::load_pem(&entry.cert, &entry.key)?;
-        sni.push((entry.name.clone(), loaded.chain, loaded.key));
+/// What a reload from `old` to `new` must do to the metrics endpoint
+/// (binding a new listener now, so that a failure refuses the reload).
+pub(crate) async fn metrics_listener(
+    old: &MetricsSection,
+    new: &MetricsSection,
+) -> Result<Option<MetricsChange>, ServerError> {
+    Ok(match (old.enabled, new.enabled) {
+        (_, false) => Some(MetricsChange::Stop),
+        (true, true) if old.listen == new.listen => None,
+        (_, true) => Some(MetricsChange::Start(bind_one(new.listen).await?)),
+    })
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    match mutex.lock() {
+        Ok(guard) => guard,
+        Err(poisoned) => poisoned.into_inner(),
     }
-    Ok(crate::tls::CertSet::new(
-        provider,
-        (cert.chain, cert.key),
-        sni,
-    )?)
 }
 
 /// Releases a session slot (global and per address) when dropped.
@@ -280,7 +334,7 @@ fn admit(shared: &Arc<Shared>, ip: IpAddr) -> Option<SessionSlot> {
         Err(poisoned) => poisoned.into_inner(),
     };
     let count = map.entry(ip).or_insert(0);
-    if *count >= shared.config.server.max_sessions_per_ip {
+    if *count >= shared.live().config.server.max_sessions_per_ip {
         return None;
     }
     *count += 1;
@@ -319,7 +373,24 @@ async fn accept_loop(
             }
         };
         let ip = peer.ip().to_canonical();
+        if let Err(rule) = shared.live().access.check(ip) {
+            warn!(%peer, %rule, "connection refused by an access rule");
+            shared.ops.metrics.connection("denied");
+            shared
+                .ops
+                .metrics
+                .access_refusals
+                .get_or_create(&[("where", "connect")])
+                .inc();
+            tracker.spawn(refuse(
+                tcp,
+                implicit,
+                "421 Connections from your address are not allowed.\r\n",
+            ));
+            continue;
+        }
         if shared.bans.is_banned(ip, std::time::Instant::now()) {
+            shared.ops.metrics.connection("banned");
             tracker.spawn(refuse(
                 tcp,
                 implicit,
@@ -328,6 +399,7 @@ async fn accept_loop(
             continue;
         }
         let Some(slot) = admit(&shared, ip) else {
+            shared.ops.metrics.connection("limit");
             warn!(%peer, "session limit reached: refusing connection");
             tracker.spawn(refuse(
                 tcp,
@@ -336,6 +408,7 @@ async fn accept_loop(
             ));
             continue;
         };
+        shared.ops.metrics.connection("accepted");
         let shared = Arc::clone(&shared);
         tracker.spawn(async move {
             crate::connection::serve(shared, tcp, kind).await;

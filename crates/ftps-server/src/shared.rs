@@ -1,31 +1,54 @@
-//! The state every connection of a server shares: the configuration, TLS
-//! set-up, users, bans, the session limits, the shutdown token, and the open
-//! storage roots (one handle per root, shared by its sessions). Owned by
+//! The state every connection of a server shares. Owned by
 //! [`crate::server::Server`]; read by each control connection
 //! ([`crate::connection`]).
+//!
+//! What the configuration decides and a reload may change — the
+//! configuration itself, TLS set-up, users, policy, address rules, the
+//! server's bandwidth limits — is a [`Live`] snapshot behind an
+//! `arc-swap`: a connection takes the current one once, at connect, and
+//! keeps it to its end, so a reload applies to new sessions while running
+//! ones keep theirs ([`crate::reload`]). The rest lives as long as the
+//! server: bans, the session limits and counts, the shutdown token, the open
+//! storage roots, quota usage, the metrics, audit log and hooks.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
+use arc_swap::ArcSwap;
 use ftps_proto::session::{AnonymousTls, Policy};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
+use crate::access::AddressRules;
 use crate::config::{ClientCertificates, Config};
+use crate::limits::{RateLimit, UserLimiters, UserSessions};
+use crate::ops::Ops;
+use crate::quota::Quotas;
 use crate::storage::local::LocalFs;
 use crate::storage::{FsError, Storage};
 use crate::tls::TlsSetup;
 use crate::users::UserDb;
 
-/// State shared by every connection.
-pub(crate) struct Shared {
+/// What a configuration decides, as one snapshot (see the module doc).
+pub(crate) struct Live {
     pub(crate) config: Config,
     pub(crate) tls: TlsSetup,
     pub(crate) users: UserDb,
     pub(crate) policy: Policy,
     pub(crate) anonymous: Option<AnonymousTls>,
     pub(crate) max_login_failures: u32,
+    /// `[access]`: decided at connect.
+    pub(crate) access: AddressRules,
+    /// `[limits]`: the server's upload and download rates.
+    pub(crate) upload_limit: Option<Arc<RateLimit>>,
+    pub(crate) download_limit: Option<Arc<RateLimit>>,
+}
+
+/// State shared by every connection.
+pub(crate) struct Shared {
+    /// The configuration in force for new connections.
+    pub(crate) live: ArcSwap<Live>,
     pub(crate) shutdown: CancellationToken,
     pub(crate) bans: crate::bans::Bans,
     /// Concurrent argon2 password checks (one per core).
@@ -35,6 +58,16 @@ pub(crate) struct Shared {
     pub(crate) roots: Mutex<HashMap<std::path::PathBuf, std::sync::Weak<LocalFs>>>,
     pub(crate) sessions: Arc<Semaphore>,
     pub(crate) per_ip: Mutex<HashMap<IpAddr, usize>>,
+    /// Metrics, audit log and hooks.
+    pub(crate) ops: Arc<Ops>,
+    /// Quota usage of the users with a quota.
+    pub(crate) quotas: Quotas,
+    /// Logged-in sessions per user.
+    pub(crate) user_sessions: UserSessions,
+    /// Per-user bandwidth limiters.
+    pub(crate) user_limiters: UserLimiters,
+    /// The metrics endpoint while it runs.
+    pub(crate) metrics_endpoint: Mutex<Option<crate::server::MetricsEndpoint>>,
 }
 
 impl Shared {
@@ -54,6 +87,11 @@ impl Shared {
         roots.retain(|_, weak| weak.strong_count() > 0);
         roots.insert(root.to_path_buf(), Arc::downgrade(&fs));
         Ok(fs)
+    }
+
+    /// The configuration in force now.
+    pub(crate) fn live(&self) -> Arc<Live> {
+        self.live.load_full()
     }
 }
 

@@ -185,6 +185,18 @@ pub struct Account {
     pub auth: crate::config::AuthMethod,
     /// The client certificates that belong to the user.
     pub certificate: crate::config::CertificateMatch,
+    /// What the user may store.
+    pub quota: crate::quota::QuotaLimits,
+    /// Bytes per second of the user's uploads, all sessions together (0: no limit).
+    pub upload_bytes_per_sec: u64,
+    /// Bytes per second of the user's downloads, all sessions together (0: no limit).
+    pub download_bytes_per_sec: u64,
+    /// Sessions logged in as this user at once (0: no limit).
+    pub max_sessions: usize,
+    /// Where the user may log in from.
+    pub addresses: crate::access::AddressRules,
+    /// What the user may do where.
+    pub rules: std::sync::Arc<crate::access::DirRules>,
 }
 
 /// How a client certificate relates to the user named in USER.
@@ -193,7 +205,7 @@ pub enum CertCheck {
     /// Go on with PASS.
     Password,
     /// The certificate logs the user in (232).
-    Certificate(Account),
+    Certificate(Box<Account>),
     /// The certificate belongs to someone else (530).
     Refused,
 }
@@ -222,7 +234,8 @@ impl UserDb {
         let users = cfg
             .users
             .iter()
-            .map(|u| {
+            .enumerate()
+            .map(|(i, u)| {
                 let record = UserRecord {
                     account: Account {
                         name: u.name.clone(),
@@ -233,6 +246,23 @@ impl UserDb {
                         anonymous_tls: None,
                         auth: u.auth,
                         certificate: u.certificate.clone(),
+                        quota: crate::quota::QuotaLimits {
+                            bytes: u.quota_bytes,
+                            files: u.quota_files,
+                        },
+                        upload_bytes_per_sec: u.upload_bytes_per_sec,
+                        download_bytes_per_sec: u.download_bytes_per_sec,
+                        max_sessions: u.max_sessions,
+                        addresses: crate::access::AddressRules::new(
+                            format!("users[{i}]"),
+                            &u.allow,
+                            &u.deny,
+                        ),
+                        rules: std::sync::Arc::new(crate::access::DirRules::new(
+                            &format!("users[{i}]"),
+                            u.write,
+                            &u.rules,
+                        )),
                     },
                     password_hash: Some(u.password_hash.clone()),
                 };
@@ -251,6 +281,16 @@ impl UserDb {
                     anonymous_tls: Some(anon.tls),
                     auth: crate::config::AuthMethod::Password,
                     certificate: Default::default(),
+                    quota: Default::default(),
+                    upload_bytes_per_sec: 0,
+                    download_bytes_per_sec: 0,
+                    max_sessions: 0,
+                    addresses: Default::default(),
+                    rules: std::sync::Arc::new(crate::access::DirRules::new(
+                        "anonymous",
+                        false,
+                        &[],
+                    )),
                 },
                 password_hash: None,
             }),
@@ -278,6 +318,11 @@ impl UserDb {
     /// Whether anonymous login is enabled.
     pub fn anonymous_enabled(&self) -> bool {
         self.anonymous.is_some()
+    }
+
+    /// The names of the password accounts.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.users.keys().map(String::as_str)
     }
 
     /// Number of password accounts (anonymous not counted).
@@ -390,7 +435,7 @@ impl UserDb {
             return CertCheck::Refused;
         }
         match account.auth {
-            AuthMethod::Certificate => CertCheck::Certificate(account.clone()),
+            AuthMethod::Certificate => CertCheck::Certificate(Box::new(account.clone())),
             AuthMethod::CertificateAndPassword | AuthMethod::Password => CertCheck::Password,
         }
     }

@@ -62,8 +62,15 @@ pub struct TestServer {
     /// The server's certificate, PEM: trust it with
     /// [`client::config_default`] or `--cacert`.
     pub cert_pem: PathBuf,
-    /// Reloads the certificates, as SIGHUP does.
+    /// Reloads the certificates or the configuration, as SIGHUP does.
     pub reloader: ftps_server::Reloader,
+    /// The metrics endpoint, when `[metrics]` is enabled.
+    pub metrics: Option<SocketAddr>,
+    /// The server's metrics, read in-process.
+    pub server_metrics: std::sync::Arc<ftps_server::ops::Metrics>,
+    /// The configuration the server started with.
+    pub config: Config,
+    runtime: tokio::runtime::Handle,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -98,6 +105,7 @@ impl TestServer {
         }];
         adjust(&mut config);
         config.validate("test").unwrap();
+        let started_config = config.clone();
         let cert = certs::load_or_generate(state.path(), &[]).unwrap();
         let cert_pem = state.path().join(certs::CERT_FILE);
         let (addr_tx, addr_rx) = std::sync::mpsc::channel();
@@ -110,9 +118,16 @@ impl TestServer {
                 .unwrap();
             runtime.block_on(async move {
                 let listeners = Listeners::bind(&config).await.unwrap();
+                let metrics = listeners.metrics_address();
                 let server = Server::new(config, cert).unwrap();
                 addr_tx
-                    .send((listeners.addresses(), server.reloader()))
+                    .send((
+                        listeners.addresses(),
+                        server.reloader(),
+                        metrics,
+                        server.metrics(),
+                        tokio::runtime::Handle::current(),
+                    ))
                     .unwrap();
                 server
                     .run(listeners, async {
@@ -121,7 +136,8 @@ impl TestServer {
                     .await;
             });
         });
-        let ((explicit, implicit), reloader) = addr_rx.recv().unwrap();
+        let ((explicit, implicit), reloader, metrics, server_metrics, runtime) =
+            addr_rx.recv().unwrap();
         let unbound = SocketAddr::from(([0, 0, 0, 0], 0));
         TestServer {
             explicit: explicit.first().copied().unwrap_or(unbound),
@@ -132,9 +148,35 @@ impl TestServer {
             state,
             cert_pem,
             reloader,
+            metrics,
+            server_metrics,
+            config: started_config,
+            runtime,
             stop: Some(stop),
             thread: Some(thread),
         }
+    }
+
+    /// Reload the server with its starting configuration changed by
+    /// `adjust`, as SIGHUP does with a changed file.
+    pub fn reload_with(
+        &self,
+        adjust: impl FnOnce(&mut Config),
+    ) -> Result<(), ftps_server::ServerError> {
+        let mut config = self.config.clone();
+        adjust(&mut config);
+        // On a thread of its own: the caller may be inside a runtime.
+        std::thread::scope(|scope| {
+            scope
+                .spawn(|| self.runtime.block_on(self.reloader.apply(config)))
+                .join()
+                .unwrap()
+        })
+    }
+
+    /// The metrics as the endpoint would serve them (OpenMetrics text).
+    pub fn metrics_text(&self) -> String {
+        self.server_metrics.encode()
     }
 
     /// A path inside the user's root.

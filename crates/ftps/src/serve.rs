@@ -1,6 +1,8 @@
 //! `ftps serve`: configuration (file, or zero-config with `--root`), the
 //! certificate (configured, or self-signed and kept in the state directory),
-//! logging, signals.
+//! logging, signals: SIGINT and SIGTERM stop the server gracefully, SIGHUP
+//! reads the configuration again and applies it to new sessions (a file
+//! that does not load keeps the running configuration).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -11,7 +13,7 @@ use ftps_server::config::{self, Config};
 use ftps_server::{certs, users, Listeners, Server};
 
 /// Options of `ftps serve`.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
     /// Serve this directory to one user created on first start (zero-config).
     #[arg(long)]
@@ -39,31 +41,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         .with_env_filter(tracing_subscriber::EnvFilter::try_new(&args.log)?)
         .with_target(false)
         .init();
-    let mut config = match &args.config {
-        Some(path) => config::load(path)?,
-        None => Config::default(),
-    };
-    if !args.listen.is_empty() {
-        config.server.listen = args.listen.iter().map(|a| (*a).into()).collect();
-    }
-    if !args.implicit_listen.is_empty() {
-        config.server.implicit_listen = args.implicit_listen.iter().map(|a| (*a).into()).collect();
-    }
-    let state_dir = args
-        .state_dir
-        .clone()
-        .or_else(|| config.server.state_dir.clone())
-        .unwrap_or_else(certs::default_state_dir);
-    let new_password = match &args.root {
-        Some(root) => Some(add_zero_config_user(&mut config, root, &state_dir)?),
-        None => None,
-    };
-    anyhow::ensure!(
-        !config.users.is_empty() || config.anonymous.enabled,
-        "no users: start with `ftps serve --root DIR`, or add [[users]] to the configuration"
-    );
-    config.validate(&origin(&args.config))?;
-    config.server.state_dir = Some(state_dir.clone());
+    let (config, state_dir, new_password) = load_config(&args)?;
     let cert = match (&config.tls.cert, &config.tls.key) {
         (Some(cert), Some(key)) => certs::load_pem(cert, key)?,
         _ => certs::load_or_generate(&state_dir, &[])?,
@@ -96,7 +74,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             new_password,
         );
         let server = Server::new(config, cert)?;
-        tokio::spawn(reload_on_sighup(server.reloader()));
+        tokio::spawn(reload_on_sighup(server.reloader(), args.clone()));
         server.run(listeners, shutdown_signal()).await;
         Ok(())
     });
@@ -104,6 +82,40 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     // for blocking work they leave behind.
     runtime.shutdown_timeout(std::time::Duration::from_secs(1));
     result
+}
+
+/// The new password of a zero-config user created by this start.
+type NewPassword = Option<Option<(String, String)>>;
+
+/// The configuration as the file and the command line make it, validated,
+/// with its state directory (read at start and again on SIGHUP).
+fn load_config(args: &ServeArgs) -> anyhow::Result<(Config, PathBuf, NewPassword)> {
+    let mut config = match &args.config {
+        Some(path) => config::load(path)?,
+        None => Config::default(),
+    };
+    if !args.listen.is_empty() {
+        config.server.listen = args.listen.iter().map(|a| (*a).into()).collect();
+    }
+    if !args.implicit_listen.is_empty() {
+        config.server.implicit_listen = args.implicit_listen.iter().map(|a| (*a).into()).collect();
+    }
+    let state_dir = args
+        .state_dir
+        .clone()
+        .or_else(|| config.server.state_dir.clone())
+        .unwrap_or_else(certs::default_state_dir);
+    let new_password = match &args.root {
+        Some(root) => Some(add_zero_config_user(&mut config, root, &state_dir)?),
+        None => None,
+    };
+    anyhow::ensure!(
+        !config.users.is_empty() || config.anonymous.enabled,
+        "no users: start with `ftps serve --root DIR`, or add [[users]] to the configuration"
+    );
+    config.validate(&origin(&args.config))?;
+    config.server.state_dir = Some(state_dir.clone());
+    Ok((config, state_dir, new_password))
 }
 
 fn origin(path: &Option<PathBuf>) -> String {
@@ -198,15 +210,25 @@ fn host_port(addr: &SocketAddr) -> String {
     }
 }
 
-/// SIGHUP: read the certificates and keys again, without dropping sessions.
-async fn reload_on_sighup(reloader: ftps_server::Reloader) {
+/// SIGHUP: read the configuration (and with it the certificates) again and
+/// apply it to new sessions, without dropping any; reopen the audit files.
+async fn reload_on_sighup(reloader: ftps_server::Reloader, args: ServeArgs) {
     use tokio::signal::unix::{signal, SignalKind};
     let Ok(mut hup) = signal(SignalKind::hangup()) else {
         return;
     };
     while hup.recv().await.is_some() {
-        if let Err(error) = reloader.reload() {
-            tracing::error!(%error, "certificate reload failed; keeping the current certificates");
+        tracing::info!("SIGHUP: reopening the audit files, reloading the configuration");
+        reloader.reopen_logs();
+        let loaded = load_config(&args);
+        let applied = match loaded {
+            Ok((config, _, _)) => reloader.apply(config).await.map_err(anyhow::Error::from),
+            Err(error) => Err(error),
+        };
+        if let Err(error) = applied {
+            tracing::error!(
+                "configuration reload refused, the running configuration stays: {error:#}"
+            );
         }
     }
 }

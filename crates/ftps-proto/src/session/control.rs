@@ -290,6 +290,24 @@ impl ServerSession {
         self.run_deferred();
     }
 
+    /// The server refuses a login that authentication (or the client
+    /// certificate) granted, for a reason of its own — the user already has
+    /// as many sessions as allowed: 421 and close (RFC 959 §4.2, "Service
+    /// not available, closing control connection"; the client may try again
+    /// later). Ignored unless an answer to [`Action::Authenticate`] or
+    /// [`Action::CheckUser`] is awaited.
+    pub fn handle_login_refused(&mut self, text: &str) {
+        if !matches!(
+            self.login,
+            Login::Authenticating { .. } | Login::CheckingUser { .. }
+        ) {
+            return;
+        }
+        self.login = Login::AwaitingUser;
+        self.reply(421, text);
+        self.close();
+    }
+
     /// RFC 2389 OPTS: UTF8 (RFC 2640) and MLST fact selection (RFC 3659 §7.9).
     pub(super) fn cmd_opts(&mut self, arg: &[u8]) {
         let (name, rest) = match arg.iter().position(|b| *b == b' ') {

@@ -649,6 +649,12 @@ fn unset_by_default(section: &str, key: &str) -> Option<bool> {
         ("tls", "sni") => c.tls.sni.is_empty(),
         ("anonymous", "root") => c.anonymous.root.is_none(),
         ("users", "certificate") => minimal_user().certificate.is_empty(),
+        ("users", "quota_bytes") => minimal_user().quota_bytes.is_none(),
+        ("users", "quota_files") => minimal_user().quota_files.is_none(),
+        ("audit", "file") => c.audit.file.is_none(),
+        ("audit", "xferlog") => c.audit.xferlog.is_none(),
+        ("hooks", "url") => c.hooks.url.is_none(),
+        ("hooks", "ca_file") => c.hooks.ca_file.is_none(),
         _ => return None,
     })
 }

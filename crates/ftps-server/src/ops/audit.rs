@@ -161,11 +161,8 @@ impl Writer {
         while let Ok(message) = receiver.recv() {
             self.handle(message);
             // Write out as soon as nothing else is waiting.
-            loop {
-                match receiver.try_recv() {
-                    Ok(message) => self.handle(message),
-                    Err(_) => break,
-                }
+            while let Ok(message) = receiver.try_recv() {
+                self.handle(message);
             }
             self.flush();
         }

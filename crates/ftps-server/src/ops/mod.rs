@@ -15,6 +15,8 @@ pub mod event;
 pub mod hooks;
 pub mod http;
 pub mod metrics;
+pub mod session;
+pub mod timed;
 pub mod xferlog;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -22,6 +24,7 @@ use std::sync::{Arc, Mutex};
 
 pub use event::{Event, EventKind, Outcome};
 pub use metrics::Metrics;
+pub use session::SessionEvents;
 
 use crate::config::{AuditSection, HooksSection};
 
@@ -98,6 +101,11 @@ impl Ops {
         drop(current);
         self.audit.reconfigure(audit);
         Ok(())
+    }
+
+    /// Open the audit files again with `audit` (SIGHUP).
+    pub fn reopen_audit(&self, audit: &AuditSection) {
+        self.audit.reconfigure(audit);
     }
 
     /// Wait until the audit lines queued so far are written.

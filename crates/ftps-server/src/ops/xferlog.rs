@@ -93,7 +93,7 @@ mod tests {
         event.seconds = Some(12.6);
         let fields: Vec<String> = line(&event)
             .unwrap()
-            .split(' ')
+            .split_whitespace()
             .map(str::to_owned)
             .collect();
         let (fields, time) = (&fields[5..], &fields[..5]);

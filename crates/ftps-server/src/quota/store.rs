@@ -117,6 +117,7 @@ impl UsageStore for MemoryUsageStore {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

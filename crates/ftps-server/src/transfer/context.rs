@@ -62,6 +62,9 @@ pub struct TransferContext {
     pub progress: Arc<AtomicU64>,
     /// For the log line.
     pub user: String,
+    /// Where the transfer's end is reported (metrics, audit log, hooks);
+    /// `Default` reports nothing.
+    pub report: crate::ops::SessionEvents,
 }
 
 impl TransferContext {

@@ -29,12 +29,15 @@ const LINGER_AFTER_CLOSE: Duration = Duration::from_secs(5);
 /// connection whose handshake started early (see [`early_upload_tickets`]).
 pub(super) const EARLY_FINISHED_WAIT: Duration = Duration::from_millis(200);
 
-/// TLS details for the transfer's log line.
+/// TLS details for the transfer's log line and event.
 #[derive(Default)]
 pub(super) struct TlsInfo {
     pub(super) version: String,
     pub(super) cipher: String,
     pub(super) resumed: bool,
+    /// The handshake completed (`version_name` is then set).
+    pub(super) completed: bool,
+    pub(super) version_name: &'static str,
 }
 
 /// Take the passive connection (accepted only from the control peer's
@@ -152,10 +155,16 @@ pub(super) async fn handshake(
     // connection: TLS 1.3 tickets are single-use on their side).
     let tls = handshake_step(ctx, tokio::time::timeout_at(deadline, accept).await)?;
     let (version, cipher, resumed) = crate::tls::describe(tls.get_ref().1);
+    let version_name = crate::ops::event::tls_version_name(tls.get_ref().1);
+    if let Some(metrics) = ctx.report.metrics() {
+        metrics.tls_handshake("data", version_name, resumed);
+    }
     *info = TlsInfo {
         version,
         cipher,
         resumed,
+        completed: true,
+        version_name,
     };
     if require_reuse && !resumed {
         warn!(peer = %ctx.peer_ip, "data connection did not resume the control connection's TLS session: refused");

@@ -3,7 +3,8 @@
 //! upload whose data connection already started TLS complete that handshake
 //! so its session tickets precede the 150, report "started" (the control
 //! task sends 150), get the data connection, protect it, move the bytes,
-//! report the outcome and log the transfer.
+//! report the outcome, log the transfer and make its event (metrics, audit
+//! log, hooks: [`crate::ops`]).
 
 use std::sync::atomic::Ordering;
 use std::time::Instant;
@@ -44,6 +45,10 @@ pub async fn run(mut ctx: TransferContext, request: TransferRequest) {
         outcome = ?outcome,
         "transfer"
     );
+    let tls = (request.protection == DataProtection::Private && tls_info.completed)
+        .then_some((tls_info.version_name, tls_info.resumed));
+    ctx.report
+        .transfer_done(&request, &outcome, bytes, started_at.elapsed(), tls);
     // The control task may be gone (connection closed); nothing to report then.
     let _ = ctx.events.send(TransferEvent::Done(outcome)).await;
 }

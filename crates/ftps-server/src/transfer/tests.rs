@@ -189,6 +189,7 @@ where
         cancel: CancellationToken::new(),
         progress: Arc::new(AtomicU64::new(0)),
         user: "test".into(),
+        report: Default::default(),
     };
     let request = TransferRequest {
         kind,

@@ -1192,6 +1192,27 @@ fn syntax_errors_do_not_end_the_session() {
 }
 
 #[test]
+fn rfc959_login_refused_by_the_server_is_421_and_close() {
+    let mut s = new_session(config());
+    with_tls(&mut s);
+    assert_eq!(send(&mut s, "USER alice"), vec![331]);
+    let actions = send_actions(&mut s, "PASS secret");
+    assert!(matches!(actions[0], Action::Authenticate { .. }));
+    // A pipelined command waits behind the login and is never run.
+    assert_eq!(send(&mut s, "PWD"), Vec::<u16>::new());
+    s.handle_login_refused("Too many sessions for this user.");
+    let actions = drain(&mut s);
+    assert_eq!(codes(&actions), vec![421]);
+    assert_eq!(actions.last(), Some(&Action::Close));
+    assert!(s.is_closed());
+    assert!(s.user().is_none());
+    // Outside a login it does nothing.
+    let mut other = secure_session();
+    other.handle_login_refused("no");
+    assert!(drain(&mut other).is_empty());
+}
+
+#[test]
 fn rfc959_quit_is_221_and_close() {
     let mut s = new_session(config());
     let actions = send_actions(&mut s, "QUIT");
