@@ -27,6 +27,13 @@ PIP=""   # Python packages: "module:requirement" (installed when the import fail
 # --- the server's interop tests: curl, lftp, Python's ftplib, openssl s_client
 APT="$APT curl:curl lftp:lftp python3:python3 openssl:openssl"
 
+# --- the operations tests (crates/ftps-server/tests/ops_*.rs, crates/ftps/tests/reload.rs):
+# promtool checks the metrics text (Debian's prometheus package), the
+# prometheus_client library parses it as OpenMetrics; webhooks are received
+# by Python's http.server; uploads and rate limits run through curl and lftp.
+APT="$APT promtool:prometheus"
+PIP="$PIP prometheus_client:prometheus-client"
+
 # --- installs -------------------------------------------------------------
 missing=""
 for entry in $APT; do

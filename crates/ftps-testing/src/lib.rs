@@ -23,6 +23,7 @@
 
 pub mod client;
 pub mod hostile;
+pub mod ops;
 pub mod servers;
 pub mod tree;
 
@@ -172,6 +173,14 @@ impl TestServer {
                 .join()
                 .unwrap()
         })
+    }
+
+    /// Start the graceful shutdown (as SIGTERM does) without waiting for it;
+    /// dropping the server waits.
+    pub fn begin_shutdown(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
     }
 
     /// The metrics as the endpoint would serve them (OpenMetrics text).

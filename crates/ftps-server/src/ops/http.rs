@@ -1,5 +1,7 @@
 //! The metrics endpoint: a small HTTP/1.1 server (hyper) on its own
-//! listener, with `GET /metrics` (the OpenMetrics text of [`Metrics`]) and
+//! listener, with `GET /metrics` (the OpenMetrics text of [`Metrics`] when
+//! the scraper accepts it, as Prometheus does, else the classic Prometheus
+//! text format) and
 //! `GET /healthz` (200 while serving, 503 once the server is shutting
 //! down). Bounded like everything else: a few connections at a time, a
 //! deadline for the request head and for the whole connection.
@@ -24,6 +26,9 @@ pub const MAX_METRICS_CONNECTIONS: usize = 16;
 const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
 /// Longest a connection may stay open.
 const CONNECTION_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The content type of the classic Prometheus text format.
+pub const CLASSIC_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 /// The content type of the OpenMetrics text format.
 pub const OPENMETRICS_CONTENT_TYPE: &str =
@@ -75,6 +80,16 @@ pub async fn serve(
     }
 }
 
+/// Whether the request's `Accept` header names the OpenMetrics text format.
+fn accepts_openmetrics<B>(request: &Request<B>) -> bool {
+    request
+        .headers()
+        .get_all("accept")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.contains("application/openmetrics-text"))
+}
+
 fn answer<B>(
     request: &Request<B>,
     metrics: &Metrics,
@@ -100,7 +115,14 @@ fn answer<B>(
         return response;
     }
     match request.uri().path() {
-        "/metrics" => reply(StatusCode::OK, OPENMETRICS_CONTENT_TYPE, metrics.encode()),
+        "/metrics" if accepts_openmetrics(request) => {
+            reply(StatusCode::OK, OPENMETRICS_CONTENT_TYPE, metrics.encode())
+        }
+        "/metrics" => reply(
+            StatusCode::OK,
+            CLASSIC_CONTENT_TYPE,
+            metrics.encode_classic(),
+        ),
         "/healthz" if shutting_down => reply(
             StatusCode::SERVICE_UNAVAILABLE,
             "text/plain",

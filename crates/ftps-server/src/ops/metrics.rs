@@ -1,6 +1,8 @@
 //! The server's Prometheus metrics (names start with `ftps_`), kept with the
 //! `prometheus-client` crate and encoded in the OpenMetrics text format for
-//! `GET /metrics` ([`super::http`]).
+//! `GET /metrics` ([`super::http`]), or, for a scraper that does not ask for
+//! OpenMetrics, in the classic Prometheus text format 0.0.4
+//! ([`to_classic_text`]).
 //!
 //! Most series follow from the [`Event`]s ([`Metrics::record`]); the rest are
 //! counted where they happen: sessions, TLS handshakes by version and
@@ -196,6 +198,11 @@ impl Metrics {
         out
     }
 
+    /// The metrics in the classic Prometheus text format (0.0.4).
+    pub fn encode_classic(&self) -> String {
+        to_classic_text(&self.encode())
+    }
+
     /// Count what an event tells.
     pub fn record(&self, event: &Event) {
         let outcome = event.outcome.name();
@@ -260,6 +267,41 @@ impl Metrics {
     }
 }
 
+/// The classic Prometheus text format (0.0.4) of OpenMetrics text as
+/// `prometheus-client` writes it: the two differ, for what it writes, only
+/// in that a counter's HELP and TYPE lines name the family (`ftps_logins`)
+/// in OpenMetrics and the sample (`ftps_logins_total`) in the classic
+/// format, and that the classic format has no `# UNIT` and `# EOF` lines.
+pub fn to_classic_text(openmetrics: &str) -> String {
+    let mut out = String::with_capacity(openmetrics.len());
+    let mut counters = std::collections::HashSet::new();
+    for line in openmetrics.lines() {
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            if let Some(name) = rest.strip_suffix(" counter") {
+                counters.insert(name.to_owned());
+            }
+        }
+    }
+    for line in openmetrics.lines() {
+        if line == "# EOF" || line.starts_with("# UNIT ") {
+            continue;
+        }
+        let renamed = ["# HELP ", "# TYPE "].iter().find_map(|prefix| {
+            let rest = line.strip_prefix(prefix)?;
+            let (name, tail) = rest.split_once(' ')?;
+            counters
+                .contains(name)
+                .then(|| format!("{prefix}{name}_total {tail}"))
+        });
+        match renamed {
+            Some(renamed) => out.push_str(&renamed),
+            None => out.push_str(line),
+        }
+        out.push('\n');
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -277,5 +319,17 @@ mod tests {
             "ftps_tls_handshakes_total{connection=\"data\",version=\"TLSv1.3\",kind=\"resumed\"} 1"
         ));
         assert!(text.ends_with("# EOF\n"));
+    }
+
+    #[test]
+    fn classic_text_names_counters_by_their_samples_and_drops_unit_and_eof() {
+        let metrics = Metrics::new();
+        metrics.transfer("upload", Outcome::Ok, 10);
+        let classic = metrics.encode_classic();
+        assert!(classic.contains("# TYPE ftps_transfers_total counter\n"));
+        assert!(classic.contains("# HELP ftps_transfer_bytes_total Bytes"));
+        assert!(classic.contains("ftps_transfer_bytes_total{direction=\"upload\"} 10\n"));
+        assert!(classic.contains("# TYPE ftps_sessions_active gauge\n"));
+        assert!(!classic.contains("# EOF") && !classic.contains("# UNIT"));
     }
 }
