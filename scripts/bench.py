@@ -19,6 +19,9 @@ in one run, interleaving the two servers so that drift hits both alike:
      time for a new client to log in and list a directory meanwhile
   g  full TLS logins per second (connect, AUTH TLS, USER, PASS, QUIT)
   h  LIST and MLSD of a directory with 100,000 entries: seconds, peak RSS
+  i  100 x 4 KiB uploads in a row (ftplib) to a server whose upload hook
+     sleeps for a minute, next to the same uploads without hooks: files/s,
+     and the upload events in its audit log and hook queue (must be 100)
   client: `ftps get`/`ftps put` of 1 GiB next to curl, against both servers;
           `ftps mirror` of the small files next to `lftp mirror`.
 
@@ -46,6 +49,10 @@ vsftpd). The targets are checked against the first ftps only. --smoke figures ar
 transfers and swing by tens of per cent: a cost of a few per cent needs the
 full sizes and more runs (--runs 5).
 
+In --ftps-b-config, `{work}` in a string stands for the bench's work
+directory (for audit files, say): scripts/bench-ops.toml turns the metrics,
+the audit log, the xferlog and a hook command on.
+
 Merging --ftps-b-config: tables merge key by key, any other value replaces the
 bench's; an entry of an array of tables ([[users]], [[tls.sni]]) whose `name`
 is that of an entry the bench wrote merges into it (the bench's user is named
@@ -62,6 +69,8 @@ Usage:
                                            two builds side by side
   python3 scripts/bench.py --ftps-b-config extra.toml --ftps-b-name feature-on
                                            one build, two configurations
+  python3 scripts/bench.py --only a,b,d --ftps-b-config scripts/bench-ops.toml --ftps-b-name ops-on
+                                           what metrics, audit log and hooks cost
 """
 
 import argparse
@@ -370,6 +379,17 @@ def toml_value(v):
     return v.isoformat()  # dates and times
 
 
+def with_work(value, work):
+    """`value` (parsed TOML) with `{work}` in its strings replaced by `work`."""
+    if isinstance(value, str):
+        return value.replace("{work}", work)
+    if isinstance(value, list):
+        return [with_work(v, work) for v in value]
+    if isinstance(value, dict):
+        return {k: with_work(v, work) for k, v in value.items()}
+    return value
+
+
 def toml_dump(config):
     """TOML text for a table: top-level tables as [sections], arrays of tables
     as [[sections]], anything deeper inline."""
@@ -428,7 +448,7 @@ policy = {{ require_prot_p = false }}
 """
         )
         if extra:
-            text = toml_dump(toml_merge(tomllib.loads(text), extra))
+            text = toml_dump(toml_merge(tomllib.loads(text), with_work(extra, work)))
         with open(config, "w", encoding="utf-8") as f:
             f.write(text)
         env = dict(os.environ, RUST_LOG="warn")
@@ -923,6 +943,66 @@ def test_h(env, results, servers):
                             "s" if metric == "s" else "MiB", values, higher=False)
 
 
+HOOK_UPLOADS = 100
+
+
+def test_i(env, results, servers):
+    """A hook that sleeps for a minute must not slow uploads: 100 uploads in
+    a row to a server whose upload hook is `sleep 60`, next to the first ftps
+    serve without hooks; then the events its audit log and hook queue hold."""
+    ours = next(s for s in servers if not s.variant and not s.forks)
+    metrics_port = free_port()
+    extra = {
+        "metrics": {"enabled": True, "listen": f"127.0.0.1:{metrics_port}"},
+        "audit": {"file": "{work}/hook60-audit.log"},
+        "hooks": {"command": ["sleep", "60"], "events": ["upload"], "workers": 4,
+                  "queue": 1024, "timeout_secs": 120},
+    }
+    hooked = Ours(env.ftps_bin, env.work, env.data, env.cert, env.key, name="hook60",
+                  extra=extra)
+    try:
+        def fn(server):
+            folder = f"up-{server.key}"
+            out = worker("ftplib-many", server.port, server.user, server.password, env.cert,
+                         "P", HOOK_UPLOADS, "put", folder)
+            shutil.rmtree(os.path.join(env.data, folder), ignore_errors=True)
+            return float(out.strip())
+
+        values = interleave(env.s["runs"], [ours, hooked], fn)
+        # Every upload of every run made one event: in the audit log, and
+        # handed to the hooks (queued; none dropped with this queue).
+        want = HOOK_UPLOADS * env.s["runs"]
+        audit = os.path.join(env.work, "hook60-audit.log")
+        deadline = time.time() + 10
+        uploads = 0
+        while time.time() < deadline:
+            with open(audit) as f:
+                uploads = sum(1 for line in f
+                              if '"event":"upload"' in line and '"outcome":"ok"' in line)
+            if uploads >= want:
+                break
+            time.sleep(0.2)
+        with socket.create_connection(("127.0.0.1", metrics_port)) as conn:
+            conn.sendall(b"GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n")
+            text = b""
+            while chunk := conn.recv(65536):
+                text += chunk
+        queued = dropped = 0
+        for line in text.decode().splitlines():
+            if line.startswith('ftps_hook_events_total{result="queued"}'):
+                queued = int(float(line.split()[-1]))
+            if line.startswith('ftps_hook_events_total{result="dropped"}'):
+                dropped = int(float(line.split()[-1]))
+        test = f"i {HOOK_UPLOADS} x 4 KiB uploads, ftplib, PROT P"
+        results.add(test, "no hooks", "files/s", {"ftps": values.get("ftps", [])})
+        results.add(test, "hook sleeping 60 s", "files/s", {"ftps": values.get("hook60", [])},
+                    note=f"events: {uploads} in the audit log, {queued} queued, {dropped} "
+                         f"dropped, of {want} uploads")
+        results.hook_events = (want, uploads, queued, dropped)
+    finally:
+        hooked.stop()
+
+
 def test_client(env, results, servers):
     size = env.s["big_mib"] * MIB
     big = os.path.join(env.data, "big.bin")
@@ -1035,6 +1115,15 @@ def check_targets(results, env):
             rows.append((f"h {verb}: memory, {env.s['huge_dir_small']} vs "
                          f"{env.s['huge_dir']} entries", f"{grow:.1f} MiB", "~0 (streamed)",
                          "yes" if grow < 4 else "NO"))
+    i = f"i {HOOK_UPLOADS} x 4 KiB uploads, ftplib, PROT P"
+    ratio("i uploads with a hook sleeping 60 s vs none", m(i, "hook sleeping 60 s", "ftps"),
+          m(i, "no hooks", "ftps"), 0.9)
+    counts = getattr(results, "hook_events", None)
+    if counts:
+        want, uploads, queued, dropped = counts
+        rows.append(("i upload events (audit, queued + dropped)",
+                     f"{uploads}, {queued + dropped}", f"{want}, {want}",
+                     "yes" if uploads == want and queued + dropped == want else "NO"))
     for server in ["ftps", "vsftpd"]:
         for test, ours, theirs in [
             (f"client get {size}", "ftps get", "curl"),
@@ -1212,7 +1301,8 @@ def main():
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--smoke", action="store_true", help="tiny sizes, one run (CI)")
-    p.add_argument("--only", default="", help="comma-separated tests: limits,a,b,c,d,e,f,g,h,client")
+    p.add_argument("--only", default="",
+                   help="comma-separated tests: limits,a,b,c,d,e,f,g,h,i,client")
     p.add_argument("--d-clients", default="curl,ftplib",
                    help="the clients of row d (curl 7.88 pauses about a second on some of many "
                         "small files on a loaded machine: ftplib alone measures the server)")
@@ -1253,7 +1343,7 @@ def main():
     if args.runs:
         sizes["runs"] = args.runs
     only = set(filter(None, args.only.split(","))) or {"limits", "a", "b", "c", "d", "e", "f",
-                                                        "g", "h", "client"}
+                                                        "g", "h", "i", "client"}
     tools = ["curl", "socat", "openssl"] + (["lftp"] if "client" in only else [])
     if args.install:
         missing = [t for t in tools if shutil.which(t) is None]
@@ -1318,6 +1408,7 @@ def main():
             ("f", lambda: test_f(env, results, servers)),
             ("g", lambda: test_g(env, results, servers)),
             ("h", lambda: test_h(env, results, servers)),
+            ("i", lambda: test_i(env, results, servers)),
             # The client row measures the first ftps binary's client: no second column.
             ("client", lambda: test_client(env, results,
                                            [s for s in servers if not s.variant])),
