@@ -223,6 +223,29 @@ fn audit_lines_and_xferlog_record_every_event_with_the_documented_fields() {
     assert!(fresh[0].contains("\"event\":\"login\""));
 }
 
+#[tokio::test]
+async fn a_stou_upload_event_names_the_file_the_server_chose() {
+    use ftps_testing::client::{within, Client, Setup};
+    let logs = tempfile::tempdir().unwrap();
+    let audit = logs.path().join("audit.log");
+    let server = TestServer::start_with(|c| c.audit.file = Some(audit.clone()));
+    let started = within(30, async {
+        let mut c = Client::session(&server, Setup::explicit().type_i()).await;
+        c.upload(b"STOU", b"unique").await
+    })
+    .await;
+    let text = started.text();
+    let name = text.strip_prefix("FILE: ").unwrap().to_owned();
+    let lines = lines_of(&audit, 2);
+    let upload: serde_json::Value = lines
+        .iter()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|e| e["event"] == "upload")
+        .unwrap();
+    assert_eq!(upload["path"], format!("/{name}"));
+    assert_eq!(std::fs::read(server.path(&name)).unwrap(), b"unique");
+}
+
 #[test]
 fn webhooks_reach_a_verified_https_server_for_committed_uploads_only() {
     for tool in ["curl", "python3"] {

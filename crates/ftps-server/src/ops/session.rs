@@ -138,10 +138,12 @@ impl SessionEvents {
     }
 
     /// A transfer ended: an upload or download event, or (listings) the
-    /// transfer metrics; and the 522 refusals by reason.
+    /// transfer metrics; and the 522 refusals by reason. `unique_name` is
+    /// the name STOU chose in the request's directory.
     pub fn transfer_done(
         &self,
         request: &TransferRequest,
+        unique_name: Option<&[u8]>,
         outcome: &TransferOutcome,
         bytes: u64,
         took: Duration,
@@ -169,8 +171,9 @@ impl SessionEvents {
                 return;
             }
         };
+        let stored = unique_name.and_then(|name| path.join(name).ok());
         if let Some((ops, mut event)) = self.event(kind) {
-            event.path = Some(path.to_string_lossy());
+            event.path = Some(stored.as_ref().unwrap_or(path).to_string_lossy());
             event.bytes = Some(bytes);
             event.seconds = Some(took.as_secs_f64());
             event.outcome = result;

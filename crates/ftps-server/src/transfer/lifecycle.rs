@@ -28,7 +28,8 @@ use crate::tls::Direction;
 pub async fn run(mut ctx: TransferContext, request: TransferRequest) {
     let started_at = Instant::now();
     let mut tls_info = TlsInfo::default();
-    let outcome = run_inner(&mut ctx, &request, &mut tls_info).await;
+    let mut unique_name = None;
+    let outcome = run_inner(&mut ctx, &request, &mut tls_info, &mut unique_name).await;
     let bytes = ctx.progress.load(Ordering::Relaxed);
     let (verb, path) = describe(&request.kind);
     info!(
@@ -47,8 +48,14 @@ pub async fn run(mut ctx: TransferContext, request: TransferRequest) {
     );
     let tls = (request.protection == DataProtection::Private && tls_info.completed)
         .then_some((tls_info.version_name, tls_info.resumed));
-    ctx.report
-        .transfer_done(&request, &outcome, bytes, started_at.elapsed(), tls);
+    ctx.report.transfer_done(
+        &request,
+        unique_name.as_deref(),
+        &outcome,
+        bytes,
+        started_at.elapsed(),
+        tls,
+    );
     // The control task may be gone (connection closed); nothing to report then.
     let _ = ctx.events.send(TransferEvent::Done(outcome)).await;
 }
@@ -80,11 +87,13 @@ async fn run_inner(
     ctx: &mut TransferContext,
     request: &TransferRequest,
     tls_info: &mut TlsInfo,
+    unique_name: &mut Option<Vec<u8>>,
 ) -> TransferOutcome {
     let (source, started) = match open(ctx.storage.as_ref(), request).await {
         Ok(opened) => opened,
         Err(error) => return TransferOutcome::OpenFailed(error),
     };
+    unique_name.clone_from(&started.unique_name);
     // Uploads receive: their data connection carries no session tickets
     // unless the client finished its handshake early (see crate::tls).
     let direction = match source {
