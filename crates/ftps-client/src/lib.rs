@@ -34,6 +34,7 @@ pub mod data;
 mod error;
 pub mod listing;
 pub mod tls;
+mod tls_words;
 pub mod url;
 
 pub use client::{size_from_150, Client, ConnectOptions, DataMode, Features, StoreMode};
@@ -42,5 +43,6 @@ pub use error::Error;
 pub use ftps_proto::client::{LoginOptions, ProtTiming, Security};
 pub use ftps_proto::entry::{Entry, EntryKind};
 pub use ftps_proto::session::DataProtection;
+pub use listing::Listing;
 pub use tls::TlsOptions;
 pub use url::FtpUrl;

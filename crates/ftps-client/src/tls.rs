@@ -306,6 +306,41 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// `07:F6:...:6C`: a SHA-256 fingerprint as `ftps serve` prints it and
+/// `--pin sha256:` takes it.
+pub fn fingerprint(bytes: &[u8]) -> String {
+    let parts: Vec<String> = bytes.iter().map(|b| format!("{b:02X}")).collect();
+    parts.join(":")
+}
+
+/// The server's certificate is not the one `--pin` names: what it has
+/// instead, so that the user can compare it with the fingerprint the
+/// server's operator published.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PinMismatch {
+    /// SHA-256 of the certificate, `AA:BB:...`.
+    pub certificate: String,
+    /// SHA-256 of its SubjectPublicKeyInfo, hex, when it could be read.
+    pub public_key: Option<String>,
+}
+
+impl std::fmt::Display for PinMismatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the server certificate does not match --pin: the server's certificate has \
+             SHA-256 fingerprint sha256:{}",
+            self.certificate
+        )?;
+        if let Some(key) = &self.public_key {
+            write!(f, " (public key sha256:{key})")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for PinMismatch {}
+
 /// A verifier that trusts one pinned key or certificate (or, for
 /// `--insecure`, anything); signatures are still checked.
 #[derive(Debug)]
@@ -361,8 +396,12 @@ impl ServerCertVerifier for Pinned {
         if *pin == cert_hash || key_hash.as_deref() == Some(pin.as_str()) {
             Ok(ServerCertVerified::assertion())
         } else {
+            let mismatch = PinMismatch {
+                certificate: fingerprint(&Sha256::digest(end_entity.as_ref())),
+                public_key: key_hash,
+            };
             Err(rustls::Error::InvalidCertificate(
-                rustls::CertificateError::ApplicationVerificationFailure,
+                rustls::CertificateError::Other(rustls::OtherError(Arc::new(mismatch))),
             ))
         }
     }
@@ -429,9 +468,13 @@ mod tests {
         }
         let other = Pinned::new(&format!("sha256:{}", "0".repeat(64))).unwrap();
         let name = ServerName::try_from("localhost").unwrap();
-        assert!(other
+        let refused = other
             .verify_server_cert(&key, &[], &name, &[], UnixTime::now())
-            .is_err());
+            .unwrap_err();
+        let text = crate::tls_words::describe(&refused);
+        let actual = fingerprint(&Sha256::digest(key.as_ref()));
+        assert!(text.contains("does not match --pin"), "{text}");
+        assert!(text.contains(&format!("sha256:{actual}")), "{text}");
     }
 
     fn rcgen_cert() -> CertificateDer<'static> {

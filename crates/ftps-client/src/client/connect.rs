@@ -91,6 +91,7 @@ impl Client {
             epsv_refused: false,
             eprt_refused: false,
             last_data_resumed: false,
+            handshake_order: Default::default(),
             reconnects: 0,
             reuse_required: None,
             protection: DataProtection::Clear,

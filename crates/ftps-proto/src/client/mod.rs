@@ -8,6 +8,12 @@
 //! (§5). AUTH TLS falls back to AUTH SSL (draft §6) but never to plaintext:
 //! plain FTP is only ever used when asked for. Implicit FTPS (draft §4.2)
 //! starts protected.
+//!
+//! [`data`] decides, per transfer, when the data connection's TLS
+//! handshake starts (RFC 4217 §7; servers that wait for it before their
+//! 1xx reply).
+
+pub mod data;
 
 use std::collections::VecDeque;
 
@@ -120,7 +126,7 @@ pub enum LoginError {
     /// The server refused PBSZ or PROT.
     #[error("data protection refused ({command}): {reply:?}")]
     ProtectionRefused {
-        /// PBSZ or PROT.
+        /// `PBSZ`, `PROT P` or `PROT C`.
         command: &'static str,
         /// The reply.
         reply: Reply,
@@ -334,7 +340,10 @@ impl ClientLogin {
             Planned::Prot if ok => self.summary.protection = self.options.protection,
             Planned::Prot => {
                 return Err(LoginError::ProtectionRefused {
-                    command: "PROT",
+                    command: match self.options.protection {
+                        DataProtection::Private => "PROT P",
+                        DataProtection::Clear => "PROT C",
+                    },
                     reply: reply.clone(),
                 })
             }
@@ -564,7 +573,7 @@ mod tests {
         assert!(matches!(
             result,
             Err(LoginError::ProtectionRefused {
-                command: "PROT",
+                command: "PROT P",
                 ..
             })
         ));
