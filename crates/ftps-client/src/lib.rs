@@ -37,7 +37,10 @@ pub mod tls;
 mod tls_words;
 pub mod url;
 
-pub use client::{size_from_150, Client, ConnectOptions, DataMode, Features, StoreMode};
+pub use client::{
+    parse_hash_reply, size_from_150, Client, ConnectOptions, DataMode, Features, FileHash,
+    StoreMode,
+};
 pub use data::RetrStream;
 pub use error::Error;
 pub use ftps_proto::client::{LoginOptions, ProtTiming, Security};

@@ -16,6 +16,9 @@
 //!   panic, process and file-system probes.
 //! * [`servers`]: private instances of vsftpd, ProFTPD and Pure-FTPd for
 //!   interop tests.
+//! * [`script_servers`]: FTPS servers that are libraries — pyftpdlib
+//!   (Python) and ftp-srv (Node.js) — run by a small script of ours, for
+//!   the client's interop tests.
 //! * [`tree`]: directory trees read into memory and compared, for the
 //!   mirror and round-trip tests.
 #![warn(missing_docs)]
@@ -23,6 +26,7 @@
 
 pub mod client;
 pub mod hostile;
+pub mod script_servers;
 pub mod servers;
 pub mod tree;
 

@@ -35,8 +35,18 @@ impl Client {
     /// whose every line is unreadable is an error
     /// ([`Error::UnreadableListing`]), never an empty directory.
     pub async fn listing(&mut self, path: &[u8]) -> Result<Listing, Error> {
-        let protected = self.listing_prot().await?;
         let verb = if self.features.mlst { "MLSD" } else { "LIST" };
+        self.listing_by(path, verb).await
+    }
+
+    /// [`Client::listing`] with LIST, whatever FEAT says: for a path that
+    /// may name a file (LIST then shows that one file on most servers).
+    pub async fn listing_by_list(&mut self, path: &[u8]) -> Result<Listing, Error> {
+        self.listing_by(path, "LIST").await
+    }
+
+    async fn listing_by(&mut self, path: &[u8], verb: &'static str) -> Result<Listing, Error> {
+        let protected = self.listing_prot().await?;
         let line = Self::listing_line(verb, path);
         let (data, _) = self.data_command(&line, verb, None, protected).await?;
         let raw = self.read_all_data(data, verb).await?;

@@ -16,7 +16,9 @@
 //! - `list`: MLSD, LIST and NLST (RFC 959 §4.1.3, RFC 3659 §7, RFC 4217
 //!   §10.4);
 //! - `commands`: the commands without a data connection (PWD, CWD, MKD, RMD,
-//!   DELE, RNFR/RNTO, SIZE, MDTM, any other quoted).
+//!   DELE, RNFR/RNTO, SIZE, MDTM, any other quoted);
+//! - `metadata`: one file's facts: MLST (RFC 3659 §7), MFMT
+//!   (draft-somers-ftp-mfxx) and HASH (draft-bryan-ftpext-hash).
 
 mod commands;
 mod connect;
@@ -25,6 +27,7 @@ mod data_start;
 mod download;
 mod features;
 mod list;
+mod metadata;
 mod upload;
 
 use std::net::SocketAddr;
@@ -45,6 +48,7 @@ pub use connect::ConnectOptions;
 pub use data_setup::DataMode;
 pub use download::size_from_150;
 pub use features::Features;
+pub use metadata::{parse_hash_reply, FileHash};
 pub use upload::StoreMode;
 
 /// An FTPS client connection. See the crate docs for an example.

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use ftps_client::{
-    Client, ConnectOptions, DataMode, DataProtection, Entry, Error, FtpUrl, ProtTiming, Security,
+    Client, ConnectOptions, DataMode, DataProtection, Error, FtpUrl, Listing, ProtTiming, Security,
     TlsOptions,
 };
 use ftps_proto::client::LoginError;
@@ -316,12 +316,22 @@ impl Conn {
         Ok(())
     }
 
-    /// A directory listing (the library applies `--prot-list`).
-    pub async fn list(&mut self, path: &[u8]) -> Result<Vec<Entry>, Error> {
+    /// A directory listing (the library applies `--prot-list`), with the
+    /// lines that were no entry.
+    pub async fn listing(&mut self, path: &[u8]) -> Result<Listing, Error> {
         if !self.listing_prot {
             self.prepare_data().await?;
         }
-        self.client.list(path).await
+        self.client.listing(path).await
+    }
+
+    /// [`Conn::listing`] with LIST whatever FEAT offers (for a path that
+    /// may be a file).
+    pub async fn listing_by_list(&mut self, path: &[u8]) -> Result<Listing, Error> {
+        if !self.listing_prot {
+            self.prepare_data().await?;
+        }
+        self.client.listing_by_list(path).await
     }
 
     /// QUIT, ignoring errors (the work is done).

@@ -13,6 +13,7 @@ use ftps_client::StoreMode;
 use super::{show, Job};
 use crate::client::connect::{Conn, Prepared};
 use crate::client::progress::Bar;
+use crate::client::transfer::checks::after_upload;
 use crate::client::transfer::{download, send, verify_size, Commit, DownloadOptions, Downloaded};
 use crate::client::Failure;
 
@@ -24,12 +25,14 @@ pub const COMMITS_IN_FLIGHT: usize = 16;
 async fn download_job(
     conn: &mut Conn,
     job: &Job,
+    verify: bool,
     bar: &Bar,
     commits: &mut Commits,
 ) -> Result<(), Failure> {
     let opts = DownloadOptions {
         mtime: job.mtime,
         size: Some(job.size),
+        verify,
         ..DownloadOptions::default()
     };
     if let Downloaded::Received { commit, .. } =
@@ -82,12 +85,24 @@ fn report(failures: &AtomicUsize, bar: &Bar, remote: &[u8], f: &Failure) {
     }
 }
 
-async fn upload_job(conn: &mut Conn, job: &Job, bar: &Bar) -> Result<(), Failure> {
+/// Upload one file, check its size, `--verify` it and give it the local
+/// modification time (MFMT), where the server offers those.
+async fn upload_job(conn: &mut Conn, job: &Job, verify: bool, bar: &Bar) -> Result<(), Failure> {
     let file = tokio::fs::File::open(&job.local)
         .await
         .map_err(|e| Failure::new(format!("{}: {e}", job.local.display())))?;
     send(conn, &job.remote, file, StoreMode::Replace, false, bar).await?;
-    verify_size(conn, &job.remote, job.size).await
+    verify_size(conn, &job.remote, job.size).await?;
+    after_upload(conn, &job.remote, Some(&job.local), job.mtime, verify, bar).await
+}
+
+/// How the jobs run: the direction, `--verify`, and where progress goes.
+#[derive(Debug, Clone)]
+pub struct JobOptions {
+    /// Uploads (`--reverse`) rather than downloads.
+    pub upload: bool,
+    /// `--verify`, and the server offers HASH.
+    pub verify: bool,
 }
 
 type Queue = Arc<Mutex<VecDeque<Job>>>;
@@ -102,7 +117,7 @@ async fn worker(
     prepared: Prepared,
     queue: Queue,
     failures: Arc<AtomicUsize>,
-    upload: bool,
+    options: JobOptions,
     bar: Bar,
 ) {
     let mut commits = Commits {
@@ -126,10 +141,10 @@ async fn worker(
         }
         let Some(c) = conn.as_mut() else { break };
         bar.set_message(format!("mirror: {}", show(&job.remote)));
-        let result = if upload {
-            upload_job(c, &job, &bar).await
+        let result = if options.upload {
+            upload_job(c, &job, options.verify, &bar).await
         } else {
-            download_job(c, &job, &bar, &mut commits).await
+            download_job(c, &job, options.verify, &bar, &mut commits).await
         };
         if let Err(f) = result {
             report(&failures, &bar, &job.remote, &f);
@@ -150,7 +165,7 @@ pub async fn run_jobs(
     prepared: &Prepared,
     jobs: Vec<Job>,
     parallel: usize,
-    upload: bool,
+    options: JobOptions,
     bar: &Bar,
 ) -> usize {
     let workers = parallel.min(jobs.len()).max(1);
@@ -164,7 +179,7 @@ pub async fn run_jobs(
             prepared.clone(),
             queue.clone(),
             failures.clone(),
-            upload,
+            options.clone(),
             bar.clone(),
         ));
     }

@@ -33,6 +33,7 @@ use self::plan::Kind;
 use super::args::MirrorArgs;
 use super::connect::{Conn, Prepared};
 use super::progress::{Bar, Output};
+use super::transfer::checks::verify_offered;
 use super::Failure;
 
 /// One file to copy.
@@ -80,11 +81,29 @@ fn join(dir: &[u8], name: &[u8]) -> Vec<u8> {
     out
 }
 
-/// A remote directory's entries.
-async fn list(conn: &mut Conn, dir: &[u8]) -> Result<Vec<Entry>, Failure> {
-    conn.list(dir)
+/// A remote directory's entries. Lines of its listing that are no entry
+/// this client can read are reported and count as failed items: a mirror
+/// that silently missed a file would look complete.
+async fn list(
+    conn: &mut Conn,
+    dir: &[u8],
+    plan: &mut Plan,
+    bar: &Bar,
+) -> Result<Vec<Entry>, Failure> {
+    let listing = conn
+        .listing(dir)
         .await
-        .map_err(|e| Failure::from(e).context(format!("listing {}", show(dir))))
+        .map_err(|e| Failure::from(e).context(format!("listing {}", show(dir))))?;
+    if let Some(first) = listing.unreadable.first() {
+        bar.eprintln(&format!(
+            "error: listing {}: {} line(s) are no entry this client can read; the first: {}",
+            show(dir),
+            listing.unreadable_count,
+            String::from_utf8_lossy(first)
+        ));
+        plan.problems += listing.unreadable_count;
+    }
+    Ok(listing.entries)
 }
 
 /// `name` in the local directory `dir`.
@@ -150,6 +169,7 @@ pub async fn mirror(args: MirrorArgs) -> Result<(), Failure> {
     let root = remote_root(&url.path);
     let mut conn = prepared.connect().await?;
     let walk_bar = Bar::hidden();
+    let verify = args.verify && verify_offered(&conn, &walk_bar);
     let plan = if args.reverse {
         upload::plan_upload(&mut conn, &root, &local_root, args.delete, &walk_bar).await?
     } else {
@@ -159,7 +179,11 @@ pub async fn mirror(args: MirrorArgs) -> Result<(), Failure> {
     let bytes: u64 = plan.jobs.iter().map(|j| j.size).sum();
     let bar = output.bar(Some(bytes), format!("mirror: {count} files"));
     let parallel = usize::from(args.parallel);
-    let failed = jobs::run_jobs(conn, &prepared, plan.jobs, parallel, args.reverse, &bar).await;
+    let options = jobs::JobOptions {
+        upload: args.reverse,
+        verify,
+    };
+    let failed = jobs::run_jobs(conn, &prepared, plan.jobs, parallel, options, &bar).await;
     bar.finish();
     let verb = if args.reverse {
         "uploaded"
