@@ -205,8 +205,10 @@ fn load_pem_certs(path: &std::path::Path) -> Result<Vec<CertificateDer<'static>>
 /// `--cacert` verification that also accepts a server certificate that is
 /// itself in the trusted file: self-signed server certificates made with
 /// `openssl req -x509` are marked as CAs, which WebPKI refuses as end
-/// entities; the user trusting that exact certificate settles it. The host
-/// name is still checked, and signatures are verified as usual.
+/// entities; the user trusting that exact certificate settles it. Only
+/// that refusal (or an unknown issuer) is overridden: an expired or not yet
+/// valid certificate stays refused, the host name is still checked, and
+/// signatures are verified as usual.
 #[derive(Debug)]
 struct TrustedSelfSigned {
     verifier: Arc<rustls::client::WebPkiServerVerifier>,
@@ -231,11 +233,27 @@ impl ServerCertVerifier for TrustedSelfSigned {
         ) {
             Ok(ok) => Ok(ok),
             Err(error) => {
-                if !self
+                // Only what a self-signed CA certificate runs into: the
+                // dates, the name and the signatures still count (WebPKI
+                // checks the dates before the CA flag, so neither error
+                // hides an expired certificate).
+                let ca_only = match &error {
+                    rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer) => {
+                        true
+                    }
+                    rustls::Error::InvalidCertificate(rustls::CertificateError::Other(other)) => {
+                        matches!(
+                            other.0.downcast_ref::<webpki::Error>(),
+                            Some(webpki::Error::CaUsedAsEndEntity)
+                        )
+                    }
+                    _ => false,
+                };
+                let trusted = self
                     .trusted
                     .iter()
-                    .any(|t| t.as_ref() == end_entity.as_ref())
-                {
+                    .any(|t| t.as_ref() == end_entity.as_ref());
+                if !(ca_only && trusted) {
                     return Err(error);
                 }
                 let parsed = rustls::server::ParsedCertificate::try_from(end_entity)?;

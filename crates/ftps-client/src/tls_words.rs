@@ -61,10 +61,11 @@ fn certificate(error: &CertificateError) -> String {
             expected,
             presented,
         } => {
-            let names = if presented.is_empty() {
+            let names: Vec<&str> = presented.iter().map(|n| plain_name(n)).collect();
+            let names = if names.is_empty() {
                 "no name at all".to_string()
             } else {
-                presented.join(", ")
+                names.join(", ")
             };
             format!(
                 "{not}: it is not valid for {}; it is for {names}",
@@ -95,6 +96,24 @@ fn certificate(error: &CertificateError) -> String {
         }
         _ => format!("{not}: it could not be verified"),
     }
+}
+
+/// A name the certificate presents, as the verifier reports it
+/// (`DnsName("ftp.example.com")`, `IpAddress(127.0.0.1)`): the name alone.
+fn plain_name(reported: &str) -> &str {
+    for (open, close) in [
+        ("DnsName(\"", "\")"),
+        ("IpAddress(", ")"),
+        ("UniformResourceIdentifier(\"", "\")"),
+    ] {
+        if let Some(inner) = reported
+            .strip_prefix(open)
+            .and_then(|r| r.strip_suffix(close))
+        {
+            return inner;
+        }
+    }
+    reported
 }
 
 /// The server's alert, in words (RFC 8446 §6.2).
@@ -185,7 +204,10 @@ mod tests {
         let name = words(CertificateError::NotValidForNameContext {
             expected: rustls_pki_types::ServerName::try_from("ftp.example.com")
                 .unwrap_or_else(|_| unreachable!()),
-            presented: vec!["localhost".into(), "127.0.0.1".into()],
+            presented: vec![
+                "DnsName(\"localhost\")".into(),
+                "IpAddress(127.0.0.1)".into(),
+            ],
         });
         assert!(
             name.contains("not valid for ftp.example.com; it is for localhost, 127.0.0.1"),

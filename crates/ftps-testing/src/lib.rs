@@ -21,9 +21,12 @@
 //!   the client's interop tests.
 //! * [`tree`]: directory trees read into memory and compared, for the
 //!   mirror and round-trip tests.
+//! * [`cert_defects`]: server certificates with a defect (another name, expired,
+//!   a CA certificate), for the tests of the client's messages.
 #![warn(missing_docs)]
 #![allow(clippy::unwrap_used, clippy::missing_panics_doc)]
 
+pub mod cert_defects;
 pub mod client;
 pub mod hostile;
 pub mod script_servers;

@@ -155,6 +155,16 @@ pub enum LoginError {
     },
 }
 
+/// Do these first bytes from a server start a TLS record (RFC 8446 §5.1:
+/// a content type from change_cipher_spec (20) to application_data (23),
+/// then a legacy version 3.x)? An FTP server greets with text (`220 `);
+/// an implicit-FTPS port answers a ClientHello with a handshake or alert
+/// record: so an `ftp://` URL that gets no greeting can be told it reached
+/// an implicit-TLS port.
+pub fn looks_like_tls_record(first: &[u8]) -> bool {
+    matches!(first, [20..=23, 3, 0..=4, ..])
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Planned {
     Raw(Vec<u8>),
@@ -577,6 +587,16 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    #[test]
+    fn draft_s4_2_an_implicit_port_answers_in_tls_records_an_explicit_one_in_text() {
+        assert!(looks_like_tls_record(&[22, 3, 3, 0, 90]));
+        assert!(looks_like_tls_record(&[21, 3, 1, 0, 2]));
+        assert!(!looks_like_tls_record(b"220 ready"));
+        assert!(!looks_like_tls_record(&[22, 3]));
+        assert!(!looks_like_tls_record(&[22, 2, 0, 0, 0]));
+        assert!(!looks_like_tls_record(b""));
     }
 
     #[test]

@@ -276,15 +276,21 @@ impl Prepared {
                 let security = self.options.login.security;
                 let hint = match &e {
                     Error::Login(LoginError::LoginRefused(r)) if self.plain && r.code == 530 => {
-                        Some("the server requires TLS before login (RFC 4217 §10.1): run without --plain")
+                        Some("the server requires TLS before login (RFC 4217 §10.1): run without --plain".to_string())
                     }
+                    Error::ImplicitTlsPort => Some(format!(
+                        "use ftps://{where_}/ for this port (implicit FTPS: TLS from the first \
+                         byte); ftp:// is for ports that greet in plain text and then switch with \
+                         AUTH TLS"
+                    )),
                     Error::Timeout("waiting for a reply") if security != Security::Implicit => Some(
-                        "no greeting: if this is an implicit FTPS port (990 by default), use ftps://",
+                        "no greeting: if this is an implicit FTPS port (990 by default), use ftps://"
+                            .to_string(),
                     ),
                     Error::Tls(_) | Error::Protocol(_)
                         if security == Security::Implicit && e.hint().is_none() =>
                     {
-                        Some("no TLS from the first byte: if this is an explicit FTPS port (21 by default), use ftp://")
+                        Some("no TLS from the first byte: if this is an explicit FTPS port (21 by default), use ftp://".to_string())
                     }
                     _ => None,
                 };
