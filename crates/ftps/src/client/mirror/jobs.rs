@@ -96,13 +96,32 @@ async fn upload_job(conn: &mut Conn, job: &Job, verify: bool, bar: &Bar) -> Resu
     after_upload(conn, &job.remote, Some(&job.local), job.mtime, verify, bar).await
 }
 
-/// How the jobs run: the direction, `--verify`, and where progress goes.
+/// How the jobs run: the direction and `--verify`.
 #[derive(Debug, Clone)]
 pub struct JobOptions {
     /// Uploads (`--reverse`) rather than downloads.
     pub upload: bool,
     /// `--verify`, and the server offers HASH.
     pub verify: bool,
+}
+
+/// The bar's message: `mirror 3/20 files` (the bar shows the bytes).
+pub fn files_done(done: usize, total: usize) -> String {
+    format!("mirror {done}/{total} files")
+}
+
+/// Files finished (copied or failed), shown on the bar.
+#[derive(Debug, Clone)]
+struct Done {
+    count: Arc<AtomicUsize>,
+    total: usize,
+}
+
+impl Done {
+    fn one_more(&self, bar: &Bar) {
+        let done = self.count.fetch_add(1, Ordering::Relaxed) + 1;
+        bar.set_message(files_done(done, self.total));
+    }
 }
 
 type Queue = Arc<Mutex<VecDeque<Job>>>;
@@ -118,6 +137,7 @@ async fn worker(
     queue: Queue,
     failures: Arc<AtomicUsize>,
     options: JobOptions,
+    done: Done,
     bar: Bar,
 ) {
     let mut commits = Commits {
@@ -140,12 +160,12 @@ async fn worker(
             }
         }
         let Some(c) = conn.as_mut() else { break };
-        bar.set_message(format!("mirror: {}", show(&job.remote)));
         let result = if options.upload {
             upload_job(c, &job, options.verify, &bar).await
         } else {
             download_job(c, &job, options.verify, &bar, &mut commits).await
         };
+        done.one_more(&bar);
         if let Err(f) = result {
             report(&failures, &bar, &job.remote, &f);
             // The control connection may be out of step: use a fresh one.
@@ -169,6 +189,10 @@ pub async fn run_jobs(
     bar: &Bar,
 ) -> usize {
     let workers = parallel.min(jobs.len()).max(1);
+    let done = Done {
+        count: Arc::default(),
+        total: jobs.len(),
+    };
     let queue: Queue = Arc::new(Mutex::new(jobs.into()));
     let failures = Arc::new(AtomicUsize::new(0));
     let mut tasks = tokio::task::JoinSet::new();
@@ -180,6 +204,7 @@ pub async fn run_jobs(
             queue.clone(),
             failures.clone(),
             options.clone(),
+            done.clone(),
             bar.clone(),
         ));
     }

@@ -32,7 +32,7 @@ use ftps_client::Entry;
 use self::plan::Kind;
 use super::args::MirrorArgs;
 use super::connect::{Conn, Prepared};
-use super::progress::{Bar, Output};
+use super::progress::{time_and_rate, Bar, Output};
 use super::transfer::checks::verify_offered;
 use super::Failure;
 
@@ -90,6 +90,7 @@ async fn list(
     plan: &mut Plan,
     bar: &Bar,
 ) -> Result<Vec<Entry>, Failure> {
+    bar.set_message(format!("mirror: scanning {}", show(dir)));
     let listing = conn
         .listing(dir)
         .await
@@ -168,16 +169,18 @@ pub async fn mirror(args: MirrorArgs) -> Result<(), Failure> {
     let (url, prepared) = Prepared::from_url(url_text, common)?;
     let root = remote_root(&url.path);
     let mut conn = prepared.connect().await?;
-    let walk_bar = Bar::hidden();
+    let walk_bar = output.bar(None, "mirror: scanning".into());
     let verify = args.verify && verify_offered(&conn, &walk_bar);
+    let started = std::time::Instant::now();
     let plan = if args.reverse {
         upload::plan_upload(&mut conn, &root, &local_root, args.delete, &walk_bar).await?
     } else {
         download::plan_download(&mut conn, &root, &local_root, args.delete, &walk_bar).await?
     };
+    walk_bar.finish();
     let count = plan.jobs.len();
     let bytes: u64 = plan.jobs.iter().map(|j| j.size).sum();
-    let bar = output.bar(Some(bytes), format!("mirror: {count} files"));
+    let bar = output.bar(Some(bytes), jobs::files_done(0, count));
     let parallel = usize::from(args.parallel);
     let options = jobs::JobOptions {
         upload: args.reverse,
@@ -190,8 +193,10 @@ pub async fn mirror(args: MirrorArgs) -> Result<(), Failure> {
     } else {
         "downloaded"
     };
+    let (time, rate) = time_and_rate(bytes, started.elapsed());
     output.note(&format!(
-        "mirror: {} {verb} ({bytes} bytes), {} up to date, {} directories created, {} deleted",
+        "mirror: {} {verb} ({bytes} bytes in {time}, {rate}), {} up to date, \
+         {} directories created, {} deleted",
         count - failed.min(count),
         plan.up_to_date,
         plan.dirs_created,

@@ -275,7 +275,8 @@ mod tests {
             Kind::of_target(&f, true, now),
             file(3, Some(1_709_596_800 + 86_399))
         );
-        // Uploaded 20 s after its last change, listed as that minute.
+        // Changed at now - 100, uploaded 20 s later, listed as that minute.
+        f.modified = Some(now - 120);
         let local = file(3, Some(now - 100));
         assert_eq!(
             decide(local, Some(Kind::of_target(&f, true, now)), false),

@@ -37,7 +37,9 @@ pub async fn get(args: GetArgs) -> Result<(), Failure> {
     }
     let dest = dest_path(&name, args.dest);
     let mut conn = prepared.connect().await?;
-    let bar = output.bar(None, String::from_utf8_lossy(&name).into_owned());
+    let shown = String::from_utf8_lossy(&name).into_owned();
+    let bar = output.bar(None, shown.clone());
+    let started = std::time::Instant::now();
     let verify = args.verify && checks::verify_offered(&conn, &bar);
     let result = if to_stdout {
         download_to_stdout(&mut conn, &url.path, common.ascii, &bar).await
@@ -59,9 +61,11 @@ pub async fn get(args: GetArgs) -> Result<(), Failure> {
             compare(&dest, &here, &there).map_err(|f| f.context(&what))?;
         }
     }
+    let took = started.elapsed();
     conn.quit().await;
-    if outcome == Outcome::AlreadyComplete {
-        output.note(&format!("{}: already complete", dest.display()));
+    match outcome {
+        Outcome::AlreadyComplete => output.note(&format!("{}: already complete", dest.display())),
+        Outcome::Done(bytes) => output.summary(&shown, "received", bytes, took),
     }
     Ok(())
 }

@@ -84,6 +84,7 @@ pub async fn put(args: PutArgs) -> Result<(), Failure> {
     }
     let shown = String::from_utf8_lossy(&remote).into_owned();
     let bar = output.bar(None, shown.clone());
+    let started = std::time::Instant::now();
     let (conn, result) = if from_stdin {
         put_stdin(&prepared, &remote, common.ascii, &bar).await?
     } else {
@@ -91,9 +92,13 @@ pub async fn put(args: PutArgs) -> Result<(), Failure> {
     };
     bar.finish();
     let outcome = result.map_err(|f| f.context(format!("put {shown}")))?;
+    let took = started.elapsed();
     conn.quit().await;
-    if outcome == Outcome::AlreadyComplete {
-        output.note(&format!("{shown}: already complete on the server"));
+    match outcome {
+        Outcome::AlreadyComplete => {
+            output.note(&format!("{shown}: already complete on the server"))
+        }
+        Outcome::Done(bytes) => output.summary(&shown, "sent", bytes, took),
     }
     Ok(())
 }
