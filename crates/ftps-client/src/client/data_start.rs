@@ -27,7 +27,7 @@ type Handshake = Pin<Box<dyn Future<Output = Result<TlsStream<TcpStream>, Error>
 enum Event {
     Reply(Result<Reply, Error>),
     Accepted(std::io::Result<TcpStream>),
-    Tls(Result<TlsStream<TcpStream>, Error>),
+    Tls(Result<Box<TlsStream<TcpStream>>, Error>),
     Timeout,
     AcceptTimeout,
 }
@@ -37,7 +37,7 @@ struct Pending {
     tcp: Option<TcpStream>,
     listener: Option<TcpListener>,
     handshake: Option<Handshake>,
-    tls: Option<TlsStream<TcpStream>>,
+    tls: Option<Box<TlsStream<TcpStream>>>,
     /// Until when the server may take to connect (active mode, after 1xx).
     accept_by: Option<Instant>,
 }
@@ -121,7 +121,9 @@ impl Client {
         let far = Instant::now() + Duration::from_secs(86_400);
         tokio::select! {
             reply = self.control.read_reply(), if wants_reply => Event::Reply(reply),
-            tls = handshake_of(&mut data.handshake), if data.handshake.is_some() => Event::Tls(tls),
+            tls = handshake_of(&mut data.handshake), if data.handshake.is_some() => {
+                Event::Tls(tls.map(Box::new))
+            }
             accepted = accept_from(data.listener.as_ref(), peer_ip), if data.listener.is_some() => {
                 Event::Accepted(accepted)
             }
@@ -153,7 +155,7 @@ impl Client {
         if let Some(tls) = data.tls {
             self.last_data_resumed =
                 tls.get_ref().1.handshake_kind() == Some(rustls::HandshakeKind::Resumed);
-            return Ok(Stream::Tls(Box::new(tls)));
+            return Ok(Stream::Tls(tls));
         }
         data.tcp
             .map(Stream::Plain)
