@@ -111,11 +111,18 @@ impl Client {
         if reply.code != 213 {
             return Err(self.unexpected("HASH", "213", reply));
         }
-        let text = reply.text();
-        match parse_hash_reply(&text) {
+        // The digest is on the last line; ProFTPD says "213-Computing
+        // SHA-256 digest" first.
+        let digest = reply
+            .lines
+            .iter()
+            .rev()
+            .find_map(|line| parse_hash_reply(&String::from_utf8_lossy(line)));
+        match digest {
             Some(hash) if same_algorithm(&hash.algorithm, algorithm) => Ok(hash),
             _ => Err(Error::Protocol(format!(
-                "HASH reply is not a {algorithm} digest: {text}"
+                "HASH reply is not a {algorithm} digest: {}",
+                reply.text()
             ))),
         }
     }
