@@ -96,10 +96,16 @@ pub(crate) async fn serve(shared: Arc<Shared>, tcp: TcpStream, listener: Listene
     } else {
         ControlStream::Plain(tcp)
     };
+    // The listener's own setting applies before login and to users who
+    // do not set it themselves.
+    let mut policy = shared.policy;
+    if let Some(accept) = listener.accept_upload_without_close_notify {
+        policy.accept_upload_without_close_notify = accept;
+    }
     let mut session = ServerSession::new(
         SessionConfig {
             implicit,
-            policy: shared.policy,
+            policy,
             anonymous: shared.anonymous,
             peer,
             local,
@@ -129,6 +135,7 @@ pub(crate) async fn serve(shared: Arc<Shared>, tcp: TcpStream, listener: Listene
         prot_private: Arc::new(AtomicBool::new(prot_private)),
         early_tls_seen: Arc::new(AtomicBool::new(false)),
         transfer: None,
+        listener,
     };
     debug!(%peer, implicit, client_certificates = %listener.client_certificates, "control connection opened");
     connection.run().await;
@@ -162,6 +169,7 @@ struct Connection {
     /// command (see [`crate::passive`]).
     early_tls_seen: Arc<AtomicBool>,
     transfer: Option<ActiveTransfer>,
+    listener: ListenerKind,
 }
 
 fn now_unix() -> i64 {
@@ -281,6 +289,10 @@ impl Connection {
                 self.transfer = None;
                 self.session.handle_transfer_done(outcome, now());
             }
+            Some(TransferEvent::Hashed(result)) => {
+                self.transfer = None;
+                self.session.handle_hash_done(result, now());
+            }
             None => {
                 self.transfer = None;
                 let outcome =
@@ -350,6 +362,10 @@ impl Connection {
             }
             Action::StartTransfer(request) => {
                 self.start_transfer(request);
+                Flow::Continue
+            }
+            Action::StartHash(request) => {
+                self.start_hash(request);
                 Flow::Continue
             }
             Action::AbortTransfer => {
@@ -458,7 +474,7 @@ impl Connection {
         match self.shared.open_root(&account.root) {
             Ok(fs) => {
                 self.storage = Some(fs);
-                Some(grant_for(account))
+                Some(grant_for(account, self.listener))
             }
             Err(error) => {
                 error!(user = %account.name, root = %account.root.display(), %error, "cannot open the user's root");
@@ -582,6 +598,30 @@ impl Connection {
         }
     }
 
+    /// HASH: computed in a task of its own, ABOR and STAT answered meanwhile.
+    fn start_hash(&mut self, request: ftps_proto::session::HashRequest) {
+        let Some(storage) = self.storage.clone() else {
+            let failure = ftps_proto::session::HashFailure::Fs(FsError::PermissionDenied);
+            self.session.handle_hash_done(Err(failure), now());
+            return;
+        };
+        let cancel = CancellationToken::new();
+        let progress = Arc::new(AtomicU64::new(0));
+        let limit = self.shared.config.server.hash_max_bytes;
+        let events = crate::hashing::spawn(
+            storage,
+            request,
+            limit,
+            cancel.clone(),
+            Arc::clone(&progress),
+        );
+        self.transfer = Some(ActiveTransfer {
+            events,
+            cancel,
+            progress,
+        });
+    }
+
     fn start_transfer(&mut self, request: TransferRequest) {
         let Some(storage) = self.storage.clone() else {
             self.session.handle_transfer_done(
@@ -612,6 +652,7 @@ impl Connection {
             data_connect_timeout: server.data_connect_timeout(),
             handshake_timeout: server.tls_handshake_timeout(),
             stall_timeout: server.transfer_stall_timeout(),
+            accept_upload_without_close_notify: request.accept_upload_without_close_notify,
             now_unix: now_unix(),
             events: events_tx,
             cancel: cancel.clone(),
@@ -666,12 +707,20 @@ async fn await_close_notify(tcp: &mut TcpStream, conn: &mut rustls::ServerConnec
     }
 }
 
-/// What a successful login grants, from the account.
-fn grant_for(account: &Account) -> LoginGrant {
+/// What a successful login grants, from the account and the listener it
+/// came in on (whose own setting holds where the user sets nothing).
+fn grant_for(account: &Account, listener: ListenerKind) -> LoginGrant {
+    let mut policy = account.policy;
+    if let (None, Some(accept)) = (
+        account.policy_override.accept_upload_without_close_notify,
+        listener.accept_upload_without_close_notify,
+    ) {
+        policy.accept_upload_without_close_notify = accept;
+    }
     LoginGrant {
         name: account.name.clone(),
         write: account.write && !account.anonymous,
-        policy: account.policy,
+        policy,
         anonymous: account.anonymous,
     }
 }
@@ -715,6 +764,10 @@ async fn fs_request(storage: &dyn Storage, request: FsRequest) -> FsResponse {
         FsRequest::Rename { from, to } => {
             storage.rename(&from, &to).await.map(|()| FsResponse::Done)
         }
+        FsRequest::SetModified { path, modified } => storage
+            .set_modified(&path, modified)
+            .await
+            .map(|()| FsResponse::Done),
     };
     result.unwrap_or_else(FsResponse::Failed)
 }

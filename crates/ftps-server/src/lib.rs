@@ -14,6 +14,7 @@ pub mod bans;
 pub mod certs;
 pub mod config;
 mod connection;
+mod hashing;
 pub mod identity;
 pub mod login_cache;
 pub mod passive;

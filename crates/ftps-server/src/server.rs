@@ -41,6 +41,8 @@ pub struct BoundListener {
     pub socket: TcpListener,
     /// Whether connections accepted here are asked for a client certificate.
     pub client_certificates: ClientCertificates,
+    /// This listener's `accept_upload_without_close_notify`, if it sets one.
+    pub accept_upload_without_close_notify: Option<bool>,
 }
 
 impl Listeners {
@@ -76,6 +78,7 @@ async fn bind_all(
         bound.push(BoundListener {
             socket: bind_one(entry.address).await?,
             client_certificates: config.client_certificates_on(entry),
+            accept_upload_without_close_notify: entry.accept_upload_without_close_notify,
         });
     }
     Ok(bound)
@@ -169,6 +172,7 @@ impl Server {
             let kind = ListenerKind {
                 implicit,
                 client_certificates: listener.client_certificates,
+                accept_upload_without_close_notify: listener.accept_upload_without_close_notify,
             };
             if !self.shared.tls.supports(kind.client_certificates) {
                 // Only when the listeners were bound from another configuration

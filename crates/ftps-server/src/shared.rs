@@ -63,4 +63,6 @@ impl Shared {
 pub(crate) struct ListenerKind {
     pub(crate) implicit: bool,
     pub(crate) client_certificates: ClientCertificates,
+    /// The listener's own `accept_upload_without_close_notify`.
+    pub(crate) accept_upload_without_close_notify: Option<bool>,
 }

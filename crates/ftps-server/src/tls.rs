@@ -44,13 +44,30 @@
 //! Sessions created by a data connection are staged and kept only when that
 //! connection resumed (and so was accepted): a refused full handshake must
 //! not hand its peer a ticket that would resume the next time.
+//!
+//! Session tickets (TLS 1.2, RFC 5077, which Go's TLS client needs to
+//! resume at all, and TLS 1.3) are bound to the control connection the same
+//! way: each control connection has a ticketer of its own, with a key made
+//! for it and never shared, so a ticket issued on another control connection
+//! does not even decrypt here. A data connection's ticketer
+//! ([`DataTicketer`]) decrypts with its control connection's key and
+//! encrypts new tickets only once the handshake is resuming one of them
+//! (a refused full handshake gets none, or an empty TLS 1.2 ticket it
+//! cannot use). TLS 1.2 session IDs stay in the per-connection store.
+//!
+//! What the client offered is recorded, so a refusal can say which case it
+//! is ([`DataTls::refusal`]): no session at all, a session this control
+//! connection never issued, or one of its own that could not be resumed.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use ftps_proto::session::ReuseRefusal;
 use rustls::crypto::CryptoProvider;
 use rustls::server::danger::ClientCertVerifier;
-use rustls::server::StoresServerSessions;
+use rustls::server::{ProducesTickets, StoresServerSessions};
 use rustls::{ServerConfig, SupportedProtocolVersion};
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
@@ -174,10 +191,15 @@ impl rustls::server::ResolvesServerCert for SnapshotResolver {
 /// The TLS configurations one control connection uses.
 #[derive(Debug, Clone)]
 pub struct ConnectionTls {
-    /// For the control connection: sends TLS 1.3 tickets into `sessions`.
+    /// For the control connection: its TLS 1.2 session IDs go into
+    /// `sessions`, its tickets are sealed with `ticketer`.
     pub control: Arc<ServerConfig>,
-    /// The sessions of this control connection and its accepted data connections.
+    /// The TLS 1.2 session IDs of this control connection and its accepted
+    /// data connections.
     sessions: Arc<ConnectionSessionCache>,
+    /// Seals and opens this control connection's tickets; its key exists
+    /// nowhere else.
+    ticketer: Arc<dyn ProducesTickets>,
     base: Arc<ServerConfig>,
 }
 
@@ -211,9 +233,19 @@ impl DataTls {
     /// tickets; an upload's connection gets none unless its handshake ends
     /// before the 150 reply (refused when rustls stores them).
     pub fn allow_tickets(&self, allow: bool) {
-        self.staged
-            .tickets
-            .store(allow, std::sync::atomic::Ordering::Relaxed);
+        self.staged.tickets.store(allow, Ordering::Relaxed);
+    }
+
+    /// Why a handshake that did not resume is refused: what the client
+    /// offered (RFC 4217 §10.2).
+    pub fn refusal(&self) -> ReuseRefusal {
+        if !self.staged.offered.load(Ordering::Relaxed) {
+            ReuseRefusal::NoSessionOffered
+        } else if self.staged.found.load(Ordering::Relaxed) {
+            ReuseRefusal::SessionNotResumable
+        } else {
+            ReuseRefusal::ForeignSession
+        }
     }
 }
 
@@ -226,11 +258,17 @@ impl ConnectionTls {
         let staged = Arc::new(StagedSessions {
             control: Arc::clone(&self.sessions),
             staged: Mutex::new(Vec::new()),
-            resuming: std::sync::atomic::AtomicBool::new(!require_reuse),
-            tickets: std::sync::atomic::AtomicBool::new(true),
+            require_reuse,
+            offered: AtomicBool::new(false),
+            found: AtomicBool::new(false),
+            tickets: AtomicBool::new(true),
         });
         let mut config = (*self.base).clone();
         config.session_storage = Arc::clone(&staged) as Arc<dyn StoresServerSessions>;
+        config.ticketer = Arc::new(DataTicketer {
+            control: Arc::clone(&self.ticketer),
+            staged: Arc::clone(&staged),
+        });
         config.max_tls13_tickets = MAX_REQUESTED_TICKETS;
         // Uploads carry tickets only when the client asks (RFC 9149): a
         // client that never reads after its upload would close the socket
@@ -248,21 +286,38 @@ impl ConnectionTls {
 }
 
 /// A data connection's view of the session store: lookups go to the control
-/// connection's store; new sessions (tickets, TLS 1.2 session IDs) are only
-/// issued when the handshake is resuming one of this control connection's
-/// sessions (or reuse is not required), and wait until the connection is
-/// accepted. Refusing `put` makes rustls skip the ticket altogether, so a
-/// refused connection's peer never even receives one.
+/// connection's store; new TLS 1.2 session IDs are only issued when the
+/// handshake is resuming one of this control connection's sessions (or
+/// reuse is not required), and wait until the connection is accepted.
+/// Refusing `put` makes rustls issue no session ID. It also records what the
+/// client offered, for [`DataTls::refusal`].
 #[derive(Debug)]
 struct StagedSessions {
     control: Arc<ConnectionSessionCache>,
     staged: Mutex<Vec<(Vec<u8>, Vec<u8>)>>,
-    resuming: std::sync::atomic::AtomicBool,
+    require_reuse: bool,
+    /// The client offered a session ID or a ticket.
+    offered: AtomicBool,
+    /// ... and it was one of this control connection's.
+    found: AtomicBool,
     /// False: issue no tickets at all (an upload whose handshake started early).
-    tickets: std::sync::atomic::AtomicBool,
+    tickets: AtomicBool,
 }
 
 impl StagedSessions {
+    /// New sessions may be issued: the handshake resumes one of this control
+    /// connection's, or reuse is not required.
+    fn resuming(&self) -> bool {
+        self.found.load(Ordering::Relaxed) || !self.require_reuse
+    }
+
+    fn record_offer(&self, found: bool) {
+        self.offered.store(true, Ordering::Relaxed);
+        if found {
+            self.found.store(true, Ordering::Relaxed);
+        }
+    }
+
     fn commit(&self) {
         let staged = match self.staged.lock() {
             Ok(mut guard) => std::mem::take(&mut *guard),
@@ -276,9 +331,7 @@ impl StagedSessions {
 
 impl StoresServerSessions for StagedSessions {
     fn put(&self, key: Vec<u8>, value: Vec<u8>) -> bool {
-        if !self.resuming.load(std::sync::atomic::Ordering::Relaxed)
-            || !self.tickets.load(std::sync::atomic::Ordering::Relaxed)
-        {
+        if !self.resuming() || !self.tickets.load(Ordering::Relaxed) {
             return false;
         }
         match self.staged.lock() {
@@ -290,10 +343,7 @@ impl StoresServerSessions for StagedSessions {
 
     fn get(&self, key: &[u8]) -> Option<Vec<u8>> {
         let found = self.control.get(key);
-        if found.is_some() {
-            self.resuming
-                .store(true, std::sync::atomic::Ordering::Relaxed);
-        }
+        self.record_offer(found.is_some());
         found
     }
 
@@ -303,6 +353,40 @@ impl StoresServerSessions for StagedSessions {
 
     fn can_cache(&self) -> bool {
         true
+    }
+}
+
+/// A data connection's ticketer: opens tickets with its control
+/// connection's key (recording the offer), and seals new ones only while
+/// the handshake resumes one of them. A TLS 1.3 ticket refused here is not
+/// sent at all; a refused TLS 1.2 handshake gets an empty one (rustls'
+/// rule), which resumes nothing.
+#[derive(Debug)]
+struct DataTicketer {
+    control: Arc<dyn ProducesTickets>,
+    staged: Arc<StagedSessions>,
+}
+
+impl ProducesTickets for DataTicketer {
+    fn enabled(&self) -> bool {
+        true
+    }
+
+    fn lifetime(&self) -> u32 {
+        self.control.lifetime()
+    }
+
+    fn encrypt(&self, plain: &[u8]) -> Option<Vec<u8>> {
+        if !self.staged.resuming() || !self.staged.tickets.load(Ordering::Relaxed) {
+            return None;
+        }
+        self.control.encrypt(plain)
+    }
+
+    fn decrypt(&self, cipher: &[u8]) -> Option<Vec<u8>> {
+        let plain = self.control.decrypt(cipher);
+        self.staged.record_offer(plain.is_some());
+        plain
     }
 }
 
@@ -392,16 +476,25 @@ impl TlsSetup {
     /// that was not configured (see [`TlsSetup::supports`]).
     pub fn for_connection(&self, mode: ClientCertificates) -> Option<ConnectionTls> {
         let sessions = Arc::new(ConnectionSessionCache::new(SESSIONS_PER_CONNECTION));
+        let ticketer = match rustls::crypto::aws_lc_rs::Ticketer::new() {
+            Ok(ticketer) => ticketer,
+            Err(error) => {
+                tracing::error!(%error, "cannot make a session ticket key");
+                return None;
+            }
+        };
         let mut base = (**self.base(mode)?).clone();
         base.cert_resolver = Arc::new(SnapshotResolver(self.current()));
         let base = Arc::new(base);
         let mut control = (*base).clone();
         control.session_storage = Arc::clone(&sessions) as Arc<dyn StoresServerSessions>;
+        control.ticketer = Arc::clone(&ticketer);
         control.send_tls13_tickets = CONTROL_TICKETS;
         control.max_tls13_tickets = MAX_REQUESTED_TICKETS;
         Some(ConnectionTls {
             control: Arc::new(control),
             sessions,
+            ticketer,
             base,
         })
     }
@@ -621,5 +714,60 @@ mod tests {
         assert!(conn.control.session_storage.get(b"ok").is_none());
         accepted.accept();
         assert!(conn.control.session_storage.get(b"ok").is_some());
+    }
+
+    /// Tickets are sealed with a key of the control connection's own: one
+    /// issued on another control connection does not even open here
+    /// (RFC 4217 §10.2, §15.2.6), and the refusal says so.
+    #[test]
+    fn rfc4217_s10_2_tickets_of_another_control_connection_do_not_open() {
+        let setup = setup();
+        let a = setup.for_connection(ClientCertificates::Off).unwrap();
+        let b = setup.for_connection(ClientCertificates::Off).unwrap();
+        let ticket = a.control.ticketer.encrypt(b"session").unwrap();
+        let on_b = b.for_data(Direction::Send, true);
+        assert!(on_b.config.ticketer.decrypt(&ticket).is_none());
+        assert_eq!(on_b.refusal(), ReuseRefusal::ForeignSession);
+        let on_a = a.for_data(Direction::Send, true);
+        assert_eq!(
+            on_a.config.ticketer.decrypt(&ticket).as_deref(),
+            Some(&b"session"[..])
+        );
+        assert_eq!(on_a.refusal(), ReuseRefusal::SessionNotResumable);
+    }
+
+    /// A data connection that resumed nothing seals no ticket; one that
+    /// resumed seals them with the control connection's key.
+    #[test]
+    fn rfc4217_s10_2_refused_data_connections_get_no_ticket() {
+        let setup = setup();
+        let conn = setup.for_connection(ClientCertificates::Off).unwrap();
+        let full = conn.for_data(Direction::Send, true);
+        assert!(full.config.ticketer.encrypt(b"x").is_none());
+        assert_eq!(full.refusal(), ReuseRefusal::NoSessionOffered);
+        let ticket = conn.control.ticketer.encrypt(b"mine").unwrap();
+        let resuming = conn.for_data(Direction::Send, true);
+        assert!(resuming.config.ticketer.decrypt(&ticket).is_some());
+        let fresh = resuming.config.ticketer.encrypt(b"next").unwrap();
+        assert_eq!(
+            conn.control.ticketer.decrypt(&fresh).as_deref(),
+            Some(&b"next"[..])
+        );
+        // Without reuse required, tickets are sealed from the start.
+        assert!(conn
+            .for_data(Direction::Send, false)
+            .config
+            .ticketer
+            .encrypt(b"y")
+            .is_some());
+    }
+
+    #[test]
+    fn a_foreign_session_id_is_told_apart_from_none() {
+        let setup = setup();
+        let conn = setup.for_connection(ClientCertificates::Off).unwrap();
+        let data = conn.for_data(Direction::Receive, true);
+        assert!(data.config.session_storage.get(b"unknown id").is_none());
+        assert_eq!(data.refusal(), ReuseRefusal::ForeignSession);
     }
 }

@@ -307,6 +307,8 @@ impl ServerSession {
             } else {
                 self.reply(501, "OPTS UTF8 takes ON or OFF.");
             }
+        } else if name.eq_ignore_ascii_case(b"HASH") {
+            self.cmd_opts_hash(rest);
         } else if name.eq_ignore_ascii_case(b"MLST") {
             self.facts = FactSet::from_opts(rest);
             let text = self.facts.opts_reply_text();

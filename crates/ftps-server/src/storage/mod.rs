@@ -12,6 +12,9 @@
 //!   `CWD` checks → [`Storage::metadata`]
 //! * `MKD`, `RMD`, `DELE`, `RNFR`/`RNTO` → [`Storage::create_dir`],
 //!   [`Storage::remove_dir`], [`Storage::remove_file`], [`Storage::rename`]
+//! * `MFMT` (draft-somers-ftp-mfxx) → [`Storage::set_modified`] (optional:
+//!   by default [`FsError::Unsupported`]); `HASH` reads through
+//!   [`Storage::read`] like `RETR`
 //!
 //! Every failure is an [`FsError`] ([`error`] maps operating-system errors
 //! to it; the session maps it to the reply).
@@ -131,6 +134,15 @@ pub trait Storage: Send + Sync + std::fmt::Debug + 'static {
     /// Rename `from` to `to`. An existing file at `to` is replaced; an
     /// existing directory at `to` is an error. Not necessarily atomic.
     async fn rename(&self, from: &VirtualPath, to: &VirtualPath) -> Result<(), FsError>;
+
+    /// Set the modification time of the file or directory `path` to
+    /// `unix_secs` seconds since the Unix epoch (MFMT,
+    /// draft-somers-ftp-mfxx). The default, for back-ends that cannot, is
+    /// [`FsError::Unsupported`] (the client gets 502).
+    async fn set_modified(&self, path: &VirtualPath, unix_secs: i64) -> Result<(), FsError> {
+        let _ = (path, unix_secs);
+        Err(FsError::Unsupported)
+    }
 }
 
 fn not_offered() -> io::Error {

@@ -14,7 +14,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ftps_proto::session::{DataEndpoint, TransferOutcome};
+use ftps_proto::session::{DataEndpoint, ReuseRefusal, TransferOutcome};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tracing::warn;
@@ -158,13 +158,15 @@ pub(super) async fn handshake(
         resumed,
     };
     if require_reuse && !resumed {
-        warn!(peer = %ctx.peer_ip, "data connection did not resume the control connection's TLS session: refused");
-        return Err(TransferOutcome::SessionReuseRequired);
+        let reason = data_tls.refusal();
+        warn!(peer = %ctx.peer_ip, reason = reason.key(), "data connection did not resume the control connection's TLS session: refused");
+        return Err(TransferOutcome::SessionReuseRequired(reason));
     }
     let data_cert = tls.get_ref().1.peer_certificates().and_then(|c| c.first());
     if data_cert != ctx.control_cert.as_ref() {
-        warn!(peer = %ctx.peer_ip, "data connection's client certificate differs from the control connection's: refused");
-        return Err(TransferOutcome::TlsFailed);
+        let reason = ReuseRefusal::CertificateMismatch;
+        warn!(peer = %ctx.peer_ip, reason = reason.key(), "data connection's client certificate differs from the control connection's: refused");
+        return Err(TransferOutcome::SessionReuseRequired(reason));
     }
     data_tls.accept();
     if direction == crate::tls::Direction::Receive {

@@ -46,9 +46,12 @@ pub(super) enum Received {
     /// The client closed the data (TLS close_notify under PROT P, TCP close
     /// under PROT C) and every byte is in storage.
     Complete,
-    /// The connection ended early (reset, close without close_notify,
-    /// shut down by ABOR) or broke the TLS rules.
+    /// The connection ended early (reset, shut down by ABOR) or broke the
+    /// TLS rules.
     Lost(io::Error),
+    /// A protected upload's TCP connection closed without the client's TLS
+    /// close_notify; every byte that arrived is in the batch or in storage.
+    NoCloseNotify,
     /// No byte for the stall limit.
     Stalled,
     /// Writing to storage failed.
@@ -126,7 +129,7 @@ impl Receiver {
                 .write_out()
                 .map_or_else(Received::Storage, |()| outcome),
             // Keep every byte that arrived (see `Upload::abort`).
-            Received::Lost(_) | Received::Stalled => {
+            Received::Lost(_) | Received::Stalled | Received::NoCloseNotify => {
                 let _ = sink.write_out();
                 outcome
             }
@@ -240,7 +243,10 @@ fn receive_tls(
                     }
                 }
                 Err(error) if error.kind() == io::ErrorKind::WouldBlock => break,
-                // UnexpectedEof: TCP closed without close_notify.
+                // TCP closed without close_notify.
+                Err(error) if error.kind() == io::ErrorKind::UnexpectedEof => {
+                    return Received::NoCloseNotify
+                }
                 Err(error) => return Received::Lost(error),
             }
         }

@@ -94,7 +94,17 @@ pub(super) async fn receive(
             Ok(Ok(0)) => break,
             Ok(Ok(n)) => n,
             // A TLS stream that ends without close_notify reads as an error
-            // (UnexpectedEof): a possibly truncated upload.
+            // (UnexpectedEof): a possibly truncated upload, kept only when
+            // the policy says so.
+            Ok(Err(error)) if error.kind() == std::io::ErrorKind::UnexpectedEof => {
+                if ctx.accept_upload_without_close_notify {
+                    warn!(peer = %ctx.peer_ip, received = total, "upload ended without TLS close_notify: kept (accept_upload_without_close_notify)");
+                    break;
+                }
+                warn!(peer = %ctx.peer_ip, received = total, "upload ended without TLS close_notify: possible truncation, not kept");
+                abort_upload(upload, batch).await;
+                return TransferOutcome::NoCloseNotify;
+            }
             Ok(Err(error)) => {
                 warn!(peer = %ctx.peer_ip, %error, received = total, "upload data connection failed");
                 abort_upload(upload, batch).await;
@@ -103,7 +113,7 @@ pub(super) async fn receive(
             Err(_) => {
                 warn!(peer = %ctx.peer_ip, received = total, "upload stalled");
                 abort_upload(upload, batch).await;
-                return TransferOutcome::ConnectionLost;
+                return TransferOutcome::Stalled;
             }
         };
         total += n as u64;
@@ -243,7 +253,15 @@ fn failed(ctx: &TransferContext, received: Received) -> Option<TransferOutcome> 
         }
         Received::Stalled => {
             warn!(peer = %ctx.peer_ip, received = total, "upload stalled");
-            Some(TransferOutcome::ConnectionLost)
+            Some(TransferOutcome::Stalled)
+        }
+        Received::NoCloseNotify if ctx.accept_upload_without_close_notify => {
+            warn!(peer = %ctx.peer_ip, received = total, "upload ended without TLS close_notify: kept (accept_upload_without_close_notify)");
+            None
+        }
+        Received::NoCloseNotify => {
+            warn!(peer = %ctx.peer_ip, received = total, "upload ended without TLS close_notify: possible truncation, not kept");
+            Some(TransferOutcome::NoCloseNotify)
         }
         Received::Storage(error) => Some(TransferOutcome::StorageFailed(error)),
     }
