@@ -579,9 +579,7 @@ impl Connection {
                             None => true,
                         };
                         EarlyTls {
-                            tls: self
-                                .tls
-                                .for_data(crate::tls::Direction::Send, require_reuse),
+                            tls: self.tls.for_data(require_reuse),
                             private: Arc::clone(&self.prot_private),
                             handshake_timeout: server.tls_handshake_timeout(),
                             started_before: Arc::clone(&self.early_tls_seen),
@@ -638,13 +636,9 @@ impl Connection {
             DataEndpoint::Active(_) => None,
         };
         let server = &self.shared.config.server;
-        let direction = match request.kind {
-            ftps_proto::session::TransferKind::Store { .. } => crate::tls::Direction::Receive,
-            _ => crate::tls::Direction::Send,
-        };
         let context = TransferContext {
             storage,
-            tls: self.tls.for_data(direction, request.require_session_reuse),
+            tls: self.tls.for_data(request.require_session_reuse),
             control_cert: self.client_cert.as_ref().map(|(der, _)| der.clone()),
             passive,
             peer_ip: self.peer.ip(),

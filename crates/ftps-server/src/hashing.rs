@@ -127,9 +127,8 @@ async fn compute(
     let mut done = 0u64;
     let mut spare = Vec::with_capacity(HASH_CHUNK_BYTES);
     while done < wanted {
-        let max = usize::try_from(wanted - done).map_or(HASH_CHUNK_BYTES, |left| {
-            left.min(HASH_CHUNK_BYTES)
-        });
+        let max = usize::try_from(wanted - done)
+            .map_or(HASH_CHUNK_BYTES, |left| left.min(HASH_CHUNK_BYTES));
         let chunk = download
             .read_chunk(std::mem::take(&mut spare), max)
             .await
@@ -171,7 +170,10 @@ mod tests {
         assert_eq!(span(None, 100), Ok((0, 100)));
         assert_eq!(span(Some((10, 19)), 100), Ok((10, 20)));
         assert_eq!(span(Some((90, 500)), 100), Ok((90, 100)));
-        assert_eq!(span(Some((100, 200)), 100), Err(HashFailure::RangeBeyondEnd));
+        assert_eq!(
+            span(Some((100, 200)), 100),
+            Err(HashFailure::RangeBeyondEnd)
+        );
         assert_eq!(span(None, 0), Ok((0, 0)));
     }
 

@@ -78,6 +78,10 @@ use crate::config::ClientCertificates;
 /// run several uploads in a row, which carry no tickets of their own.
 pub const CONTROL_TICKETS: usize = 8;
 
+/// TLS 1.3 tickets each accepted data connection carries (an upload's after
+/// the upload is complete).
+pub const DATA_TICKETS: usize = 2;
+
 /// Most TLS 1.3 tickets a client may ask for with RFC 9149 `ticket_request`.
 pub const MAX_REQUESTED_TICKETS: usize = 4;
 
@@ -254,7 +258,7 @@ impl ConnectionTls {
     /// staged: a refused data connection (full handshake, RFC 4217 §10.2)
     /// must not leave behind a ticket or session ID that a later data
     /// connection could resume.
-    pub fn for_data(&self, direction: Direction, require_reuse: bool) -> DataTls {
+    pub fn for_data(&self, require_reuse: bool) -> DataTls {
         let staged = Arc::new(StagedSessions {
             control: Arc::clone(&self.sessions),
             staged: Mutex::new(Vec::new()),
@@ -268,16 +272,14 @@ impl ConnectionTls {
         config.ticketer = Arc::new(DataTicketer {
             control: Arc::clone(&self.ticketer),
             staged: Arc::clone(&staged),
+            asked: std::sync::OnceLock::new(),
         });
         config.max_tls13_tickets = MAX_REQUESTED_TICKETS;
-        // Uploads carry tickets only when the client asks (RFC 9149): a
-        // client that never reads after its upload would close the socket
-        // with the ticket unread, and the kernel's reset then discards the
-        // tail of the upload still queued on the client side.
-        config.send_tls13_tickets = match direction {
-            Direction::Send => 2,
-            Direction::Receive => 0,
-        };
+        // An upload's tickets are held back until it is complete (see
+        // `transfer::data::handshake`): a client that closes with a ticket
+        // unread makes its kernel reset the connection, which must not
+        // happen while upload bytes are still in flight.
+        config.send_tls13_tickets = DATA_TICKETS;
         DataTls {
             config: Arc::new(config),
             staged,
@@ -358,18 +360,33 @@ impl StoresServerSessions for StagedSessions {
 
 /// A data connection's ticketer: opens tickets with its control
 /// connection's key (recording the offer), and seals new ones only while
-/// the handshake resumes one of them. A TLS 1.3 ticket refused here is not
-/// sent at all; a refused TLS 1.2 handshake gets an empty one (rustls'
-/// rule), which resumes nothing.
+/// the handshake resumes one of them (a TLS 1.3 ticket refused here is not
+/// sent at all).
+///
+/// A TLS 1.2 ticket is never renewed on a data connection: OpenSSL clients
+/// (PHP's ftp extension, curl, Python's ftplib) mark the session they
+/// resumed as used up when a new ticket arrives, and report the new one to
+/// neither the application's callback nor the session it holds, so their
+/// next data connection would offer nothing. The client keeps resuming the
+/// ticket it has, which stays valid for the control connection's lifetime.
+/// rustls asks `enabled` once per TLS 1.2 ClientHello, after it tried to
+/// open the offered ticket; for TLS 1.3 it asks before opening one. So a
+/// ticket opened before the first `enabled` call is a TLS 1.2 one, and
+/// `enabled` then answers false: no SessionTicket extension, no new ticket
+/// (and no empty one for a refused handshake).
 #[derive(Debug)]
 struct DataTicketer {
     control: Arc<dyn ProducesTickets>,
     staged: Arc<StagedSessions>,
+    /// `enabled` was asked before any ticket was opened (TLS 1.3, or TLS
+    /// 1.2 without a ticket), or after one was (TLS 1.2): set at the first call.
+    asked: std::sync::OnceLock<bool>,
 }
 
 impl ProducesTickets for DataTicketer {
     fn enabled(&self) -> bool {
-        true
+        let offered = self.staged.offered.load(Ordering::Relaxed);
+        *self.asked.get_or_init(|| !offered)
     }
 
     fn lifetime(&self) -> u32 {
@@ -678,15 +695,10 @@ mod tests {
         let a = setup.for_connection(ClientCertificates::Off).unwrap();
         let b = setup.for_connection(ClientCertificates::Off).unwrap();
         a.control.session_storage.put(b"k".to_vec(), b"v".to_vec());
-        let data = a.for_data(Direction::Receive, true);
+        let data = a.for_data(true);
         assert!(data.config.session_storage.get(b"k").is_some());
-        assert!(b
-            .for_data(Direction::Send, true)
-            .config
-            .session_storage
-            .get(b"k")
-            .is_none());
-        assert_eq!(data.config.send_tls13_tickets, 0);
+        assert!(b.for_data(true).config.session_storage.get(b"k").is_none());
+        assert_eq!(data.config.send_tls13_tickets, DATA_TICKETS);
     }
 
     #[test]
@@ -697,7 +709,7 @@ mod tests {
             .session_storage
             .put(b"mine".to_vec(), b"v".to_vec());
         // A full handshake (no lookup hit) gets no ticket at all.
-        let refused = conn.for_data(Direction::Send, true);
+        let refused = conn.for_data(true);
         assert!(!refused
             .config
             .session_storage
@@ -705,7 +717,7 @@ mod tests {
         drop(refused);
         assert!(conn.control.session_storage.get(b"thief").is_none());
         // A resuming one does, kept once it is accepted.
-        let accepted = conn.for_data(Direction::Send, true);
+        let accepted = conn.for_data(true);
         assert!(accepted.config.session_storage.take(b"mine").is_some());
         assert!(accepted
             .config
@@ -725,10 +737,10 @@ mod tests {
         let a = setup.for_connection(ClientCertificates::Off).unwrap();
         let b = setup.for_connection(ClientCertificates::Off).unwrap();
         let ticket = a.control.ticketer.encrypt(b"session").unwrap();
-        let on_b = b.for_data(Direction::Send, true);
+        let on_b = b.for_data(true);
         assert!(on_b.config.ticketer.decrypt(&ticket).is_none());
         assert_eq!(on_b.refusal(), ReuseRefusal::ForeignSession);
-        let on_a = a.for_data(Direction::Send, true);
+        let on_a = a.for_data(true);
         assert_eq!(
             on_a.config.ticketer.decrypt(&ticket).as_deref(),
             Some(&b"session"[..])
@@ -742,11 +754,11 @@ mod tests {
     fn rfc4217_s10_2_refused_data_connections_get_no_ticket() {
         let setup = setup();
         let conn = setup.for_connection(ClientCertificates::Off).unwrap();
-        let full = conn.for_data(Direction::Send, true);
+        let full = conn.for_data(true);
         assert!(full.config.ticketer.encrypt(b"x").is_none());
         assert_eq!(full.refusal(), ReuseRefusal::NoSessionOffered);
         let ticket = conn.control.ticketer.encrypt(b"mine").unwrap();
-        let resuming = conn.for_data(Direction::Send, true);
+        let resuming = conn.for_data(true);
         assert!(resuming.config.ticketer.decrypt(&ticket).is_some());
         let fresh = resuming.config.ticketer.encrypt(b"next").unwrap();
         assert_eq!(
@@ -754,20 +766,33 @@ mod tests {
             Some(&b"next"[..])
         );
         // Without reuse required, tickets are sealed from the start.
-        assert!(conn
-            .for_data(Direction::Send, false)
-            .config
-            .ticketer
-            .encrypt(b"y")
-            .is_some());
+        assert!(conn.for_data(false).config.ticketer.encrypt(b"y").is_some());
     }
 
     #[test]
     fn a_foreign_session_id_is_told_apart_from_none() {
         let setup = setup();
         let conn = setup.for_connection(ClientCertificates::Off).unwrap();
-        let data = conn.for_data(Direction::Receive, true);
+        let data = conn.for_data(true);
         assert!(data.config.session_storage.get(b"unknown id").is_none());
         assert_eq!(data.refusal(), ReuseRefusal::ForeignSession);
+    }
+
+    /// TLS 1.2 (a ticket opened before rustls asks `enabled`): no renewed
+    /// ticket; TLS 1.3 (asked first): tickets stay on.
+    #[test]
+    fn tls12_tickets_are_not_renewed_on_data_connections() {
+        let setup = setup();
+        let conn = setup.for_connection(ClientCertificates::Off).unwrap();
+        let ticket = conn.control.ticketer.encrypt(b"mine").unwrap();
+        let tls12 = conn.for_data(true);
+        assert!(tls12.config.ticketer.decrypt(&ticket).is_some());
+        assert!(!tls12.config.ticketer.enabled());
+        assert!(!tls12.config.ticketer.enabled());
+        let tls13 = conn.for_data(true);
+        assert!(tls13.config.ticketer.enabled());
+        assert!(tls13.config.ticketer.decrypt(&ticket).is_some());
+        assert!(tls13.config.ticketer.enabled());
+        assert!(tls13.config.ticketer.encrypt(b"next").is_some());
     }
 }

@@ -29,7 +29,8 @@ impl ServerSession {
 
     /// The storage set the time asked for by MFMT.
     pub(super) fn mfmt_done(&mut self, modified: i64, shown: &[u8]) {
-        let mut text = format!("Modify={}; ", crate::timefmt::format_time_val(modified)).into_bytes();
+        let mut text =
+            format!("Modify={}; ", crate::timefmt::format_time_val(modified)).into_bytes();
         text.extend_from_slice(shown);
         self.reply(213, text);
     }

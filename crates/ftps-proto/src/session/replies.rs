@@ -291,7 +291,11 @@ mod tests {
         let r = reuse_refused(ReuseRefusal::ForeignSession);
         assert_eq!(r.code, 522);
         assert!(r.text().contains("[foreign-session]"), "{}", r.text());
-        assert!(r.text().contains("another control connection"), "{}", r.text());
+        assert!(
+            r.text().contains("another control connection"),
+            "{}",
+            r.text()
+        );
     }
 
     #[test]
@@ -306,7 +310,11 @@ mod tests {
         let r = reuse_refused(ReuseRefusal::CertificateMismatch);
         assert_eq!(r.code, 522);
         assert!(r.text().contains("[certificate-mismatch]"), "{}", r.text());
-        assert!(r.text().contains("another client certificate"), "{}", r.text());
+        assert!(
+            r.text().contains("another client certificate"),
+            "{}",
+            r.text()
+        );
     }
 
     #[test]

@@ -288,8 +288,7 @@ impl<'de> Deserialize<'de> for ListenerConfig {
                 Ok(ListenerConfig {
                     address: table.address,
                     client_certificates: table.client_certificates,
-                    accept_upload_without_close_notify: table
-                        .accept_upload_without_close_notify,
+                    accept_upload_without_close_notify: table.accept_upload_without_close_notify,
                 })
             }
         }

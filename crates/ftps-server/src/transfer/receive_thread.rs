@@ -72,6 +72,10 @@ pub(super) struct Receiver {
     /// started on the async path).
     batch: Batch,
     stall: Duration,
+    /// TLS records held back until the client has closed (the upload's
+    /// session tickets, see `super::data::handshake`); written before
+    /// anything else this side sends.
+    pub(super) held: Vec<u8>,
 }
 
 /// Prepare a data connection for [`Receiver`]: blocking reads that wait for
@@ -96,6 +100,7 @@ impl Receiver {
         batch: Batch,
         progress: Arc<AtomicU64>,
         stall: Duration,
+        held: Vec<u8>,
     ) -> Receiver {
         Receiver {
             tcp,
@@ -104,6 +109,7 @@ impl Receiver {
             progress,
             batch,
             stall: stall.max(Duration::from_millis(1)),
+            held,
         }
     }
 
@@ -121,7 +127,7 @@ impl Receiver {
             last_data: Instant::now(),
         };
         let outcome = match self.tls.as_mut() {
-            Some(tls) => receive_tls(&mut socket, tls, &mut sink),
+            Some(tls) => receive_tls(&mut socket, tls, &mut sink, &mut self.held),
             None => receive_plain(&mut socket, &mut sink),
         };
         match outcome {
@@ -228,6 +234,7 @@ fn receive_tls(
     socket: &mut Socket<'_>,
     tls: &mut rustls::ServerConnection,
     sink: &mut Sink<'_>,
+    held: &mut Vec<u8>,
 ) -> Received {
     let mut tcp = socket.tcp;
     let mut incoming = vec![0u8; RECEIVE_BYTES];
@@ -267,7 +274,14 @@ fn receive_tls(
             let _ = tls.write_tls(&mut tcp);
             return Received::Lost(io::Error::new(io::ErrorKind::InvalidData, error));
         }
-        // A TLS 1.3 KeyUpdate asks for one in return.
+        // A TLS 1.3 KeyUpdate asks for one in return; records held back
+        // come first (their sequence numbers are lower).
+        if tls.wants_write() && !held.is_empty() {
+            if let Err(error) = io::Write::write_all(&mut tcp, held) {
+                return Received::Lost(error);
+            }
+            held.clear();
+        }
         while tls.wants_write() {
             if let Err(error) = tls.write_tls(&mut tcp) {
                 return Received::Lost(error);

@@ -176,7 +176,7 @@ where
     let (events, mut reports) = mpsc::channel(4);
     let ctx = TransferContext {
         storage,
-        tls: connection.for_data(Direction::Send, true),
+        tls: connection.for_data(true),
         control_cert: None,
         passive: None,
         peer_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),

@@ -158,7 +158,10 @@ fn hash_is_cancelled_by_abor_426_then_226_and_stat_reports_progress() {
     send(&mut s, "HASH f");
     s.set_transfer_progress(4096);
     let stat = reply_text(&send_actions(&mut s, "STAT"));
-    assert!(stat[0].starts_with("213 ") && stat[0].contains("4096"), "{stat:?}");
+    assert!(
+        stat[0].starts_with("213 ") && stat[0].contains("4096"),
+        "{stat:?}"
+    );
     assert_eq!(send(&mut s, "NOOP"), vec![200]);
     assert_eq!(send(&mut s, "DELE f"), vec![503]);
     let actions = send_actions(&mut s, "ABOR");
