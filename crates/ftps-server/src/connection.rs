@@ -19,7 +19,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use ftps_proto::command::Command;
 use ftps_proto::line::{LineError, LineReader};
 use ftps_proto::session::{
     Action, DataEndpoint, DataProtection, FsError, FsRequest, FsResponse, LoginGrant, LoginMethod,
@@ -202,7 +201,7 @@ async fn next_event(transfer: &mut Option<ActiveTransfer>) -> Option<TransferEve
 impl Connection {
     async fn run(&mut self) {
         let mut buf = vec![0u8; 4096];
-        let mut shutting_down = false;
+        let (mut shutting_down, mut stopped) = (false, false);
         loop {
             if let Flow::Close = self.execute_actions().await {
                 break;
@@ -219,13 +218,17 @@ impl Connection {
             let deadline = self.session.poll_timeout();
             tokio::select! {
                 biased;
+                // A running transfer may finish within the grace period,
+                // then its reply and 421; when the grace period ends it is
+                // stopped and still answered.
                 _ = self.shared.shutdown.cancelled(), if !shutting_down => {
                     shutting_down = true;
-                    if self.transfer.is_some() {
-                        // Let the transfer finish, then say goodbye (RFC 959 QUIT).
-                        self.session.handle_command(Command::Quit, now());
-                    } else {
-                        self.session.handle_shutdown();
+                    self.session.handle_shutdown();
+                }
+                _ = self.shared.stop_now.cancelled(), if shutting_down && !stopped && self.transfer.is_some() => {
+                    stopped = true;
+                    if let Some(t) = &self.transfer {
+                        t.cancel.cancel();
                     }
                 }
                 event = next_event(&mut self.transfer) => self.handle_transfer_event(event),
@@ -462,7 +465,10 @@ impl Connection {
             }
             CertCheck::Certificate(account) => match self.open_storage(&account) {
                 Some(grant) => UserCheck::Certificate(grant),
-                None => UserCheck::Refused,
+                None => {
+                    self.session.handle_account_unavailable();
+                    return;
+                }
             },
         };
         self.session.handle_user_check(answer);
@@ -505,6 +511,14 @@ impl Connection {
     }
 
     async fn authenticate(&mut self, user: Vec<u8>, password: Vec<u8>) {
+        // A ban holds for sessions opened before it (RFC 2577 §5): no
+        // password is checked for a banned address.
+        let ip = self.peer.ip().to_canonical();
+        if self.shared.bans.is_banned(ip, std::time::Instant::now()) {
+            warn!(peer = %self.peer, "PASS from a banned address: closing");
+            self.session.handle_address_banned();
+            return;
+        }
         let shared = Arc::clone(&self.shared);
         let name = String::from_utf8(user).ok();
         let shown = name.clone().unwrap_or_else(|| "<non-UTF-8>".into());
@@ -556,8 +570,10 @@ impl Connection {
             tokio::time::sleep(crate::bans::failure_delay(base, failures)).await;
             return;
         };
-        let grant = self.open_storage(&account);
-        self.session.handle_auth_result(grant);
+        match self.open_storage(&account) {
+            Some(grant) => self.session.handle_auth_result(Some(grant)),
+            None => self.session.handle_account_unavailable(),
+        }
     }
 
     async fn open_passive(&mut self, kind: PassiveKind) {
@@ -585,7 +601,8 @@ impl Connection {
                             started_before: Arc::clone(&self.early_tls_seen),
                         }
                     });
-                self.passive = Some(PassivePort::spawn(listener, self.peer.ip(), early));
+                let unused = server.data_connect_timeout();
+                self.passive = Some(PassivePort::spawn(listener, self.peer.ip(), early, unused));
                 self.session
                     .handle_passive_opened(Some(SocketAddr::new(announce, port)));
             }

@@ -69,6 +69,29 @@ impl Listeners {
 /// waiting for a greeting that never comes (tokio's default is 128).
 pub const LISTEN_BACKLOG: u32 = 1024;
 
+/// Say at start-up which accounts cannot log in because their root is not
+/// a directory that can be opened (the server still starts: a root may be
+/// mounted later, and is checked again at each login).
+fn report_unusable_roots(config: &Config) {
+    let roots = config
+        .users
+        .iter()
+        .map(|u| (u.name.as_str(), &u.root))
+        .chain(
+            config
+                .anonymous
+                .root
+                .iter()
+                .filter(|_| config.anonymous.enabled)
+                .map(|root| ("anonymous", root)),
+        );
+    for (user, root) in roots {
+        if let Err(error) = crate::storage::LocalFs::open(root) {
+            error!(%user, root = %root.display(), %error, "the user's root directory cannot be opened: this user cannot log in until it can");
+        }
+    }
+}
+
 async fn bind_all(
     config: &Config,
     entries: &[config::ListenerConfig],
@@ -122,6 +145,7 @@ impl Server {
             client_auth,
         )?;
         let users = UserDb::from_config(&config);
+        report_unusable_roots(&config);
         let policy = config.policy;
         let anonymous = config.anonymous.enabled.then_some(config.anonymous.tls);
         let sessions = Arc::new(Semaphore::new(config.server.max_sessions.max(1)));
@@ -140,6 +164,7 @@ impl Server {
                 anonymous,
                 max_login_failures,
                 shutdown: CancellationToken::new(),
+                stop_now: CancellationToken::new(),
                 bans,
                 roots: Mutex::new(HashMap::new()),
                 password_checks: Arc::new(Semaphore::new(
@@ -199,12 +224,20 @@ impl Server {
         let grace = self.shared.config.server.shutdown_grace();
         if tokio::time::timeout(grace, tracker.wait()).await.is_err() {
             warn!(
-                "grace period of {}s over: closing remaining sessions",
+                "grace period of {}s over: stopping the transfers still running",
                 grace.as_secs()
             );
+            // Their sessions answer (426, then 421) and close; a client that
+            // does not read its replies does not hold the shutdown up.
+            self.shared.stop_now.cancel();
+            let _ = tokio::time::timeout(FINAL_REPLIES_WAIT, tracker.wait()).await;
         }
     }
 }
+
+/// After the grace period, how long stopped transfers get to send their
+/// final replies before the server stops.
+pub const FINAL_REPLIES_WAIT: Duration = Duration::from_secs(3);
 
 /// Reloads certificates and keys from their files: new connections get the
 /// new ones, running sessions keep theirs (and their data connections keep

@@ -335,10 +335,14 @@ impl ServerSession {
             return;
         };
         self.timers.activity(now);
-        for reply in replies::transfer_done(verb, aborting, &outcome) {
-            self.push(Action::Reply(reply));
+        if self.close_after_transfer && !aborting && outcome == TransferOutcome::Aborted {
+            self.reply(426, "Transfer aborted: the server is shutting down.");
+        } else {
+            for reply in replies::transfer_done(verb, aborting, &outcome) {
+                self.push(Action::Reply(reply));
+            }
         }
-        self.run_deferred();
+        self.after_transfer();
     }
 
     /// The I/O layer's answer to [`Action::Fs`].

@@ -109,7 +109,7 @@ impl ServerSession {
         if aborting {
             self.reply(226, "ABOR successful.");
         }
-        self.run_deferred();
+        self.after_transfer();
     }
 }
 

@@ -117,6 +117,8 @@ pub struct ServerSession {
     closed: bool,
     client_certificate: bool,
     hash: extensions::HashState,
+    /// The server is shutting down: 421 and close once the running transfer ends.
+    close_after_transfer: bool,
     timers: timers::Timers,
 }
 
@@ -156,6 +158,7 @@ impl ServerSession {
             closed: false,
             client_certificate: false,
             hash: extensions::HashState::default(),
+            close_after_transfer: false,
             timers: timers::Timers::new(now),
         };
         session.reply(220, banner);
@@ -234,10 +237,27 @@ impl ServerSession {
         self.reply(500, "Command line too long.");
     }
 
-    /// The server is shutting down: idle sessions get 421 (RFC 959 §4.2).
+    /// The server is shutting down: idle sessions get 421 (RFC 959 §4.2);
+    /// a running transfer may finish first (the I/O layer stops it when the
+    /// grace period ends), then its reply, then 421.
     pub fn handle_shutdown(&mut self) {
+        if self.transfer_active() {
+            self.close_after_transfer = true;
+            return;
+        }
         self.reply(421, "Server shutting down: closing control connection.");
         self.close();
+    }
+
+    /// After a transfer's final reply: the 421 of a shutdown that waited
+    /// for it (true), or the commands that waited (false).
+    fn after_transfer(&mut self) {
+        if self.close_after_transfer {
+            self.reply(421, "Server shutting down: closing control connection.");
+            self.close();
+        } else {
+            self.run_deferred();
+        }
     }
 
     /// One command line (without CRLF) from the client, taken at `now` (which
