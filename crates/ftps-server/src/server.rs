@@ -69,6 +69,40 @@ impl Listeners {
 /// waiting for a greeting that never comes (tokio's default is 128).
 pub const LISTEN_BACKLOG: u32 = 1024;
 
+/// Reclaim the upload temp files that servers sharing the users' roots
+/// left behind (see `Storage::reclaim_abandoned_uploads`): at start-up,
+/// then every `server.abandoned_upload_secs` until shutdown.
+async fn reclaim_abandoned_uploads(shared: Arc<Shared>) {
+    let config = &shared.config;
+    let unchanged_for = Duration::from_secs(config.server.abandoned_upload_secs);
+    let mut roots: Vec<std::path::PathBuf> = config.users.iter().map(|u| u.root.clone()).collect();
+    if let (true, Some(root)) = (config.anonymous.enabled, &config.anonymous.root) {
+        roots.push(root.clone());
+    }
+    roots.sort();
+    roots.dedup();
+    loop {
+        for root in &roots {
+            let Ok(storage) = shared.open_root(root) else {
+                continue;
+            };
+            match storage.reclaim_abandoned_uploads(unchanged_for).await {
+                Ok(done) if done != crate::storage::Reclaimed::default() => {
+                    info!(root = %root.display(), removed = done.removed, kept_as_partial = done.kept, "abandoned uploads reclaimed");
+                }
+                Ok(_) => {}
+                Err(error) => {
+                    warn!(root = %root.display(), %error, "cannot reclaim abandoned uploads")
+                }
+            }
+        }
+        tokio::select! {
+            _ = shared.shutdown.cancelled() => return,
+            _ = tokio::time::sleep(unchanged_for.clamp(Duration::from_secs(1), Duration::from_secs(3600))) => {}
+        }
+    }
+}
+
 /// Say at start-up which accounts cannot log in because their root is not
 /// a directory that can be opened (the server still starts: a root may be
 /// mounted later, and is checked again at each login).
@@ -216,6 +250,7 @@ impl Server {
                 accept_loop(shared, listener.socket, kind, stop, tracker_inner).await;
             });
         }
+        tracker.spawn(reclaim_abandoned_uploads(Arc::clone(&self.shared)));
         shutdown.await;
         info!("shutting down: no new connections, 421 to idle sessions");
         accept_stop.cancel();

@@ -68,6 +68,9 @@ const LOCALHOST_V4: std::net::Ipv4Addr = std::net::Ipv4Addr::LOCALHOST;
 /// Default for [`ServerSection::hash_max_bytes`]: 16 GiB.
 pub const DEFAULT_HASH_MAX_BYTES: u64 = 16 << 30;
 
+/// Default for [`ServerSection::abandoned_upload_secs`].
+pub const DEFAULT_ABANDONED_UPLOAD_SECS: u64 = 600;
+
 /// `[server]`: listeners, limits and timeouts.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
@@ -122,6 +125,12 @@ pub struct ServerSection {
     /// larger file or range is refused with 556 (RANG hashes it in parts).
     /// Default 16 GiB.
     pub hash_max_bytes: u64,
+    /// An upload temp file that no live upload holds (its lock is free) and
+    /// that has not changed for this many seconds was abandoned by a server
+    /// that stopped mid-upload: it is reclaimed at start-up and every so
+    /// often (a new file's becomes its resumable partial). Must be longer
+    /// than every sharing server's `transfer_stall_timeout_secs`. Default 600.
+    pub abandoned_upload_secs: u64,
     /// When started as root (to bind ports below 1024), switch to this
     /// unprivileged user right after binding the listeners. Default: none.
     pub run_as: Option<String>,
@@ -155,6 +164,7 @@ impl Default for ServerSection {
             ban_window_secs: DEFAULT_BAN_WINDOW_SECS,
             ban_secs: DEFAULT_BAN_SECS,
             hash_max_bytes: DEFAULT_HASH_MAX_BYTES,
+            abandoned_upload_secs: DEFAULT_ABANDONED_UPLOAD_SECS,
             run_as: None,
             banner: DEFAULT_BANNER.to_owned(),
             state_dir: None,

@@ -70,22 +70,21 @@ pub struct TransferContext {
 }
 
 impl TransferContext {
-    /// Write `bytes` to the data connection within the stall limit; false
-    /// when ABOR or the connection stopped it (see [`Self::interrupted`]).
-    pub(super) async fn write(&self, data: &mut DataStream, bytes: &[u8]) -> bool {
+    /// Write `bytes` to the data connection within the stall limit; the
+    /// outcome when ABOR, the stall limit or the connection stopped it.
+    pub(super) async fn write(
+        &self,
+        data: &mut DataStream,
+        bytes: &[u8],
+    ) -> Result<(), TransferOutcome> {
         tokio::select! {
             biased;
-            _ = self.cancel.cancelled() => false,
-            w = tokio::time::timeout(self.stall_timeout, data.write_all(bytes)) => matches!(w, Ok(Ok(()))),
-        }
-    }
-
-    /// Why a write stopped: ABOR, or the connection.
-    pub(super) fn interrupted(&self) -> TransferOutcome {
-        if self.cancel.is_cancelled() {
-            TransferOutcome::Aborted
-        } else {
-            TransferOutcome::ConnectionLost
+            _ = self.cancel.cancelled() => Err(TransferOutcome::Aborted),
+            w = tokio::time::timeout(self.stall_timeout, data.write_all(bytes)) => match w {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(_)) => Err(TransferOutcome::ConnectionLost),
+                Err(_) => Err(TransferOutcome::Stalled),
+            },
         }
     }
 }

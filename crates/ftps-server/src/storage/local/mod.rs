@@ -18,6 +18,7 @@
 
 mod download;
 mod list;
+mod reclaim;
 mod upload;
 
 #[cfg(test)]
@@ -288,6 +289,14 @@ impl Storage for LocalFs {
             root.rename(&from, &root, &to).fs()
         })
         .await
+    }
+
+    async fn reclaim_abandoned_uploads(
+        &self,
+        unchanged_for: std::time::Duration,
+    ) -> Result<super::Reclaimed, FsError> {
+        let root = Arc::clone(&self.root);
+        blocking(move || Ok(reclaim::reclaim(&root, unchanged_for))).await
     }
 
     async fn set_modified(&self, path: &VirtualPath, unix_secs: i64) -> Result<(), FsError> {
