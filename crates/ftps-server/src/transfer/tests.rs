@@ -26,7 +26,7 @@ use tokio_util::sync::CancellationToken;
 use super::{run, TransferContext, TransferEvent};
 use crate::config::ClientCertificates;
 use crate::storage::{Download, EntryStream, FsError, Storage, Upload, WriteMode};
-use crate::tls::{CertSet, Direction, TlsSetup};
+use crate::tls::{CertSet, TlsSetup};
 
 type Files = Arc<Mutex<HashMap<Vec<u8>, Vec<u8>>>>;
 
