@@ -24,22 +24,19 @@
 //! Some clients treat TLS 1.3 tickets as single-use (rustls clients; curl's
 //! OpenSSL session cache), others offer the control connection's session
 //! every time (Python's ftplib subclass, GnuTLS/lftp); the store is
-//! least-recently-used, so a session offered again and again stays. Data
-//! connections on which the server sends carry two fresh tickets, read by
-//! the client with the data, and the control connection starts with
-//! [`CONTROL_TICKETS`]. Uploads are delicate: a client that closes its
-//! upload connection with a ticket unread makes the kernel reset it, and the
-//! reset discards the tail of the upload still queued at the client
-//! (measured with curl 7.88 and lftp on TLS 1.3). So an upload carries
-//! tickets only (1) when the client asks with the RFC 9149
-//! `ticket_request` extension (this project's client does, and reads them
-//! before closing), or (2) when the client completed its data handshake
-//! before the upload command: the tickets are then written before the 150
-//! reply and wait in the client's socket before it sends a byte (curl
-//! starts its data handshake right after EPSV and reads once before it
-//! closes; see `transfer::early_upload_tickets`). rustls has no call to
-//! issue a ticket later on an established control connection, which would
-//! be the other way.
+//! least-recently-used, so a session offered again and again stays. Every
+//! accepted data connection carries [`DATA_TICKETS`] fresh tickets and the
+//! control connection starts with [`CONTROL_TICKETS`]. Uploads are
+//! delicate: a client that closes its upload connection with a ticket unread
+//! makes the kernel reset it, and the reset discards the tail of the upload
+//! still queued at the client (measured with curl 7.88 and lftp on TLS 1.3).
+//! So an upload's tickets are written (1) before the 150 reply when the
+//! client completed its data handshake before the upload command (curl;
+//! see `transfer::data::early_upload_tickets`), or else (2) only after the
+//! client's close_notify, when every byte has arrived (see
+//! `transfer::data::handshake`): PHP's ftp extension, which offers only the
+//! newest session it was given, reads them while it closes. rustls has no
+//! call to issue a ticket later on an established control connection.
 //!
 //! Sessions created by a data connection are staged and kept only when that
 //! connection resumed (and so was accepted): a refused full handshake must
