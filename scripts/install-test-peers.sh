@@ -28,6 +28,10 @@ NPM_GLOBAL=""  # npm packages installed globally: "name@range" (when `npm ls -g 
 # --- the server's interop tests: curl, lftp, Python's ftplib, openssl s_client
 APT="$APT curl:curl lftp:lftp python3:python3 openssl:openssl"
 
+# --- the server's interop tests with PHP's ftp extension and rclone
+#     (crates/ftps-server/tests/interop_php.rs, interop_rclone.rs)
+APT="$APT php:php-cli rclone:rclone"
+
 # --- the client against servers that are libraries, run by a script of the
 # tests (ftps_testing::script_servers; crates/ftps/tests/cli_script_servers.rs):
 # pyftpdlib (Python, with pyOpenSSL for TLS) and ftp-srv (Node.js, npm)
