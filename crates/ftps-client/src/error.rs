@@ -177,21 +177,34 @@ const REUSE_GENERIC: &str = "the server requires data connections to resume the 
 
 /// The hint for a refused data connection, by the reason the server gives
 /// (RFC 4217 §10.2): no session offered, another control connection's
-/// session, another client certificate.
+/// session, this connection's session with other TLS settings, another
+/// client certificate. `ftps serve` names the case with a key in brackets
+/// (`[foreign-session]`); other servers' words are matched too.
 fn session_refusal_hint(reply: &Reply) -> &'static str {
     let text = reply.text().to_ascii_lowercase();
-    if text.contains("certificate") {
+    let says = |key: &str, words: &[&str]| {
+        text.contains(&format!("[{key}]")) || words.iter().any(|w| text.contains(w))
+    };
+    if says("certificate-mismatch", &["certificate"]) {
         "the data connection presented another TLS client certificate than the control \
          connection; the server requires the same one (this client presents --cert on both)"
-    } else if text.contains("another") || text.contains("other control") {
+    } else if says("foreign-session", &["another control", "other control"]) {
         "the data connection offered the TLS session of another control connection; the \
          server accepts only this connection's own session (a TLS proxy or a shared session \
          cache in between can cause this)"
-    } else if text.contains("no session")
-        || text.contains("full handshake")
-        || text.contains("not resume")
-        || text.contains("did not resume")
-    {
+    } else if says("unresumable-session", &[]) {
+        "the data connection offered this connection's TLS session with other TLS settings \
+         (server name or cipher suite), so it could not be resumed: a TLS proxy in between \
+         can cause this"
+    } else if says(
+        "no-session",
+        &[
+            "no session",
+            "full handshake",
+            "not resume",
+            "no tls session",
+        ],
+    ) {
         "the data connection started a new TLS session instead of resuming the control \
          connection's; this client resumes by default, so the session was likely lost (a TLS \
          proxy in between, or a server that issued no session to resume)"
@@ -282,6 +295,27 @@ mod tests {
             expected: "226",
             reply: Reply::new(code, text),
         }
+    }
+
+    /// The 522 texts of `ftps serve` (the protocol crate's), each turned
+    /// into the hint for its case.
+    #[test]
+    fn rfc4217_s10_2_each_522_of_ftps_serve_gets_the_hint_for_its_case() {
+        use ftps_proto::session::replies::reuse_refused;
+        use ftps_proto::session::ReuseRefusal as R;
+        let hint = |reason| {
+            let e = Error::UnexpectedReply {
+                command: "RETR".into(),
+                expected: "226",
+                reply: reuse_refused(reason),
+            };
+            assert!(e.is_session_reuse_refusal());
+            e.hint().unwrap_or_default()
+        };
+        assert!(hint(R::NoSessionOffered).contains("new TLS session instead of resuming"));
+        assert!(hint(R::ForeignSession).contains("another control connection"));
+        assert!(hint(R::SessionNotResumable).contains("other TLS settings"));
+        assert!(hint(R::CertificateMismatch).contains("client certificate"));
     }
 
     #[test]
