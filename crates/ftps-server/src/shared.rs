@@ -50,6 +50,9 @@ pub(crate) struct Shared {
     /// The configuration in force for new connections.
     pub(crate) live: ArcSwap<Live>,
     pub(crate) shutdown: CancellationToken,
+    /// The shutdown's grace period is over: running transfers are stopped
+    /// and answered before their sessions close.
+    pub(crate) stop_now: CancellationToken,
     pub(crate) bans: crate::bans::Bans,
     /// Concurrent argon2 password checks (one per core).
     pub(crate) password_checks: Arc<Semaphore>,
@@ -101,4 +104,6 @@ impl Shared {
 pub(crate) struct ListenerKind {
     pub(crate) implicit: bool,
     pub(crate) client_certificates: ClientCertificates,
+    /// The listener's own `accept_upload_without_close_notify`.
+    pub(crate) accept_upload_without_close_notify: Option<bool>,
 }

@@ -136,7 +136,7 @@ fn metrics_count_logins_transfers_handshakes_and_522_and_parse() {
     assert_eq!(
         value(
             "ftps_data_connections_refused_total",
-            &[("reason", "session_not_resumed")]
+            &[("reason", "no-session")]
         ),
         1.0
     );

@@ -37,14 +37,7 @@ pub struct ServeArgs {
 
 /// Run the server until SIGINT or SIGTERM.
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
-    // Logs go to standard error: standard output carries the banner and,
-    // with `audit.stdout`, the audit lines.
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_new(&args.log)?)
-        .with_target(false)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    crate::logging::init(&args.log)?;
     let (config, state_dir, new_password) = load_config(&args)?;
     let cert = match (&config.tls.cert, &config.tls.key) {
         (Some(cert), Some(key)) => certs::load_pem(cert, key)?,

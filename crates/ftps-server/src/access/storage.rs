@@ -113,6 +113,12 @@ impl Storage for RulesStorage {
         self.inner.rename(from, to).await
     }
 
+    /// MFMT changes an existing file: `overwrite`.
+    async fn set_modified(&self, path: &VirtualPath, unix_secs: i64) -> Result<(), FsError> {
+        self.check(path, Permission::Overwrite)?;
+        self.inner.set_modified(path, unix_secs).await
+    }
+
     async fn usage(&self) -> Result<Usage, FsError> {
         self.inner.usage().await
     }

@@ -192,6 +192,10 @@ impl Storage for ThrottledStorage {
         self.inner.rename(from, to).await
     }
 
+    async fn set_modified(&self, path: &VirtualPath, unix_secs: i64) -> Result<(), FsError> {
+        self.inner.set_modified(path, unix_secs).await
+    }
+
     async fn usage(&self) -> Result<Usage, FsError> {
         self.inner.usage().await
     }

@@ -30,8 +30,8 @@ pub struct SessionEvents {
 /// The reason a transfer's data connection was refused with 522, if it was.
 pub fn refused_reason(outcome: &TransferOutcome) -> Option<&'static str> {
     match outcome {
-        TransferOutcome::SessionReuseRequired => Some("session_not_resumed"),
-        TransferOutcome::TlsFailed => Some("tls_failed"),
+        TransferOutcome::SessionReuseRequired(reason) => Some(reason.key()),
+        TransferOutcome::TlsFailed => Some("tls-failed"),
         _ => None,
     }
 }
@@ -124,7 +124,8 @@ impl SessionEvents {
             FsRequest::RemoveDir(path) => (EventKind::Rmdir, path, None),
             FsRequest::Delete(path) => (EventKind::Delete, path, None),
             FsRequest::Rename { from, to } => (EventKind::Rename, from, Some(to)),
-            FsRequest::Stat(_) | FsRequest::List(_) => return,
+            // Reads and MFMT make no event.
+            _ => return,
         };
         if let Some((ops, mut event)) = self.event(kind) {
             event.path = Some(path.to_string_lossy());
@@ -194,9 +195,11 @@ fn describe_failure(outcome: &TransferOutcome) -> String {
         TransferOutcome::OpenFailed(error) => format!("refused: {error}"),
         TransferOutcome::DataConnectionFailed => "no data connection".into(),
         TransferOutcome::TlsFailed => "data connection TLS failed".into(),
-        TransferOutcome::SessionReuseRequired => {
-            "data connection did not resume the TLS session".into()
+        TransferOutcome::SessionReuseRequired(reason) => {
+            format!("data connection refused: {}", reason.key())
         }
+        TransferOutcome::Stalled => "stalled".into(),
+        TransferOutcome::NoCloseNotify => "no TLS close_notify (possibly truncated)".into(),
         TransferOutcome::ConnectionLost => "data connection lost".into(),
         TransferOutcome::StorageFailed(error) => format!("storage: {error}"),
         TransferOutcome::Aborted => "aborted".into(),

@@ -94,6 +94,13 @@ impl Storage for TimedStorage {
         result
     }
 
+    async fn set_modified(&self, path: &VirtualPath, unix_secs: i64) -> Result<(), FsError> {
+        let started = Instant::now();
+        let result = self.inner.set_modified(path, unix_secs).await;
+        self.done("set_modified", started);
+        result
+    }
+
     async fn usage(&self) -> Result<Usage, FsError> {
         let started = Instant::now();
         let result = self.inner.usage().await;

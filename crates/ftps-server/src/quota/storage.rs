@@ -166,6 +166,10 @@ impl Storage for QuotaStorage {
         Ok(())
     }
 
+    async fn set_modified(&self, path: &VirtualPath, unix_secs: i64) -> Result<(), FsError> {
+        self.inner.set_modified(path, unix_secs).await
+    }
+
     async fn usage(&self) -> Result<Usage, FsError> {
         self.inner.usage().await
     }
