@@ -289,6 +289,23 @@ impl Ctx {
         format!("ftps-check-{tag:08x}-{what}.bin")
     }
 
+    /// Delete an uploaded file on a new session (whatever state the
+    /// check's own connection is in); a file already gone (550) is fine, any
+    /// other failure is remembered for the report.
+    pub async fn remove_fresh(&mut self, path: &str) {
+        let removed = match self.session(Versions::Any).await {
+            Ok(mut s) => {
+                let reply = s.conn.cmd(&format!("DELE {path}")).await;
+                s.conn.quit().await;
+                matches!(reply, Ok(r) if r.is_completion() || r.code == 550)
+            }
+            Err(_) => false,
+        };
+        if !removed {
+            self.facts.left_behind.push(path.to_string());
+        }
+    }
+
     /// Delete an uploaded file; a failure is remembered for the report.
     pub async fn remove(&mut self, conn: &mut Conn, path: &str) {
         match conn.cmd(&format!("DELE {path}")).await {

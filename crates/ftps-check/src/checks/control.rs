@@ -108,7 +108,7 @@ pub fn checks() -> Vec<Check> {
             id: "control.ccc-unprotected", group: Control,
             title: "CCC without TLS is 533",
             section: "RFC 4217 §5, RFC 2228 §3 (CCC)",
-            proves: "CCC on a connection that is not protected is answered 533. A server without CCC (500/502) is skipped.",
+            proves: "CCC on a connection that is not protected is answered 533. A server without CCC (500/502) is skipped; one that asks for a login first (530) gets a warning.",
             cannot: "Anything about CCC on a protected connection (control.ccc).",
             uploads: false, run: ccc_unprotected,
         },
@@ -352,6 +352,10 @@ async fn ccc_unprotected(ctx: &mut Ctx) -> Result<Outcome, ProbeError> {
     conn.quit().await;
     Ok(match reply.code {
         500 | 502 => Outcome::skip(format!("CCC is not implemented: {}", line_of(&reply))),
+        530 => Outcome::warn(format!(
+            "CCC before AUTH: {} — a login is asked for before anything else (533 expected)",
+            line_of(&reply)
+        )),
         _ => expect_code("CCC before AUTH", &reply, 533),
     })
 }

@@ -239,7 +239,14 @@ async fn after_522(ctx: &mut Ctx) -> Result<Outcome, ProbeError> {
         "512 bytes that are not a ClientHello",
     );
     let _ = tcp.write_all(&garbage).await;
-    let refusal = s.conn.reply().await?;
+    let refusal = match s.conn.reply().await {
+        Ok(r) => r,
+        Err(e) => {
+            return Ok(Outcome::fail(format!(
+                "the control connection broke after the failed data connection: {e}"
+            )))
+        }
+    };
     drop(tcp);
     let noop = s.conn.cmd("NOOP").await;
     let next = match noop {
@@ -283,6 +290,28 @@ pub fn ftps_content(len: usize) -> Vec<u8> {
     (0..len).map(|i| (i % 251) as u8).collect()
 }
 
+/// Note how many TLS 1.3 tickets the session holds before a transfer.
+fn tickets_note(ctx: &Ctx, s: &Session) -> usize {
+    let held = s.store.tickets();
+    if s.versions == Versions::Tls13 {
+        ctx.note(format!("TLS 1.3 tickets held: {held}"));
+    }
+    held
+}
+
+/// Why a TLS 1.3 transfer may have been refused: no ticket was left to
+/// resume (this client uses each ticket once, as RFC 8446 §C.4 advises).
+fn out_of_tickets(s: &Session, held: usize) -> String {
+    if s.versions == Versions::Tls13 && held == 0 {
+        format!(
+            " (no TLS 1.3 ticket was left to resume: the server issued {} in all, each used once as RFC 8446 §C.4 advises)",
+            s.store.received().0
+        )
+    } else {
+        String::new()
+    }
+}
+
 async fn repeated_once(
     ctx: &mut Ctx,
     versions: Versions,
@@ -301,6 +330,7 @@ async fn repeated_once(
             break;
         };
         let content = ftps_content(*size);
+        let held = tickets_note(ctx, &s);
         let t = ctx
             .own_transfer(&mut s, &format!("STOR {path}"), Direction::Upload(&content))
             .await?;
@@ -309,21 +339,28 @@ async fn repeated_once(
         }
         if !t.completed() {
             failure = Some(format!(
-                "upload {} ({} bytes): {}",
+                "upload {} ({} bytes): {}{}",
                 i + 1,
                 size,
-                last_line(&t)
+                last_line(&t),
+                out_of_tickets(&s, held)
             ));
             break;
         }
     }
     if failure.is_none() {
         for (i, (path, content)) in names.iter().enumerate() {
+            let held = tickets_note(ctx, &s);
             let t = ctx
                 .own_transfer(&mut s, &format!("RETR {path}"), Direction::Download)
                 .await?;
             if !t.completed() {
-                failure = Some(format!("download {}: {}", i + 1, last_line(&t)));
+                failure = Some(format!(
+                    "download {}: {}{}",
+                    i + 1,
+                    last_line(&t),
+                    out_of_tickets(&s, held)
+                ));
                 break;
             }
             if &t.data != content {

@@ -276,33 +276,55 @@ async fn hold_transfer(
     Ok(Ok(Held { stream, upload }))
 }
 
-async fn stat_during_transfer(ctx: &mut Ctx) -> Result<Outcome, ProbeError> {
-    let mut s = ctx.session(Versions::Any).await?;
-    let mut held = match hold_transfer(ctx, &mut s).await? {
-        Ok(h) => h,
-        Err(outcome) => return Ok(outcome),
-    };
+/// How long a reply to STAT or ABOR may take while a transfer runs.
+fn prompt(ctx: &Ctx) -> Duration {
+    ctx.env.limits.quiet * 4
+}
+
+/// End a held transfer: an upload is completed, a download read to its end.
+async fn release(ctx: &Ctx, held: &mut Held) -> bool {
     let limit = ctx.env.limits.reply;
-    s.conn.send("STAT").await?;
-    let status = s.conn.reply_within(limit).await?;
-    let finished = match &held.upload {
+    match &held.upload {
         Some(_) => held
             .stream
             .write_and_close(&ftps_content(1024), limit)
             .await
             .is_ok(),
         None => held.stream.read_to_end(limit).await.2,
-    };
-    drop(held.stream);
-    let last = s.conn.reply().await;
-    if let Some(path) = &held.upload {
-        ctx.remove(&mut s.conn, path).await;
     }
+}
+
+async fn stat_during_transfer(ctx: &mut Ctx) -> Result<Outcome, ProbeError> {
+    let mut s = ctx.session(Versions::Any).await?;
+    let mut held = match hold_transfer(ctx, &mut s).await? {
+        Ok(h) => h,
+        Err(outcome) => return Ok(outcome),
+    };
+    s.conn.send("STAT").await?;
+    let status = s.conn.reply_within(prompt(ctx)).await?;
+    let finished = release(ctx, &mut held).await;
+    let last = s.conn.reply().await;
+    // A STAT answered only after the transfer: read its late reply.
+    let late = match &status {
+        None => s
+            .conn
+            .reply_within(ctx.env.limits.reply)
+            .await
+            .ok()
+            .flatten(),
+        Some(_) => None,
+    };
     s.conn.quit().await;
+    if let Some(path) = &held.upload {
+        ctx.remove_fresh(path).await;
+    }
     let last = crate::context::shown(&last);
     Ok(match status {
         None => Outcome::fail(format!(
-            "no reply to STAT while the transfer ran; then {last}"
+            "no reply to STAT while the transfer ran (within {} s); then {last}{}",
+            prompt(ctx).as_secs(),
+            late.map(|r| format!(", and only then {}", line_of(&r)))
+                .unwrap_or_default()
         )),
         Some(r) if r.code == 226 => Outcome::fail(format!(
             "the transfer's end came instead of a reply to STAT: {}",
@@ -321,24 +343,44 @@ async fn stat_during_transfer(ctx: &mut Ctx) -> Result<Outcome, ProbeError> {
 
 async fn abor_during_transfer(ctx: &mut Ctx) -> Result<Outcome, ProbeError> {
     let mut s = ctx.session(Versions::Any).await?;
-    let held = match hold_transfer(ctx, &mut s).await? {
+    let mut held = match hold_transfer(ctx, &mut s).await? {
         Ok(h) => h,
         Err(outcome) => return Ok(outcome),
     };
     s.conn.send("ABOR").await?;
-    let first = s.conn.reply().await?;
-    let second = if first.code == 426 || first.code == 451 || first.code == 425 {
+    let Some(first) = s.conn.reply_within(prompt(ctx)).await? else {
+        // Not read while the transfer ran: end the transfer, collect the
+        // replies that come then.
+        release(ctx, &mut held).await;
+        let mut late = Vec::new();
+        while let Ok(Some(r)) = s.conn.reply_within(ctx.env.limits.quiet * 2).await {
+            late.push(line_of(&r));
+        }
+        s.conn.quit().await;
+        if let Some(path) = &held.upload {
+            ctx.remove_fresh(path).await;
+        }
+        return Ok(Outcome::fail(format!(
+            "no reply to ABOR while the transfer ran (within {} s); after it ended: {}",
+            prompt(ctx).as_secs(),
+            if late.is_empty() {
+                "nothing".into()
+            } else {
+                late.join(", ")
+            }
+        )));
+    };
+    let second = if matches!(first.code, 425 | 426 | 451) {
         s.conn.reply_within(ctx.env.limits.reply).await?
     } else {
         None
     };
     drop(held.stream);
     let noop = s.conn.cmd("NOOP").await;
-    if let Some(path) = &held.upload {
-        // A partial file may or may not be kept; remove it quietly.
-        let _ = s.conn.cmd(&format!("DELE {path}")).await;
-    }
     s.conn.quit().await;
+    if let Some(path) = &held.upload {
+        ctx.remove_fresh(path).await;
+    }
     let goes_on = matches!(&noop, Ok(r) if r.code == 200);
     let seq = match &second {
         Some(r) => format!("{}, then {}", line_of(&first), line_of(r)),

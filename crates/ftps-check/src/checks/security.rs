@@ -427,13 +427,17 @@ async fn overlong_line(ctx: &mut Ctx) -> Result<Outcome, ProbeError> {
     let mut s = ctx.session(Versions::Any).await?;
     let mut line = vec![b'X'; OVERLONG_BYTES];
     line.extend_from_slice(b"\r\nNOOP\r\n");
-    s.conn
-        .send_raw(
-            &line,
-            &format!("{OVERLONG_BYTES} bytes of X, CRLF, then NOOP, in one write"),
-        )
-        .await?;
     let mut before = Vec::new();
+    let shown = format!("{OVERLONG_BYTES} bytes of X, CRLF, then NOOP, in one write");
+    if let Err(e) = s.conn.send_raw(&line, &shown).await {
+        // The server stopped reading (and maybe said why first).
+        while let Ok(Some(r)) = s.conn.reply_within(ctx.env.limits.quiet).await {
+            before.push(r.code);
+        }
+        return Ok(Outcome::fail(format!(
+            "the server closed the connection while the line was sent ({e}; replies: {before:?})"
+        )));
+    }
     loop {
         match s.conn.reply().await {
             Ok(r) if r.code == 200 => break,

@@ -217,6 +217,14 @@ impl DataStream {
         Ok(())
     }
 
+    /// End our side: close_notify (TLS) and FIN, within `limit`.
+    pub async fn close(&mut self, limit: Duration) {
+        let _ = match self {
+            DataStream::Plain(s) => tokio::time::timeout(limit, s.shutdown()).await,
+            DataStream::Tls(s) => tokio::time::timeout(limit, s.shutdown()).await,
+        };
+    }
+
     /// Write some bytes without ending the stream.
     pub async fn write_some(&mut self, bytes: &[u8], limit: Duration) -> Result<(), ProbeError> {
         let work = async {
@@ -345,6 +353,11 @@ pub async fn run_transfer(
             out.data = data;
             out.bytes = total;
             out.clean_end = clean;
+            if clean {
+                // Answer the server's close_notify with ours (some servers,
+                // e.g. vsftpd with strict_ssl_write_shutdown, wait for it).
+                stream.close(limit).await;
+            }
         }
         Direction::Upload(bytes) => match stream.write_and_close(bytes, limit).await {
             Ok(()) => {
