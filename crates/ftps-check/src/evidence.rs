@@ -112,8 +112,7 @@ impl Recorder {
 /// with the full length named.
 pub fn printable(text: &str) -> String {
     let mut out = String::new();
-    let mut shown = 0usize;
-    for c in text.chars() {
+    for (shown, c) in text.chars().enumerate() {
         if shown >= MAX_LINE_CHARS {
             out.push_str(&format!("… ({} characters in all)", text.chars().count()));
             return out;
@@ -123,7 +122,6 @@ pub fn printable(text: &str) -> String {
         } else {
             out.push(c);
         }
-        shown += 1;
     }
     out
 }

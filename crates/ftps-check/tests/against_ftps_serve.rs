@@ -94,6 +94,9 @@ async fn every_check_passes_or_is_a_documented_skip_against_ftps_serve() {
     );
     let json = assert_valid_json(&report);
     assert_eq!(json["exit_code"], 0);
+    if let Some(dir) = std::env::var_os("FTPS_CHECK_DUMP_DIR") {
+        std::fs::write(Path::new(&dir).join("ftps.json"), report.to_json()).unwrap();
+    }
     // The password is nowhere in the report.
     assert!(!report.to_json().contains(PASSWORD));
 }
@@ -255,4 +258,28 @@ fn docs_list_every_check_with_its_section() {
         "docs/check.md is out of date: FTPS_CHECK_WRITE_DOCS=1 cargo test -p ftps-check --test against_ftps_serve docs_"
     );
     assert!(doc.contains("crates/ftps-check/report.schema.json"));
+}
+
+/// With client certificates required, the audit presents the user's
+/// certificate (`--cert`/`--key`), sees the CertificateRequest, and a data
+/// connection with another certificate is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_certificates_are_cross_checked_when_the_server_asks() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = ftps_testing::servers::ClientPki::generate(dir.path(), "ftps check test CA").unwrap();
+    let ca = pki.ca.clone();
+    let server = TestServer::start_with(move |c| {
+        c.tls.client_certificates = ftps_server::config::ClientCertificates::Required;
+        c.tls.client_ca = Some(ca);
+    });
+    let mut o = options(&server);
+    o.tls.client_cert = Some((pki.cert.clone(), pki.key.clone()));
+    o.read_only = true;
+    o.only = vec!["data.client-certificate".into(), "data.list".into()];
+    let report = ftps_check::run(o).await;
+    let text = shown(&report);
+    assert_eq!(verdict(&report, "data.list"), Verdict::Pass, "{text}");
+    let c = report.check("data.client-certificate").unwrap();
+    assert_eq!(c.result, Verdict::Pass, "{text}");
+    assert!(c.summary.starts_with("refused"), "{}", c.summary);
 }

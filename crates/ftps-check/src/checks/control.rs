@@ -15,6 +15,13 @@ use super::{expect_code, no_explicit, plain_explicit, secured_explicit};
 
 /// The control-connection checks.
 pub fn checks() -> Vec<Check> {
+    let mut list = auth_checks();
+    list.extend(protection_checks());
+    list
+}
+
+/// FEAT and AUTH.
+fn auth_checks() -> Vec<Check> {
     vec![
         check! {
             id: "control.feat", group: Control,
@@ -56,6 +63,12 @@ pub fn checks() -> Vec<Check> {
             cannot: "Other unknown names.",
             uploads: false, run: auth_unknown,
         },
+    ]
+}
+
+/// PBSZ, PROT, CCC, a second AUTH, USER before AUTH and AUTH's reset.
+fn protection_checks() -> Vec<Check> {
+    vec![
         check! {
             id: "control.pbsz-before-auth", group: Control,
             title: "PBSZ before AUTH is 503",

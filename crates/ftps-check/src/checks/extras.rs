@@ -11,18 +11,13 @@ use crate::catalog::Check;
 use crate::check;
 use crate::context::{login, Ctx, Endpoint, Session};
 use crate::probe::control::line_of;
-use crate::probe::data::{self, run_transfer, DataStream, DataTls, Direction, Pending};
+use crate::probe::data::{self, run_transfer, DataTls, Direction, Pending};
 use crate::probe::tls::{ProbeStore, Versions};
 use crate::probe::ProbeError;
 use crate::report::Outcome;
 
-use super::data::{ftps_content, judge};
+use super::data::judge;
 use super::{no_explicit, no_implicit};
-
-/// Bytes sent before STAT or ABOR interrupts an upload.
-const FIRST_PART_BYTES: usize = 256 * 1024;
-/// A file at least this large can be held up mid-download by not reading.
-const STALLABLE_BYTES: u64 = 32 << 20;
 
 /// The extras.
 pub fn checks() -> Vec<Check> {
@@ -57,7 +52,7 @@ pub fn checks() -> Vec<Check> {
             section: "RFC 959 §4.1.3, RFC 4217 §14",
             proves: "While a PROT P upload is under way (or, in read-only mode, a download of a large file is held up), STAT on the TLS control connection is answered with a 2xx status reply before the transfer ends, and the transfer then completes.",
             cannot: "STAT's content. Skipped without --dir and without a file of at least 32 MiB to download.",
-            uploads: false, run: stat_during_transfer,
+            uploads: false, run: super::during::stat_during_transfer,
         },
         check! {
             id: "extras.abor-during-transfer", group: Extras,
@@ -65,7 +60,7 @@ pub fn checks() -> Vec<Check> {
             section: "RFC 959 §4.1.3, RFC 4217 §14",
             proves: "ABOR sent in-band on the TLS control connection during a PROT P transfer is answered 426 then 226 (RFC 959: 226 alone when the transfer had already ended), and the session goes on (NOOP is 200).",
             cannot: "ABOR with Telnet IP/Synch urgent data (not usable over TLS). Skipped as stat-during-transfer is.",
-            uploads: false, run: abor_during_transfer,
+            uploads: false, run: super::during::abor_during_transfer,
         },
         check! {
             id: "extras.epsv", group: Extras,
@@ -217,185 +212,6 @@ async fn rein(ctx: &mut Ctx) -> Result<Outcome, ProbeError> {
             }
         )),
         Err(e) => Outcome::fail(format!("no new login after REIN: {e}")),
-    })
-}
-
-/// A protected transfer held open mid-way, for STAT and ABOR.
-struct Held {
-    stream: DataStream,
-    upload: Option<String>,
-}
-
-/// Start a transfer and hold it: an upload with its first part sent (when
-/// there is an upload directory), or a download of a large file not read.
-async fn hold_transfer(
-    ctx: &mut Ctx,
-    s: &mut Session,
-) -> Result<Result<Held, Outcome>, ProbeError> {
-    let (command, upload) = if let Some(path) = ctx.env.upload_path(&ctx.scratch_name("held")) {
-        (format!("STOR {path}"), Some(path))
-    } else if let Some(big) = ctx.facts.files.iter().find(|f| f.size >= STALLABLE_BYTES) {
-        (format!("RETR {}", big.path), None)
-    } else {
-        return Ok(Err(Outcome::skip(
-            "needs --dir to upload to, or a file of at least 32 MiB in the login directory",
-        )));
-    };
-    let label = ctx.data_label();
-    let addr = data::passive(&mut s.conn).await?;
-    let tcp = data::connect(addr, &label, &ctx.rec, ctx.env.limits.reply).await?;
-    let first = s.conn.cmd(&command).await?;
-    if !first.is_preliminary() {
-        return Ok(Err(Outcome::warn(format!(
-            "{command}: {}",
-            line_of(&first)
-        ))));
-    }
-    let config = ctx.env.tls.config(s.versions, Some(&s.store));
-    let (mut stream, _) = data::handshake(
-        tcp,
-        config,
-        ctx.env.tls.name.clone(),
-        &label,
-        &ctx.rec,
-        ctx.env.limits.reply,
-    )
-    .await?;
-    if upload.is_some() {
-        stream
-            .write_some(&ftps_content(FIRST_PART_BYTES), ctx.env.limits.reply)
-            .await?;
-        ctx.rec.push(
-            &label,
-            crate::evidence::Kind::Sent,
-            format!("{FIRST_PART_BYTES} bytes, the transfer held open"),
-        );
-    } else {
-        ctx.note("the download is not read, so the server cannot finish it");
-    }
-    Ok(Ok(Held { stream, upload }))
-}
-
-/// How long a reply to STAT or ABOR may take while a transfer runs.
-fn prompt(ctx: &Ctx) -> Duration {
-    ctx.env.limits.quiet * 4
-}
-
-/// End a held transfer: an upload is completed, a download read to its end.
-async fn release(ctx: &Ctx, held: &mut Held) -> bool {
-    let limit = ctx.env.limits.reply;
-    match &held.upload {
-        Some(_) => held
-            .stream
-            .write_and_close(&ftps_content(1024), limit)
-            .await
-            .is_ok(),
-        None => held.stream.read_to_end(limit).await.2,
-    }
-}
-
-async fn stat_during_transfer(ctx: &mut Ctx) -> Result<Outcome, ProbeError> {
-    let mut s = ctx.session(Versions::Any).await?;
-    let mut held = match hold_transfer(ctx, &mut s).await? {
-        Ok(h) => h,
-        Err(outcome) => return Ok(outcome),
-    };
-    s.conn.send("STAT").await?;
-    let status = s.conn.reply_within(prompt(ctx)).await?;
-    let finished = release(ctx, &mut held).await;
-    let last = s.conn.reply().await;
-    // A STAT answered only after the transfer: read its late reply.
-    let late = match &status {
-        None => s
-            .conn
-            .reply_within(ctx.env.limits.reply)
-            .await
-            .ok()
-            .flatten(),
-        Some(_) => None,
-    };
-    s.conn.quit().await;
-    if let Some(path) = &held.upload {
-        ctx.remove_fresh(path).await;
-    }
-    let last = crate::context::shown(&last);
-    Ok(match status {
-        None => Outcome::fail(format!(
-            "no reply to STAT while the transfer ran (within {} s); then {last}{}",
-            prompt(ctx).as_secs(),
-            late.map(|r| format!(", and only then {}", line_of(&r)))
-                .unwrap_or_default()
-        )),
-        Some(r) if r.code == 226 => Outcome::fail(format!(
-            "the transfer's end came instead of a reply to STAT: {}",
-            line_of(&r)
-        )),
-        Some(r) if r.is_completion() && finished && last.starts_with("226") => Outcome::pass(
-            format!("STAT during the transfer: {}; then {last}", line_of(&r)),
-        ),
-        Some(r) if r.is_completion() => Outcome::warn(format!(
-            "STAT answered ({}), but the transfer then ended with {last}",
-            line_of(&r)
-        )),
-        Some(r) => Outcome::fail(format!("STAT during a transfer: {}", line_of(&r))),
-    })
-}
-
-async fn abor_during_transfer(ctx: &mut Ctx) -> Result<Outcome, ProbeError> {
-    let mut s = ctx.session(Versions::Any).await?;
-    let mut held = match hold_transfer(ctx, &mut s).await? {
-        Ok(h) => h,
-        Err(outcome) => return Ok(outcome),
-    };
-    s.conn.send("ABOR").await?;
-    let Some(first) = s.conn.reply_within(prompt(ctx)).await? else {
-        // Not read while the transfer ran: end the transfer, collect the
-        // replies that come then.
-        release(ctx, &mut held).await;
-        let mut late = Vec::new();
-        while let Ok(Some(r)) = s.conn.reply_within(ctx.env.limits.quiet * 2).await {
-            late.push(line_of(&r));
-        }
-        s.conn.quit().await;
-        if let Some(path) = &held.upload {
-            ctx.remove_fresh(path).await;
-        }
-        return Ok(Outcome::fail(format!(
-            "no reply to ABOR while the transfer ran (within {} s); after it ended: {}",
-            prompt(ctx).as_secs(),
-            if late.is_empty() {
-                "nothing".into()
-            } else {
-                late.join(", ")
-            }
-        )));
-    };
-    let second = if matches!(first.code, 425 | 426 | 451) {
-        s.conn.reply_within(ctx.env.limits.reply).await?
-    } else {
-        None
-    };
-    drop(held.stream);
-    let noop = s.conn.cmd("NOOP").await;
-    s.conn.quit().await;
-    if let Some(path) = &held.upload {
-        ctx.remove_fresh(path).await;
-    }
-    let goes_on = matches!(&noop, Ok(r) if r.code == 200);
-    let seq = match &second {
-        Some(r) => format!("{}, then {}", line_of(&first), line_of(r)),
-        None => line_of(&first),
-    };
-    Ok(match (first.code, second.as_ref().map(|r| r.code)) {
-        (426, Some(226)) if goes_on => Outcome::pass(format!("{seq}; NOOP 200")),
-        (226, None) if goes_on => Outcome::warn(format!(
-            "{seq}: only 226, as if the transfer had completed; NOOP 200"
-        )),
-        _ if !goes_on => Outcome::fail(format!(
-            "{seq}; the session did not go on: NOOP {}",
-            crate::context::shown(&noop)
-        )),
-        _ => Outcome::fail(format!("{seq} (426 then 226 expected)")),
     })
 }
 

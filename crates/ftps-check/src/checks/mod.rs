@@ -9,6 +9,7 @@
 pub mod certificate;
 pub mod control;
 pub mod data;
+pub mod during;
 pub mod extras;
 pub mod security;
 pub mod sessions;

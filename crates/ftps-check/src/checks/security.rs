@@ -337,9 +337,10 @@ async fn pasv_steal(ctx: &mut Ctx) -> Result<Outcome, ProbeError> {
         }
         Err(e) => {
             ctx.note(format!("the client's own data connection failed: {e}"));
-            let mut t = data::Transfer::default();
-            t.last = a.conn.cmd("NOOP").await.ok();
-            t
+            data::Transfer {
+                last: a.conn.cmd("NOOP").await.ok(),
+                ..Default::default()
+            }
         }
     };
     let stolen = match thief.await {

@@ -160,8 +160,7 @@ impl Conn {
                 Err(e)
             }
             Err(_) => {
-                self.rec
-                    .push(&self.label, Kind::Tls, "handshake timed out".to_string());
+                self.rec.push(&self.label, Kind::Tls, "handshake timed out");
                 Err(ProbeError::Timeout("in the TLS handshake"))
             }
         }

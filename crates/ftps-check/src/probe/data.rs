@@ -225,6 +225,21 @@ impl DataStream {
         };
     }
 
+    /// Read at most `max` bytes (waiting at most `limit`); 0 at the end.
+    pub async fn read_some(&mut self, max: usize, limit: Duration) -> Result<usize, ProbeError> {
+        let mut buf = vec![0u8; max];
+        let read = match self {
+            DataStream::Plain(s) => tokio::time::timeout(limit, s.read(&mut buf)).await,
+            DataStream::Tls(s) => tokio::time::timeout(limit, s.read(&mut buf)).await,
+        };
+        match read {
+            Ok(Ok(0)) => Err(ProbeError::Closed),
+            Ok(Ok(n)) => Ok(n),
+            Ok(Err(e)) => Err(from_io(e)),
+            Err(_) => Ok(0),
+        }
+    }
+
     /// Write some bytes without ending the stream.
     pub async fn write_some(&mut self, bytes: &[u8], limit: Duration) -> Result<(), ProbeError> {
         let work = async {

@@ -236,11 +236,10 @@ pub fn client_hello(h: &Hello) -> Vec<u8> {
 }
 
 fn cookie_factory_gen(contents: &TlsClientHelloContents) -> Vec<u8> {
-    match cookie_factory::gen_simple(gen_tls_clienthello(contents), Vec::new()) {
-        Ok(bytes) => bytes,
-        // Only a writer error could fail; a Vec never does.
-        Err(_) => Vec::new(),
-    }
+    // Only a writer error could fail; a Vec never does.
+    let bytes: Vec<u8> =
+        cookie_factory::gen_simple(gen_tls_clienthello(contents), Vec::new()).unwrap_or_default();
+    bytes
 }
 
 /// Send the ClientHello on `tcp` and read the answer.
