@@ -46,7 +46,7 @@ pub fn checks() -> Vec<Check> {
             title: "no TLS compression",
             section: "RFC 9325 §3.3 (CRIME)",
             proves: "Offered DEFLATE and no compression with TLS 1.2 (or the best older version the server takes), the server chose no compression.",
-            cannot: "Compression at other layers (FTP MODE Z is a separate check of nothing here).",
+            cannot: "Compression above TLS (FTP MODE Z) is not looked at.",
             uploads: false, run: compression,
         },
         check! {
