@@ -216,6 +216,13 @@ fn why_not(e: &ProbeError) -> String {
         } => {
             format!("cannot set up a protected session: {command}: {code} {text}")
         }
+        ProbeError::Tls(rustls::Error::AlertReceived(
+            rustls::AlertDescription::CertificateRequired
+            | rustls::AlertDescription::HandshakeFailure,
+        )) => format!(
+            "the server ended the TLS handshake ({e}): if it requires a client certificate, \
+             pass --cert FILE --key FILE"
+        ),
         other => format!("cannot connect: {other}"),
     }
 }

@@ -282,4 +282,11 @@ async fn client_certificates_are_cross_checked_when_the_server_asks() {
     let c = report.check("data.client-certificate").unwrap();
     assert_eq!(c.result, Verdict::Pass, "{text}");
     assert!(c.summary.starts_with("refused"), "{}", c.summary);
+    // Without a certificate the audit cannot run, and says what to pass.
+    let mut o = options(&server);
+    o.read_only = true;
+    let report = ftps_check::run(o).await;
+    assert_eq!(report.exit_code, 2);
+    let error = report.error.clone().unwrap();
+    assert!(error.contains("--cert FILE --key FILE"), "{error}");
 }
