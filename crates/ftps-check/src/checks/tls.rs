@@ -112,6 +112,44 @@ fn hello(ctx: &Ctx, version: u16, suites: Vec<u16>) -> Hello {
     }
 }
 
+/// The verdict on the versions accepted and refused.
+fn versions_outcome(accepted: &[u16], refused_list: &[u16]) -> Outcome {
+    let names = |list: &[u16]| {
+        list.iter()
+            .map(|v| version_name(*v))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let old: Vec<u16> = accepted.iter().copied().filter(|v| *v < TLS12).collect();
+    let summary = format!(
+        "accepted: {}; refused: {}",
+        if accepted.is_empty() {
+            "none".into()
+        } else {
+            names(accepted)
+        },
+        if refused_list.is_empty() {
+            "none".into()
+        } else {
+            names(refused_list)
+        }
+    );
+    if !old.is_empty() {
+        Outcome::fail(format!(
+            "{} accepted (RFC 8996 forbids them); {summary}",
+            names(&old)
+        ))
+    } else if !accepted.contains(&TLS12) && !accepted.contains(&TLS13) {
+        Outcome::fail(format!("neither TLS 1.2 nor TLS 1.3 accepted; {summary}"))
+    } else if !accepted.contains(&TLS13) {
+        Outcome::warn(format!(
+            "no TLS 1.3 (RFC 9325 §3.1 recommends it); {summary}"
+        ))
+    } else {
+        Outcome::pass(summary)
+    }
+}
+
 async fn versions(ctx: &mut Ctx) -> Result<Outcome, ProbeError> {
     let mut accepted = Vec::new();
     let mut refused_list = Vec::new();
@@ -136,40 +174,7 @@ async fn versions(ctx: &mut Ctx) -> Result<Outcome, ProbeError> {
             _ => refused_list.push(v),
         }
     }
-    let names = |list: &[u16]| {
-        list.iter()
-            .map(|v| version_name(*v))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    let old: Vec<u16> = accepted.iter().copied().filter(|v| *v < TLS12).collect();
-    let summary = format!(
-        "accepted: {}; refused: {}",
-        if accepted.is_empty() {
-            "none".into()
-        } else {
-            names(&accepted)
-        },
-        if refused_list.is_empty() {
-            "none".into()
-        } else {
-            names(&refused_list)
-        }
-    );
-    Ok(if !old.is_empty() {
-        Outcome::fail(format!(
-            "{} accepted (RFC 8996 forbids them); {summary}",
-            names(&old)
-        ))
-    } else if !accepted.contains(&TLS12) && !accepted.contains(&TLS13) {
-        Outcome::fail(format!("neither TLS 1.2 nor TLS 1.3 accepted; {summary}"))
-    } else if !accepted.contains(&TLS13) {
-        Outcome::warn(format!(
-            "no TLS 1.3 (RFC 9325 §3.1 recommends it); {summary}"
-        ))
-    } else {
-        Outcome::pass(summary)
-    })
+    Ok(versions_outcome(&accepted, &refused_list))
 }
 
 /// The suites a server accepts with one version, found by removing each
@@ -200,12 +205,16 @@ async fn enumerate(
     Ok(found)
 }
 
-async fn cipher_suites(ctx: &mut Ctx) -> Result<Outcome, ProbeError> {
-    let tls12 = enumerate(ctx, TLS12, legacy_suites()).await?;
-    let tls13 = enumerate(ctx, TLS13, tls13_suites()).await?;
+/// The verdict on the suites accepted (with the DH prime size of DHE
+/// suites), and a note per suite.
+fn suites_outcome(
+    tls12: &[(u16, Option<usize>)],
+    tls13: &[(u16, Option<usize>)],
+) -> (Outcome, Vec<String>) {
+    let mut notes = Vec::new();
     let mut fails = Vec::new();
     let mut warns = Vec::new();
-    for (version, list) in [(TLS12, &tls12), (TLS13, &tls13)] {
+    for (version, list) in [(TLS12, tls12), (TLS13, tls13)] {
         for (id, dh_bits) in list {
             let name = suite_name(*id);
             let mut what = Vec::new();
@@ -230,7 +239,7 @@ async fn cipher_suites(ctx: &mut Ctx) -> Result<Outcome, ProbeError> {
             if what.is_empty() {
                 what.push("forward secret, AEAD".into());
             }
-            ctx.note(format!(
+            notes.push(format!(
                 "{}: {name} — {}",
                 version_name(version),
                 what.join(", ")
@@ -242,7 +251,7 @@ async fn cipher_suites(ctx: &mut Ctx) -> Result<Outcome, ProbeError> {
         tls12.len(),
         tls13.len()
     );
-    Ok(if tls12.is_empty() && tls13.is_empty() {
+    let outcome = if tls12.is_empty() && tls13.is_empty() {
         Outcome::fail("no cipher suite accepted with TLS 1.2 or 1.3")
     } else if !fails.is_empty() {
         Outcome::fail(format!("{summary}; unacceptable: {}", fails.join(", ")))
@@ -253,7 +262,18 @@ async fn cipher_suites(ctx: &mut Ctx) -> Result<Outcome, ProbeError> {
         ))
     } else {
         Outcome::pass(format!("{summary}, all forward-secret AEAD"))
-    })
+    };
+    (outcome, notes)
+}
+
+async fn cipher_suites(ctx: &mut Ctx) -> Result<Outcome, ProbeError> {
+    let tls12 = enumerate(ctx, TLS12, legacy_suites()).await?;
+    let tls13 = enumerate(ctx, TLS13, tls13_suites()).await?;
+    let (outcome, notes) = suites_outcome(&tls12, &tls13);
+    for note in notes {
+        ctx.note(note);
+    }
+    Ok(outcome)
 }
 
 /// A ServerHello for TLS 1.2 (or the best older version accepted), with
@@ -311,4 +331,66 @@ async fn renegotiation(ctx: &mut Ctx) -> Result<Outcome, ProbeError> {
             version_name(sh.version)
         ))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::Verdict;
+
+    #[test]
+    fn rfc8996_versions_below_tls12_fail_and_no_tls13_warns() {
+        assert_eq!(
+            versions_outcome(&[TLS12, TLS13], &[SSL3, TLS10, TLS11]).verdict,
+            Verdict::Pass
+        );
+        let old = versions_outcome(&[TLS10, TLS12, TLS13], &[SSL3, TLS11]);
+        assert_eq!(old.verdict, Verdict::Fail);
+        assert!(
+            old.summary.starts_with("TLS 1.0 accepted"),
+            "{}",
+            old.summary
+        );
+        assert_eq!(versions_outcome(&[TLS12], &[TLS13]).verdict, Verdict::Warn);
+        assert_eq!(
+            versions_outcome(&[], &[TLS12, TLS13]).verdict,
+            Verdict::Fail
+        );
+    }
+
+    #[test]
+    fn rfc9325_suites_without_forward_secrecy_or_with_small_dh_fail_and_cbc_warns() {
+        let aead = [(0xc02b, None), (0xc030, None)];
+        let tls13 = [(0x1301, None)];
+        assert_eq!(suites_outcome(&aead, &tls13).0.verdict, Verdict::Pass);
+        // TLS_RSA_WITH_AES_128_GCM_SHA256: static RSA.
+        let (o, notes) = suites_outcome(&[(0xc02b, None), (0x009c, None)], &tls13);
+        assert_eq!(o.verdict, Verdict::Fail);
+        assert!(
+            o.summary
+                .contains("TLS_RSA_WITH_AES_128_GCM_SHA256 (no forward secrecy)"),
+            "{}",
+            o.summary
+        );
+        assert_eq!(notes.len(), 3);
+        // TLS_DHE_RSA_WITH_AES_128_GCM_SHA256 with a 1024-bit prime.
+        let (o, _) = suites_outcome(&[(0x009e, Some(1024))], &tls13);
+        assert_eq!(o.verdict, Verdict::Fail);
+        assert!(o.summary.contains("DH prime of 1024 bits"), "{}", o.summary);
+        assert_eq!(
+            suites_outcome(&[(0x009e, Some(2048))], &tls13).0.verdict,
+            Verdict::Pass
+        );
+        // TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA: forward secret, CBC.
+        assert_eq!(
+            suites_outcome(&[(0xc009, None)], &tls13).0.verdict,
+            Verdict::Warn
+        );
+        // 3DES.
+        assert_eq!(
+            suites_outcome(&[(0xc012, None)], &tls13).0.verdict,
+            Verdict::Fail
+        );
+        assert_eq!(suites_outcome(&[], &[]).0.verdict, Verdict::Fail);
+    }
 }

@@ -179,10 +179,10 @@ fn extensions(h: &Hello) -> Vec<u8> {
         body.extend_from_slice(name.as_bytes());
         ext(&mut out, 0x0000, &body);
     }
-    // x25519, secp256r1, secp384r1, secp521r1, x448, ffdhe2048/3072/4096.
-    let groups = [
-        0x001d, 0x0017, 0x0018, 0x0019, 0x001e, 0x0100, 0x0101, 0x0102,
-    ];
+    // x25519, secp256r1, secp384r1, secp521r1, x448. No RFC 7919 FFDHE
+    // groups: a DHE suite then shows the server's own prime, which is what
+    // clients without them get (the worst case is what an audit wants).
+    let groups = [0x001d, 0x0017, 0x0018, 0x0019, 0x001e];
     ext(&mut out, 0x000a, &u16_list(&groups));
     ext(&mut out, 0x000b, &[1, 0]);
     if h.version >= TLS12 {
@@ -305,7 +305,7 @@ fn parse_flight(buf: &[u8]) -> Parsed {
             TlsRecordType::Alert => {
                 if hello.is_none() {
                     let description = match tls_parser::parse_tls_message_alert(record.data) {
-                        Ok((_, TlsMessage::Alert(a))) => format!("{:?}", a.code),
+                        Ok((_, TlsMessage::Alert(a))) => a.code.to_string(),
                         _ => "unreadable alert".into(),
                     };
                     return Parsed::Done(Answer::Alert { description });
