@@ -179,3 +179,68 @@ pub fn catalogue_markdown(checks: &[crate::catalog::Check]) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::{Outcome, Summary, TargetReport};
+
+    fn report() -> Report {
+        let check = CheckReport {
+            id: "control.pbsz-before-auth",
+            group: "control",
+            title: "PBSZ before AUTH is 503",
+            section: "RFC 4217 §9",
+            result: Outcome::fail("x").verdict,
+            summary: "PBSZ 0 before AUTH: 550 (expected 503)".into(),
+            proves: "p",
+            cannot: "c",
+            duration_ms: 1,
+            evidence: vec![crate::evidence::Line {
+                conn: "c1".into(),
+                kind: crate::evidence::Kind::Sent,
+                text: "PBSZ 0".into(),
+            }],
+        };
+        let checks = vec![check];
+        Report {
+            format: 1,
+            tool: "ftps check".into(),
+            started: String::new(),
+            duration_ms: 5,
+            target: TargetReport {
+                url: "ftp://h/".into(),
+                host: "h".into(),
+                port: 21,
+                security: "explicit",
+                user: "u".into(),
+                implicit_port: None,
+                explicit_port: None,
+            },
+            read_only: true,
+            upload_dir: None,
+            error: None,
+            server: vec![],
+            summary: Summary::of(&checks),
+            exit_code: 1,
+            checks,
+        }
+    }
+
+    #[test]
+    fn one_line_per_check_colour_only_when_asked_evidence_only_with_verbose() {
+        let r = report();
+        let plain = terminal(&r, false, false);
+        assert!(!plain.contains('\u{1b}'), "{plain}");
+        assert!(plain.contains("Control connection (RFC 4217, RFC 2228)\n  FAIL  control.pbsz-before-auth  PBSZ 0 before AUTH"), "{plain}");
+        assert!(!plain.contains("> PBSZ 0"));
+        assert!(plain.contains("exit code 1"));
+        let coloured = terminal(&r, false, true);
+        assert!(coloured.contains("\u{1b}["), "{coloured}");
+        let verbose = terminal(&r, true, false);
+        assert!(
+            verbose.contains("c1  > PBSZ 0") && verbose.contains("section: RFC 4217 §9"),
+            "{verbose}"
+        );
+    }
+}
