@@ -27,6 +27,10 @@ PIP=""   # Python packages: "module:requirement" (installed when the import fail
 # --- the server's interop tests: curl, lftp, Python's ftplib, openssl s_client
 APT="$APT curl:curl lftp:lftp python3:python3 openssl:openssl"
 
+# --- the server's interop tests with PHP's ftp extension and rclone
+#     (crates/ftps-server/tests/interop_php.rs, interop_rclone.rs)
+APT="$APT php:php-cli rclone:rclone"
+
 # --- installs -------------------------------------------------------------
 missing=""
 for entry in $APT; do

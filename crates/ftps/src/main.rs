@@ -5,6 +5,7 @@
 
 mod check;
 mod client;
+mod logging;
 mod serve;
 
 use std::path::PathBuf;
