@@ -171,6 +171,7 @@ async fn preflight(ctx: &mut Ctx) -> Result<Vec<String>, String> {
                 ftps_client::listing::parse_list(&t.data, now)
             };
             ctx.facts.files = entries
+                .entries
                 .into_iter()
                 .filter(|e| e.kind == ftps_proto::entry::EntryKind::File)
                 .filter_map(|e| {
