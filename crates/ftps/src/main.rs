@@ -1,7 +1,9 @@
 //! `ftps`: FTP over TLS. `ftps serve` runs the server; `ftps hash-password`
 //! makes a password hash for the configuration file; `ftps ls`, `get`,
-//! `put`, `rm`, `mkdir`, `rmdir`, `mv`, `mirror` and `quote` are the client.
+//! `put`, `rm`, `mkdir`, `rmdir`, `mv`, `mirror` and `quote` are the client;
+//! `ftps check` audits any FTPS server (RFC 4217 and its security).
 
+mod check;
 mod client;
 mod logging;
 mod serve;
@@ -28,6 +30,8 @@ enum Commands {
         #[arg(long)]
         from_file: Option<PathBuf>,
     },
+    /// Audit an FTPS server against RFC 4217, RFC 2228 and its security (exit 0, 1 on a failed check, 2 when it cannot run).
+    Check(check::CheckArgs),
     #[command(flatten)]
     Client(client::ClientCommand),
 }
@@ -37,6 +41,7 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Commands::Serve(args) => serve::run(args),
         Commands::HashPassword { from_file } => hash_password(from_file),
+        Commands::Check(args) => std::process::exit(check::run(args)),
         Commands::Client(command) => std::process::exit(client::run(command)),
     }
 }
