@@ -814,7 +814,7 @@ async fn server_sigkilled_mid_upload_and_restarted() {
             ),
         )
         .unwrap();
-        let old = server.store.write_random("victim.bin", 300_000);
+        let old = write_random(&root.join("victim.bin"), 300_000);
         let mut serve = Serve::start(&bin, &config_path).unwrap();
         let cert = state.join(ftps_server::certs::CERT_FILE);
         let config = client::config_default(&cert);
@@ -978,7 +978,7 @@ async fn disk_full_upload_over_an_existing_file() {
                 if r.code != 552 && r.code != 451 {
                     return Err(format!("expected 552 (or 451), got {} {:?}", r.code, r.text()));
                 }
-                settled(&mnt, &mnt.join("big.bin"), &old).await?;
+                settled(&server.store, "big.bin", &old).await?;
                 expect_code(&mut c, b"NOOP", 200).await?;
                 Ok(())
             }

@@ -208,7 +208,8 @@ async fn path_traversal_stays_inside_the_root() {
 
         let root_for_cfg = r.clone();
         let server = TestServer::start_with(move |cfg| {
-            cfg.users[0].root = root_for_cfg;
+            cfg.users[0].root = Some(root_for_cfg);
+            cfg.users[0].s3 = None;
             cfg.server.max_line_bytes = 16384;
         });
         let health = HealthLoop::start(server.explicit, &server.cert_pem, &r);

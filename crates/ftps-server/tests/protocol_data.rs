@@ -17,7 +17,7 @@
 use std::net::{SocketAddr, SocketAddrV4};
 use std::os::unix::ffi::OsStrExt;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use ftps_proto::address::{format_eprt_arg, format_port_arg};
 use ftps_testing::client::{self, within, Client, Setup, TlsData};
@@ -1435,13 +1435,19 @@ async fn rfc2577_path_traversal_stays_inside_the_root() {
             "/../../etc/passwd",
             "..\\..\\etc\\passwd",
         ] {
+            // An object name never holds `\` (some stores read it as `/`): 553.
+            let code = if path.contains('\\') && server.store.backend() == Backend::S3 {
+                553
+            } else {
+                550
+            };
             c.epsv().await;
             let reply = c.cmd(&format!("RETR {path}")).await;
             c.check(
-                reply.code == 550,
-                &format!("RETR {path} must be 550 before any 150"),
+                reply.code == code,
+                &format!("RETR {path} must be {code} before any 150"),
             );
-            c.expect(&format!("SIZE {path}"), 550).await;
+            c.expect(&format!("SIZE {path}"), code).await;
         }
         c.expect("CWD ..", 250).await;
         let pwd = c.expect("PWD", 257).await;

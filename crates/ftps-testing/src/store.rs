@@ -48,6 +48,7 @@ pub fn local_only(reason: &str) -> bool {
 }
 
 /// Where the test account's files are.
+#[derive(Clone)]
 pub enum Store {
     /// The root directory.
     Local(PathBuf),

@@ -60,14 +60,17 @@ impl Keys {
     }
 }
 
-/// One path component as a key segment: UTF-8, not empty, no `/`, NUL or
-/// other control character, not `.`/`..`, not reserved for upload temp files.
+/// One path component as a key segment: UTF-8, not empty, no `/`, `\`, NUL
+/// or other control character, not `.`/`..`, not reserved for upload temp
+/// files. (Some stores, SeaweedFS among them, read `\` as `/`: a name with
+/// it could address another key.)
 fn checked_name(c: &[u8]) -> Result<&str, FsError> {
     let name = std::str::from_utf8(c).map_err(|_| FsError::InvalidName)?;
     if name.is_empty()
         || name == "."
         || name == ".."
         || name.contains('/')
+        || name.contains('\\')
         || name.chars().any(char::is_control)
         || is_reserved_name(c)
     {
@@ -109,6 +112,7 @@ mod tests {
         let bad = VirtualPath::root().resolve(b"/caf\xe9").unwrap();
         assert_eq!(keys.file(&bad), Err(FsError::InvalidName));
         assert_eq!(keys.file(&path("/a\tb")), Err(FsError::InvalidName));
+        assert_eq!(keys.file(&path("/..\\x")), Err(FsError::InvalidName));
         assert_eq!(keys.file(&path("/.ftps-upload.x")), Err(FsError::InvalidName));
         let long = vec!["n".repeat(200); 6].join("/");
         assert_eq!(keys.file(&path(&long)), Err(FsError::InvalidName));
