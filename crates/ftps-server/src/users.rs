@@ -625,7 +625,10 @@ mod tests {
         assert_eq!(db.len(), 2);
         let alice = db.authenticate("alice", b"correct horse").unwrap();
         assert_eq!(alice.name, "alice");
-        assert_eq!(alice.storage, UserStorage::Local(PathBuf::from("/srv/alice")));
+        assert_eq!(
+            alice.storage,
+            UserStorage::Local(PathBuf::from("/srv/alice"))
+        );
         assert!(alice.write && !alice.anonymous && alice.anonymous_tls.is_none());
         assert!(db.authenticate("alice", b"wrong").is_none());
         assert!(

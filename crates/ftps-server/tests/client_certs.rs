@@ -258,7 +258,7 @@ fn start_listeners(
         cfg.tls.client_certificates = global;
         cfg.tls.client_ca = Some(ca);
         cfg.policy.require_session_reuse = false;
-        cfg.users[0].root = root.clone();
+        cfg.users[0].root = Some(root.clone());
         cfg.users
             .push(user("carol", &root, AuthMethod::Certificate, "carol"));
     })

@@ -2438,8 +2438,8 @@ async fn data_connection_never_opened_is_425_and_the_session_goes_on() {
             .await;
             cases.record(label, result);
         }
-        let kept = server.store.read("existing.bin").unwrap() == old
-            && !server.store.exists("never.bin");
+        let kept =
+            server.store.read("existing.bin").unwrap() == old && !server.store.exists("never.bin");
         cases.record(
             "no upload happened: existing file intact, no new file",
             if kept {

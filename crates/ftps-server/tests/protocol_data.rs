@@ -589,10 +589,7 @@ async fn rfc959_rfc2428_active_port_and_eprt_with_client_as_tls_client() {
         client::write_all_and_close(&mut tls, &up).await.unwrap();
         let _ = client::read_all(&mut tls).await;
         c.expect_reply(226).await;
-        c.check(
-            server.store.read("up.bin").unwrap() == up,
-            "STOR over EPRT",
-        );
+        c.check(server.store.read("up.bin").unwrap() == up, "STOR over EPRT");
         // EPRT + LIST.
         c.expect(
             &format!("EPRT {}", format_eprt_arg(SocketAddr::V4(ours))),
@@ -1547,7 +1544,10 @@ async fn rfc959_non_utf8_file_name_round_trips() {
             c.check(reply.code == 553, "a non-UTF-8 name is 553 on S3");
             c.expect("NOOP", 200).await;
             let names = dir_names(&server);
-            c.check(names.is_empty(), &format!("nothing stored: {:?}", show(&names)));
+            c.check(
+                names.is_empty(),
+                &format!("nothing stored: {:?}", show(&names)),
+            );
             return;
         }
         c.upload(&stor, &data).await;

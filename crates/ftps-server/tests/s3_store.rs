@@ -76,12 +76,17 @@ async fn s3_directories_are_key_prefixes() {
     };
     within(120, async {
         let mut c = Client::session(&server, Setup::explicit().type_i()).await;
-        c.expect_replies(&[("MKD d", 257), ("MKD d", 550), ("CWD d", 250), ("CWD /", 250)])
-            .await;
+        c.expect_replies(&[
+            ("MKD d", 257),
+            ("MKD d", 550),
+            ("CWD d", 250),
+            ("CWD /", 250),
+        ])
+        .await;
         c.check(server.store.exists("d"), "MKD wrote the marker d/");
         c.stor("d/f.txt", b"inside").await;
         c.expect_replies(&[
-            ("RMD d", 550), // not empty
+            ("RMD d", 550),  // not empty
             ("DELE d", 550), // a directory
             ("RNFR d", 350),
             ("RNTO e", 502), // renaming a prefix is refused
@@ -139,13 +144,17 @@ async fn s3_listings_stream_over_several_pages() {
             .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
             .filter(|l| !l.is_empty())
             .collect();
-        c.check(got.len() == names.len() + 1, &format!("NLST gave {} names", got.len()));
+        c.check(
+            got.len() == names.len() + 1,
+            &format!("NLST gave {} names", got.len()),
+        );
         c.check(got.contains(&&b"sub"[..]), "the directory is listed");
         let mlsd = String::from_utf8(c.download(b"MLSD").await).unwrap();
         let files = mlsd.lines().filter(|l| l.contains("type=file;")).count();
         c.check(files == names.len(), &format!("MLSD listed {files} files"));
         c.check(
-            mlsd.lines().any(|l| l.contains("type=dir;") && l.ends_with(" sub")),
+            mlsd.lines()
+                .any(|l| l.contains("type=dir;") && l.ends_with(" sub")),
             "MLSD lists sub as a directory",
         );
     })
@@ -196,10 +205,16 @@ async fn s3_path_traversal_stays_inside_the_prefix() {
         // Everything landed inside the prefix; nothing around it changed.
         for key in &outside {
             let now = server.store.raw_read(key);
-            c.check(now.as_deref() == Some(&b"SECRET"[..]), &format!("{key} unchanged"));
+            c.check(
+                now.as_deref() == Some(&b"SECRET"[..]),
+                &format!("{key} unchanged"),
+            );
         }
         for name in ["pwned.txt", "moved.txt", "made/"] {
-            c.check(server.store.exists(name.trim_end_matches('/')), &format!("{name} inside the prefix"));
+            c.check(
+                server.store.exists(name.trim_end_matches('/')),
+                &format!("{name} inside the prefix"),
+            );
             let top = server.store.raw_read(name).is_some();
             c.check(!top, &format!("{name} not at the top of the bucket"));
         }
@@ -278,7 +293,8 @@ async fn s3_store_stopped_mid_upload_and_mid_download_fails_cleanly_and_serves_a
         let mut c = Client::session(&server, Setup::explicit().type_i()).await;
 
         // Mid-upload: some parts are in the store, then it is gone.
-        let code = stor_while_the_store_stops(&mut c, &mut weed, "victim.bin", 40 * MIB, 20 * MIB).await;
+        let code =
+            stor_while_the_store_stops(&mut c, &mut weed, "victim.bin", 40 * MIB, 20 * MIB).await;
         c.check(
             (400..600).contains(&code),
             &format!("STOR with the store gone ends 4xx/5xx, got {code}"),
@@ -286,7 +302,10 @@ async fn s3_store_stopped_mid_upload_and_mid_download_fails_cleanly_and_serves_a
         c.expect("NOOP", 200).await;
         c.epsv().await;
         let code = c.cmd("LIST").await.code;
-        c.check(code == 451, &format!("LIST while the store is down: 451, got {code}"));
+        c.check(
+            code == 451,
+            &format!("LIST while the store is down: 451, got {code}"),
+        );
         weed.restart();
         c.check(
             server.store.read("victim.bin").as_deref() == Some(&old[..]),
@@ -304,7 +323,10 @@ async fn s3_store_stopped_mid_upload_and_mid_download_fails_cleanly_and_serves_a
             .await
             .unwrap();
         weed.stop();
-        let rest = client::read_all(&mut tls).await.map(|d| d.len()).unwrap_or(0);
+        let rest = client::read_all(&mut tls)
+            .await
+            .map(|d| d.len())
+            .unwrap_or(0);
         let reply = c.read_reply().await;
         c.check(
             (400..600).contains(&reply.code),
@@ -314,7 +336,10 @@ async fn s3_store_stopped_mid_upload_and_mid_download_fails_cleanly_and_serves_a
                 4 * MIB + rest
             ),
         );
-        c.check(4 * MIB + rest < big.len(), "the download really was cut short");
+        c.check(
+            4 * MIB + rest < big.len(),
+            "the download really was cut short",
+        );
 
         // The store is back: the same session works again.
         weed.restart();
@@ -330,4 +355,76 @@ async fn s3_store_stopped_mid_upload_and_mid_download_fails_cleanly_and_serves_a
     .await;
     drop(server);
     tokio::time::sleep(Duration::from_millis(10)).await;
+}
+
+#[tokio::test]
+async fn s3_abandoned_multipart_uploads_are_reclaimed_but_never_a_live_nodes() {
+    if !ftps_testing::require_tool("weed") {
+        return;
+    }
+    // A store of its own: a short threshold must not meet other tests' uploads.
+    let weed = SeaweedFs::start();
+    weed.create_bucket(BUCKET);
+    let node = |name: &'static str| {
+        move |cfg: &mut ftps_server::config::Config| {
+            cfg.s3.node_id = Some(name.into());
+            cfg.s3.abandoned_upload_secs = 4;
+        }
+    };
+    // An upload nobody owns: started by another client, never completed.
+    weed.boto3(&format!(
+        "u = s3.create_multipart_upload(Bucket={BUCKET:?}, Key='orphan.bin')\n\
+         s3.upload_part(Bucket={BUCKET:?}, Key='orphan.bin', UploadId=u['UploadId'], PartNumber=1, Body=b'x' * 1000)"
+    ))
+    .unwrap();
+    let server_b = server_on(&weed.endpoint, node("node-b"));
+    within(180, async {
+        // Node B: an upload in progress (past its first part), paused.
+        let mut c = Client::session(&server_b, Setup::explicit().type_i()).await;
+        let addr = c.epsv().await;
+        c.send("STOR live.bin").await;
+        c.expect_reply(150).await;
+        let tcp = client::tcp_connect(addr).await;
+        let mut tls = client::data_tls(tcp, &c.config()).await.unwrap();
+        let data = random_bytes(12 * MIB);
+        tls.write_all(&data[..10 * MIB]).await.unwrap();
+        tls.flush().await.unwrap();
+        let Store::S3 { prefix, .. } = &server_b.store else {
+            unreachable!()
+        };
+        let live_key = format!("{prefix}live.bin");
+        let pending = |key: &str| weed.multipart_uploads(BUCKET, "").contains(&key.to_owned());
+        let started = std::time::Instant::now();
+        while !pending(&live_key) && started.elapsed() < Duration::from_secs(30) {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        c.check(
+            pending(&live_key),
+            "node B's multipart upload is in progress",
+        );
+        // Both uploads are now older than the threshold.
+        tokio::time::sleep(Duration::from_secs(6)).await;
+        // Node A starts and reclaims: the orphan goes, B's upload stays.
+        let server_a = server_on(&weed.endpoint, node("node-a"));
+        let started = std::time::Instant::now();
+        while pending("orphan.bin") && started.elapsed() < Duration::from_secs(20) {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        c.check(!pending("orphan.bin"), "the abandoned upload was aborted");
+        c.check(
+            pending(&live_key),
+            "node B's upload in progress was not touched",
+        );
+        // B completes its upload: the object is whole.
+        tls.write_all(&data[10 * MIB..]).await.unwrap();
+        tls.shutdown().await.unwrap();
+        let _ = client::read_all(&mut tls).await;
+        c.expect_reply(226).await;
+        c.check(
+            server_b.store.read("live.bin").as_deref() == Some(&data[..]),
+            "node B's object is whole",
+        );
+        drop(server_a);
+    })
+    .await;
 }

@@ -190,7 +190,11 @@ impl SeaweedFs {
             .arg(format!("-filer.port={}", p.filer))
             .args(["-volume.max=0", "-master.volumeSizeLimitMB=256"])
             // No fixed ports (Iceberg, Lance) and no report to the outside.
-            .args(["-s3.port.iceberg=0", "-s3.port.lance=0", "-master.telemetry=false"])
+            .args([
+                "-s3.port.iceberg=0",
+                "-s3.port.lance=0",
+                "-master.telemetry=false",
+            ])
             .stdin(Stdio::null())
             .stdout(Stdio::from(log))
             .stderr(Stdio::from(err))

@@ -214,7 +214,10 @@ impl Store {
                         return true;
                     }
                     let dir = format!("{key}/");
-                    op.list_with(&dir).limit(1).await.is_ok_and(|l| !l.is_empty())
+                    op.list_with(&dir)
+                        .limit(1)
+                        .await
+                        .is_ok_and(|l| !l.is_empty())
                 })
             }
         }

@@ -42,7 +42,10 @@ impl Config {
         if !(1..=MAX_S3_CONCURRENT_PARTS).contains(&s3.concurrent_parts) {
             return invalid(
                 "s3.concurrent_parts",
-                format!("{} is outside 1..={MAX_S3_CONCURRENT_PARTS}", s3.concurrent_parts),
+                format!(
+                    "{} is outside 1..={MAX_S3_CONCURRENT_PARTS}",
+                    s3.concurrent_parts
+                ),
             );
         }
         for (key, value) in [
@@ -81,7 +84,10 @@ impl Config {
     fn check_user_storage(&self, i: usize, user: &UserSection) -> Result<(), (String, String)> {
         let key = |field: &str| format!("users[{i}].{field}");
         if user.root.is_some() && user.s3.is_some() {
-            return invalid(key("s3"), "a user has either a root or an s3 location, not both");
+            return invalid(
+                key("s3"),
+                "a user has either a root or an s3 location, not both",
+            );
         }
         match user.storage(&self.storage) {
             None => invalid(

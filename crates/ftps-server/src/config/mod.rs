@@ -144,7 +144,9 @@ impl Config {
             .users
             .iter()
             .filter_map(|u| match u.storage(&self.storage) {
-                Some(UserStorage::S3(location)) => location.bucket.or_else(|| self.s3.bucket.clone()),
+                Some(UserStorage::S3(location)) => {
+                    location.bucket.or_else(|| self.s3.bucket.clone())
+                }
                 _ => None,
             })
             .collect();

@@ -49,6 +49,9 @@ mod tests {
         assert_eq!(map(ErrorKind::RangeNotSatisfied), FsError::OffsetBeyondEnd);
         assert_eq!(map(ErrorKind::Unsupported), FsError::Unsupported);
         assert!(matches!(map(ErrorKind::Unexpected), FsError::Other(_)));
-        assert!(matches!(map(ErrorKind::ConditionNotMatch), FsError::Other(_)));
+        assert!(matches!(
+            map(ErrorKind::ConditionNotMatch),
+            FsError::Other(_)
+        ));
     }
 }

@@ -98,7 +98,10 @@ mod tests {
     #[test]
     fn paths_map_to_keys_below_the_prefix() {
         let keys = Keys::new("partners/alice");
-        assert_eq!(keys.file(&path("/a/b.txt")).unwrap(), "partners/alice/a/b.txt");
+        assert_eq!(
+            keys.file(&path("/a/b.txt")).unwrap(),
+            "partners/alice/a/b.txt"
+        );
         assert_eq!(keys.dir(&path("/a")).unwrap(), "partners/alice/a/");
         assert_eq!(keys.dir(&VirtualPath::root()).unwrap(), "partners/alice/");
         let whole = Keys::new("");
@@ -113,7 +116,10 @@ mod tests {
         assert_eq!(keys.file(&bad), Err(FsError::InvalidName));
         assert_eq!(keys.file(&path("/a\tb")), Err(FsError::InvalidName));
         assert_eq!(keys.file(&path("/..\\x")), Err(FsError::InvalidName));
-        assert_eq!(keys.file(&path("/.ftps-upload.x")), Err(FsError::InvalidName));
+        assert_eq!(
+            keys.file(&path("/.ftps-upload.x")),
+            Err(FsError::InvalidName)
+        );
         let long = vec!["n".repeat(200); 6].join("/");
         assert_eq!(keys.file(&path(&long)), Err(FsError::InvalidName));
         assert_eq!(keys.file(&path("/é ü")).unwrap(), "p/é ü");

@@ -5,8 +5,8 @@
 //! size streams with the memory of one page: when the client reads slowly,
 //! the next page is not fetched.
 
-use futures_util::TryStreamExt;
 use ftps_proto::entry::Entry;
+use futures_util::TryStreamExt;
 use opendal::Operator;
 
 use super::error::from_opendal;

@@ -34,9 +34,9 @@ pub mod reclaim;
 pub mod store;
 mod upload;
 
-use futures_util::TryStreamExt;
 use ftps_proto::entry::{Entry, EntryKind};
 use ftps_proto::path::VirtualPath;
+use futures_util::TryStreamExt;
 use opendal::Operator;
 
 use self::error::{from_opendal, is_not_found};
@@ -83,7 +83,8 @@ enum Found {
 }
 
 fn name_of(path: &VirtualPath) -> Vec<u8> {
-    path.file_name().map_or_else(|| b"/".to_vec(), <[u8]>::to_vec)
+    path.file_name()
+        .map_or_else(|| b"/".to_vec(), <[u8]>::to_vec)
 }
 
 /// A directory entry (no time: a prefix has none).

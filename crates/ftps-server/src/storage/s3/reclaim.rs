@@ -236,7 +236,11 @@ impl MultipartApi {
             let body = self.send(self.http.get(url)).await?;
             let page = parse_list(&body)?;
             all.extend(page.uploads);
-            match (page.is_truncated, page.next_key_marker, page.next_upload_id_marker) {
+            match (
+                page.is_truncated,
+                page.next_key_marker,
+                page.next_upload_id_marker,
+            ) {
                 (true, Some(key), Some(id)) => markers = Some((key, id)),
                 _ => return Ok(all),
             }
@@ -263,14 +267,20 @@ impl MultipartApi {
         if status.is_success() {
             Ok(body)
         } else {
-            Err(format!("{status}: {}", body.chars().take(300).collect::<String>()))
+            Err(format!(
+                "{status}: {}",
+                body.chars().take(300).collect::<String>()
+            ))
         }
     }
 }
 
 /// Seconds since the epoch of an RFC 3339 time.
 fn unix_secs(rfc3339: &str) -> Option<i64> {
-    rfc3339.parse::<jiff::Timestamp>().ok().map(|t| t.as_second())
+    rfc3339
+        .parse::<jiff::Timestamp>()
+        .ok()
+        .map(|t| t.as_second())
 }
 
 /// Write this node's heartbeat in `bucket` (the keys it is uploading to)
@@ -292,7 +302,11 @@ pub async fn write_heartbeat(
 
 /// The keys live nodes (heartbeat at most `live_secs` old at `now`) are
 /// uploading to in this bucket.
-async fn protected_keys(op: &Operator, now: i64, live_secs: i64) -> Result<HashSet<String>, opendal::Error> {
+async fn protected_keys(
+    op: &Operator,
+    now: i64,
+    live_secs: i64,
+) -> Result<HashSet<String>, opendal::Error> {
     let mut keys = HashSet::new();
     let mut lister = op.lister(HEARTBEAT_PREFIX).await?;
     while let Some(entry) = lister.try_next().await? {
@@ -350,7 +364,9 @@ pub async fn reclaim_bucket(
                 tracing::info!(bucket, key = %upload.key, initiated = %upload.initiated, "aborted an abandoned multipart upload");
                 aborted += 1;
             }
-            Err(e) => tracing::warn!(bucket, key = %upload.key, error = %e, "cannot abort an abandoned multipart upload"),
+            Err(e) => {
+                tracing::warn!(bucket, key = %upload.key, error = %e, "cannot abort an abandoned multipart upload")
+            }
         }
     }
     Ok(aborted)
@@ -407,7 +423,8 @@ mod tests {
         assert_eq!(page.uploads[1].key, "k2");
         assert!(page.is_truncated);
         assert_eq!(page.next_upload_id_marker.as_deref(), Some("u2"));
-        let empty = parse_list("<ListMultipartUploadsResult></ListMultipartUploadsResult>").unwrap();
+        let empty =
+            parse_list("<ListMultipartUploadsResult></ListMultipartUploadsResult>").unwrap();
         assert!(empty.uploads.is_empty() && !empty.is_truncated);
     }
 }

@@ -112,7 +112,9 @@ impl S3Stores {
         let abandoned = self.section.abandoned_upload_secs;
         match reclaim::reclaim_bucket(op, &api, &self.uploads, bucket, abandoned).await {
             Ok(n) => tracing::debug!(bucket, aborted = n, "reclaimed abandoned multipart uploads"),
-            Err(e) => tracing::warn!(bucket, error = %e, "cannot reclaim abandoned multipart uploads"),
+            Err(e) => {
+                tracing::warn!(bucket, error = %e, "cannot reclaim abandoned multipart uploads")
+            }
         }
     }
 
@@ -200,6 +202,10 @@ fn build_operator(
     let timeout = Duration::from_secs(s.timeout_secs);
     Ok(Operator::new(builder)?
         .with_context(context)
-        .layer(TimeoutLayer::new().with_timeout(timeout).with_io_timeout(timeout))
+        .layer(
+            TimeoutLayer::new()
+                .with_timeout(timeout)
+                .with_io_timeout(timeout),
+        )
         .layer(RetryLayer::new().with_max_times(RETRIES).with_jitter()))
 }

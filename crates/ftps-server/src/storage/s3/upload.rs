@@ -61,7 +61,10 @@ pub(super) struct S3Upload {
 
 /// Check `mode` against the existing object and open the writer.
 pub(super) async fn start(target: Target<'_>, mode: WriteMode) -> Result<S3Upload, FsError> {
-    let existing_len = target.existing.as_ref().map(opendal::Metadata::content_length);
+    let existing_len = target
+        .existing
+        .as_ref()
+        .map(opendal::Metadata::content_length);
     let etag = target
         .existing
         .as_ref()
