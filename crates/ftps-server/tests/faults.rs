@@ -978,7 +978,7 @@ async fn disk_full_upload_over_an_existing_file() {
                 if r.code != 552 && r.code != 451 {
                     return Err(format!("expected 552 (or 451), got {} {:?}", r.code, r.text()));
                 }
-                settled(&server.store, "big.bin", &old).await?;
+                settled(&Store::Local(mnt.clone()), "big.bin", &old).await?;
                 expect_code(&mut c, b"NOOP", 200).await?;
                 Ok(())
             }
