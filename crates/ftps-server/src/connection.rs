@@ -19,7 +19,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use ftps_proto::command::Command;
 use ftps_proto::line::{LineError, LineReader};
 use ftps_proto::session::{
     Action, DataEndpoint, DataProtection, FsError, FsRequest, FsResponse, LoginGrant, LoginMethod,
@@ -96,10 +95,16 @@ pub(crate) async fn serve(shared: Arc<Shared>, tcp: TcpStream, listener: Listene
     } else {
         ControlStream::Plain(tcp)
     };
+    // The listener's own setting applies before login and to users who
+    // do not set it themselves.
+    let mut policy = shared.policy;
+    if let Some(accept) = listener.accept_upload_without_close_notify {
+        policy.accept_upload_without_close_notify = accept;
+    }
     let mut session = ServerSession::new(
         SessionConfig {
             implicit,
-            policy: shared.policy,
+            policy,
             anonymous: shared.anonymous,
             peer,
             local,
@@ -129,6 +134,7 @@ pub(crate) async fn serve(shared: Arc<Shared>, tcp: TcpStream, listener: Listene
         prot_private: Arc::new(AtomicBool::new(prot_private)),
         early_tls_seen: Arc::new(AtomicBool::new(false)),
         transfer: None,
+        listener,
     };
     debug!(%peer, implicit, client_certificates = %listener.client_certificates, "control connection opened");
     connection.run().await;
@@ -162,6 +168,7 @@ struct Connection {
     /// command (see [`crate::passive`]).
     early_tls_seen: Arc<AtomicBool>,
     transfer: Option<ActiveTransfer>,
+    listener: ListenerKind,
 }
 
 fn now_unix() -> i64 {
@@ -194,7 +201,7 @@ async fn next_event(transfer: &mut Option<ActiveTransfer>) -> Option<TransferEve
 impl Connection {
     async fn run(&mut self) {
         let mut buf = vec![0u8; 4096];
-        let mut shutting_down = false;
+        let (mut shutting_down, mut stopped) = (false, false);
         loop {
             if let Flow::Close = self.execute_actions().await {
                 break;
@@ -211,13 +218,17 @@ impl Connection {
             let deadline = self.session.poll_timeout();
             tokio::select! {
                 biased;
+                // A running transfer may finish within the grace period,
+                // then its reply and 421; when the grace period ends it is
+                // stopped and still answered.
                 _ = self.shared.shutdown.cancelled(), if !shutting_down => {
                     shutting_down = true;
-                    if self.transfer.is_some() {
-                        // Let the transfer finish, then say goodbye (RFC 959 QUIT).
-                        self.session.handle_command(Command::Quit, now());
-                    } else {
-                        self.session.handle_shutdown();
+                    self.session.handle_shutdown();
+                }
+                _ = self.shared.stop_now.cancelled(), if shutting_down && !stopped && self.transfer.is_some() => {
+                    stopped = true;
+                    if let Some(t) = &self.transfer {
+                        t.cancel.cancel();
                     }
                 }
                 event = next_event(&mut self.transfer) => self.handle_transfer_event(event),
@@ -280,6 +291,10 @@ impl Connection {
             Some(TransferEvent::Done(outcome)) => {
                 self.transfer = None;
                 self.session.handle_transfer_done(outcome, now());
+            }
+            Some(TransferEvent::Hashed(result)) => {
+                self.transfer = None;
+                self.session.handle_hash_done(result, now());
             }
             None => {
                 self.transfer = None;
@@ -350,6 +365,10 @@ impl Connection {
             }
             Action::StartTransfer(request) => {
                 self.start_transfer(request);
+                Flow::Continue
+            }
+            Action::StartHash(request) => {
+                self.start_hash(request);
                 Flow::Continue
             }
             Action::AbortTransfer => {
@@ -446,7 +465,10 @@ impl Connection {
             }
             CertCheck::Certificate(account) => match self.open_storage(&account) {
                 Some(grant) => UserCheck::Certificate(grant),
-                None => UserCheck::Refused,
+                None => {
+                    self.session.handle_account_unavailable();
+                    return;
+                }
             },
         };
         self.session.handle_user_check(answer);
@@ -458,7 +480,7 @@ impl Connection {
         match self.shared.open_storage(&account.storage) {
             Ok(fs) => {
                 self.storage = Some(fs);
-                Some(grant_for(account))
+                Some(grant_for(account, self.listener))
             }
             Err(error) => {
                 error!(user = %account.name, storage = %account.storage, %error, "cannot open the user's storage");
@@ -489,6 +511,14 @@ impl Connection {
     }
 
     async fn authenticate(&mut self, user: Vec<u8>, password: Vec<u8>) {
+        // A ban holds for sessions opened before it (RFC 2577 §5): no
+        // password is checked for a banned address.
+        let ip = self.peer.ip().to_canonical();
+        if self.shared.bans.is_banned(ip, std::time::Instant::now()) {
+            warn!(peer = %self.peer, "PASS from a banned address: closing");
+            self.session.handle_address_banned();
+            return;
+        }
         let shared = Arc::clone(&self.shared);
         let name = String::from_utf8(user).ok();
         let shown = name.clone().unwrap_or_else(|| "<non-UTF-8>".into());
@@ -540,8 +570,10 @@ impl Connection {
             tokio::time::sleep(crate::bans::failure_delay(base, failures)).await;
             return;
         };
-        let grant = self.open_storage(&account);
-        self.session.handle_auth_result(grant);
+        match self.open_storage(&account) {
+            Some(grant) => self.session.handle_auth_result(Some(grant)),
+            None => self.session.handle_account_unavailable(),
+        }
     }
 
     async fn open_passive(&mut self, kind: PassiveKind) {
@@ -563,15 +595,14 @@ impl Connection {
                             None => true,
                         };
                         EarlyTls {
-                            tls: self
-                                .tls
-                                .for_data(crate::tls::Direction::Send, require_reuse),
+                            tls: self.tls.for_data(require_reuse),
                             private: Arc::clone(&self.prot_private),
                             handshake_timeout: server.tls_handshake_timeout(),
                             started_before: Arc::clone(&self.early_tls_seen),
                         }
                     });
-                self.passive = Some(PassivePort::spawn(listener, self.peer.ip(), early));
+                let unused = server.data_connect_timeout();
+                self.passive = Some(PassivePort::spawn(listener, self.peer.ip(), early, unused));
                 self.session
                     .handle_passive_opened(Some(SocketAddr::new(announce, port)));
             }
@@ -580,6 +611,30 @@ impl Connection {
                 self.session.handle_passive_opened(None);
             }
         }
+    }
+
+    /// HASH: computed in a task of its own, ABOR and STAT answered meanwhile.
+    fn start_hash(&mut self, request: ftps_proto::session::HashRequest) {
+        let Some(storage) = self.storage.clone() else {
+            let failure = ftps_proto::session::HashFailure::Fs(FsError::PermissionDenied);
+            self.session.handle_hash_done(Err(failure), now());
+            return;
+        };
+        let cancel = CancellationToken::new();
+        let progress = Arc::new(AtomicU64::new(0));
+        let limit = self.shared.config.server.hash_max_bytes;
+        let events = crate::hashing::spawn(
+            storage,
+            request,
+            limit,
+            cancel.clone(),
+            Arc::clone(&progress),
+        );
+        self.transfer = Some(ActiveTransfer {
+            events,
+            cancel,
+            progress,
+        });
     }
 
     fn start_transfer(&mut self, request: TransferRequest) {
@@ -598,13 +653,9 @@ impl Connection {
             DataEndpoint::Active(_) => None,
         };
         let server = &self.shared.config.server;
-        let direction = match request.kind {
-            ftps_proto::session::TransferKind::Store { .. } => crate::tls::Direction::Receive,
-            _ => crate::tls::Direction::Send,
-        };
         let context = TransferContext {
             storage,
-            tls: self.tls.for_data(direction, request.require_session_reuse),
+            tls: self.tls.for_data(request.require_session_reuse),
             control_cert: self.client_cert.as_ref().map(|(der, _)| der.clone()),
             passive,
             peer_ip: self.peer.ip(),
@@ -612,6 +663,7 @@ impl Connection {
             data_connect_timeout: server.data_connect_timeout(),
             handshake_timeout: server.tls_handshake_timeout(),
             stall_timeout: server.transfer_stall_timeout(),
+            accept_upload_without_close_notify: request.accept_upload_without_close_notify,
             now_unix: now_unix(),
             events: events_tx,
             cancel: cancel.clone(),
@@ -666,12 +718,20 @@ async fn await_close_notify(tcp: &mut TcpStream, conn: &mut rustls::ServerConnec
     }
 }
 
-/// What a successful login grants, from the account.
-fn grant_for(account: &Account) -> LoginGrant {
+/// What a successful login grants, from the account and the listener it
+/// came in on (whose own setting holds where the user sets nothing).
+fn grant_for(account: &Account, listener: ListenerKind) -> LoginGrant {
+    let mut policy = account.policy;
+    if let (None, Some(accept)) = (
+        account.policy_override.accept_upload_without_close_notify,
+        listener.accept_upload_without_close_notify,
+    ) {
+        policy.accept_upload_without_close_notify = accept;
+    }
     LoginGrant {
         name: account.name.clone(),
         write: account.write && !account.anonymous,
-        policy: account.policy,
+        policy,
         anonymous: account.anonymous,
     }
 }
@@ -715,6 +775,10 @@ async fn fs_request(storage: &dyn Storage, request: FsRequest) -> FsResponse {
         FsRequest::Rename { from, to } => {
             storage.rename(&from, &to).await.map(|()| FsResponse::Done)
         }
+        FsRequest::SetModified { path, modified } => storage
+            .set_modified(&path, modified)
+            .await
+            .map(|()| FsResponse::Done),
     };
     result.unwrap_or_else(FsResponse::Failed)
 }

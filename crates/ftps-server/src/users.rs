@@ -176,6 +176,9 @@ pub struct Account {
     /// The effective TLS policy: the global `[policy]` with the user's overrides applied.
     /// For anonymous users `require_tls` and `require_prot_p` follow `anonymous.tls`.
     pub policy: Policy,
+    /// The user's own `policy` table (what it sets, unmerged): a listener's
+    /// setting applies only where the user sets nothing.
+    pub policy_override: ftps_proto::policy::PolicyOverride,
     /// Whether this is the anonymous account.
     pub anonymous: bool,
     /// `anonymous.tls` for the anonymous account; `None` for other users. With
@@ -232,6 +235,7 @@ impl UserDb {
                         storage,
                         write: u.write,
                         policy: cfg.policy.with(&u.policy),
+                        policy_override: u.policy,
                         anonymous: false,
                         anonymous_tls: None,
                         auth: u.auth,
@@ -250,6 +254,7 @@ impl UserDb {
                     storage: UserStorage::Local(root.clone()),
                     write: false,
                     policy: anonymous_policy(&cfg.policy, anon.tls),
+                    policy_override: Default::default(),
                     anonymous: true,
                     anonymous_tls: Some(anon.tls),
                     auth: crate::config::AuthMethod::Password,

@@ -248,6 +248,7 @@ fn start_listeners(
             .map(|mode| ListenerConfig {
                 address: "127.0.0.1:0".parse().unwrap(),
                 client_certificates: *mode,
+                accept_upload_without_close_notify: None,
             })
             .collect()
     };

@@ -368,7 +368,8 @@ async fn s3_abandoned_multipart_uploads_are_reclaimed_but_never_a_live_nodes() {
     let node = |name: &'static str| {
         move |cfg: &mut ftps_server::config::Config| {
             cfg.s3.node_id = Some(name.into());
-            cfg.s3.abandoned_upload_secs = 4;
+            cfg.server.transfer_stall_timeout_secs = 3;
+            cfg.server.abandoned_upload_secs = 4;
         }
     };
     // An upload nobody owns: started by another client, never completed.

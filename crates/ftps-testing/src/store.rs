@@ -95,7 +95,7 @@ fn s3_operator(endpoint: &str) -> opendal::Operator {
         secret_access_key: Some(SECRET_KEY.to_owned()),
         ..Default::default()
     };
-    ftps_server::storage::s3::S3Stores::new(&section, &[])
+    ftps_server::storage::s3::S3Stores::new(&section, &[], 600)
         .operator(BUCKET)
         .unwrap()
 }

@@ -3,6 +3,7 @@
 //! `put`, `rm`, `mkdir`, `rmdir`, `mv`, `mirror` and `quote` are the client.
 
 mod client;
+mod logging;
 mod serve;
 
 use std::path::PathBuf;

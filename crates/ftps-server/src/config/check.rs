@@ -48,13 +48,8 @@ impl Config {
                 ),
             );
         }
-        for (key, value) in [
-            ("s3.timeout_secs", s3.timeout_secs),
-            ("s3.abandoned_upload_secs", s3.abandoned_upload_secs),
-        ] {
-            if value == 0 {
-                return invalid(key, "must be at least 1");
-            }
+        if s3.timeout_secs == 0 {
+            return invalid("s3.timeout_secs", "must be at least 1");
         }
         if let Some(bucket) = &s3.bucket {
             if !is_valid_bucket_name(bucket) {
@@ -150,6 +145,12 @@ impl Config {
             if value == 0 {
                 return invalid(key, "must be at least 1 (a timeout of 0 would disable it)");
             }
+        }
+        if s.abandoned_upload_secs <= s.transfer_stall_timeout_secs {
+            return invalid(
+                "server.abandoned_upload_secs",
+                "must be longer than server.transfer_stall_timeout_secs (a live upload writes at least that often)",
+            );
         }
         if s.banner.len() > MAX_BANNER_BYTES {
             return invalid(

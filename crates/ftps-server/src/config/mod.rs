@@ -58,9 +58,8 @@ pub use server::{
 };
 pub use storage::{
     is_valid_bucket_name, Backend, S3Location, S3Section, StorageSection, UserStorage,
-    DEFAULT_S3_ABANDONED_UPLOAD_SECS, DEFAULT_S3_CONCURRENT_PARTS, DEFAULT_S3_PART_SIZE_MIB,
-    DEFAULT_S3_REGION, DEFAULT_S3_TIMEOUT_SECS, MAX_S3_CONCURRENT_PARTS, MAX_S3_PART_SIZE_MIB,
-    MIN_S3_PART_SIZE_MIB,
+    DEFAULT_S3_CONCURRENT_PARTS, DEFAULT_S3_PART_SIZE_MIB, DEFAULT_S3_REGION,
+    DEFAULT_S3_TIMEOUT_SECS, MAX_S3_CONCURRENT_PARTS, MAX_S3_PART_SIZE_MIB, MIN_S3_PART_SIZE_MIB,
 };
 pub use tls::{
     cipher_suite_name, find_cipher_suite, ClientCertificates, SniCertificate, TlsSection,

@@ -26,8 +26,6 @@ pub const MAX_S3_PART_SIZE_MIB: usize = 512;
 pub const DEFAULT_S3_CONCURRENT_PARTS: usize = 4;
 /// Largest accepted `concurrent_parts`.
 pub const MAX_S3_CONCURRENT_PARTS: usize = 32;
-/// Default age after which a multipart upload nobody owns any more is aborted.
-pub const DEFAULT_S3_ABANDONED_UPLOAD_SECS: u64 = 86_400;
 /// Default bound on one request to the store (connect, headers and body
 /// chunk), in seconds.
 pub const DEFAULT_S3_TIMEOUT_SECS: u64 = 60;
@@ -83,12 +81,10 @@ pub struct S3Section {
     /// Bound on one request to the store, in seconds. Default 60.
     pub timeout_secs: u64,
     /// This node's name in the uploads it starts (so that another node never
-    /// aborts them); unset: the host name and the process id.
+    /// aborts them); unset: the host name and the process id. A multipart
+    /// upload older than `server.abandoned_upload_secs` that no live node is
+    /// writing is aborted.
     pub node_id: Option<String>,
-    /// A multipart upload older than this, and not in progress on a live
-    /// node, is aborted when this node starts and then every hour. Default
-    /// 86400 (one day).
-    pub abandoned_upload_secs: u64,
 }
 
 impl Default for S3Section {
@@ -105,7 +101,6 @@ impl Default for S3Section {
             concurrent_parts: DEFAULT_S3_CONCURRENT_PARTS,
             timeout_secs: DEFAULT_S3_TIMEOUT_SECS,
             node_id: None,
-            abandoned_upload_secs: DEFAULT_S3_ABANDONED_UPLOAD_SECS,
         }
     }
 }

@@ -203,6 +203,7 @@ client_ca = "ca.pem"
             ListenerConfig {
                 address: addr("127.0.0.1:2122"),
                 client_certificates: Some(ClientCertificates::Required),
+                accept_upload_without_close_notify: None,
             },
         ]
     );

@@ -35,6 +35,7 @@ pub(super) fn is_condition(e: &opendal::Error) -> bool {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

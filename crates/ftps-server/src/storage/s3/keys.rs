@@ -88,6 +88,7 @@ pub(super) fn child_name<'k>(dir_key: &str, key: &'k str) -> Option<&'k str> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -15,7 +15,7 @@
 //! * At start and then every [`RECLAIM_EVERY_SECS`], a node lists the
 //!   bucket's multipart uploads (`ListMultipartUploads`) and aborts
 //!   (`AbortMultipartUpload`) one only when it was initiated longer than
-//!   `[s3] abandoned_upload_secs` ago **and** no live node lists its key — a
+//!   `server.abandoned_upload_secs` ago **and** no live node lists its key — a
 //!   node is live while its heartbeat is younger than
 //!   [`LIVE_HEARTBEATS`] intervals. Ages are measured on the store's clock
 //!   (the `Last-Modified` of this node's fresh heartbeat), never this
@@ -373,6 +373,7 @@ pub async fn reclaim_bucket(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -28,6 +28,8 @@ const RETRIES: usize = 2;
 #[derive(Debug)]
 pub struct S3Stores {
     section: S3Section,
+    /// `server.abandoned_upload_secs`.
+    abandoned_upload_secs: u64,
     uploads: Arc<NodeUploads>,
     operators: Mutex<HashMap<String, Operator>>,
     /// The HTTP client of every operator (its own connection pool).
@@ -37,10 +39,11 @@ pub struct S3Stores {
 impl S3Stores {
     /// The store of `section`, with the buckets the configuration names
     /// (no request is made yet).
-    pub fn new(section: &S3Section, buckets: &[String]) -> S3Stores {
+    pub fn new(section: &S3Section, buckets: &[String], abandoned_upload_secs: u64) -> S3Stores {
         let node_id = section.node_id.clone().unwrap_or_else(default_node_id);
         let stores = S3Stores {
             section: section.clone(),
+            abandoned_upload_secs,
             uploads: NodeUploads::new(node_id),
             operators: Mutex::new(HashMap::new()),
             http: reqwest::Client::new(),
@@ -70,7 +73,7 @@ impl S3Stores {
     /// abandoned multipart uploads at start and every
     /// [`reclaim::RECLAIM_EVERY_SECS`].
     pub async fn maintain(&self, stop: tokio_util::sync::CancellationToken) {
-        let abandoned = self.section.abandoned_upload_secs;
+        let abandoned = self.abandoned_upload_secs;
         let mut tick = tokio::time::interval(reclaim::heartbeat(abandoned));
         let reclaim_every = Duration::from_secs(reclaim::RECLAIM_EVERY_SECS);
         let mut last_reclaim: HashMap<String, tokio::time::Instant> = HashMap::new();
@@ -109,7 +112,7 @@ impl S3Stores {
                 return;
             }
         };
-        let abandoned = self.section.abandoned_upload_secs;
+        let abandoned = self.abandoned_upload_secs;
         match reclaim::reclaim_bucket(op, &api, &self.uploads, bucket, abandoned).await {
             Ok(n) => tracing::debug!(bucket, aborted = n, "reclaimed abandoned multipart uploads"),
             Err(e) => {
