@@ -247,6 +247,15 @@ async fn s3_wrong_credentials_fail_each_command_cleanly() {
     .await;
 }
 
+/// A few bytes of an upload now and then, so that it never stalls.
+async fn trickle(tls: &mut client::TlsData, sent: &mut Vec<u8>) {
+    let piece = random_bytes(16 << 10);
+    sent.extend_from_slice(&piece);
+    tls.write_all(&piece).await.unwrap();
+    tls.flush().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+}
+
 /// Send `len` bytes of STOR `name`, stopping the store once `stop_after`
 /// bytes are out; returns the final reply's code.
 async fn stor_while_the_store_stops(
@@ -368,8 +377,8 @@ async fn s3_abandoned_multipart_uploads_are_reclaimed_but_never_a_live_nodes() {
     let node = |name: &'static str| {
         move |cfg: &mut ftps_server::config::Config| {
             cfg.s3.node_id = Some(name.into());
-            cfg.server.transfer_stall_timeout_secs = 3;
-            cfg.server.abandoned_upload_secs = 4;
+            cfg.server.transfer_stall_timeout_secs = 5;
+            cfg.server.abandoned_upload_secs = 6;
         }
     };
     // An upload nobody owns: started by another client, never completed.
@@ -387,42 +396,50 @@ async fn s3_abandoned_multipart_uploads_are_reclaimed_but_never_a_live_nodes() {
         c.expect_reply(150).await;
         let tcp = client::tcp_connect(addr).await;
         let mut tls = client::data_tls(tcp, &c.config()).await.unwrap();
-        let data = random_bytes(12 * MIB);
-        tls.write_all(&data[..10 * MIB]).await.unwrap();
+        // Past two parts: OpenDAL creates the multipart upload with the second.
+        let data = random_bytes(20 * MIB);
+        tls.write_all(&data).await.unwrap();
         tls.flush().await.unwrap();
         let Store::S3 { prefix, .. } = &server_b.store else {
             unreachable!()
         };
         let live_key = format!("{prefix}live.bin");
         let pending = |key: &str| weed.multipart_uploads(BUCKET, "").contains(&key.to_owned());
+        let mut sent = data.clone();
         let started = std::time::Instant::now();
         while !pending(&live_key) && started.elapsed() < Duration::from_secs(30) {
-            tokio::time::sleep(Duration::from_millis(200)).await;
+            trickle(&mut tls, &mut sent).await;
         }
         c.check(
             pending(&live_key),
             "node B's multipart upload is in progress",
         );
-        // Both uploads are now older than the threshold.
-        tokio::time::sleep(Duration::from_secs(6)).await;
+        // Both uploads become older than the threshold.
+        let started = std::time::Instant::now();
+        while started.elapsed() < Duration::from_secs(8) {
+            trickle(&mut tls, &mut sent).await;
+        }
         // Node A starts and reclaims: the orphan goes, B's upload stays.
         let server_a = server_on(&weed.endpoint, node("node-a"));
         let started = std::time::Instant::now();
         while pending("orphan.bin") && started.elapsed() < Duration::from_secs(20) {
-            tokio::time::sleep(Duration::from_millis(200)).await;
+            trickle(&mut tls, &mut sent).await;
         }
-        c.check(!pending("orphan.bin"), "the abandoned upload was aborted");
+        let now = weed.multipart_uploads(BUCKET, "");
         c.check(
-            pending(&live_key),
-            "node B's upload in progress was not touched",
+            !now.contains(&"orphan.bin".to_owned()),
+            "the abandoned upload was aborted",
+        );
+        c.check(
+            now.contains(&live_key),
+            &format!("node B's upload in progress was not touched: {now:?}"),
         );
         // B completes its upload: the object is whole.
-        tls.write_all(&data[10 * MIB..]).await.unwrap();
         tls.shutdown().await.unwrap();
         let _ = client::read_all(&mut tls).await;
         c.expect_reply(226).await;
         c.check(
-            server_b.store.read("live.bin").as_deref() == Some(&data[..]),
+            server_b.store.read("live.bin").as_deref() == Some(&sent[..]),
             "node B's object is whole",
         );
         drop(server_a);

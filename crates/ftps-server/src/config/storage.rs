@@ -76,7 +76,7 @@ pub struct S3Section {
     pub part_size_mib: usize,
     /// Parts of one upload (ranges of one download) in flight at once.
     /// Default 4. Memory per transfer is about `part_size_mib ×
-    /// (concurrent_parts + 1)`.
+    /// (concurrent_parts + 2)` per upload.
     pub concurrent_parts: usize,
     /// Bound on one request to the store, in seconds. Default 60.
     pub timeout_secs: u64,

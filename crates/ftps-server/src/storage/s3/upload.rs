@@ -17,8 +17,10 @@
 //! * `STOU` commits with `If-None-Match: *`: an object that appeared
 //!   meanwhile is never replaced.
 //!
-//! Memory per upload: the part being filled plus the parts in flight, about
-//! `part_size_mib × (concurrent_parts + 1)` (8 MiB × 5 = 40 MiB by default).
+//! Memory per upload: the part being filled, the part OpenDAL holds back
+//! (it creates the multipart upload only with a second part, so a file of
+//! one part is a single `PutObject`) and the parts in flight: about
+//! `part_size_mib × (concurrent_parts + 2)` (8 MiB × 6 = 48 MiB by default).
 //! Each multipart upload carries this node's identity in its metadata and is
 //! registered in [`NodeUploads`] while it runs, so the reclaimer of this node
 //! never aborts it.
