@@ -29,7 +29,7 @@ pub(crate) enum Refused {
     Address(String),
     /// The user has as many sessions as allowed.
     TooManySessions(usize),
-    /// The root cannot be opened.
+    /// The storage (a local root, a place in the object store) cannot be opened.
     Root(FsError),
 }
 
@@ -52,7 +52,9 @@ pub(crate) fn bind_user(
         .user_sessions
         .try_add(&account.name, account.max_sessions)
         .ok_or(Refused::TooManySessions(account.max_sessions))?;
-    let root = shared.open_root(&account.root).map_err(Refused::Root)?;
+    let root = shared
+        .open_storage(&account.storage)
+        .map_err(Refused::Root)?;
     let mut storage: Arc<dyn Storage> = Arc::new(TimedStorage::new(root, Arc::clone(metrics)));
     let limiters = &shared.user_limiters;
     let throttle = Throttle {

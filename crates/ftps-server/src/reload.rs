@@ -23,8 +23,9 @@ use crate::users::UserDb;
 use crate::ServerError;
 
 /// The keys a reload cannot change: listeners are bound, privileges
-/// dropped and the ban table and session cap sized once.
-pub const RESTART_KEYS: [&str; 8] = [
+/// dropped, the ban table and session cap sized and the object store's
+/// client made once.
+pub const RESTART_KEYS: [&str; 9] = [
     "server.listen",
     "server.implicit_listen",
     "server.max_sessions",
@@ -33,6 +34,7 @@ pub const RESTART_KEYS: [&str; 8] = [
     "server.ban_after_failures",
     "server.ban_window_secs",
     "server.ban_secs",
+    "s3",
 ];
 
 /// The keys of [`RESTART_KEYS`] whose value differs between `old` and `new`.
@@ -47,6 +49,7 @@ pub fn restart_keys_changed(old: &Config, new: &Config) -> Vec<&'static str> {
         o.ban_after_failures != n.ban_after_failures,
         o.ban_window_secs != n.ban_window_secs,
         o.ban_secs != n.ban_secs,
+        old.s3 != new.s3,
     ];
     RESTART_KEYS
         .iter()
@@ -213,4 +216,5 @@ fn keep_restart_keys(old: &Config, new: &mut Config) {
     n.ban_after_failures = o.ban_after_failures;
     n.ban_window_secs = o.ban_window_secs;
     n.ban_secs = o.ban_secs;
+    new.s3.clone_from(&old.s3);
 }

@@ -98,7 +98,7 @@ async fn reclaim_abandoned_uploads(shared: Arc<Shared>) {
         let config = &live.config;
         let unchanged_for = Duration::from_secs(config.server.abandoned_upload_secs);
         let mut roots: Vec<std::path::PathBuf> =
-            config.users.iter().map(|u| u.root.clone()).collect();
+            config.users.iter().filter_map(|u| u.root.clone()).collect();
         if let (true, Some(root)) = (config.anonymous.enabled, &config.anonymous.root) {
             roots.push(root.clone());
         }
@@ -132,7 +132,7 @@ fn report_unusable_roots(config: &Config) {
     let roots = config
         .users
         .iter()
-        .map(|u| (u.name.as_str(), &u.root))
+        .filter_map(|u| u.root.as_ref().map(|root| (u.name.as_str(), root)))
         .chain(
             config
                 .anonymous
@@ -196,6 +196,11 @@ impl Server {
         cert: CertifiedKey,
         usage: Arc<dyn UsageStore>,
     ) -> Result<Server, ServerError> {
+        let s3 = crate::storage::s3::S3Stores::new(
+            &config.s3,
+            &config.s3_buckets(),
+            config.server.abandoned_upload_secs,
+        );
         report_unusable_roots(&config);
         let sessions = Arc::new(Semaphore::new(config.server.max_sessions.max(1)));
         let bans = crate::bans::Bans::new(
@@ -212,6 +217,7 @@ impl Server {
                 stop_now: CancellationToken::new(),
                 bans,
                 roots: Mutex::new(HashMap::new()),
+                s3,
                 password_checks: Arc::new(Semaphore::new(
                     std::thread::available_parallelism().map_or(2, |n| n.get()),
                 )),
@@ -275,9 +281,15 @@ impl Server {
                 accept_loop(shared, listener.socket, kind, stop, tracker_inner).await;
             });
         }
+        let maintenance = {
+            let shared = Arc::clone(&self.shared);
+            let stop = self.shared.shutdown.clone();
+            tokio::spawn(async move { shared.s3.maintain(stop).await })
+        };
         tracker.spawn(reclaim_abandoned_uploads(Arc::clone(&self.shared)));
         shutdown.await;
         info!("shutting down: no new connections, 421 to idle sessions");
+        maintenance.abort();
         accept_stop.cancel();
         self.shared.shutdown.cancel();
         tracker.close();

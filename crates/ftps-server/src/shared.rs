@@ -21,11 +21,12 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 use crate::access::AddressRules;
-use crate::config::{ClientCertificates, Config};
+use crate::config::{ClientCertificates, Config, UserStorage};
 use crate::limits::{RateLimit, UserLimiters, UserSessions};
 use crate::ops::Ops;
 use crate::quota::Quotas;
 use crate::storage::local::LocalFs;
+use crate::storage::s3::S3Stores;
 use crate::storage::{FsError, Storage};
 use crate::tls::TlsSetup;
 use crate::users::UserDb;
@@ -59,6 +60,8 @@ pub(crate) struct Shared {
     /// Open user roots, shared by the sessions of the same root (one file
     /// descriptor per root rather than per session).
     pub(crate) roots: Mutex<HashMap<std::path::PathBuf, std::sync::Weak<LocalFs>>>,
+    /// The object store of `[s3]`, for users whose files live there.
+    pub(crate) s3: S3Stores,
     pub(crate) sessions: Arc<Semaphore>,
     pub(crate) per_ip: Mutex<HashMap<IpAddr, usize>>,
     /// Metrics, audit log and hooks.
@@ -74,6 +77,14 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
+    /// The storage of a user: a local root or a place in the object store.
+    pub(crate) fn open_storage(&self, storage: &UserStorage) -> Result<Arc<dyn Storage>, FsError> {
+        match storage {
+            UserStorage::Local(root) => self.open_root(root),
+            UserStorage::S3(location) => self.s3.open(location),
+        }
+    }
+
     /// The storage rooted at `root`: the handle another session already has
     /// open when it is still that directory, else a newly opened one.
     pub(crate) fn open_root(&self, root: &std::path::Path) -> Result<Arc<dyn Storage>, FsError> {

@@ -25,7 +25,7 @@ use rand::rngs::OsRng;
 use rand::Rng;
 use serde::Deserialize;
 
-use crate::config::{Config, UserSection, ANONYMOUS_NAMES};
+use crate::config::{Config, UserSection, UserStorage, ANONYMOUS_NAMES};
 
 /// Length of [`random_password`]'s result.
 pub const RANDOM_PASSWORD_LEN: usize = 20;
@@ -168,8 +168,9 @@ pub fn random_password() -> String {
 pub struct Account {
     /// The login name (`anonymous` for anonymous sessions).
     pub name: String,
-    /// The directory the user sees as `/` (as configured; may be relative).
-    pub root: PathBuf,
+    /// Where the user's files live: the directory the user sees as `/` (as
+    /// configured; may be relative) or a place in the object store.
+    pub storage: UserStorage,
     /// Whether the user may change files (always false for anonymous).
     pub write: bool,
     /// The effective TLS policy: the global `[policy]` with the user's overrides applied.
@@ -238,11 +239,13 @@ impl UserDb {
             .users
             .iter()
             .enumerate()
-            .map(|(i, u)| {
+            .filter_map(|(i, u)| {
+                // A user without storage (refused by validation) cannot log in.
+                let storage = u.storage(&cfg.storage)?;
                 let record = UserRecord {
                     account: Account {
                         name: u.name.clone(),
-                        root: u.root.clone(),
+                        storage,
                         write: u.write,
                         policy: cfg.policy.with(&u.policy),
                         policy_override: u.policy,
@@ -270,7 +273,7 @@ impl UserDb {
                     },
                     password_hash: Some(u.password_hash.clone()),
                 };
-                (u.name.clone(), record)
+                Some((u.name.clone(), record))
             })
             .collect();
         let anon = &cfg.anonymous;
@@ -278,7 +281,7 @@ impl UserDb {
             (Some(root), true) => Some(UserRecord {
                 account: Account {
                     name: ANONYMOUS_NAMES[0].to_owned(),
-                    root: root.clone(),
+                    storage: UserStorage::Local(root.clone()),
                     write: false,
                     policy: anonymous_policy(&cfg.policy, anon.tls),
                     policy_override: Default::default(),
@@ -482,7 +485,8 @@ impl ZeroConfigUser {
         UserSection {
             name: self.name.clone(),
             password_hash: self.password_hash.clone(),
-            root,
+            root: Some(root),
+            s3: None,
             write: true,
             ..Default::default()
         }
@@ -669,7 +673,10 @@ mod tests {
         assert_eq!(db.len(), 2);
         let alice = db.authenticate("alice", b"correct horse").unwrap();
         assert_eq!(alice.name, "alice");
-        assert_eq!(alice.root, PathBuf::from("/srv/alice"));
+        assert_eq!(
+            alice.storage,
+            UserStorage::Local(PathBuf::from("/srv/alice"))
+        );
         assert!(alice.write && !alice.anonymous && alice.anonymous_tls.is_none());
         assert!(db.authenticate("alice", b"wrong").is_none());
         assert!(
@@ -716,7 +723,7 @@ mod tests {
             let a = on.authenticate(name, b"me@example.org").unwrap();
             assert!(a.anonymous && !a.write, "{name}");
             assert_eq!(a.name, "anonymous");
-            assert_eq!(a.root, PathBuf::from("/srv/pub"));
+            assert_eq!(a.storage, UserStorage::Local(PathBuf::from("/srv/pub")));
             assert_eq!(a.anonymous_tls, Some(AnonymousTls::Refuse));
             assert!(!a.policy.require_tls && !a.policy.require_prot_p);
         }

@@ -123,7 +123,7 @@ async fn usage_is_measured_from_the_tree_after_a_restart() {
     std::fs::write(root.path().join("old"), random_bytes(700_000)).unwrap();
     let start = |root: std::path::PathBuf| {
         TestServer::start_with(move |c| {
-            c.users[0].root = root;
+            c.users[0].root = Some(root);
             c.users[0].quota_bytes = Some(1_000_000);
         })
     };

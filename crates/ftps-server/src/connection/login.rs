@@ -72,7 +72,7 @@ impl Connection {
                         warn!(peer = %self.peer, user = %account.name, %rule, "login refused by an access rule")
                     }
                     Refused::Root(error) => {
-                        error!(user = %account.name, root = %account.root.display(), %error, "cannot open the user's root")
+                        error!(user = %account.name, storage = %account.storage, %error, "cannot open the user's storage")
                     }
                     Refused::TooManySessions(_) => {}
                 }
@@ -86,8 +86,14 @@ impl Connection {
     pub(super) fn logged_in(&mut self, user: String, method: LoginMethod) {
         let tls = self.tls_version();
         let (anonymous, root) = match self.live.users.lookup(&user) {
-            Some(record) => (record.account.anonymous, record.account.root.clone()),
-            None => (false, Default::default()),
+            Some(record) => (
+                record.account.anonymous,
+                match &record.account.storage {
+                    crate::config::UserStorage::Local(root) => Some(root.clone()),
+                    _ => None,
+                },
+            ),
+            None => (false, None),
         };
         self.events
             .logged_in(&user, anonymous, root, self.tls_version_name());

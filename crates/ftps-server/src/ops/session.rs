@@ -67,17 +67,19 @@ impl SessionEvents {
         self.ops.as_deref().map(|ops| ops.metrics.as_ref())
     }
 
-    /// `user` logged in, over `tls` (the control connection's version).
+    /// `user` logged in, over `tls` (the control connection's version);
+    /// `root` is the user's directory on the local disk (none for the
+    /// object store).
     pub fn logged_in(
         &mut self,
         user: &str,
         anonymous: bool,
-        root: PathBuf,
+        root: Option<PathBuf>,
         tls: Option<&'static str>,
     ) {
         self.user = Some(user.to_owned());
         self.anonymous = anonymous;
-        self.root = Some(root);
+        self.root = root;
         if let Some((ops, mut event)) = self.event(EventKind::Login) {
             event.tls_version = tls;
             ops.emit(event);
