@@ -46,7 +46,7 @@ impl S3Stores {
             abandoned_upload_secs,
             uploads: NodeUploads::new(node_id),
             operators: Mutex::new(HashMap::new()),
-            http: reqwest::Client::new(),
+            http: http_client(),
         };
         for bucket in buckets {
             if let Err(e) = stores.operator(bucket) {
@@ -211,4 +211,22 @@ fn build_operator(
                 .with_io_timeout(timeout),
         )
         .layer(RetryLayer::new().with_max_times(RETRIES).with_jitter()))
+}
+
+/// Idle connections to the store kept per host, and for how long: enough
+/// for the next requests of busy sessions, bounded so a burst of transfers
+/// does not leave its connections (and descriptors) open for minutes.
+const IDLE_CONNECTIONS_PER_HOST: usize = 8;
+const IDLE_CONNECTION_SECS: u64 = 30;
+
+/// The HTTP client every operator shares (one connection pool per server).
+fn http_client() -> reqwest::Client {
+    let built = reqwest::Client::builder()
+        .pool_max_idle_per_host(IDLE_CONNECTIONS_PER_HOST)
+        .pool_idle_timeout(std::time::Duration::from_secs(IDLE_CONNECTION_SECS))
+        .build();
+    built.unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "object store HTTP client with default settings");
+        reqwest::Client::new()
+    })
 }
