@@ -14,7 +14,7 @@
 //! sleeps until `poll_timeout` and hands the wake-up to `handle_timeout`; it
 //! reads `login_failures` for the growing delay after a wrong password.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -33,7 +33,8 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
 
 use crate::identity::CertIdentity;
-use crate::passive::{EarlyTls, PassivePort};
+use crate::passive::{DataProxy, EarlyTls, PassivePort};
+use crate::proxy::ClientAddress;
 use crate::shared::{ListenerKind, Shared};
 use crate::storage::Storage;
 use crate::stream::ControlStream;
@@ -63,10 +64,19 @@ enum Flow {
 }
 
 /// Serve one accepted TCP connection until it ends.
-pub(crate) async fn serve(shared: Arc<Shared>, tcp: TcpStream, listener: ListenerKind) {
-    let (Ok(peer), Ok(local)) = (tcp.peer_addr(), tcp.local_addr()) else {
+///
+/// `client` is the real client (see [`crate::proxy`]): its address is the
+/// session's peer for every check and log line.
+pub(crate) async fn serve(
+    shared: Arc<Shared>,
+    tcp: TcpStream,
+    listener: ListenerKind,
+    client: ClientAddress,
+) {
+    let Ok(local) = tcp.local_addr() else {
         return;
     };
+    let peer = client.peer;
     let _ = tcp.set_nodelay(true);
     let implicit = listener.implicit;
     // The listener's client-certificate setting holds for the control
@@ -102,7 +112,8 @@ pub(crate) async fn serve(shared: Arc<Shared>, tcp: TcpStream, listener: Listene
             policy: shared.policy,
             anonymous: shared.anonymous,
             peer,
-            local,
+            // What the client connected to: decides whether PASV can answer.
+            local: client.balancer.unwrap_or(local),
             max_login_failures: shared.max_login_failures,
             banner: shared.config.server.banner.clone(),
             login_timeout: shared.config.server.login_timeout(),
@@ -123,6 +134,8 @@ pub(crate) async fn serve(shared: Arc<Shared>, tcp: TcpStream, listener: Listene
         tls,
         peer,
         local,
+        balancer: client.balancer.map(|a| a.ip()),
+        listener,
         storage: None,
         user: String::new(),
         passive: None,
@@ -130,7 +143,7 @@ pub(crate) async fn serve(shared: Arc<Shared>, tcp: TcpStream, listener: Listene
         early_tls_seen: Arc::new(AtomicBool::new(false)),
         transfer: None,
     };
-    debug!(%peer, implicit, client_certificates = %listener.client_certificates, "control connection opened");
+    debug!(%peer, implicit, client_certificates = %connection.listener.client_certificates, "control connection opened");
     connection.run().await;
     debug!(%peer, "control connection closed");
 }
@@ -152,7 +165,11 @@ struct Connection {
     session: ServerSession,
     tls: ConnectionTls,
     peer: SocketAddr,
+    /// This end of the TCP connection (the node's own address).
     local: SocketAddr,
+    /// The balancer's address the client connected to (PROXY protocol).
+    balancer: Option<IpAddr>,
+    listener: ListenerKind,
     storage: Option<Arc<dyn Storage>>,
     user: String,
     passive: Option<PassivePort>,
@@ -320,7 +337,7 @@ impl Connection {
                 Flow::Continue
             }
             Action::CheckUser { user } => {
-                self.check_user(user);
+                self.check_user(user).await;
                 Flow::Continue
             }
             Action::LoggedIn { grant, method } => {
@@ -432,10 +449,23 @@ impl Connection {
     }
 
     /// USER with a client certificate (RFC 4217 §12.2).
-    fn check_user(&mut self, user: Vec<u8>) {
+    async fn check_user(&mut self, user: Vec<u8>) {
         use ftps_proto::session::UserCheck;
         let check = match (String::from_utf8(user), &self.client_cert) {
-            (Ok(name), Some((_, identity))) => self.shared.users.check_certificate(&name, identity),
+            (Ok(name), Some((_, identity))) => {
+                let identity = identity.clone();
+                match self.shared.users.lookup(&name).await {
+                    Ok(record) => self
+                        .shared
+                        .users
+                        .check_certificate(record.as_ref(), &identity),
+                    Err(error) => {
+                        error!(peer = %self.peer, user = %name, %error, "cannot check the login");
+                        self.session.handle_auth_unavailable();
+                        return;
+                    }
+                }
+            }
             _ => CertCheck::Password,
         };
         let answer = match check {
@@ -493,38 +523,42 @@ impl Connection {
         let name = String::from_utf8(user).ok();
         let shown = name.clone().unwrap_or_else(|| "<non-UTF-8>".into());
         let identity = self.client_cert.as_ref().map(|(_, id)| id.clone());
-        let account: Option<Account> = match name {
-            Some(name) => {
-                match shared
-                    .users
-                    .authenticate_cached(&name, &password, identity.as_ref())
-                {
-                    Some(account) => Some(account),
-                    None => {
-                        // argon2 is CPU- and memory-heavy: at most one check per
-                        // core at a time, however many clients send PASS at once.
-                        let _slot = Arc::clone(&shared.password_checks).acquire_owned().await;
-                        tokio::task::spawn_blocking(move || {
-                            shared
-                                .users
-                                .authenticate_with(&name, &password, identity.as_ref())
-                        })
-                        .await
-                        .ok()
-                        .flatten()
-                    }
+        // Asked of the store at each login: a change holds from the next one.
+        let record = match &name {
+            Some(name) => match shared.users.lookup(name).await {
+                Ok(record) => record,
+                Err(error) => {
+                    error!(peer = %self.peer, user = %shown, %error, "cannot check the login");
+                    self.session.handle_auth_unavailable();
+                    return;
                 }
-            }
+            },
             None => None,
         };
+        let account =
+            match shared
+                .users
+                .verify_cached(record.as_ref(), &password, identity.as_ref())
+            {
+                Some(account) => Some(account),
+                None => {
+                    // argon2 is CPU- and memory-heavy: at most one check per
+                    // core at a time, however many clients send PASS at once.
+                    let _slot = Arc::clone(&shared.password_checks).acquire_owned().await;
+                    tokio::task::spawn_blocking(move || {
+                        shared
+                            .users
+                            .verify(record.as_ref(), &password, identity.as_ref())
+                    })
+                    .await
+                    .ok()
+                    .flatten()
+                }
+            };
         let Some(account) = account else {
             let tls = self.tls_version();
             let ip = self.peer.ip().to_canonical();
-            match self
-                .shared
-                .bans
-                .record_failure(ip, std::time::Instant::now())
-            {
+            match self.shared.bans.record_failure(ip).await {
                 crate::bans::Failure::Banned => {
                     warn!(peer = %self.peer, user = %shown, "too many failed logins: address banned")
                 }
@@ -546,40 +580,53 @@ impl Connection {
 
     async fn open_passive(&mut self, kind: PassiveKind) {
         let ip = self.local.ip().to_canonical();
-        let server = &self.shared.config.server;
-        match crate::passive::bind(ip, server.passive_ports.as_ref()).await {
-            Ok(listener) => {
-                let port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
-                let announce = match (kind, server.passive_address) {
-                    (PassiveKind::Pasv, Some(addr)) => addr,
-                    _ => ip,
-                };
-                // An early TLS start needs a data configuration: only made
-                // while PROT P is in force (see crate::passive).
-                let early =
-                    (self.session.data_protection() == DataProtection::Private).then(|| {
-                        let require_reuse = match self.session.user() {
-                            Some(grant) => grant.policy.require_session_reuse,
-                            None => true,
-                        };
-                        EarlyTls {
-                            tls: self
-                                .tls
-                                .for_data(crate::tls::Direction::Send, require_reuse),
-                            private: Arc::clone(&self.prot_private),
-                            handshake_timeout: server.tls_handshake_timeout(),
-                            started_before: Arc::clone(&self.early_tls_seen),
-                        }
-                    });
-                self.passive = Some(PassivePort::spawn(listener, self.peer.ip(), early));
-                self.session
-                    .handle_passive_opened(Some(SocketAddr::new(announce, port)));
-            }
+        let passive = Arc::clone(&self.listener.passive);
+        let listener = match crate::passive::bind(ip, passive.ports.as_ref()).await {
+            Ok(listener) => listener,
             Err(error) => {
                 warn!(peer = %self.peer, %error, "cannot open a passive port");
                 self.session.handle_passive_opened(None);
+                return;
             }
-        }
+        };
+        let port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
+        let announce = match kind {
+            PassiveKind::Pasv => {
+                match crate::passive::announced_address(&passive, self.balancer, ip).await {
+                    Ok(address) => address,
+                    Err(error) => {
+                        warn!(peer = %self.peer, %error, "cannot resolve server.passive_host");
+                        self.session.handle_passive_opened(None);
+                        return;
+                    }
+                }
+            }
+            PassiveKind::Epsv => ip,
+        };
+        let server = &self.shared.config.server;
+        // An early TLS start needs a data configuration: only made
+        // while PROT P is in force (see crate::passive).
+        let early = (self.session.data_protection() == DataProtection::Private).then(|| {
+            let require_reuse = match self.session.user() {
+                Some(grant) => grant.policy.require_session_reuse,
+                None => true,
+            };
+            EarlyTls {
+                tls: self
+                    .tls
+                    .for_data(crate::tls::Direction::Send, require_reuse),
+                private: Arc::clone(&self.prot_private),
+                handshake_timeout: server.tls_handshake_timeout(),
+                started_before: Arc::clone(&self.early_tls_seen),
+            }
+        });
+        let proxy = passive.proxy_protocol.then(|| DataProxy {
+            trusted: self.shared.config.proxy_protocol.trusted.clone(),
+            header_timeout: self.shared.config.proxy_protocol.header_timeout(),
+        });
+        self.passive = Some(PassivePort::spawn(listener, self.peer.ip(), early, proxy));
+        self.session
+            .handle_passive_opened(Some(SocketAddr::new(announce, port)));
     }
 
     fn start_transfer(&mut self, request: TransferRequest) {

@@ -6,6 +6,7 @@
 //! connections share ([`shared`]), one task per control connection
 //! ([`connection`]), data transfers ([`transfer`]), TLS policy and
 //! per-connection session stores ([`tls`]), passive ports ([`passive`]),
+//! the PROXY protocol of load balancers ([`proxy`]),
 //! storage back-ends behind one trait ([`storage`]), users and passwords
 //! ([`users`]), certificates ([`certs`]) and the TOML configuration
 //! ([`config`]).
@@ -14,10 +15,12 @@ pub mod bans;
 pub mod certs;
 pub mod config;
 mod connection;
+pub mod database;
 pub mod identity;
 pub mod login_cache;
 pub mod passive;
 pub mod privileges;
+pub mod proxy;
 pub mod server;
 mod shared;
 pub mod storage;
@@ -42,6 +45,9 @@ pub enum ServerError {
     /// TLS could not be configured.
     #[error(transparent)]
     Tls(#[from] tls::TlsSetupError),
+    /// The shared database's settings are unusable.
+    #[error(transparent)]
+    Database(users::StoreError),
     /// A listener could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {

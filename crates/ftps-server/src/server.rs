@@ -18,7 +18,8 @@ use tokio_util::task::TaskTracker;
 use tracing::{error, info, warn};
 
 use crate::certs::CertifiedKey;
-use crate::config::{self, ClientCertificates, Config};
+use crate::config::{self, ClientCertificates, Config, PassiveSettings};
+use crate::proxy::ClientAddress;
 use crate::shared::{ListenerKind, Shared};
 use crate::tls::TlsSetup;
 use crate::users::UserDb;
@@ -33,14 +34,19 @@ pub struct Listeners {
     pub implicit: Vec<BoundListener>,
 }
 
-/// One bound listener and the client-certificate setting of the connections
-/// it accepts (its own, or the global `tls.client_certificates`).
+/// One bound listener and the settings of the connections it accepts: the
+/// client-certificate setting (its own, or the global
+/// `tls.client_certificates`), the PROXY protocol and the passive settings.
 #[derive(Debug)]
 pub struct BoundListener {
     /// The listening socket.
     pub socket: TcpListener,
     /// Whether connections accepted here are asked for a client certificate.
     pub client_certificates: ClientCertificates,
+    /// Whether connections accepted here start with a PROXY protocol header.
+    pub proxy_protocol: bool,
+    /// The passive settings of the sessions accepted here.
+    pub passive: PassiveSettings,
 }
 
 impl Listeners {
@@ -76,6 +82,8 @@ async fn bind_all(
         bound.push(BoundListener {
             socket: bind_one(entry.address).await?,
             client_certificates: config.client_certificates_on(entry),
+            proxy_protocol: entry.proxy_protocol,
+            passive: config.passive_on(entry),
         });
     }
     Ok(bound)
@@ -118,16 +126,11 @@ impl Server {
             &config.tls.protocol_versions(),
             client_auth,
         )?;
-        let users = UserDb::from_config(&config);
+        let (users, bans) = accounts_and_bans(&config)?;
         let policy = config.policy;
         let anonymous = config.anonymous.enabled.then_some(config.anonymous.tls);
         let sessions = Arc::new(Semaphore::new(config.server.max_sessions.max(1)));
         let max_login_failures = config.server.max_login_failures.max(1);
-        let bans = crate::bans::Bans::new(
-            config.server.ban_after_failures,
-            Duration::from_secs(config.server.ban_window_secs),
-            Duration::from_secs(config.server.ban_secs),
-        );
         Ok(Server {
             shared: Arc::new(Shared {
                 config,
@@ -169,6 +172,8 @@ impl Server {
             let kind = ListenerKind {
                 implicit,
                 client_certificates: listener.client_certificates,
+                proxy_protocol: listener.proxy_protocol,
+                passive: Arc::new(listener.passive),
             };
             if !self.shared.tls.supports(kind.client_certificates) {
                 // Only when the listeners were bound from another configuration
@@ -200,6 +205,33 @@ impl Server {
             );
         }
     }
+}
+
+/// The accounts and the ban table: from the shared database when
+/// `[database]` is set, else `[[users]]` and an in-memory table.
+fn accounts_and_bans(
+    config: &Config,
+) -> Result<(UserDb, Arc<dyn crate::bans::BanStore>), ServerError> {
+    let (threshold, window, duration) = (
+        config.server.ban_after_failures,
+        Duration::from_secs(config.server.ban_window_secs),
+        Duration::from_secs(config.server.ban_secs),
+    );
+    if !config.database.enabled() {
+        return Ok((
+            UserDb::from_config(config),
+            Arc::new(crate::bans::Bans::new(threshold, window, duration)),
+        ));
+    }
+    let db = crate::database::Database::new(&config.database).map_err(ServerError::Database)?;
+    info!(database = %db.describe(), "users and bans in the shared database");
+    let store = Arc::new(crate::users::PostgresStore::new(db.clone()));
+    Ok((
+        UserDb::with_store(config, store),
+        Arc::new(crate::bans::PostgresBans::new(
+            db, threshold, window, duration,
+        )),
+    ))
 }
 
 /// Reloads certificates and keys from their files: new connections get the
@@ -298,7 +330,6 @@ async fn accept_loop(
     stop: CancellationToken,
     tracker: TaskTracker,
 ) {
-    let implicit = kind.implicit;
     let mut backoff = Duration::from_millis(10);
     loop {
         let accepted = tokio::select! {
@@ -318,30 +349,77 @@ async fn accept_loop(
                 continue;
             }
         };
-        let ip = peer.ip().to_canonical();
-        if shared.bans.is_banned(ip, std::time::Instant::now()) {
-            tracker.spawn(refuse(
-                tcp,
-                implicit,
-                "421 Too many failed logins from your address; try again later.\r\n",
-            ));
-            continue;
-        }
-        let Some(slot) = admit(&shared, ip) else {
-            warn!(%peer, "session limit reached: refusing connection");
-            tracker.spawn(refuse(
-                tcp,
-                implicit,
-                "421 Too many connections; try again later.\r\n",
-            ));
-            continue;
-        };
-        let shared = Arc::clone(&shared);
-        tracker.spawn(async move {
-            crate::connection::serve(shared, tcp, kind).await;
-            drop(slot);
+        tracker.spawn(admit_and_serve(
+            Arc::clone(&shared),
+            tcp,
+            peer,
+            kind.clone(),
+        ));
+    }
+}
+
+/// The real client of an accepted connection: the PROXY protocol header's
+/// source on a listener that expects one (only from a trusted balancer),
+/// else the TCP peer. `None`: refused.
+///
+/// Everything after this point — bans, the session caps, logs, the data
+/// connections' address check, and any rule on client addresses — sees the
+/// address returned here.
+async fn client_address(
+    shared: &Shared,
+    tcp: &mut TcpStream,
+    peer: SocketAddr,
+    kind: &ListenerKind,
+) -> Option<ClientAddress> {
+    if !kind.proxy_protocol {
+        return Some(ClientAddress {
+            peer,
+            balancer: None,
         });
     }
+    let proxy = &shared.config.proxy_protocol;
+    match crate::proxy::accept_header(tcp, peer, &proxy.trusted, proxy.header_timeout()).await {
+        Ok(client) => Some(client),
+        Err(error) => {
+            warn!(%peer, %error, "connection refused: PROXY protocol");
+            None
+        }
+    }
+}
+
+/// Find the real client, refuse it when banned or over a limit, else serve it.
+async fn admit_and_serve(
+    shared: Arc<Shared>,
+    mut tcp: TcpStream,
+    peer: SocketAddr,
+    kind: ListenerKind,
+) {
+    let implicit = kind.implicit;
+    let Some(client) = client_address(&shared, &mut tcp, peer, &kind).await else {
+        return;
+    };
+    let ip = client.peer.ip().to_canonical();
+    if shared.bans.is_banned(ip).await {
+        refuse(
+            tcp,
+            implicit,
+            "421 Too many failed logins from your address; try again later.\r\n",
+        )
+        .await;
+        return;
+    }
+    let Some(slot) = admit(&shared, ip) else {
+        warn!(peer = %client.peer, "session limit reached: refusing connection");
+        refuse(
+            tcp,
+            implicit,
+            "421 Too many connections; try again later.\r\n",
+        )
+        .await;
+        return;
+    };
+    crate::connection::serve(shared, tcp, kind, client).await;
+    drop(slot);
 }
 
 /// Over a limit or banned: a plaintext 421 on explicit listeners, a plain

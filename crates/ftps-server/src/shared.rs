@@ -12,7 +12,7 @@ use ftps_proto::session::{AnonymousTls, Policy};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{ClientCertificates, Config};
+use crate::config::{ClientCertificates, Config, PassiveSettings};
 use crate::storage::local::LocalFs;
 use crate::storage::{FsError, Storage};
 use crate::tls::TlsSetup;
@@ -27,7 +27,7 @@ pub(crate) struct Shared {
     pub(crate) anonymous: Option<AnonymousTls>,
     pub(crate) max_login_failures: u32,
     pub(crate) shutdown: CancellationToken,
-    pub(crate) bans: crate::bans::Bans,
+    pub(crate) bans: Arc<dyn crate::bans::BanStore>,
     /// Concurrent argon2 password checks (one per core).
     pub(crate) password_checks: Arc<Semaphore>,
     /// Open user roots, shared by the sessions of the same root (one file
@@ -57,10 +57,13 @@ impl Shared {
     }
 }
 
-/// What a listener's connections start with: implicit TLS or not, and
-/// whether they are asked for a client certificate.
-#[derive(Debug, Clone, Copy)]
+/// What a listener's connections start with: implicit TLS or not, whether
+/// they are asked for a client certificate, whether they start with a PROXY
+/// protocol header, and the passive settings of their sessions.
+#[derive(Debug, Clone)]
 pub(crate) struct ListenerKind {
     pub(crate) implicit: bool,
     pub(crate) client_certificates: ClientCertificates,
+    pub(crate) proxy_protocol: bool,
+    pub(crate) passive: Arc<PassiveSettings>,
 }

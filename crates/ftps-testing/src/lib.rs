@@ -16,6 +16,8 @@
 //!   panic, process and file-system probes.
 //! * [`servers`]: private instances of vsftpd, ProFTPD and Pure-FTPd for
 //!   interop tests.
+//! * [`services`]: private HAProxy and PostgreSQL instances (the load
+//!   balancer and the user database of the cluster tests).
 //! * [`tree`]: directory trees read into memory and compared, for the
 //!   mirror and round-trip tests.
 #![warn(missing_docs)]
@@ -24,6 +26,7 @@
 pub mod client;
 pub mod hostile;
 pub mod servers;
+pub mod services;
 pub mod tree;
 
 use std::net::SocketAddr;

@@ -290,6 +290,26 @@ impl ServerSession {
         self.run_deferred();
     }
 
+    /// The authenticator could not decide because the user store cannot be
+    /// reached (a database down or not answering in time), for PASS or for a
+    /// USER that checks a client certificate: RFC 959 §4.2's 421 "Service not
+    /// available, closing control connection". Not a wrong password: it is
+    /// not counted towards the session's failures.
+    pub fn handle_auth_unavailable(&mut self) {
+        if !matches!(
+            self.login,
+            Login::Authenticating { .. } | Login::CheckingUser { .. }
+        ) {
+            return;
+        }
+        self.login = Login::AwaitingUser;
+        self.reply(
+            421,
+            "Service not available: the user database cannot be reached; try again later.",
+        );
+        self.close();
+    }
+
     /// RFC 2389 OPTS: UTF8 (RFC 2640) and MLST fact selection (RFC 3659 §7.9).
     pub(super) fn cmd_opts(&mut self, arg: &[u8]) {
         let (name, rest) = match arg.iter().position(|b| *b == b' ') {

@@ -22,6 +22,8 @@ impl Config {
         self.check_server()?;
         self.check_tls()?;
         self.check_anonymous()?;
+        self.check_proxy()?;
+        self.check_database()?;
         self.check_users()
     }
 

@@ -21,6 +21,8 @@
 //! - `server`: `[server]`, listeners, passive ports, limits and timeouts
 //! - `tls`: `[tls]`, certificates, versions, cipher suites, client certificates, SNI
 //! - `accounts`: `[anonymous]` and `[[users]]`
+//! - `proxy`: `[proxy_protocol]` and the passive settings per listener
+//! - `database`: `[database]`, the PostgreSQL database nodes share
 //! - `[policy]` (RFC 4217 §10.1, §10.2, §5) is [`ftps_proto::policy::Policy`], defined once
 //!   with its secure defaults in the protocol crate and re-exported here
 //! - `check`: the validation after deserialising
@@ -29,8 +31,10 @@
 
 mod accounts;
 mod check;
+mod database;
 mod errors;
 mod locate;
+mod proxy;
 mod server;
 mod tls;
 
@@ -43,8 +47,12 @@ use std::path::Path;
 use serde::Deserialize;
 
 pub use accounts::{AnonymousSection, AuthMethod, CertificateMatch, UserSection, ANONYMOUS_NAMES};
+pub use database::{DatabaseSection, DEFAULT_DATABASE_POOL_SIZE, DEFAULT_DATABASE_TIMEOUT_SECS};
 pub use errors::ConfigError;
 pub use ftps_proto::policy::{AnonymousTls, Policy, PolicyOverride};
+pub use proxy::{
+    PassiveSettings, ProxyProtocolSection, TrustedRange, DEFAULT_PROXY_HEADER_TIMEOUT_SECS,
+};
 pub use server::{
     ListenerConfig, PortRange, PortRangeError, ServerSection, DEFAULT_BANNER,
     DEFAULT_BAN_AFTER_FAILURES, DEFAULT_BAN_SECS, DEFAULT_BAN_WINDOW_SECS,
@@ -73,6 +81,10 @@ pub struct Config {
     pub anonymous: AnonymousSection,
     /// `[[users]]`: the accounts that log in with a password.
     pub users: Vec<UserSection>,
+    /// `[proxy_protocol]`: the balancers trusted to send PROXY protocol headers.
+    pub proxy_protocol: ProxyProtocolSection,
+    /// `[database]`: the PostgreSQL database nodes share (users, bans).
+    pub database: DatabaseSection,
 }
 
 /// Reads and parses the configuration file at `path` (see [`parse`]).

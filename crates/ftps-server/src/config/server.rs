@@ -78,8 +78,12 @@ pub struct ServerSection {
     /// operating system choose an ephemeral port.
     pub passive_ports: Option<PortRange>,
     /// Address announced in PASV replies (for NAT); `None` means the control connection's
-    /// local address.
+    /// local address (or, behind a PROXY-protocol balancer, the balancer's address the
+    /// client connected to).
     pub passive_address: Option<IpAddr>,
+    /// A host name resolved each time a PASV reply is made, whose first IPv4 address is
+    /// announced (for a balancer or NAT with a dynamic address). Excludes `passive_address`.
+    pub passive_host: Option<String>,
     /// Cap on concurrent control connections. Default 512.
     pub max_sessions: usize,
     /// Cap on concurrent control connections from one client address. Default 32.
@@ -132,6 +136,7 @@ impl Default for ServerSection {
             implicit_listen: vec![DEFAULT_IMPLICIT_LISTEN.into()],
             passive_ports: None,
             passive_address: None,
+            passive_host: None,
             max_sessions: DEFAULT_MAX_SESSIONS,
             max_sessions_per_ip: DEFAULT_MAX_SESSIONS_PER_IP,
             max_line_bytes: DEFAULT_MAX_LINE_BYTES,
@@ -186,20 +191,37 @@ impl ServerSection {
 }
 
 /// One entry of `server.listen` or `server.implicit_listen`: the address, and
-/// optionally this listener's own client-certificate setting.
+/// optionally this listener's own client-certificate setting, PROXY protocol
+/// and passive settings.
 ///
 /// In TOML either a string, `"0.0.0.0:21"`, or a table,
 /// `{ address = "0.0.0.0:990", client_certificates = "required" }`. The table's
 /// `client_certificates` replaces `tls.client_certificates` for connections
 /// accepted on this listener and for their data connections; the CA
-/// (`tls.client_ca`) is the same for every listener.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// (`tls.client_ca`) is the same for every listener. `proxy_protocol = true`
+/// expects a PROXY protocol header (from `proxy_protocol.trusted` only) on
+/// every connection of this listener and, unless `passive_proxy_protocol =
+/// false`, on its sessions' passive data connections. `passive_ports`,
+/// `passive_address` and `passive_host` replace the `[server]` ones for
+/// sessions of this listener.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListenerConfig {
     /// The address to bind.
     pub address: SocketAddr,
     /// This listener's client-certificate setting; `None` uses
     /// `tls.client_certificates`.
     pub client_certificates: Option<ClientCertificates>,
+    /// Connections start with a PROXY protocol header (v1 or v2).
+    pub proxy_protocol: bool,
+    /// Whether passive data connections start with one too; `None`: as
+    /// `proxy_protocol`.
+    pub passive_proxy_protocol: Option<bool>,
+    /// This listener's passive port range; `None` uses `server.passive_ports`.
+    pub passive_ports: Option<PortRange>,
+    /// This listener's PASV address; `None` uses `server.passive_address`.
+    pub passive_address: Option<IpAddr>,
+    /// This listener's PASV host name; `None` uses `server.passive_host`.
+    pub passive_host: Option<String>,
 }
 
 impl ListenerConfig {
@@ -214,6 +236,11 @@ impl From<SocketAddr> for ListenerConfig {
         ListenerConfig {
             address,
             client_certificates: None,
+            proxy_protocol: false,
+            passive_proxy_protocol: None,
+            passive_ports: None,
+            passive_address: None,
+            passive_host: None,
         }
     }
 }
@@ -229,10 +256,14 @@ impl FromStr for ListenerConfig {
 
 impl fmt::Display for ListenerConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.client_certificates {
-            None => write!(f, "{}", self.address),
-            Some(mode) => write!(f, "{} (client certificates {mode})", self.address),
+        write!(f, "{}", self.address)?;
+        if let Some(mode) = self.client_certificates {
+            write!(f, " (client certificates {mode})")?;
         }
+        if self.proxy_protocol {
+            write!(f, " (PROXY protocol)")?;
+        }
+        Ok(())
     }
 }
 
@@ -243,6 +274,16 @@ struct ListenerTable {
     address: SocketAddr,
     #[serde(default)]
     client_certificates: Option<ClientCertificates>,
+    #[serde(default)]
+    proxy_protocol: bool,
+    #[serde(default)]
+    passive_proxy_protocol: Option<bool>,
+    #[serde(default)]
+    passive_ports: Option<PortRange>,
+    #[serde(default)]
+    passive_address: Option<IpAddr>,
+    #[serde(default)]
+    passive_host: Option<String>,
 }
 
 impl<'de> Deserialize<'de> for ListenerConfig {
@@ -253,7 +294,7 @@ impl<'de> Deserialize<'de> for ListenerConfig {
 
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str(
-                    "a socket address \"IP:PORT\" or a table { address = \"IP:PORT\", client_certificates = \"off\" | \"requested\" | \"required\" }",
+                    "a socket address \"IP:PORT\" or a table { address = \"IP:PORT\", client_certificates = \"off\" | \"requested\" | \"required\", proxy_protocol = true, passive_ports = \"A-B\", ... }",
                 )
             }
 
@@ -272,6 +313,11 @@ impl<'de> Deserialize<'de> for ListenerConfig {
                 Ok(ListenerConfig {
                     address: table.address,
                     client_certificates: table.client_certificates,
+                    proxy_protocol: table.proxy_protocol,
+                    passive_proxy_protocol: table.passive_proxy_protocol,
+                    passive_ports: table.passive_ports,
+                    passive_address: table.passive_address,
+                    passive_host: table.passive_host,
                 })
             }
         }

@@ -201,8 +201,8 @@ client_ca = "ca.pem"
         vec![
             ListenerConfig::from(addr("127.0.0.1:2121")),
             ListenerConfig {
-                address: addr("127.0.0.1:2122"),
                 client_certificates: Some(ClientCertificates::Required),
+                ..ListenerConfig::from(addr("127.0.0.1:2122"))
             },
         ]
     );
@@ -640,6 +640,10 @@ fn unset_by_default(section: &str, key: &str) -> Option<bool> {
     Some(match (section, key) {
         ("server", "passive_ports") => c.server.passive_ports.is_none(),
         ("server", "passive_address") => c.server.passive_address.is_none(),
+        ("server", "passive_host") => c.server.passive_host.is_none(),
+        ("database", "url") => c.database.url.is_none(),
+        ("database", "password_file") => c.database.password_file.is_none(),
+        ("database", "ca_file") => c.database.ca_file.is_none(),
         ("server", "run_as") => c.server.run_as.is_none(),
         ("server", "state_dir") => c.server.state_dir.is_none(),
         ("tls", "cert") => c.tls.cert.is_none(),

@@ -1,0 +1,173 @@
+//! The configuration file's `[[users]]` as a [`UserStore`]: the zero-config
+//! default. The server reads the accounts once at start; `ftps user
+//! add|passwd|del` edit the file itself (comments and layout kept, with
+//! `toml_edit`), check the whole result as `ftps serve` would, and replace
+//! it atomically. A running server sees the change after a restart; with
+//! several nodes use the PostgreSQL store instead.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::RwLock;
+
+use async_trait::async_trait;
+use toml_edit::{value, ArrayOfTables, DocumentMut, Item, Table};
+
+use super::store::{check_user, NewUser, StoreError, StoredUser, UserStore};
+use crate::config::{Config, UserSection};
+
+/// The `[[users]]` of a configuration, and the file they came from (needed
+/// only to change them).
+#[derive(Debug)]
+pub struct TomlUsers {
+    users: RwLock<HashMap<String, UserSection>>,
+    file: Option<PathBuf>,
+}
+
+impl TomlUsers {
+    /// The accounts of `config` (read from `file`, if it came from one).
+    pub fn from_config(config: &Config, file: Option<&Path>) -> TomlUsers {
+        TomlUsers {
+            users: RwLock::new(
+                config
+                    .users
+                    .iter()
+                    .map(|u| (u.name.clone(), u.clone()))
+                    .collect(),
+            ),
+            file: file.map(Path::to_path_buf),
+        }
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, UserSection>> {
+        match self.users.read() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+
+    /// Applies `change` to the file's document, checks the result as a whole
+    /// configuration, writes it back and takes its accounts.
+    fn edit(
+        &self,
+        change: impl FnOnce(&mut ArrayOfTables) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let Some(path) = &self.file else {
+            return Err(StoreError::Unsupported(
+                "the accounts were not read from a configuration file: nothing to change".into(),
+            ));
+        };
+        let unavailable =
+            |e: &dyn std::fmt::Display| StoreError::Unavailable(format!("{}: {e}", path.display()));
+        let text = std::fs::read_to_string(path).map_err(|e| unavailable(&e))?;
+        let mut doc: DocumentMut = text.parse().map_err(|e| unavailable(&e))?;
+        if !doc.contains_key("users") {
+            doc.insert("users", Item::ArrayOfTables(ArrayOfTables::new()));
+        }
+        let users = doc
+            .get_mut("users")
+            .and_then(Item::as_array_of_tables_mut)
+            .ok_or_else(|| unavailable(&"`users` is not an array of tables ([[users]])"))?;
+        change(users)?;
+        let text = doc.to_string();
+        let config = crate::config::parse(&text, &path.display().to_string()).map_err(|e| {
+            StoreError::Invalid {
+                name: String::new(),
+                message: e.to_string(),
+            }
+        })?;
+        let mode = file_mode(path);
+        crate::certs::write_atomic(path, text.as_bytes(), mode).map_err(|e| unavailable(&e))?;
+        let mut users = match self.users.write() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        *users = config
+            .users
+            .into_iter()
+            .map(|u| (u.name.clone(), u))
+            .collect();
+        Ok(())
+    }
+}
+
+fn file_mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path)
+        .map(|m| m.permissions().mode() & 0o7777)
+        .unwrap_or(0o600)
+}
+
+fn position(users: &ArrayOfTables, name: &str) -> Option<usize> {
+    users
+        .iter()
+        .position(|t| t.get("name").and_then(Item::as_str) == Some(name))
+}
+
+/// A `[[users]]` table for a new account.
+fn table_for(user: &NewUser) -> Table {
+    let mut table = Table::new();
+    table.insert("name", value(user.name.as_str()));
+    table.insert("password_hash", value(user.password_hash.as_str()));
+    table.insert("root", value(user.root.display().to_string()));
+    if !user.write {
+        table.insert("write", value(false));
+    }
+    table
+}
+
+#[async_trait]
+impl UserStore for TomlUsers {
+    async fn find(&self, name: &str) -> Result<Option<UserSection>, StoreError> {
+        Ok(self.read().get(name).cloned())
+    }
+
+    async fn list(&self) -> Result<Vec<StoredUser>, StoreError> {
+        let mut users: Vec<StoredUser> = self
+            .read()
+            .values()
+            .map(|u| StoredUser {
+                user: u.clone(),
+                enabled: true,
+            })
+            .collect();
+        users.sort_by(|a, b| a.user.name.cmp(&b.user.name));
+        Ok(users)
+    }
+
+    async fn add(&self, user: &NewUser) -> Result<(), StoreError> {
+        check_user(&user.to_section()?)?;
+        let table = table_for(user);
+        self.edit(|users| {
+            if position(users, &user.name).is_some() {
+                return Err(StoreError::Exists(user.name.clone()));
+            }
+            users.push(table);
+            Ok(())
+        })
+    }
+
+    async fn set_password(&self, name: &str, password_hash: &str) -> Result<(), StoreError> {
+        self.edit(|users| {
+            let i = position(users, name).ok_or_else(|| StoreError::NotFound(name.into()))?;
+            if let Some(table) = users.get_mut(i) {
+                table.insert("password_hash", value(password_hash));
+            }
+            Ok(())
+        })
+    }
+
+    async fn remove(&self, name: &str) -> Result<(), StoreError> {
+        self.edit(|users| {
+            let i = position(users, name).ok_or_else(|| StoreError::NotFound(name.into()))?;
+            users.remove(i);
+            Ok(())
+        })
+    }
+
+    fn describe(&self) -> String {
+        match &self.file {
+            Some(path) => format!("[[users]] of {}", path.display()),
+            None => "[[users]] of the configuration".into(),
+        }
+    }
+}
