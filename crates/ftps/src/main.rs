@@ -1,9 +1,11 @@
 //! `ftps`: FTP over TLS. `ftps serve` runs the server; `ftps hash-password`
-//! makes a password hash for the configuration file; `ftps ls`, `get`,
+//! makes a password hash for the configuration file; `ftps user` manages
+//! accounts (in PostgreSQL or the configuration file); `ftps ls`, `get`,
 //! `put`, `rm`, `mkdir`, `rmdir`, `mv`, `mirror` and `quote` are the client.
 
 mod client;
 mod serve;
+mod user;
 
 use std::path::PathBuf;
 
@@ -27,6 +29,9 @@ enum Commands {
         #[arg(long)]
         from_file: Option<PathBuf>,
     },
+    /// Manage accounts: `ftps user --config FILE add|passwd|del|list` (in the
+    /// configured PostgreSQL database, else in the file's [[users]]).
+    User(user::UserArgs),
     #[command(flatten)]
     Client(client::ClientCommand),
 }
@@ -36,6 +41,7 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Commands::Serve(args) => serve::run(args),
         Commands::HashPassword { from_file } => hash_password(from_file),
+        Commands::User(args) => user::run(args),
         Commands::Client(command) => std::process::exit(client::run(command)),
     }
 }

@@ -59,8 +59,8 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         None => None,
     };
     anyhow::ensure!(
-        !config.users.is_empty() || config.anonymous.enabled,
-        "no users: start with `ftps serve --root DIR`, or add [[users]] to the configuration"
+        !config.users.is_empty() || config.anonymous.enabled || config.database.enabled(),
+        "no users: start with `ftps serve --root DIR`, or add [[users]] (or a [database]) to the configuration"
     );
     config.validate(&origin(&args.config))?;
     config.server.state_dir = Some(state_dir.clone());

@@ -1,0 +1,224 @@
+//! The server behind a real HAProxy (Debian's `haproxy`, TCP mode,
+//! `send-proxy-v2`): the PROXY protocol on control and passive data
+//! listeners. curl (run from other loopback source addresses, 127.0.0.5 and
+//! 127.0.0.6, so the balancer has a client address to pass on) uploads and
+//! lists through the balancer with EPSV and with PASV, whose reply announces
+//! the balancer's address (from the header) or a resolved `passive_host`;
+//! bans hit the client named in the header, not the balancer every
+//! connection comes from; a PROXY header from an address outside
+//! `proxy_protocol.trusted`, and a trusted connection without a header, are
+//! refused before any reply.
+//!
+//! The server listens on 127.0.0.2 and HAProxy on 127.0.0.1, each passive
+//! port on both: HAProxy forwards its passive range to the same port on the
+//! server (`server n1 127.0.0.2` without a port).
+#![allow(clippy::unwrap_used)]
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use ftps_server::config::{Config, ListenerConfig};
+use ftps_testing::services::haproxy::Haproxy;
+use ftps_testing::services::{free_ports, port_block};
+use ftps_testing::{require_tool, write_random, TestServer, PASSWORD, USER};
+
+/// Passive ports per server.
+const PASSIVE_PORTS: u16 = 20;
+
+/// A server on 127.0.0.2 expecting PROXY headers from 127.0.0.1, and HAProxy
+/// in front of it on 127.0.0.1.
+struct Balanced {
+    server: TestServer,
+    haproxy: Haproxy,
+    /// The balancer's explicit FTPS port.
+    explicit: u16,
+    /// The balancer's implicit FTPS port.
+    implicit: u16,
+}
+
+fn start(adjust: impl FnOnce(&mut Config)) -> Option<Balanced> {
+    if !require_tool("haproxy") || !require_tool("curl") {
+        return None;
+    }
+    let first = port_block(PASSIVE_PORTS);
+    let range = format!("{first}-{}", first + PASSIVE_PORTS - 1);
+    let passive: ftps_server::config::PortRange = range.parse().unwrap();
+    let server = TestServer::start_with(|c| {
+        let listener = |address: &str| ListenerConfig {
+            proxy_protocol: true,
+            passive_ports: Some(passive),
+            ..ListenerConfig::from(address.parse::<SocketAddr>().unwrap())
+        };
+        c.server.listen = vec![listener("127.0.0.2:0")];
+        c.server.implicit_listen = vec![listener("127.0.0.2:0")];
+        c.proxy_protocol.trusted = vec!["127.0.0.1".parse().unwrap()];
+        adjust(c);
+    });
+    let [explicit, implicit] = free_ports(2)[..] else {
+        unreachable!()
+    };
+    let config = format!(
+        "frontend explicit\n    bind 127.0.0.1:{explicit}\n    default_backend explicit\n\
+         backend explicit\n    server n1 127.0.0.2:{} send-proxy-v2\n\n\
+         frontend implicit\n    bind 127.0.0.1:{implicit}\n    default_backend implicit\n\
+         backend implicit\n    server n1 127.0.0.2:{} send-proxy-v2\n\n\
+         frontend passive\n    bind 127.0.0.1:{range}\n    default_backend passive\n\
+         backend passive\n    server n1 127.0.0.2 send-proxy-v2\n",
+        server.explicit.port(),
+        server.implicit.port(),
+    );
+    let listening = [explicit, implicit, first].map(|p| SocketAddr::from(([127, 0, 0, 1], p)));
+    let haproxy = Haproxy::start(&config, &listening)?;
+    Some(Balanced {
+        server,
+        haproxy,
+        explicit,
+        implicit,
+    })
+}
+
+/// curl from `source` (a loopback address) with the server's CA.
+fn curl(b: &Balanced, source: &str, password: &str, args: &[&str]) -> Output {
+    Command::new("curl")
+        .args(["-sS", "-v", "--max-time", "60", "--ssl-reqd"])
+        .args(["--interface", source])
+        .arg("--cacert")
+        .arg(&b.server.cert_pem)
+        .arg("--user")
+        .arg(format!("{USER}:{password}"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn curl_through_haproxy_epsv_and_pasv_announcing_the_balancer() {
+    let Some(b) = start(|_| {}) else { return };
+    let local = b.server.root.path().join("up.bin");
+    let data = write_random(&local, 300_000);
+    let url = |path: &str| format!("ftp://127.0.0.1:{}/{path}", b.explicit);
+    let up = curl(
+        &b,
+        "127.0.0.5",
+        PASSWORD,
+        &["-T", local.to_str().unwrap(), &url("epsv.bin")],
+    );
+    assert!(up.status.success(), "{}\n{}", stderr(&up), b.haproxy.log());
+    assert_eq!(std::fs::read(b.server.path("epsv.bin")).unwrap(), data);
+    // PASV: the reply names the balancer's address, taken from the header.
+    let down = curl(
+        &b,
+        "127.0.0.5",
+        PASSWORD,
+        &["--disable-epsv", &url("epsv.bin")],
+    );
+    assert!(down.status.success(), "{}", stderr(&down));
+    assert_eq!(down.stdout, data);
+    assert!(
+        stderr(&down).contains("227 Entering Passive Mode (127,0,0,1,"),
+        "{}",
+        stderr(&down)
+    );
+    // Implicit FTPS through the balancer, listing.
+    let list = curl(
+        &b,
+        "127.0.0.5",
+        PASSWORD,
+        &[&format!("ftps://127.0.0.1:{}/", b.implicit)],
+    );
+    assert!(list.status.success(), "{}", stderr(&list));
+    assert!(String::from_utf8_lossy(&list.stdout).contains("epsv.bin"));
+}
+
+#[test]
+fn pasv_announces_the_resolved_passive_host() {
+    let Some(b) = start(|c| {
+        for l in c.server.listen.iter_mut() {
+            l.passive_host = Some("localhost".into());
+        }
+    }) else {
+        return;
+    };
+    let local = b.server.root.path().join("f");
+    let data = write_random(&local, 1000);
+    let url = format!("ftp://127.0.0.1:{}/f", b.explicit);
+    let down = curl(&b, "127.0.0.6", PASSWORD, &["--disable-epsv", &url]);
+    assert!(down.status.success(), "{}", stderr(&down));
+    assert_eq!(down.stdout, data);
+    assert!(stderr(&down).contains("227 Entering Passive Mode (127,0,0,1,"));
+}
+
+/// The greeting a plain connection from `source` to `to` gets (empty when
+/// the server closes without a reply).
+fn greeting(source: &str, to: SocketAddr, send: &[u8]) -> String {
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket
+        .bind(&format!("{source}:0").parse::<SocketAddr>().unwrap().into())
+        .unwrap();
+    socket.connect(&to.into()).unwrap();
+    let mut tcp: TcpStream = socket.into();
+    tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    if !send.is_empty() {
+        let _ = tcp.write_all(send);
+    }
+    let mut buf = [0u8; 512];
+    let n = tcp.read(&mut buf).unwrap_or(0);
+    String::from_utf8_lossy(&buf[..n]).into_owned()
+}
+
+#[test]
+fn bans_hit_the_client_named_in_the_header_not_the_balancer() {
+    let Some(b) = start(|c| {
+        c.server.ban_after_failures = 2;
+        c.server.max_login_failures = 1;
+    }) else {
+        return;
+    };
+    let balancer = SocketAddr::from(([127, 0, 0, 1], b.explicit));
+    let url = format!("ftp://127.0.0.1:{}/", b.explicit);
+    for _ in 0..2 {
+        let out = curl(&b, "127.0.0.5", "wrong", &[&url]);
+        assert!(!out.status.success());
+        assert!(stderr(&out).contains("< 530"), "{}", stderr(&out));
+    }
+    assert!(
+        greeting("127.0.0.5", balancer, b"").starts_with("421 Too many failed logins"),
+        "the client that failed is banned"
+    );
+    assert!(
+        greeting("127.0.0.6", balancer, b"").starts_with("220"),
+        "another client through the same balancer is not"
+    );
+    let ok = curl(&b, "127.0.0.6", PASSWORD, &[&url]);
+    assert!(ok.status.success(), "{}", stderr(&ok));
+}
+
+#[test]
+fn a_proxy_header_from_an_untrusted_address_is_refused() {
+    let Some(b) = start(|_| {}) else { return };
+    let direct = b.server.explicit;
+    // Straight to the server from an address outside proxy_protocol.trusted,
+    // claiming to be someone else: closed before any reply.
+    let forged = b"PROXY TCP4 203.0.113.9 127.0.0.2 40000 21\r\n";
+    assert_eq!(greeting("127.0.0.9", direct, forged), "");
+    assert_eq!(greeting("127.0.0.9", b.server.implicit, forged), "");
+    // From the trusted address, but no header: closed too.
+    assert_eq!(greeting("127.0.0.1", direct, b"USER alice\r\n"), "");
+    // A trusted header works (what HAProxy sends, by hand).
+    assert!(greeting(
+        "127.0.0.1",
+        direct,
+        b"PROXY TCP4 203.0.113.9 127.0.0.1 40000 21\r\n"
+    )
+    .starts_with("220"));
+    // The balancer still serves.
+    let url = format!("ftp://127.0.0.1:{}/", b.explicit);
+    let ok = curl(&b, "127.0.0.5", PASSWORD, &[&url]);
+    assert!(ok.status.success(), "{}", stderr(&ok));
+}
