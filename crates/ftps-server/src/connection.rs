@@ -40,7 +40,7 @@ use crate::storage::Storage;
 use crate::stream::ControlStream;
 use crate::tls::ConnectionTls;
 use crate::transfer::{self, TransferContext, TransferEvent};
-use crate::users::{Account, CertCheck};
+use crate::users::{Account, CertCheck, StoreError};
 use rustls_pki_types::CertificateDer;
 
 /// Entries STAT <dir> sends over the control connection at most.
@@ -459,6 +459,10 @@ impl Connection {
                         .shared
                         .users
                         .check_certificate(record.as_ref(), &identity),
+                    Err(error @ StoreError::Invalid { .. }) => {
+                        error!(peer = %self.peer, user = %name, %error, "unusable account");
+                        CertCheck::Refused
+                    }
                     Err(error) => {
                         error!(peer = %self.peer, user = %name, %error, "cannot check the login");
                         self.session.handle_auth_unavailable();
@@ -527,10 +531,15 @@ impl Connection {
         let record = match &name {
             Some(name) => match shared.users.lookup(name).await {
                 Ok(record) => record,
-                Err(error) => {
+                Err(error @ StoreError::Unavailable(_)) => {
                     error!(peer = %self.peer, user = %shown, %error, "cannot check the login");
                     self.session.handle_auth_unavailable();
                     return;
+                }
+                Err(error) => {
+                    // A stored account that is not valid logs nobody in.
+                    error!(peer = %self.peer, user = %shown, %error, "unusable account");
+                    None
                 }
             },
             None => None,
