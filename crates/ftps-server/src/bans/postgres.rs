@@ -74,7 +74,7 @@ impl BanStore for PostgresBans {
         let window = self.window.as_secs_f64();
         let duration = self.duration.as_secs_f64();
         let threshold = i64::from(self.threshold);
-        let prune = rand::random::<u32>() % PRUNE_EVERY == 0;
+        let prune = rand::Rng::gen_ratio(&mut rand::thread_rng(), 1, PRUNE_EVERY);
         let result = self
             .db
             .run(|mut client| async move {

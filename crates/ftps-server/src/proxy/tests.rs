@@ -63,7 +63,7 @@ async fn v1_tcp6_and_unknown() {
 #[tokio::test]
 async fn v1_longer_than_107_bytes_is_refused() {
     let mut line = b"PROXY TCP4 ".to_vec();
-    line.extend(std::iter::repeat(b'1').take(200));
+    line.extend([b'1'; 200]);
     let (h, rest) = read_all(&line).await;
     assert_eq!(h, Err(ProxyError::TooLong(MAX_V1_BYTES)));
     assert!(
