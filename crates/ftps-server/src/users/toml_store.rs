@@ -171,3 +171,92 @@ impl UserStore for TomlUsers {
         }
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn block_on<T>(f: impl std::future::Future<Output = T>) -> T {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(f)
+    }
+
+    fn new_user(name: &str) -> NewUser {
+        NewUser {
+            name: name.into(),
+            password_hash: crate::users::hash_password("pw").unwrap(),
+            root: "/srv/ftp/x".into(),
+            write: false,
+        }
+    }
+
+    #[test]
+    fn ftps_user_edits_the_file_keeping_its_comments() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ftps.toml");
+        std::fs::write(&path, "# my server\n[server]\nbanner = \"hi\" # greeting\n").unwrap();
+        let config = crate::config::load(&path).unwrap();
+        let store = TomlUsers::from_config(&config, Some(&path));
+        block_on(store.add(&new_user("carol"))).unwrap();
+        assert!(matches!(
+            block_on(store.add(&new_user("carol"))),
+            Err(StoreError::Exists(_))
+        ));
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            text.starts_with("# my server\n") && text.contains("# greeting"),
+            "{text}"
+        );
+        let reread = crate::config::load(&path).unwrap();
+        assert_eq!(reread.users.len(), 1);
+        assert!(!reread.users[0].write);
+        assert!(block_on(store.find("carol")).unwrap().is_some());
+
+        let hash = crate::users::hash_password("new").unwrap();
+        block_on(store.set_password("carol", &hash)).unwrap();
+        assert_eq!(
+            crate::config::load(&path).unwrap().users[0].password_hash,
+            hash
+        );
+        assert!(matches!(
+            block_on(store.set_password("dave", &hash)),
+            Err(StoreError::NotFound(_))
+        ));
+        let listed = block_on(store.list()).unwrap();
+        assert_eq!(listed.len(), 1);
+        assert!(listed[0].enabled);
+
+        block_on(store.remove("carol")).unwrap();
+        assert!(crate::config::load(&path).unwrap().users.is_empty());
+        assert!(block_on(store.find("carol")).unwrap().is_none());
+    }
+
+    #[test]
+    fn an_account_the_configuration_would_refuse_is_not_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ftps.toml");
+        std::fs::write(&path, "").unwrap();
+        let store = TomlUsers::from_config(&Config::default(), Some(&path));
+        for bad in ["anonymous", "has space", ""] {
+            assert!(
+                matches!(
+                    block_on(store.add(&new_user(bad))),
+                    Err(StoreError::Invalid { .. })
+                ),
+                "{bad:?}"
+            );
+        }
+        let mut weak = new_user("eve");
+        weak.password_hash = "plaintext".into();
+        assert!(block_on(store.add(&weak)).is_err());
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "");
+        let no_file = TomlUsers::from_config(&Config::default(), None);
+        assert!(matches!(
+            block_on(no_file.add(&new_user("x"))),
+            Err(StoreError::Unsupported(_))
+        ));
+    }
+}
