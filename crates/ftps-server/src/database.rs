@@ -118,6 +118,19 @@ impl Database {
 
     async fn create_schema_now(&self) -> Result<(), StoreError> {
         self.run_unchecked(|mut client| async move {
+            // Tables made beforehand (by a role the nodes' may not match)
+            // need no CREATE privilege: only look.
+            let present: i64 = client
+                .query_one(
+                    "SELECT count(*) FROM (VALUES ('ftps_users'), ('ftps_login_failures'), ('ftps_bans')) AS t(name) \
+                     WHERE to_regclass(t.name) IS NOT NULL",
+                    &[],
+                )
+                .await?
+                .try_get(0)?;
+            if present == 3 {
+                return Ok(());
+            }
             let tx = client.transaction().await?;
             tx.execute("SELECT pg_advisory_xact_lock($1)", &[&SCHEMA_LOCK_KEY])
                 .await?;

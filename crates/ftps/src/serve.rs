@@ -186,6 +186,9 @@ fn print_banner(
                 state_dir.join(users::ZERO_CONFIG_USER_FILE).display()
             );
         }
+        None if config.database.enabled() => {
+            println!("  users: table ftps_users of the [database] (ftps user --config FILE add NAME --root DIR)");
+        }
         None => {}
     }
     println!();
