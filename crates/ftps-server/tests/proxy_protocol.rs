@@ -7,7 +7,9 @@
 //! bans hit the client named in the header, not the balancer every
 //! connection comes from; a PROXY header from an address outside
 //! `proxy_protocol.trusted`, and a trusted connection without a header, are
-//! refused before any reply.
+//! refused before any reply; a passive data connection straight to the node
+//! from an untrusted address, or through the balancer from another client,
+//! is refused while the real client's gets the file.
 //!
 //! The server listens on 127.0.0.2 and HAProxy on 127.0.0.1, each passive
 //! port on both: HAProxy forwards its passive range to the same port on the
@@ -221,4 +223,46 @@ fn a_proxy_header_from_an_untrusted_address_is_refused() {
     let url = format!("ftp://127.0.0.1:{}/", b.explicit);
     let ok = curl(&b, "127.0.0.5", PASSWORD, &[&url]);
     assert!(ok.status.success(), "{}", stderr(&ok));
+}
+
+/// A connection from `source` to `to` that sends `header`: whether the
+/// server (or the balancer, on its behalf) closed it without a byte.
+async fn refused(source: &str, to: SocketAddr, header: &[u8]) -> bool {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(format!("{source}:0").parse().unwrap()).unwrap();
+    let mut tcp = socket.connect(to).await.unwrap();
+    let _ = tcp.write_all(header).await;
+    let mut buf = [0u8; 16];
+    matches!(
+        tokio::time::timeout(Duration::from_secs(10), tcp.read(&mut buf)).await,
+        Ok(Ok(0)) | Ok(Err(_))
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn passive_data_connections_must_come_through_the_balancer_for_the_same_client() {
+    use ftps_testing::client::{config_default, Client, Setup};
+    let Some(b) = start(|_| {}) else { return };
+    let data = write_random(&b.server.path("f.bin"), 200_000);
+    let config = config_default(&b.server.cert_pem);
+    let balancer = SocketAddr::from(([127, 0, 0, 1], b.explicit));
+    let mut client = Client::open(balancer, &config, Setup::explicit().type_i()).await;
+    let pasv = client.pasv().await;
+    assert_eq!(pasv.ip().to_string(), "127.0.0.1", "the balancer's address");
+    // Straight to the node's passive port from an untrusted address, with a
+    // header naming the real client: refused.
+    let node_port = SocketAddr::from(([127, 0, 0, 2], pasv.port()));
+    let forged = format!("PROXY TCP4 127.0.0.1 127.0.0.1 40000 {}\r\n", pasv.port());
+    assert!(refused("127.0.0.9", node_port, forged.as_bytes()).await);
+    // Through the balancer, but from another client: refused (port stealing).
+    assert!(refused("127.0.0.7", pasv, b"").await);
+    // The real client's data connection still gets the file.
+    client.send("RETR f.bin").await;
+    client.expect_reply(150).await;
+    let tcp = tokio::net::TcpStream::connect(pasv).await.unwrap();
+    let mut tls = ftps_testing::client::data_tls(tcp, &config).await.unwrap();
+    let got = ftps_testing::client::read_all(&mut tls).await.unwrap();
+    client.expect_reply(226).await;
+    assert!(got == data, "{}", client.dialogue());
 }
