@@ -36,6 +36,9 @@ APT="$APT haproxy:haproxy psql:postgresql-client"
 if ! command -v initdb >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
     APT="$APT initdb:postgresql"
 fi
+# --- the server's interop tests with PHP's ftp extension and rclone
+#     (crates/ftps-server/tests/interop_php.rs, interop_rclone.rs)
+APT="$APT php:php-cli rclone:rclone"
 
 # --- installs -------------------------------------------------------------
 missing=""

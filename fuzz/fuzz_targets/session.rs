@@ -23,8 +23,9 @@ use std::time::{Duration, Instant};
 use arbitrary::Arbitrary;
 use ftps_proto::entry::{Entry, EntryKind};
 use ftps_proto::session::{
-    Action, AnonymousTls, FsError, FsResponse, LoginGrant, Policy, ServerSession, SessionConfig,
-    TlsFailure, TransferOutcome, TransferStarted,
+    Action, AnonymousTls, FsError, FsResponse, HashAlgorithm, HashDigest, HashFailure, LoginGrant,
+    Policy, ReuseRefusal, ServerSession, SessionConfig, TlsFailure, TransferOutcome,
+    TransferStarted,
 };
 use libfuzzer_sys::fuzz_target;
 
@@ -34,6 +35,7 @@ struct PolicyIn {
     require_prot_p: bool,
     require_session_reuse: bool,
     allow_ccc: bool,
+    accept_upload_without_close_notify: bool,
 }
 
 impl PolicyIn {
@@ -43,6 +45,7 @@ impl PolicyIn {
             require_prot_p: self.require_prot_p,
             require_session_reuse: self.require_session_reuse,
             allow_ccc: self.allow_ccc,
+            accept_upload_without_close_notify: self.accept_upload_without_close_notify,
         }
     }
 }
@@ -83,7 +86,7 @@ enum Verb {
     User, Pass, Acct, Quit, Rein, Noop, Syst, Feat, Opts, Help, Stat, Site, Cwd, Cdup,
     Pwd, Mkd, Rmd, Dele, Rnfr, Rnto, Size, Mdtm, Type, Stru, Mode, Port, Pasv, Eprt,
     Epsv, Rest, Retr, Stor, Stou, Appe, Allo, List, Nlst, Mlsd, Mlst, Abor, Auth, Pbsz,
-    Prot, Ccc,
+    Prot, Ccc, Mfmt, Hash, Rang,
 }
 
 /// Arguments that open doors quickly; the fuzzer finds the rest itself.
@@ -91,6 +94,7 @@ const CANNED: &[&str] = &[
     "TLS", "SSL", "TLS-P", "0", "P", "C", "S", "I", "A", "ALL", "1", "2", "anonymous",
     "alice", "127,0,0,1,7,208", "127,0,0,1,0,21", "|1|127.0.0.1|2000|", "|2|::1|2000|",
     "/", "..", "a/b", "MLST type;size;", "UTF8 ON", "HELP", "100", "/a/../../b",
+    "20240229123456 f", "0 9", "1 0", "HASH SHA-512",
 ];
 
 #[derive(Debug, Arbitrary)]
@@ -160,9 +164,11 @@ enum OutcomeIn {
     OpenFailed(FsErrorIn),
     DataConnectionFailed,
     TlsFailed,
-    SessionReuseRequired,
+    SessionReuseRequired(u8),
     Aborted,
     ConnectionLost,
+    Stalled,
+    NoCloseNotify,
     StorageFailed(FsErrorIn),
 }
 
@@ -173,9 +179,18 @@ impl OutcomeIn {
             OutcomeIn::OpenFailed(e) => TransferOutcome::OpenFailed(e.get()),
             OutcomeIn::DataConnectionFailed => TransferOutcome::DataConnectionFailed,
             OutcomeIn::TlsFailed => TransferOutcome::TlsFailed,
-            OutcomeIn::SessionReuseRequired => TransferOutcome::SessionReuseRequired,
+            OutcomeIn::SessionReuseRequired(n) => TransferOutcome::SessionReuseRequired(
+                match n % 4 {
+                    0 => ReuseRefusal::NoSessionOffered,
+                    1 => ReuseRefusal::ForeignSession,
+                    2 => ReuseRefusal::SessionNotResumable,
+                    _ => ReuseRefusal::CertificateMismatch,
+                },
+            ),
             OutcomeIn::Aborted => TransferOutcome::Aborted,
             OutcomeIn::ConnectionLost => TransferOutcome::ConnectionLost,
+            OutcomeIn::Stalled => TransferOutcome::Stalled,
+            OutcomeIn::NoCloseNotify => TransferOutcome::NoCloseNotify,
             OutcomeIn::StorageFailed(e) => TransferOutcome::StorageFailed(e.get()),
         }
     }
@@ -202,6 +217,10 @@ enum Event {
     PassiveOpened(Option<(Ip, u16)>),
     TransferStarted { unique_name: Option<Vec<u8>>, size: Option<u64> },
     TransferDone(OutcomeIn),
+    /// A HASH ended: a digest of octets start..start+len, or a failure.
+    HashDone(Result<(u64, u64), u8>),
+    AddressBanned,
+    AccountUnavailable,
     Progress(u64),
     SetNow(i64),
     LineTooLong,
@@ -314,6 +333,25 @@ fn apply(session: &mut ServerSession, event: &Event, now: &mut Instant) {
             })
         }
         Event::TransferDone(outcome) => session.handle_transfer_done(outcome.get(), *now),
+        Event::HashDone(result) => session.handle_hash_done(
+            match result {
+                Ok((start, len)) => Ok(HashDigest {
+                    algorithm: HashAlgorithm::Sha256,
+                    start: *start,
+                    end: start.saturating_add(*len),
+                    hex: "00".into(),
+                }),
+                Err(n) => Err(match n % 4 {
+                    0 => HashFailure::Aborted,
+                    1 => HashFailure::RangeBeyondEnd,
+                    2 => HashFailure::TooLarge { bytes: 2, limit: 1 },
+                    _ => HashFailure::Fs(FsError::NotFound),
+                }),
+            },
+            *now,
+        ),
+        Event::AddressBanned => session.handle_address_banned(),
+        Event::AccountUnavailable => session.handle_account_unavailable(),
         Event::Progress(n) => session.set_transfer_progress(*n),
         Event::SetNow(t) => session.set_now(*t),
         Event::LineTooLong => session.handle_line_too_long(),

@@ -106,6 +106,24 @@ pub enum Command {
     Prot(ProtArg),
     /// `CCC` (RFC 2228, RFC 4217 §6).
     Ccc,
+    /// `MFMT time-val path` (draft-somers-ftp-mfxx): set the modification
+    /// time, in seconds since the Unix epoch (UTC; fractions dropped).
+    Mfmt {
+        /// The new modification time.
+        modified: i64,
+        /// The file, as sent.
+        path: Vec<u8>,
+    },
+    /// `HASH path` (draft-bryan-ftpext-hash).
+    Hash(Vec<u8>),
+    /// `RANG start end` (draft-bryan-ftp-range): the octets `start..=end`
+    /// for the next HASH; `RANG 1 0` resets.
+    Rang {
+        /// The first octet.
+        start: u64,
+        /// The last octet, inclusive.
+        end: u64,
+    },
 }
 
 /// Representation types accepted by `TYPE` (RFC 959 §3.1.1).
@@ -285,6 +303,9 @@ pub fn parse_command(line: &[u8]) -> Result<Command, ParseError> {
         ),
         b"PROT" => Command::Prot(parse_prot(keyword(arg, "PROT needs a level")?)),
         b"CCC" => Command::Ccc,
+        b"MFMT" => parse_mfmt(arg)?,
+        b"HASH" => Command::Hash(required(arg, "HASH needs a file name")?),
+        b"RANG" => parse_rang(keyword(arg, "RANG needs a start and an end point")?)?,
         _ => return Err(ParseError::Unknown(printable(verb))),
     };
     Ok(cmd)
@@ -415,6 +436,51 @@ fn parse_prot(arg: &[u8]) -> ProtArg {
     }
 }
 
+/// `MFMT YYYYMMDDHHMMSS[.sss] path` (draft-somers-ftp-mfxx §3.1).
+fn parse_mfmt(arg: &[u8]) -> Result<Command, ParseError> {
+    const USAGE: &str = "MFMT needs YYYYMMDDHHMMSS and a file name";
+    let split = arg.iter().position(|&b| b == b' ');
+    let (time, path) = match split {
+        Some(i) => (
+            arg.get(..i).unwrap_or_default(),
+            trim_start_spaces(arg.get(i + 1..).unwrap_or_default()),
+        ),
+        None => return Err(ParseError::MissingArgument(USAGE)),
+    };
+    if path.is_empty() {
+        return Err(ParseError::MissingArgument(USAGE));
+    }
+    let modified = std::str::from_utf8(time)
+        .ok()
+        .and_then(crate::timefmt::parse_time_val)
+        .ok_or(ParseError::InvalidArgument(
+            "MFMT: invalid time-val, expected YYYYMMDDHHMMSS (UTC)",
+        ))?;
+    Ok(Command::Mfmt {
+        modified,
+        path: path.to_vec(),
+    })
+}
+
+/// `RANG start end` (draft-bryan-ftp-range §3): two decimal numbers; the end
+/// may not be before the start, except `RANG 1 0`, the reset.
+fn parse_rang(arg: &[u8]) -> Result<Command, ParseError> {
+    const USAGE: &str = "RANG needs a start and an end point (decimal octet positions)";
+    let mut words = arg.split(|&b| b == b' ').filter(|w| !w.is_empty());
+    let (Some(start), Some(end), None) = (words.next(), words.next(), words.next()) else {
+        return Err(ParseError::InvalidArgument(USAGE));
+    };
+    let (Some(start), Some(end)) = (decimal(start), decimal(end)) else {
+        return Err(ParseError::InvalidArgument(USAGE));
+    };
+    if end < start && (start, end) != (1, 0) {
+        return Err(ParseError::InvalidArgument(
+            "RANG: the end point is before the start point",
+        ));
+    }
+    Ok(Command::Rang { start, end })
+}
+
 /// Remove leading `ls` option words (`-la`, `-a`, ...) from a `LIST`/`NLST`
 /// argument, as many clients send them.
 fn strip_list_options(arg: &[u8]) -> Option<Vec<u8>> {
@@ -475,6 +541,9 @@ impl Command {
             Command::Pbsz(_) => "PBSZ",
             Command::Prot(_) => "PROT",
             Command::Ccc => "CCC",
+            Command::Mfmt { .. } => "MFMT",
+            Command::Hash(_) => "HASH",
+            Command::Rang { .. } => "RANG",
         }
     }
 
@@ -515,7 +584,15 @@ impl Command {
             | Command::Retr(a)
             | Command::Stor(a)
             | Command::Appe(a)
-            | Command::Auth(a) => Some(a.clone()),
+            | Command::Auth(a)
+            | Command::Hash(a) => Some(a.clone()),
+            Command::Mfmt { modified, path } => {
+                let mut arg = crate::timefmt::format_time_val(*modified).into_bytes();
+                arg.push(b' ');
+                arg.extend_from_slice(path);
+                Some(arg)
+            }
+            Command::Rang { start, end } => text_arg(format!("{start} {end}")),
             Command::Help(a)
             | Command::Stat(a)
             | Command::Stou(a)
@@ -832,6 +909,64 @@ mod tests {
             ))),
         ];
         prop_oneof![path, fixed, typed]
+    }
+
+    /// draft-somers-ftp-mfxx §3.1: `MFMT time-val path`, UTC, fractions
+    /// dropped; a bad time is 501, a missing path 501.
+    #[test]
+    fn mfxx_mfmt_parses_time_and_path() {
+        assert_eq!(
+            ok("MFMT 20240229123456 dir/a file.txt"),
+            Command::Mfmt {
+                modified: 1_709_210_096,
+                path: v("dir/a file.txt")
+            }
+        );
+        assert_eq!(
+            ok("mfmt 20240229123456.789 f"),
+            Command::Mfmt {
+                modified: 1_709_210_096,
+                path: v("f")
+            }
+        );
+        for bad in ["MFMT 20241399000000 f", "MFMT yesterday f", "MFMT 2024 f"] {
+            assert_eq!(code(bad), 501, "{bad}");
+        }
+        assert_eq!(code("MFMT 20240229123456"), 501);
+        assert_eq!(code("MFMT"), 501);
+    }
+
+    /// draft-bryan-ftpext-hash §3: `HASH path`; without a path 501.
+    #[test]
+    fn hash_draft_hash_needs_a_path() {
+        assert_eq!(ok("HASH some file.bin"), Command::Hash(v("some file.bin")));
+        assert_eq!(code("HASH"), 501);
+    }
+
+    /// draft-bryan-ftp-range §3: `RANG start end`, end inclusive; end before
+    /// start is 501 except the reset `RANG 1 0`.
+    #[test]
+    fn range_draft_rang_parses_and_reset_is_1_0() {
+        assert_eq!(ok("RANG 0 49"), Command::Rang { start: 0, end: 49 });
+        assert_eq!(ok("RANG 1 0"), Command::Rang { start: 1, end: 0 });
+        for bad in ["RANG 10 5", "RANG 5", "RANG a b", "RANG 1 2 3", "RANG"] {
+            assert_eq!(code(bad), 501, "{bad}");
+        }
+    }
+
+    #[test]
+    fn mfmt_hash_rang_round_trip() {
+        for cmd in [
+            Command::Mfmt {
+                modified: 1_700_000_000,
+                path: v("a b"),
+            },
+            Command::Hash(v("x/y")),
+            Command::Rang { start: 3, end: 9 },
+        ] {
+            let line = cmd.encode().unwrap();
+            assert_eq!(parse_command(&line), Ok(cmd));
+        }
     }
 
     proptest! {

@@ -30,16 +30,25 @@ pub struct Policy {
     /// CCC (clear the control connection) is accepted; otherwise it gets 534
     /// (RFC 4217 §5). Default false.
     pub allow_ccc: bool,
+    /// A protected upload whose data connection ends with a TCP close but
+    /// without the client's TLS close_notify is kept as complete. Default
+    /// false: such an upload may have been cut short (by an attacker who
+    /// injects a TCP FIN, or by a client that closes too early), so it is
+    /// answered 426 and does not replace the file. Some OpenSSL-based
+    /// legacy clients never send close_notify; see docs/security.md.
+    pub accept_upload_without_close_notify: bool,
 }
 
 impl Default for Policy {
-    /// The secure defaults: TLS and PROT P required, session reuse required, no CCC.
+    /// The secure defaults: TLS and PROT P required, session reuse required,
+    /// no CCC, protected uploads complete only with close_notify.
     fn default() -> Self {
         Policy {
             require_tls: true,
             require_prot_p: true,
             require_session_reuse: true,
             allow_ccc: false,
+            accept_upload_without_close_notify: false,
         }
     }
 }
@@ -54,6 +63,9 @@ impl Policy {
                 .require_session_reuse
                 .unwrap_or(self.require_session_reuse),
             allow_ccc: o.allow_ccc.unwrap_or(self.allow_ccc),
+            accept_upload_without_close_notify: o
+                .accept_upload_without_close_notify
+                .unwrap_or(self.accept_upload_without_close_notify),
         }
     }
 }
@@ -74,6 +86,8 @@ pub struct PolicyOverride {
     pub require_session_reuse: Option<bool>,
     /// Overrides [`Policy::allow_ccc`].
     pub allow_ccc: Option<bool>,
+    /// Overrides [`Policy::accept_upload_without_close_notify`].
+    pub accept_upload_without_close_notify: Option<bool>,
 }
 
 /// How the anonymous account treats TLS (RFC 4217 §10.1: a server may deny
@@ -115,6 +129,7 @@ mod tests {
     fn defaults_are_secure() {
         let p = Policy::default();
         assert!(p.require_tls && p.require_prot_p && p.require_session_reuse && !p.allow_ccc);
+        assert!(!p.accept_upload_without_close_notify);
         assert_eq!(AnonymousTls::default(), AnonymousTls::Require);
     }
 

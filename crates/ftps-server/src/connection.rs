@@ -13,17 +13,18 @@
 //! the session: this task reports received bytes and the ends of transfers,
 //! sleeps until `poll_timeout` and hands the wake-up to `handle_timeout`; it
 //! reads `login_failures` for the growing delay after a wrong password.
+//! Logging in (USER with a certificate, PASS, the user store, bans) is in
+//! `connection/login.rs`.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use ftps_proto::command::Command;
 use ftps_proto::line::{LineError, LineReader};
 use ftps_proto::session::{
-    Action, DataEndpoint, DataProtection, FsError, FsRequest, FsResponse, LoginGrant, LoginMethod,
-    PassiveKind, ServerSession, SessionConfig, TlsFailure, TransferOutcome, TransferRequest,
+    Action, DataEndpoint, DataProtection, FsError, FsRequest, FsResponse, PassiveKind,
+    ServerSession, SessionConfig, TlsFailure, TransferOutcome, TransferRequest,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -40,7 +41,8 @@ use crate::storage::Storage;
 use crate::stream::ControlStream;
 use crate::tls::ConnectionTls;
 use crate::transfer::{self, TransferContext, TransferEvent};
-use crate::users::{Account, CertCheck, StoreError};
+
+mod login;
 use rustls_pki_types::CertificateDer;
 
 /// Entries STAT <dir> sends over the control connection at most.
@@ -106,10 +108,16 @@ pub(crate) async fn serve(
     } else {
         ControlStream::Plain(tcp)
     };
+    // The listener's own setting applies before login and to users who
+    // do not set it themselves.
+    let mut policy = shared.policy;
+    if let Some(accept) = listener.accept_upload_without_close_notify {
+        policy.accept_upload_without_close_notify = accept;
+    }
     let mut session = ServerSession::new(
         SessionConfig {
             implicit,
-            policy: shared.policy,
+            policy,
             anonymous: shared.anonymous,
             peer,
             // What the client connected to: decides whether PASV can answer.
@@ -135,13 +143,13 @@ pub(crate) async fn serve(
         peer,
         local,
         balancer: client.balancer.map(|a| a.ip()),
-        listener,
         storage: None,
         user: String::new(),
         passive: None,
         prot_private: Arc::new(AtomicBool::new(prot_private)),
         early_tls_seen: Arc::new(AtomicBool::new(false)),
         transfer: None,
+        listener,
     };
     debug!(%peer, implicit, client_certificates = %connection.listener.client_certificates, "control connection opened");
     connection.run().await;
@@ -211,7 +219,7 @@ async fn next_event(transfer: &mut Option<ActiveTransfer>) -> Option<TransferEve
 impl Connection {
     async fn run(&mut self) {
         let mut buf = vec![0u8; 4096];
-        let mut shutting_down = false;
+        let (mut shutting_down, mut stopped) = (false, false);
         loop {
             if let Flow::Close = self.execute_actions().await {
                 break;
@@ -228,13 +236,17 @@ impl Connection {
             let deadline = self.session.poll_timeout();
             tokio::select! {
                 biased;
+                // A running transfer may finish within the grace period,
+                // then its reply and 421; when the grace period ends it is
+                // stopped and still answered.
                 _ = self.shared.shutdown.cancelled(), if !shutting_down => {
                     shutting_down = true;
-                    if self.transfer.is_some() {
-                        // Let the transfer finish, then say goodbye (RFC 959 QUIT).
-                        self.session.handle_command(Command::Quit, now());
-                    } else {
-                        self.session.handle_shutdown();
+                    self.session.handle_shutdown();
+                }
+                _ = self.shared.stop_now.cancelled(), if shutting_down && !stopped && self.transfer.is_some() => {
+                    stopped = true;
+                    if let Some(t) = &self.transfer {
+                        t.cancel.cancel();
                     }
                 }
                 event = next_event(&mut self.transfer) => self.handle_transfer_event(event),
@@ -297,6 +309,10 @@ impl Connection {
             Some(TransferEvent::Done(outcome)) => {
                 self.transfer = None;
                 self.session.handle_transfer_done(outcome, now());
+            }
+            Some(TransferEvent::Hashed(result)) => {
+                self.transfer = None;
+                self.session.handle_hash_done(result, now());
             }
             None => {
                 self.transfer = None;
@@ -367,6 +383,10 @@ impl Connection {
             }
             Action::StartTransfer(request) => {
                 self.start_transfer(request);
+                Flow::Continue
+            }
+            Action::StartHash(request) => {
+                self.start_hash(request);
                 Flow::Continue
             }
             Action::AbortTransfer => {
@@ -448,143 +468,12 @@ impl Connection {
         Flow::Continue
     }
 
-    /// USER with a client certificate (RFC 4217 §12.2).
-    async fn check_user(&mut self, user: Vec<u8>) {
-        use ftps_proto::session::UserCheck;
-        let check = match (String::from_utf8(user), &self.client_cert) {
-            (Ok(name), Some((_, identity))) => {
-                let identity = identity.clone();
-                match self.shared.users.lookup(&name).await {
-                    Ok(record) => self
-                        .shared
-                        .users
-                        .check_certificate(record.as_ref(), &identity),
-                    Err(error @ StoreError::Invalid { .. }) => {
-                        error!(peer = %self.peer, user = %name, %error, "unusable account");
-                        CertCheck::Refused
-                    }
-                    Err(error) => {
-                        error!(peer = %self.peer, user = %name, %error, "cannot check the login");
-                        self.session.handle_auth_unavailable();
-                        return;
-                    }
-                }
-            }
-            _ => CertCheck::Password,
-        };
-        let answer = match check {
-            CertCheck::Password => UserCheck::Password,
-            CertCheck::Refused => {
-                warn!(peer = %self.peer, "client certificate does not belong to the user named in USER");
-                UserCheck::Refused
-            }
-            CertCheck::Certificate(account) => match self.open_storage(&account) {
-                Some(grant) => UserCheck::Certificate(grant),
-                None => UserCheck::Refused,
-            },
-        };
-        self.session.handle_user_check(answer);
-    }
-
-    /// Open the user's storage root; the grant on success. (A root that
-    /// cannot be opened refuses the login.)
-    fn open_storage(&mut self, account: &Account) -> Option<LoginGrant> {
-        match self.shared.open_root(&account.root) {
-            Ok(fs) => {
-                self.storage = Some(fs);
-                Some(grant_for(account))
-            }
-            Err(error) => {
-                error!(user = %account.name, root = %account.root.display(), %error, "cannot open the user's root");
-                None
-            }
-        }
-    }
-
-    /// The session logged the user in (its 230 or 232 went out): the one
-    /// place a login is recorded.
-    fn logged_in(&mut self, user: String, method: LoginMethod) {
-        let tls = self.tls_version();
-        match method {
-            LoginMethod::Password => info!(peer = %self.peer, %user, %tls, "login"),
-            LoginMethod::Certificate => {
-                info!(peer = %self.peer, %user, %tls, "login by client certificate")
-            }
-        }
-        self.user = user;
-    }
-
     /// The control connection's TLS version, for the log.
     fn tls_version(&self) -> String {
         self.stream
             .tls()
             .map(|c| crate::tls::describe(c).0)
             .unwrap_or_else(|| "none".into())
-    }
-
-    async fn authenticate(&mut self, user: Vec<u8>, password: Vec<u8>) {
-        let shared = Arc::clone(&self.shared);
-        let name = String::from_utf8(user).ok();
-        let shown = name.clone().unwrap_or_else(|| "<non-UTF-8>".into());
-        let identity = self.client_cert.as_ref().map(|(_, id)| id.clone());
-        // Asked of the store at each login: a change holds from the next one.
-        let record = match &name {
-            Some(name) => match shared.users.lookup(name).await {
-                Ok(record) => record,
-                Err(error @ StoreError::Unavailable(_)) => {
-                    error!(peer = %self.peer, user = %shown, %error, "cannot check the login");
-                    self.session.handle_auth_unavailable();
-                    return;
-                }
-                Err(error) => {
-                    // A stored account that is not valid logs nobody in.
-                    error!(peer = %self.peer, user = %shown, %error, "unusable account");
-                    None
-                }
-            },
-            None => None,
-        };
-        let account =
-            match shared
-                .users
-                .verify_cached(record.as_ref(), &password, identity.as_ref())
-            {
-                Some(account) => Some(account),
-                None => {
-                    // argon2 is CPU- and memory-heavy: at most one check per
-                    // core at a time, however many clients send PASS at once.
-                    let _slot = Arc::clone(&shared.password_checks).acquire_owned().await;
-                    tokio::task::spawn_blocking(move || {
-                        shared
-                            .users
-                            .verify(record.as_ref(), &password, identity.as_ref())
-                    })
-                    .await
-                    .ok()
-                    .flatten()
-                }
-            };
-        let Some(account) = account else {
-            let tls = self.tls_version();
-            let ip = self.peer.ip().to_canonical();
-            match self.shared.bans.record_failure(ip).await {
-                crate::bans::Failure::Banned => {
-                    warn!(peer = %self.peer, user = %shown, "too many failed logins: address banned")
-                }
-                crate::bans::Failure::Counted => {
-                    warn!(peer = %self.peer, user = %shown, %tls, "login failed")
-                }
-            }
-            // The session counts the failure (its 530 waits in its queue);
-            // the delay grows with that count, this failure included.
-            self.session.handle_auth_result(None);
-            let base = self.shared.config.server.failed_login_delay();
-            let failures = self.session.login_failures();
-            tokio::time::sleep(crate::bans::failure_delay(base, failures)).await;
-            return;
-        };
-        let grant = self.open_storage(&account);
-        self.session.handle_auth_result(grant);
     }
 
     async fn open_passive(&mut self, kind: PassiveKind) {
@@ -621,9 +510,7 @@ impl Connection {
                 None => true,
             };
             EarlyTls {
-                tls: self
-                    .tls
-                    .for_data(crate::tls::Direction::Send, require_reuse),
+                tls: self.tls.for_data(require_reuse),
                 private: Arc::clone(&self.prot_private),
                 handshake_timeout: server.tls_handshake_timeout(),
                 started_before: Arc::clone(&self.early_tls_seen),
@@ -633,9 +520,40 @@ impl Connection {
             trusted: self.shared.config.proxy_protocol.trusted.clone(),
             header_timeout: self.shared.config.proxy_protocol.header_timeout(),
         });
-        self.passive = Some(PassivePort::spawn(listener, self.peer.ip(), early, proxy));
+        let unused = server.data_connect_timeout();
+        self.passive = Some(PassivePort::spawn(
+            listener,
+            self.peer.ip(),
+            early,
+            unused,
+            proxy,
+        ));
         self.session
             .handle_passive_opened(Some(SocketAddr::new(announce, port)));
+    }
+
+    /// HASH: computed in a task of its own, ABOR and STAT answered meanwhile.
+    fn start_hash(&mut self, request: ftps_proto::session::HashRequest) {
+        let Some(storage) = self.storage.clone() else {
+            let failure = ftps_proto::session::HashFailure::Fs(FsError::PermissionDenied);
+            self.session.handle_hash_done(Err(failure), now());
+            return;
+        };
+        let cancel = CancellationToken::new();
+        let progress = Arc::new(AtomicU64::new(0));
+        let limit = self.shared.config.server.hash_max_bytes;
+        let events = crate::hashing::spawn(
+            storage,
+            request,
+            limit,
+            cancel.clone(),
+            Arc::clone(&progress),
+        );
+        self.transfer = Some(ActiveTransfer {
+            events,
+            cancel,
+            progress,
+        });
     }
 
     fn start_transfer(&mut self, request: TransferRequest) {
@@ -654,13 +572,9 @@ impl Connection {
             DataEndpoint::Active(_) => None,
         };
         let server = &self.shared.config.server;
-        let direction = match request.kind {
-            ftps_proto::session::TransferKind::Store { .. } => crate::tls::Direction::Receive,
-            _ => crate::tls::Direction::Send,
-        };
         let context = TransferContext {
             storage,
-            tls: self.tls.for_data(direction, request.require_session_reuse),
+            tls: self.tls.for_data(request.require_session_reuse),
             control_cert: self.client_cert.as_ref().map(|(der, _)| der.clone()),
             passive,
             peer_ip: self.peer.ip(),
@@ -668,6 +582,7 @@ impl Connection {
             data_connect_timeout: server.data_connect_timeout(),
             handshake_timeout: server.tls_handshake_timeout(),
             stall_timeout: server.transfer_stall_timeout(),
+            accept_upload_without_close_notify: request.accept_upload_without_close_notify,
             now_unix: now_unix(),
             events: events_tx,
             cancel: cancel.clone(),
@@ -722,16 +637,6 @@ async fn await_close_notify(tcp: &mut TcpStream, conn: &mut rustls::ServerConnec
     }
 }
 
-/// What a successful login grants, from the account.
-fn grant_for(account: &Account) -> LoginGrant {
-    LoginGrant {
-        name: account.name.clone(),
-        write: account.write && !account.anonymous,
-        policy: account.policy,
-        anonymous: account.anonymous,
-    }
-}
-
 /// The command for the debug log, with the password masked.
 fn masked(line: &[u8]) -> String {
     if line.len() >= 4 && line[..4].eq_ignore_ascii_case(b"PASS") {
@@ -771,6 +676,10 @@ async fn fs_request(storage: &dyn Storage, request: FsRequest) -> FsResponse {
         FsRequest::Rename { from, to } => {
             storage.rename(&from, &to).await.map(|()| FsResponse::Done)
         }
+        FsRequest::SetModified { path, modified } => storage
+            .set_modified(&path, modified)
+            .await
+            .map(|()| FsResponse::Done),
     };
     result.unwrap_or_else(FsResponse::Failed)
 }

@@ -1,12 +1,13 @@
 //! `ftps-server`: an FTPS server (RFC 959 with RFC 2228, 2389, 2428, 3659 and
-//! RFC 4217) on tokio and rustls.
+//! RFC 4217, plus MFMT and HASH from their drafts) on tokio and rustls.
 //!
 //! The protocol rules live in the sans-IO `ftps-proto` crate; this crate owns
 //! the I/O around it: listeners and limits ([`server`]), the state all
 //! connections share ([`shared`]), one task per control connection
-//! ([`connection`]), data transfers ([`transfer`]), TLS policy and
-//! per-connection session stores ([`tls`]), passive ports ([`passive`]),
-//! the PROXY protocol of load balancers ([`proxy`]),
+//! ([`connection`]), data transfers ([`transfer`]), HASH ([`hashing`]), TLS
+//! policy and per-connection session stores and ticket keys ([`tls`]),
+//! passive ports ([`passive`]), the PROXY protocol of load balancers
+//! ([`proxy`]), the database several nodes share ([`database`]),
 //! storage back-ends behind one trait ([`storage`]), users and passwords
 //! ([`users`]), certificates ([`certs`]) and the TOML configuration
 //! ([`config`]).
@@ -16,6 +17,7 @@ pub mod certs;
 pub mod config;
 mod connection;
 pub mod database;
+mod hashing;
 pub mod identity;
 pub mod login_cache;
 pub mod passive;

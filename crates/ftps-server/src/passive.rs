@@ -40,7 +40,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
-use tracing::warn;
+use tracing::{debug, warn};
 
 use crate::config::{PassiveSettings, PortRange, TrustedRange};
 use crate::tls::DataTls;
@@ -135,13 +135,16 @@ impl Drop for PassivePort {
 }
 
 impl PassivePort {
-    /// Start waiting on `listener` for a connection from `peer`.
-    /// With `proxy`, connections must come from a trusted balancer and
-    /// name `peer` in their PROXY protocol header.
+    /// Start waiting on `listener` for a connection from `peer`. Unless a
+    /// data command takes the port within `unused` (`data_connect_timeout_secs`),
+    /// the port closes, with any connection it accepted. With `proxy`,
+    /// connections must come from a trusted balancer and name `peer` in
+    /// their PROXY protocol header.
     pub fn spawn(
         listener: TcpListener,
         peer: IpAddr,
         early: Option<EarlyTls>,
+        unused: Duration,
         proxy: Option<DataProxy>,
     ) -> PassivePort {
         let (take, take_rx) = oneshot::channel();
@@ -151,13 +154,14 @@ impl PassivePort {
             .as_ref()
             .is_some_and(|e| e.started_before.load(Ordering::Relaxed));
         let starting = Arc::clone(&tls_starting);
+        let expires = tokio::time::Instant::now() + unused;
         let task = tokio::spawn(async move {
-            let accepted = accept_client(&listener, peer, proxy.as_ref()).await;
-            drop(listener);
-            let Some(tcp) = accepted else {
-                return;
+            let take = Take {
+                rx: take_rx,
+                taken: false,
+                expires,
             };
-            if let Some(ready) = wait(tcp, early, take_rx, &starting).await {
+            if let Some(ready) = wait(listener, peer, early, proxy, take, &starting).await {
                 let _ = arrival_tx.send(ready);
             }
         });
@@ -194,6 +198,35 @@ impl PassivePort {
         match tokio::time::timeout(limit, &mut self.arrival).await {
             Ok(Ok(arrival)) => Ok(arrival),
             _ => Err(self),
+        }
+    }
+}
+
+/// The transfer's request for the connection, and the time the port
+/// closes unless a request came by then.
+struct Take {
+    rx: oneshot::Receiver<()>,
+    taken: bool,
+    expires: tokio::time::Instant,
+}
+
+impl Take {
+    /// Completes when a data command asks for the connection (true), or
+    /// when the port expires unused or its owner is gone (false). Once it
+    /// has asked, completes at once.
+    async fn asked(&mut self) -> bool {
+        if self.taken {
+            return true;
+        }
+        tokio::select! {
+            asked = &mut self.rx => {
+                self.taken = asked.is_ok();
+                self.taken
+            }
+            _ = tokio::time::sleep_until(self.expires) => {
+                debug!("passive port unused for data_connect_timeout_secs: closed");
+                false
+            }
         }
     }
 }
@@ -244,14 +277,25 @@ async fn accept_client(
     }
 }
 
-/// Start TLS early when it applies, and hand the connection over once the
-/// transfer asks (`None`: nothing to hand over).
+/// Accept the connection, start TLS early when it applies, and hand the
+/// result over once the transfer asks (`None`: nothing to hand over, or
+/// the port expired unused).
 async fn wait(
-    mut tcp: TcpStream,
+    listener: TcpListener,
+    peer: IpAddr,
     early: Option<EarlyTls>,
-    mut take: oneshot::Receiver<()>,
+    proxy: Option<DataProxy>,
+    mut take: Take,
     tls_starting: &AtomicBool,
 ) -> Option<Arrival> {
+    let mut tcp = tokio::select! {
+        biased;
+        accepted = accept_client(&listener, peer, proxy.as_ref()) => accepted?,
+        // The port expires unless a data command came; once one has,
+        // the transfer's own deadline governs.
+        false = take.asked() => return None,
+    };
+    drop(listener);
     let ready = match early {
         None => Arrival::Tcp(tcp),
         Some(early) => {
@@ -259,7 +303,7 @@ async fn wait(
             let starts_tls = tokio::select! {
                 biased;
                 // The transfer asked first: it runs the handshake itself.
-                taken = &mut take => return taken.ok().map(|()| Arrival::Tcp(tcp)),
+                asked = take.asked() => return asked.then_some(Arrival::Tcp(tcp)),
                 peeked = tcp.peek(&mut head) => {
                     // A TLS handshake record (content type 22, version 3.x),
                     // while PROT P is in force: a PROT C upload is never read here.
@@ -287,7 +331,7 @@ async fn wait(
             Arrival::Tcp(tcp)
         }
     };
-    take.await.ok().map(|()| ready)
+    take.asked().await.then_some(ready)
 }
 
 /// Read the ClientHello and send the server's first flight; stop there.

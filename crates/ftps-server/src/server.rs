@@ -47,6 +47,8 @@ pub struct BoundListener {
     pub proxy_protocol: bool,
     /// The passive settings of the sessions accepted here.
     pub passive: PassiveSettings,
+    /// This listener's `accept_upload_without_close_notify`, if it sets one.
+    pub accept_upload_without_close_notify: Option<bool>,
 }
 
 impl Listeners {
@@ -73,6 +75,63 @@ impl Listeners {
 /// waiting for a greeting that never comes (tokio's default is 128).
 pub const LISTEN_BACKLOG: u32 = 1024;
 
+/// Reclaim the upload temp files that servers sharing the users' roots
+/// left behind (see `Storage::reclaim_abandoned_uploads`): at start-up,
+/// then every `server.abandoned_upload_secs` until shutdown.
+async fn reclaim_abandoned_uploads(shared: Arc<Shared>) {
+    let config = &shared.config;
+    let unchanged_for = Duration::from_secs(config.server.abandoned_upload_secs);
+    let mut roots: Vec<std::path::PathBuf> = config.users.iter().map(|u| u.root.clone()).collect();
+    if let (true, Some(root)) = (config.anonymous.enabled, &config.anonymous.root) {
+        roots.push(root.clone());
+    }
+    roots.sort();
+    roots.dedup();
+    loop {
+        for root in &roots {
+            let Ok(storage) = shared.open_root(root) else {
+                continue;
+            };
+            match storage.reclaim_abandoned_uploads(unchanged_for).await {
+                Ok(done) if done != crate::storage::Reclaimed::default() => {
+                    info!(root = %root.display(), removed = done.removed, kept_as_partial = done.kept, "abandoned uploads reclaimed");
+                }
+                Ok(_) => {}
+                Err(error) => {
+                    warn!(root = %root.display(), %error, "cannot reclaim abandoned uploads")
+                }
+            }
+        }
+        tokio::select! {
+            _ = shared.shutdown.cancelled() => return,
+            _ = tokio::time::sleep(unchanged_for.clamp(Duration::from_secs(1), Duration::from_secs(3600))) => {}
+        }
+    }
+}
+
+/// Say at start-up which accounts cannot log in because their root is not
+/// a directory that can be opened (the server still starts: a root may be
+/// mounted later, and is checked again at each login).
+fn report_unusable_roots(config: &Config) {
+    let roots = config
+        .users
+        .iter()
+        .map(|u| (u.name.as_str(), &u.root))
+        .chain(
+            config
+                .anonymous
+                .root
+                .iter()
+                .filter(|_| config.anonymous.enabled)
+                .map(|root| ("anonymous", root)),
+        );
+    for (user, root) in roots {
+        if let Err(error) = crate::storage::LocalFs::open(root) {
+            error!(%user, root = %root.display(), %error, "the user's root directory cannot be opened: this user cannot log in until it can");
+        }
+    }
+}
+
 async fn bind_all(
     config: &Config,
     entries: &[config::ListenerConfig],
@@ -84,6 +143,7 @@ async fn bind_all(
             client_certificates: config.client_certificates_on(entry),
             proxy_protocol: entry.proxy_protocol,
             passive: config.passive_on(entry),
+            accept_upload_without_close_notify: entry.accept_upload_without_close_notify,
         });
     }
     Ok(bound)
@@ -127,6 +187,7 @@ impl Server {
             client_auth,
         )?;
         let (users, bans) = accounts_and_bans(&config)?;
+        report_unusable_roots(&config);
         let policy = config.policy;
         let anonymous = config.anonymous.enabled.then_some(config.anonymous.tls);
         let sessions = Arc::new(Semaphore::new(config.server.max_sessions.max(1)));
@@ -140,6 +201,7 @@ impl Server {
                 anonymous,
                 max_login_failures,
                 shutdown: CancellationToken::new(),
+                stop_now: CancellationToken::new(),
                 bans,
                 roots: Mutex::new(HashMap::new()),
                 password_checks: Arc::new(Semaphore::new(
@@ -174,6 +236,7 @@ impl Server {
                 client_certificates: listener.client_certificates,
                 proxy_protocol: listener.proxy_protocol,
                 passive: Arc::new(listener.passive),
+                accept_upload_without_close_notify: listener.accept_upload_without_close_notify,
             };
             if !self.shared.tls.supports(kind.client_certificates) {
                 // Only when the listeners were bound from another configuration
@@ -192,6 +255,7 @@ impl Server {
                 accept_loop(shared, listener.socket, kind, stop, tracker_inner).await;
             });
         }
+        tracker.spawn(reclaim_abandoned_uploads(Arc::clone(&self.shared)));
         shutdown.await;
         info!("shutting down: no new connections, 421 to idle sessions");
         accept_stop.cancel();
@@ -200,9 +264,13 @@ impl Server {
         let grace = self.shared.config.server.shutdown_grace();
         if tokio::time::timeout(grace, tracker.wait()).await.is_err() {
             warn!(
-                "grace period of {}s over: closing remaining sessions",
+                "grace period of {}s over: stopping the transfers still running",
                 grace.as_secs()
             );
+            // Their sessions answer (426, then 421) and close; a client that
+            // does not read its replies does not hold the shutdown up.
+            self.shared.stop_now.cancel();
+            let _ = tokio::time::timeout(FINAL_REPLIES_WAIT, tracker.wait()).await;
         }
     }
 }
@@ -233,6 +301,10 @@ fn accounts_and_bans(
         )),
     ))
 }
+
+/// After the grace period, how long stopped transfers get to send their
+/// final replies before the server stops.
+pub const FINAL_REPLIES_WAIT: Duration = Duration::from_secs(3);
 
 /// Reloads certificates and keys from their files: new connections get the
 /// new ones, running sessions keep theirs (and their data connections keep

@@ -27,6 +27,9 @@ pub(crate) struct Shared {
     pub(crate) anonymous: Option<AnonymousTls>,
     pub(crate) max_login_failures: u32,
     pub(crate) shutdown: CancellationToken,
+    /// The shutdown's grace period is over: running transfers are stopped
+    /// and answered before their sessions close.
+    pub(crate) stop_now: CancellationToken,
     pub(crate) bans: Arc<dyn crate::bans::BanStore>,
     /// Concurrent argon2 password checks (one per core).
     pub(crate) password_checks: Arc<Semaphore>,
@@ -66,4 +69,6 @@ pub(crate) struct ListenerKind {
     pub(crate) client_certificates: ClientCertificates,
     pub(crate) proxy_protocol: bool,
     pub(crate) passive: Arc<PassiveSettings>,
+    /// The listener's own `accept_upload_without_close_notify`.
+    pub(crate) accept_upload_without_close_notify: Option<bool>,
 }

@@ -24,33 +24,47 @@
 //! Some clients treat TLS 1.3 tickets as single-use (rustls clients; curl's
 //! OpenSSL session cache), others offer the control connection's session
 //! every time (Python's ftplib subclass, GnuTLS/lftp); the store is
-//! least-recently-used, so a session offered again and again stays. Data
-//! connections on which the server sends carry two fresh tickets, read by
-//! the client with the data, and the control connection starts with
-//! [`CONTROL_TICKETS`]. Uploads are delicate: a client that closes its
-//! upload connection with a ticket unread makes the kernel reset it, and the
-//! reset discards the tail of the upload still queued at the client
-//! (measured with curl 7.88 and lftp on TLS 1.3). So an upload carries
-//! tickets only (1) when the client asks with the RFC 9149
-//! `ticket_request` extension (this project's client does, and reads them
-//! before closing), or (2) when the client completed its data handshake
-//! before the upload command: the tickets are then written before the 150
-//! reply and wait in the client's socket before it sends a byte (curl
-//! starts its data handshake right after EPSV and reads once before it
-//! closes; see `transfer::early_upload_tickets`). rustls has no call to
-//! issue a ticket later on an established control connection, which would
-//! be the other way.
+//! least-recently-used, so a session offered again and again stays. Every
+//! accepted data connection carries [`DATA_TICKETS`] fresh tickets and the
+//! control connection starts with [`CONTROL_TICKETS`]. Uploads are
+//! delicate: a client that closes its upload connection with a ticket unread
+//! makes the kernel reset it, and the reset discards the tail of the upload
+//! still queued at the client (measured with curl 7.88 and lftp on TLS 1.3).
+//! So an upload's tickets are written (1) before the 150 reply when the
+//! client completed its data handshake before the upload command (curl;
+//! see `transfer::data::early_upload_tickets`), or else (2) only after the
+//! client's close_notify, when every byte has arrived (see
+//! `transfer::data::handshake`): PHP's ftp extension, which offers only the
+//! newest session it was given, reads them while it closes. rustls has no
+//! call to issue a ticket later on an established control connection.
 //!
 //! Sessions created by a data connection are staged and kept only when that
 //! connection resumed (and so was accepted): a refused full handshake must
 //! not hand its peer a ticket that would resume the next time.
+//!
+//! Session tickets (TLS 1.2, RFC 5077, which Go's TLS client needs to
+//! resume at all, and TLS 1.3) are bound to the control connection the same
+//! way: each control connection has a ticketer of its own, with a key made
+//! for it and never shared, so a ticket issued on another control connection
+//! does not even decrypt here. A data connection's ticketer
+//! ([`DataTicketer`]) decrypts with its control connection's key and
+//! encrypts new tickets only once the handshake is resuming one of them
+//! (a refused full handshake gets none, or an empty TLS 1.2 ticket it
+//! cannot use). TLS 1.2 session IDs stay in the per-connection store.
+//!
+//! What the client offered is recorded, so a refusal can say which case it
+//! is ([`DataTls::refusal`]): no session at all, a session this control
+//! connection never issued, or one of its own that could not be resumed.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use ftps_proto::session::ReuseRefusal;
 use rustls::crypto::CryptoProvider;
 use rustls::server::danger::ClientCertVerifier;
-use rustls::server::StoresServerSessions;
+use rustls::server::{ProducesTickets, StoresServerSessions};
 use rustls::{ServerConfig, SupportedProtocolVersion};
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
@@ -60,6 +74,10 @@ use crate::config::ClientCertificates;
 /// a client that uses each ticket once (rustls keeps up to 8 per server) to
 /// run several uploads in a row, which carry no tickets of their own.
 pub const CONTROL_TICKETS: usize = 8;
+
+/// TLS 1.3 tickets each accepted data connection carries (an upload's after
+/// the upload is complete).
+pub const DATA_TICKETS: usize = 2;
 
 /// Most TLS 1.3 tickets a client may ask for with RFC 9149 `ticket_request`.
 pub const MAX_REQUESTED_TICKETS: usize = 4;
@@ -174,10 +192,15 @@ impl rustls::server::ResolvesServerCert for SnapshotResolver {
 /// The TLS configurations one control connection uses.
 #[derive(Debug, Clone)]
 pub struct ConnectionTls {
-    /// For the control connection: sends TLS 1.3 tickets into `sessions`.
+    /// For the control connection: its TLS 1.2 session IDs go into
+    /// `sessions`, its tickets are sealed with `ticketer`.
     pub control: Arc<ServerConfig>,
-    /// The sessions of this control connection and its accepted data connections.
+    /// The TLS 1.2 session IDs of this control connection and its accepted
+    /// data connections.
     sessions: Arc<ConnectionSessionCache>,
+    /// Seals and opens this control connection's tickets; its key exists
+    /// nowhere else.
+    ticketer: Arc<dyn ProducesTickets>,
     base: Arc<ServerConfig>,
 }
 
@@ -211,9 +234,19 @@ impl DataTls {
     /// tickets; an upload's connection gets none unless its handshake ends
     /// before the 150 reply (refused when rustls stores them).
     pub fn allow_tickets(&self, allow: bool) {
-        self.staged
-            .tickets
-            .store(allow, std::sync::atomic::Ordering::Relaxed);
+        self.staged.tickets.store(allow, Ordering::Relaxed);
+    }
+
+    /// Why a handshake that did not resume is refused: what the client
+    /// offered (RFC 4217 §10.2).
+    pub fn refusal(&self) -> ReuseRefusal {
+        if !self.staged.offered.load(Ordering::Relaxed) {
+            ReuseRefusal::NoSessionOffered
+        } else if self.staged.found.load(Ordering::Relaxed) {
+            ReuseRefusal::SessionNotResumable
+        } else {
+            ReuseRefusal::ForeignSession
+        }
     }
 }
 
@@ -222,24 +255,28 @@ impl ConnectionTls {
     /// staged: a refused data connection (full handshake, RFC 4217 §10.2)
     /// must not leave behind a ticket or session ID that a later data
     /// connection could resume.
-    pub fn for_data(&self, direction: Direction, require_reuse: bool) -> DataTls {
+    pub fn for_data(&self, require_reuse: bool) -> DataTls {
         let staged = Arc::new(StagedSessions {
             control: Arc::clone(&self.sessions),
             staged: Mutex::new(Vec::new()),
-            resuming: std::sync::atomic::AtomicBool::new(!require_reuse),
-            tickets: std::sync::atomic::AtomicBool::new(true),
+            require_reuse,
+            offered: AtomicBool::new(false),
+            found: AtomicBool::new(false),
+            tickets: AtomicBool::new(true),
         });
         let mut config = (*self.base).clone();
         config.session_storage = Arc::clone(&staged) as Arc<dyn StoresServerSessions>;
+        config.ticketer = Arc::new(DataTicketer {
+            control: Arc::clone(&self.ticketer),
+            staged: Arc::clone(&staged),
+            asked: std::sync::OnceLock::new(),
+        });
         config.max_tls13_tickets = MAX_REQUESTED_TICKETS;
-        // Uploads carry tickets only when the client asks (RFC 9149): a
-        // client that never reads after its upload would close the socket
-        // with the ticket unread, and the kernel's reset then discards the
-        // tail of the upload still queued on the client side.
-        config.send_tls13_tickets = match direction {
-            Direction::Send => 2,
-            Direction::Receive => 0,
-        };
+        // An upload's tickets are held back until it is complete (see
+        // `transfer::data::handshake`): a client that closes with a ticket
+        // unread makes its kernel reset the connection, which must not
+        // happen while upload bytes are still in flight.
+        config.send_tls13_tickets = DATA_TICKETS;
         DataTls {
             config: Arc::new(config),
             staged,
@@ -248,21 +285,38 @@ impl ConnectionTls {
 }
 
 /// A data connection's view of the session store: lookups go to the control
-/// connection's store; new sessions (tickets, TLS 1.2 session IDs) are only
-/// issued when the handshake is resuming one of this control connection's
-/// sessions (or reuse is not required), and wait until the connection is
-/// accepted. Refusing `put` makes rustls skip the ticket altogether, so a
-/// refused connection's peer never even receives one.
+/// connection's store; new TLS 1.2 session IDs are only issued when the
+/// handshake is resuming one of this control connection's sessions (or
+/// reuse is not required), and wait until the connection is accepted.
+/// Refusing `put` makes rustls issue no session ID. It also records what the
+/// client offered, for [`DataTls::refusal`].
 #[derive(Debug)]
 struct StagedSessions {
     control: Arc<ConnectionSessionCache>,
     staged: Mutex<Vec<(Vec<u8>, Vec<u8>)>>,
-    resuming: std::sync::atomic::AtomicBool,
+    require_reuse: bool,
+    /// The client offered a session ID or a ticket.
+    offered: AtomicBool,
+    /// ... and it was one of this control connection's.
+    found: AtomicBool,
     /// False: issue no tickets at all (an upload whose handshake started early).
-    tickets: std::sync::atomic::AtomicBool,
+    tickets: AtomicBool,
 }
 
 impl StagedSessions {
+    /// New sessions may be issued: the handshake resumes one of this control
+    /// connection's, or reuse is not required.
+    fn resuming(&self) -> bool {
+        self.found.load(Ordering::Relaxed) || !self.require_reuse
+    }
+
+    fn record_offer(&self, found: bool) {
+        self.offered.store(true, Ordering::Relaxed);
+        if found {
+            self.found.store(true, Ordering::Relaxed);
+        }
+    }
+
     fn commit(&self) {
         let staged = match self.staged.lock() {
             Ok(mut guard) => std::mem::take(&mut *guard),
@@ -276,9 +330,7 @@ impl StagedSessions {
 
 impl StoresServerSessions for StagedSessions {
     fn put(&self, key: Vec<u8>, value: Vec<u8>) -> bool {
-        if !self.resuming.load(std::sync::atomic::Ordering::Relaxed)
-            || !self.tickets.load(std::sync::atomic::Ordering::Relaxed)
-        {
+        if !self.resuming() || !self.tickets.load(Ordering::Relaxed) {
             return false;
         }
         match self.staged.lock() {
@@ -290,10 +342,7 @@ impl StoresServerSessions for StagedSessions {
 
     fn get(&self, key: &[u8]) -> Option<Vec<u8>> {
         let found = self.control.get(key);
-        if found.is_some() {
-            self.resuming
-                .store(true, std::sync::atomic::Ordering::Relaxed);
-        }
+        self.record_offer(found.is_some());
         found
     }
 
@@ -303,6 +352,55 @@ impl StoresServerSessions for StagedSessions {
 
     fn can_cache(&self) -> bool {
         true
+    }
+}
+
+/// A data connection's ticketer: opens tickets with its control
+/// connection's key (recording the offer), and seals new ones only while
+/// the handshake resumes one of them (a TLS 1.3 ticket refused here is not
+/// sent at all).
+///
+/// A TLS 1.2 ticket is never renewed on a data connection: OpenSSL clients
+/// (PHP's ftp extension, curl, Python's ftplib) mark the session they
+/// resumed as used up when a new ticket arrives, and report the new one to
+/// neither the application's callback nor the session it holds, so their
+/// next data connection would offer nothing. The client keeps resuming the
+/// ticket it has, which stays valid for the control connection's lifetime.
+/// rustls asks `enabled` once per TLS 1.2 ClientHello, after it tried to
+/// open the offered ticket; for TLS 1.3 it asks before opening one. So a
+/// ticket opened before the first `enabled` call is a TLS 1.2 one, and
+/// `enabled` then answers false: no SessionTicket extension, no new ticket
+/// (and no empty one for a refused handshake).
+#[derive(Debug)]
+struct DataTicketer {
+    control: Arc<dyn ProducesTickets>,
+    staged: Arc<StagedSessions>,
+    /// `enabled` was asked before any ticket was opened (TLS 1.3, or TLS
+    /// 1.2 without a ticket), or after one was (TLS 1.2): set at the first call.
+    asked: std::sync::OnceLock<bool>,
+}
+
+impl ProducesTickets for DataTicketer {
+    fn enabled(&self) -> bool {
+        let offered = self.staged.offered.load(Ordering::Relaxed);
+        *self.asked.get_or_init(|| !offered)
+    }
+
+    fn lifetime(&self) -> u32 {
+        self.control.lifetime()
+    }
+
+    fn encrypt(&self, plain: &[u8]) -> Option<Vec<u8>> {
+        if !self.staged.resuming() || !self.staged.tickets.load(Ordering::Relaxed) {
+            return None;
+        }
+        self.control.encrypt(plain)
+    }
+
+    fn decrypt(&self, cipher: &[u8]) -> Option<Vec<u8>> {
+        let plain = self.control.decrypt(cipher);
+        self.staged.record_offer(plain.is_some());
+        plain
     }
 }
 
@@ -392,16 +490,25 @@ impl TlsSetup {
     /// that was not configured (see [`TlsSetup::supports`]).
     pub fn for_connection(&self, mode: ClientCertificates) -> Option<ConnectionTls> {
         let sessions = Arc::new(ConnectionSessionCache::new(SESSIONS_PER_CONNECTION));
+        let ticketer = match rustls::crypto::aws_lc_rs::Ticketer::new() {
+            Ok(ticketer) => ticketer,
+            Err(error) => {
+                tracing::error!(%error, "cannot make a session ticket key");
+                return None;
+            }
+        };
         let mut base = (**self.base(mode)?).clone();
         base.cert_resolver = Arc::new(SnapshotResolver(self.current()));
         let base = Arc::new(base);
         let mut control = (*base).clone();
         control.session_storage = Arc::clone(&sessions) as Arc<dyn StoresServerSessions>;
+        control.ticketer = Arc::clone(&ticketer);
         control.send_tls13_tickets = CONTROL_TICKETS;
         control.max_tls13_tickets = MAX_REQUESTED_TICKETS;
         Some(ConnectionTls {
             control: Arc::new(control),
             sessions,
+            ticketer,
             base,
         })
     }
@@ -585,15 +692,10 @@ mod tests {
         let a = setup.for_connection(ClientCertificates::Off).unwrap();
         let b = setup.for_connection(ClientCertificates::Off).unwrap();
         a.control.session_storage.put(b"k".to_vec(), b"v".to_vec());
-        let data = a.for_data(Direction::Receive, true);
+        let data = a.for_data(true);
         assert!(data.config.session_storage.get(b"k").is_some());
-        assert!(b
-            .for_data(Direction::Send, true)
-            .config
-            .session_storage
-            .get(b"k")
-            .is_none());
-        assert_eq!(data.config.send_tls13_tickets, 0);
+        assert!(b.for_data(true).config.session_storage.get(b"k").is_none());
+        assert_eq!(data.config.send_tls13_tickets, DATA_TICKETS);
     }
 
     #[test]
@@ -604,7 +706,7 @@ mod tests {
             .session_storage
             .put(b"mine".to_vec(), b"v".to_vec());
         // A full handshake (no lookup hit) gets no ticket at all.
-        let refused = conn.for_data(Direction::Send, true);
+        let refused = conn.for_data(true);
         assert!(!refused
             .config
             .session_storage
@@ -612,7 +714,7 @@ mod tests {
         drop(refused);
         assert!(conn.control.session_storage.get(b"thief").is_none());
         // A resuming one does, kept once it is accepted.
-        let accepted = conn.for_data(Direction::Send, true);
+        let accepted = conn.for_data(true);
         assert!(accepted.config.session_storage.take(b"mine").is_some());
         assert!(accepted
             .config
@@ -621,5 +723,73 @@ mod tests {
         assert!(conn.control.session_storage.get(b"ok").is_none());
         accepted.accept();
         assert!(conn.control.session_storage.get(b"ok").is_some());
+    }
+
+    /// Tickets are sealed with a key of the control connection's own: one
+    /// issued on another control connection does not even open here
+    /// (RFC 4217 §10.2, §15.2.6), and the refusal says so.
+    #[test]
+    fn rfc4217_s10_2_tickets_of_another_control_connection_do_not_open() {
+        let setup = setup();
+        let a = setup.for_connection(ClientCertificates::Off).unwrap();
+        let b = setup.for_connection(ClientCertificates::Off).unwrap();
+        let ticket = a.control.ticketer.encrypt(b"session").unwrap();
+        let on_b = b.for_data(true);
+        assert!(on_b.config.ticketer.decrypt(&ticket).is_none());
+        assert_eq!(on_b.refusal(), ReuseRefusal::ForeignSession);
+        let on_a = a.for_data(true);
+        assert_eq!(
+            on_a.config.ticketer.decrypt(&ticket).as_deref(),
+            Some(&b"session"[..])
+        );
+        assert_eq!(on_a.refusal(), ReuseRefusal::SessionNotResumable);
+    }
+
+    /// A data connection that resumed nothing seals no ticket; one that
+    /// resumed seals them with the control connection's key.
+    #[test]
+    fn rfc4217_s10_2_refused_data_connections_get_no_ticket() {
+        let setup = setup();
+        let conn = setup.for_connection(ClientCertificates::Off).unwrap();
+        let full = conn.for_data(true);
+        assert!(full.config.ticketer.encrypt(b"x").is_none());
+        assert_eq!(full.refusal(), ReuseRefusal::NoSessionOffered);
+        let ticket = conn.control.ticketer.encrypt(b"mine").unwrap();
+        let resuming = conn.for_data(true);
+        assert!(resuming.config.ticketer.decrypt(&ticket).is_some());
+        let fresh = resuming.config.ticketer.encrypt(b"next").unwrap();
+        assert_eq!(
+            conn.control.ticketer.decrypt(&fresh).as_deref(),
+            Some(&b"next"[..])
+        );
+        // Without reuse required, tickets are sealed from the start.
+        assert!(conn.for_data(false).config.ticketer.encrypt(b"y").is_some());
+    }
+
+    #[test]
+    fn a_foreign_session_id_is_told_apart_from_none() {
+        let setup = setup();
+        let conn = setup.for_connection(ClientCertificates::Off).unwrap();
+        let data = conn.for_data(true);
+        assert!(data.config.session_storage.get(b"unknown id").is_none());
+        assert_eq!(data.refusal(), ReuseRefusal::ForeignSession);
+    }
+
+    /// TLS 1.2 (a ticket opened before rustls asks `enabled`): no renewed
+    /// ticket; TLS 1.3 (asked first): tickets stay on.
+    #[test]
+    fn tls12_tickets_are_not_renewed_on_data_connections() {
+        let setup = setup();
+        let conn = setup.for_connection(ClientCertificates::Off).unwrap();
+        let ticket = conn.control.ticketer.encrypt(b"mine").unwrap();
+        let tls12 = conn.for_data(true);
+        assert!(tls12.config.ticketer.decrypt(&ticket).is_some());
+        assert!(!tls12.config.ticketer.enabled());
+        assert!(!tls12.config.ticketer.enabled());
+        let tls13 = conn.for_data(true);
+        assert!(tls13.config.ticketer.enabled());
+        assert!(tls13.config.ticketer.decrypt(&ticket).is_some());
+        assert!(tls13.config.ticketer.enabled());
+        assert!(tls13.config.ticketer.encrypt(b"next").is_some());
     }
 }

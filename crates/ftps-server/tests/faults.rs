@@ -910,6 +910,84 @@ async fn server_sigkilled_mid_upload_and_restarted() {
     .await;
 }
 
+/// After SIGKILL mid-upload, the restarted server reclaims the abandoned
+/// upload files (`server.abandoned_upload_secs`, 2 s here): the existing
+/// file keeps its old content and no temp file is left, and the new file's
+/// interrupted upload becomes its resumable partial (a prefix of what was
+/// sent), which REST + STOR can finish.
+#[tokio::test]
+async fn sigkill_mid_upload_then_restart_reclaims_temp_files_and_keeps_the_partial() {
+    let _lock = shared().await;
+    within(300, async {
+        let bin = ftps_binary().unwrap_or_else(|e| panic!("the ftps binary is needed: {e}"));
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("root");
+        let state = dir.path().join("state");
+        std::fs::create_dir(&root).unwrap();
+        std::fs::create_dir(&state).unwrap();
+        let config_path = dir.path().join("ftps.toml");
+        std::fs::write(
+            &config_path,
+            format!(
+                "[server]\nlisten = [\"127.0.0.1:0\"]\nimplicit_listen = []\nfailed_login_delay_ms = 10\nshutdown_grace_secs = 1\ntransfer_stall_timeout_secs = 1\nabandoned_upload_secs = 2\nstate_dir = \"{}\"\n\n[[users]]\nname = \"{USER}\"\npassword_hash = \"{}\"\nroot = \"{}\"\n",
+                state.display(),
+                password_hash(),
+                root.display()
+            ),
+        )
+        .unwrap();
+        let old = write_random(&root.join("victim.bin"), 300_000);
+        let mut serve = Serve::start(&bin, &config_path).unwrap();
+        let cert = state.join(ftps_server::certs::CERT_FILE);
+        let config_a = client::config_default(&cert);
+        let config_b = client::config_default(&cert);
+        let mut a = Client::open(serve.explicit, &config_a, Setup::explicit().type_i()).await;
+        let mut b = Client::open(serve.explicit, &config_b, Setup::explicit().type_i()).await;
+        let mut ta = open_transfer(&mut a, "STOR victim.bin").await.unwrap();
+        let mut tb = open_transfer(&mut b, "STOR brand-new.bin").await.unwrap();
+        let sent = random_bytes(3 << 20);
+        ta.write_all(&sent).await.unwrap();
+        tb.write_all(&sent).await.unwrap();
+        ta.flush().await.unwrap();
+        tb.flush().await.unwrap();
+        let writing = wait_until(Duration::from_secs(15), || {
+            let temps = upload_temp_files(&root);
+            temps.len() >= 2
+                && temps
+                    .iter()
+                    .all(|t| std::fs::metadata(t).map(|m| m.len() > 0).unwrap_or(false))
+        })
+        .await;
+        assert!(writing, "uploads not in temp files: {:?}", upload_temp_files(&root));
+        serve.sigkill();
+        drop((ta, tb, a, b));
+        assert_eq!(upload_temp_files(&root).len(), 2, "the kill left the temp files");
+        // Older than abandoned_upload_secs by the time the restart looks.
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let serve2 = Serve::start(&bin, &config_path).unwrap();
+        let reclaimed = wait_until(Duration::from_secs(15), || upload_temp_files(&root).is_empty()).await;
+        assert!(
+            reclaimed,
+            "temp files left after the restart: {:?}\n{}",
+            upload_temp_files(&root),
+            serve2.log_text()
+        );
+        assert_eq!(std::fs::read(root.join("victim.bin")).unwrap(), old, "victim.bin changed");
+        let partial = std::fs::read(root.join("brand-new.bin")).expect("no resumable partial of the new file");
+        assert!(
+            !partial.is_empty() && sent.starts_with(&partial),
+            "the partial ({} bytes) is not a prefix of what was sent",
+            partial.len()
+        );
+        // REST + STOR finishes it.
+        let mut c = Client::open(serve2.explicit, &config_a, Setup::explicit().type_i()).await;
+        c.expect(&format!("REST {}", partial.len()), 350).await;
+        c.upload(b"STOR brand-new.bin", &sent[partial.len()..]).await;
+        assert_eq!(std::fs::read(root.join("brand-new.bin")).unwrap(), sent);
+    })
+    .await;
+}
+
 fn cat(verb: &str, arg: &[u8]) -> Vec<u8> {
     [verb.as_bytes(), b" ", arg].concat()
 }

@@ -4,6 +4,7 @@
 //! `put`, `rm`, `mkdir`, `rmdir`, `mv`, `mirror` and `quote` are the client.
 
 mod client;
+mod logging;
 mod serve;
 mod user;
 

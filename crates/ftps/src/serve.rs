@@ -35,10 +35,7 @@ pub struct ServeArgs {
 
 /// Run the server until SIGINT or SIGTERM.
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_new(&args.log)?)
-        .with_target(false)
-        .init();
+    crate::logging::init(&args.log)?;
     let mut config = match &args.config {
         Some(path) => config::load(path)?,
         None => Config::default(),

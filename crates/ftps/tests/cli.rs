@@ -250,3 +250,84 @@ fn root_drops_privileges_after_binding() {
     let uids: Vec<&str> = uid_line.split_whitespace().skip(1).collect();
     assert!(uids.iter().all(|u| *u != "0"), "{uid_line}");
 }
+
+/// `ftps serve` logs to standard error, without ANSI colours when that is
+/// not a terminal, and says once per process that a client sent an IP
+/// address as TLS server name (rustls warns on every such ClientHello).
+#[test]
+fn serve_logs_plain_text_to_a_pipe_and_the_ip_sni_warning_once() {
+    if !ftps_testing::require_tool("openssl") {
+        return;
+    }
+    let root = tempfile::tempdir().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let mut child = ftps()
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--implicit-listen",
+            "127.0.0.1:0",
+        ])
+        .arg("--root")
+        .arg(root.path())
+        .arg("--state-dir")
+        .arg(state.path())
+        .args(["--log", "info"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut implicit = None;
+    for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+        if let Some(rest) = line.trim().strip_prefix("implicit FTPS:") {
+            implicit = Some(
+                rest.trim()
+                    .trim_start_matches("ftps://")
+                    .trim_end_matches('/')
+                    .to_string(),
+            );
+            break;
+        }
+    }
+    let implicit = implicit.expect("no implicit listener in the banner");
+    for _ in 0..3 {
+        let out = Command::new("timeout")
+            .args([
+                "10",
+                "openssl",
+                "s_client",
+                "-connect",
+                &implicit,
+                "-servername",
+                "127.0.0.1",
+            ])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("CONNECTED"),
+            "openssl s_client did not connect: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let _ = child.kill();
+    let _ = child.wait();
+    let mut log = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut log).unwrap();
+    assert!(
+        !log.contains('\u{1b}'),
+        "ANSI escapes in a piped log:\n{log}"
+    );
+    assert!(
+        log.contains("INFO"),
+        "no log lines on standard error:\n{log}"
+    );
+    assert_eq!(
+        log.matches("IP address presented as hostname").count(),
+        1,
+        "the IP-as-server-name warning, once:\n{log}"
+    );
+}

@@ -310,6 +310,40 @@ impl ServerSession {
         self.close();
     }
 
+    /// PASS from an address banned since this session began (RFC 2577 §5:
+    /// the ban holds for sessions already open): 421 and close, whatever
+    /// the password.
+    pub fn handle_address_banned(&mut self) {
+        if !matches!(self.login, Login::Authenticating { .. }) {
+            return;
+        }
+        self.login = Login::AwaitingUser;
+        self.reply(
+            421,
+            "Too many failed logins from your address: try again later. Closing connection.",
+        );
+        self.close();
+    }
+
+    /// The password (or certificate) was right but the account cannot be
+    /// used now: its directory cannot be opened. 530 saying so, and not
+    /// counted as a wrong password.
+    pub fn handle_account_unavailable(&mut self) {
+        if !matches!(
+            self.login,
+            Login::Authenticating { .. } | Login::CheckingUser { .. }
+        ) {
+            return;
+        }
+        self.login = Login::AwaitingUser;
+        self.reply(
+            530,
+            "Login failed: this account's directory is not available; \
+             contact the server's administrator.",
+        );
+        self.run_deferred();
+    }
+
     /// RFC 2389 OPTS: UTF8 (RFC 2640) and MLST fact selection (RFC 3659 §7.9).
     pub(super) fn cmd_opts(&mut self, arg: &[u8]) {
         let (name, rest) = match arg.iter().position(|b| *b == b' ') {
@@ -327,6 +361,8 @@ impl ServerSession {
             } else {
                 self.reply(501, "OPTS UTF8 takes ON or OFF.");
             }
+        } else if name.eq_ignore_ascii_case(b"HASH") {
+            self.cmd_opts_hash(rest);
         } else if name.eq_ignore_ascii_case(b"MLST") {
             self.facts = FactSet::from_opts(rest);
             let text = self.facts.opts_reply_text();

@@ -195,7 +195,7 @@ impl ServerSession {
         }
     }
 
-    fn refuse_unless_writable(&mut self) -> bool {
+    pub(super) fn refuse_unless_writable(&mut self) -> bool {
         if self.can_write() {
             return false;
         }
@@ -286,6 +286,7 @@ impl ServerSession {
             transfer_type: self.transfer_type,
             protection: self.prot,
             require_session_reuse: policy.require_session_reuse,
+            accept_upload_without_close_notify: policy.accept_upload_without_close_notify,
             endpoint,
             facts: self.facts.clone(),
             permissions: Permissions {
@@ -334,10 +335,14 @@ impl ServerSession {
             return;
         };
         self.timers.activity(now);
-        for reply in replies::transfer_done(verb, aborting, &outcome) {
-            self.push(Action::Reply(reply));
+        if self.close_after_transfer && !aborting && outcome == TransferOutcome::Aborted {
+            self.reply(426, "Transfer aborted: the server is shutting down.");
+        } else {
+            for reply in replies::transfer_done(verb, aborting, &outcome) {
+                self.push(Action::Reply(reply));
+            }
         }
-        self.run_deferred();
+        self.after_transfer();
     }
 
     /// The I/O layer's answer to [`Action::Fs`].
@@ -414,6 +419,9 @@ impl ServerSession {
             }
             (Pending::Rmd, FsResponse::Done) => self.reply(250, "Directory removed."),
             (Pending::Dele, FsResponse::Done) => self.reply(250, "File deleted."),
+            (Pending::Mfmt { modified, shown }, FsResponse::Done) => {
+                self.mfmt_done(modified, &shown)
+            }
             (Pending::StatPath(path), FsResponse::Metadata(entry)) => {
                 if entry.kind == EntryKind::Dir {
                     self.pending = Some(Pending::StatListing(path.clone()));

@@ -21,6 +21,7 @@
 
 mod control;
 mod data;
+mod extensions;
 pub mod replies;
 mod timers;
 mod types;
@@ -81,6 +82,7 @@ enum Pending {
     StatListing(VirtualPath),
     Passive(PassiveKind),
     Tls { private: bool },
+    Mfmt { modified: i64, shown: Vec<u8> },
 }
 
 /// The data port set by PASV/EPSV/PORT/EPRT for the next transfer.
@@ -114,6 +116,9 @@ pub struct ServerSession {
     actions: VecDeque<Action>,
     closed: bool,
     client_certificate: bool,
+    hash: extensions::HashState,
+    /// The server is shutting down: 421 and close once the running transfer ends.
+    close_after_transfer: bool,
     timers: timers::Timers,
 }
 
@@ -152,6 +157,8 @@ impl ServerSession {
             actions: VecDeque::new(),
             closed: false,
             client_certificate: false,
+            hash: extensions::HashState::default(),
+            close_after_transfer: false,
             timers: timers::Timers::new(now),
         };
         session.reply(220, banner);
@@ -230,10 +237,27 @@ impl ServerSession {
         self.reply(500, "Command line too long.");
     }
 
-    /// The server is shutting down: idle sessions get 421 (RFC 959 §4.2).
+    /// The server is shutting down: idle sessions get 421 (RFC 959 §4.2);
+    /// a running transfer may finish first (the I/O layer stops it when the
+    /// grace period ends), then its reply, then 421.
     pub fn handle_shutdown(&mut self) {
+        if self.transfer_active() {
+            self.close_after_transfer = true;
+            return;
+        }
         self.reply(421, "Server shutting down: closing control connection.");
         self.close();
+    }
+
+    /// After a transfer's final reply: the 421 of a shutdown that waited
+    /// for it (true), or the commands that waited (false).
+    fn after_transfer(&mut self) {
+        if self.close_after_transfer {
+            self.reply(421, "Server shutting down: closing control connection.");
+            self.close();
+        } else {
+            self.run_deferred();
+        }
     }
 
     /// One command line (without CRLF) from the client, taken at `now` (which
@@ -311,6 +335,31 @@ impl ServerSession {
         if !keeps_rest {
             self.rest = 0;
         }
+        // RANG holds for the next HASH only (see the extensions module).
+        if matches!(
+            command,
+            Command::Retr(_) | Command::Stor(_) | Command::Appe(_) | Command::Stou(_)
+        ) && self.refuse_ranged_transfer()
+        {
+            return;
+        }
+        let keeps_range = matches!(
+            command,
+            Command::Rang { .. }
+                | Command::Hash(_)
+                | Command::Type(_)
+                | Command::Pasv
+                | Command::Epsv(_)
+                | Command::Port(_)
+                | Command::Eprt(_)
+                | Command::Noop
+                | Command::Stat(None)
+                | Command::Opts(_)
+                | Command::Feat
+        );
+        if !keeps_range {
+            self.hash.range = None;
+        }
         if !matches!(command, Command::Rnto(_)) {
             // RNTO must follow RNFR immediately (RFC 959 §4.1.3).
             self.rename_from = None;
@@ -335,7 +384,11 @@ impl ServerSession {
             Command::Noop => self.reply(200, "NOOP ok."),
             Command::Syst => self.reply(215, "UNIX Type: L8"),
             Command::Feat => {
-                let reply = replies::feat(self.effective_policy().allow_ccc, &self.facts);
+                let reply = replies::feat(
+                    self.effective_policy().allow_ccc,
+                    &self.facts,
+                    self.hash.algorithm,
+                );
                 self.push(Action::Reply(reply));
             }
             Command::Opts(arg) => self.cmd_opts(&arg),
@@ -372,6 +425,9 @@ impl ServerSession {
             Command::Epsv(arg) => self.cmd_epsv(arg),
             Command::Port(addr) => self.cmd_active(std::net::SocketAddr::V4(addr), false),
             Command::Eprt(addr) => self.cmd_active(addr, true),
+            Command::Mfmt { modified, path } => self.cmd_mfmt(modified, path),
+            Command::Hash(path) => self.cmd_hash(path),
+            Command::Rang { start, end } => self.cmd_rang(start, end),
             other => self.dispatch_file_command(other),
         }
     }
@@ -481,5 +537,6 @@ impl ServerSession {
         self.reset_data_port();
         self.epsv_all = false;
         self.facts = FactSet::default_set();
+        self.hash = extensions::HashState::default();
     }
 }

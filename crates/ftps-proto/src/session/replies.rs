@@ -3,7 +3,9 @@
 //! 550, 552, 553), transfer outcomes (RFC 959 226/425/426, RFC 4217 §10.2
 //! 522), FEAT (RFC 2389 §3.2, RFC 4217 §6) and HELP.
 
-use super::types::{FsError, TransferOutcome, TransferStarted};
+use super::types::{
+    FsError, HashAlgorithm, HashDigest, HashFailure, ReuseRefusal, TransferOutcome, TransferStarted,
+};
 use crate::entry::Entry;
 use crate::facts::{self, FactSet};
 use crate::path::{PathError, VirtualPath};
@@ -67,14 +69,19 @@ pub fn transfer_done(verb: &str, aborting: bool, outcome: &TransferOutcome) -> V
             522,
             "TLS negotiation on the data connection failed (the FTP client must be the TLS client).",
         ),
-        TransferOutcome::SessionReuseRequired => Reply::new(
-            522,
-            "Data connection must resume the TLS session of this control connection: \
-             enable TLS session reuse in your client (RFC 4217 §10.2).",
-        ),
+        TransferOutcome::SessionReuseRequired(reason) => reuse_refused(*reason),
         TransferOutcome::ConnectionLost => Reply::new(
             426,
-            "Data connection closed before the transfer completed (no clean TLS close): transfer failed.",
+            "Data connection lost before the transfer completed: transfer failed.",
+        ),
+        TransferOutcome::Stalled => Reply::new(
+            426,
+            "Data connection stalled (no data moved within the time limit): transfer failed.",
+        ),
+        TransferOutcome::NoCloseNotify => Reply::new(
+            426,
+            "Data connection closed without TLS close_notify: the upload may be truncated, \
+             so it was not kept. Close the data connection with TLS close_notify.",
         ),
         TransferOutcome::StorageFailed(FsError::NoSpace) => {
             Reply::new(552, "Exceeded storage allocation (disk full): transfer failed.")
@@ -90,8 +97,85 @@ pub fn transfer_done(verb: &str, aborting: bool, outcome: &TransferOutcome) -> V
     }
 }
 
+/// The 522 of a refused protected data connection (RFC 4217 §10.2,
+/// §15.1.2): the case and the fix, with the case's key in brackets.
+pub fn reuse_refused(reason: ReuseRefusal) -> Reply {
+    let text = match reason {
+        ReuseRefusal::NoSessionOffered => {
+            "TLS session reuse required [no-session]: the data connection offered no TLS session \
+             (a full handshake); the client must resume the control connection's TLS session on \
+             its data connections (RFC 4217 §10.2)."
+        }
+        ReuseRefusal::ForeignSession => {
+            "TLS session reuse required [foreign-session]: the data connection offered a TLS \
+             session of another control connection; the client must resume this control \
+             connection's own session (one session cache per connection) (RFC 4217 §10.2)."
+        }
+        ReuseRefusal::SessionNotResumable => {
+            "TLS session reuse required [unresumable-session]: the data connection offered this \
+             control connection's session with another server name or cipher suite; use the \
+             same TLS settings as on the control connection (RFC 4217 §10.2)."
+        }
+        ReuseRefusal::CertificateMismatch => {
+            "TLS session reuse required [certificate-mismatch]: the data connection presented \
+             another client certificate than the control connection (RFC 4217 §15.1.2)."
+        }
+    };
+    Reply::new(522, text)
+}
+
+/// The FEAT line of HASH (draft-bryan-ftpext-hash §2.4): the offered
+/// algorithms, the selected one starred.
+pub fn hash_feat_line(selected: HashAlgorithm) -> String {
+    let names: Vec<String> = HashAlgorithm::ALL
+        .iter()
+        .map(|a| {
+            let star = if *a == selected { "*" } else { "" };
+            format!("{}{star}", a.name())
+        })
+        .collect();
+    format!("HASH {}", names.join(";"))
+}
+
+/// The reply to HASH (draft-bryan-ftpext-hash §3): `213 <algorithm>
+/// <start>-<end> <hex> <path>` with `end` one past the last octet hashed
+/// (as ProFTPD's mod_digest answers: `0-<size>` for a whole file); a
+/// directory or special file 553, a file over the server's limit 556, a
+/// RANG start past the end 501, ABOR 426.
+pub fn hash_done(result: &Result<HashDigest, HashFailure>, shown: &[u8]) -> Reply {
+    match result {
+        Ok(digest) => {
+            let mut text = format!(
+                "{} {}-{} {} ",
+                digest.algorithm.name(),
+                digest.start,
+                digest.end,
+                digest.hex
+            )
+            .into_bytes();
+            text.extend_from_slice(shown);
+            Reply::new(213, text)
+        }
+        Err(HashFailure::Fs(FsError::IsADirectory | FsError::NotAFile)) => {
+            Reply::new(553, "HASH works on regular files only.")
+        }
+        Err(HashFailure::Fs(error)) => fs_error_reply(error),
+        Err(HashFailure::TooLarge { bytes, limit }) => Reply::new(
+            556,
+            format!(
+                "HASH refused: {bytes} octets is more than this server hashes at once ({limit}); \
+                 use RANG to hash it in parts."
+            ),
+        ),
+        Err(HashFailure::RangeBeyondEnd) => {
+            Reply::new(501, "RANG start point is past the end of the file.")
+        }
+        Err(HashFailure::Aborted) => Reply::new(426, "HASH aborted."),
+    }
+}
+
 /// FEAT (RFC 2389 §3.2): every extension, one per line, each indented by a space.
-pub fn feat(allow_ccc: bool, facts: &FactSet) -> Reply {
+pub fn feat(allow_ccc: bool, facts: &FactSet, hash: HashAlgorithm) -> Reply {
     let mut lines: Vec<Vec<u8>> = vec![b"Extensions supported".to_vec()];
     let mut features = vec![
         " AUTH TLS".to_string(),
@@ -106,6 +190,7 @@ pub fn feat(allow_ccc: bool, facts: &FactSet) -> Reply {
             "EPRT",
             "EPSV",
             "MDTM",
+            "MFMT",
             "REST STREAM",
             "SIZE",
             "TVFS",
@@ -114,6 +199,7 @@ pub fn feat(allow_ccc: bool, facts: &FactSet) -> Reply {
         .iter()
         .map(|f| format!(" {f}")),
     );
+    features.push(format!(" {}", hash_feat_line(hash)));
     features.push(format!(" {}", facts::feat_line(facts)));
     lines.extend(features.into_iter().map(String::into_bytes));
     lines.push(b"END".to_vec());
@@ -123,10 +209,10 @@ pub fn feat(allow_ccc: bool, facts: &FactSet) -> Reply {
 /// The commands HELP lists.
 pub const HELP_COMMANDS: &[&str] = &[
     "ABOR", "ACCT", "ALLO", "APPE", "AUTH", "CCC", "CDUP", "CWD", "DELE", "EPRT", "EPSV", "FEAT",
-    "HELP", "LIST", "MDTM", "MKD", "MLSD", "MLST", "MODE", "NLST", "NOOP", "OPTS", "PASS", "PASV",
-    "PBSZ", "PORT", "PROT", "PWD", "QUIT", "REIN", "REST", "RETR", "RMD", "RNFR", "RNTO", "SITE",
-    "SIZE", "STAT", "STOR", "STOU", "STRU", "SYST", "TYPE", "USER", "XCUP", "XCWD", "XMKD", "XPWD",
-    "XRMD",
+    "HASH", "HELP", "LIST", "MDTM", "MFMT", "MKD", "MLSD", "MLST", "MODE", "NLST", "NOOP", "OPTS",
+    "PASS", "PASV", "PBSZ", "PORT", "PROT", "PWD", "QUIT", "RANG", "REIN", "REST", "RETR", "RMD",
+    "RNFR", "RNTO", "SITE", "SIZE", "STAT", "STOR", "STOU", "STRU", "SYST", "TYPE", "USER", "XCUP",
+    "XCWD", "XMKD", "XPWD", "XRMD",
 ];
 
 /// HELP (RFC 959 §4.1.3): 214 with the command list, or about one command.
@@ -188,5 +274,70 @@ mod tests {
         }
         assert_eq!(fs_error_reply(&FsError::Unsupported).code, 502);
         assert_eq!(fs_error_reply(&FsError::NoSpace).code, 552);
+    }
+
+    /// RFC 4217 §10.2: each refused data connection says which case it is,
+    /// with its key in brackets, and the fix.
+    #[test]
+    fn rfc4217_s10_2_full_handshake_522_says_no_session_was_offered() {
+        let r = reuse_refused(ReuseRefusal::NoSessionOffered);
+        assert_eq!(r.code, 522);
+        assert!(r.text().contains("[no-session]"), "{}", r.text());
+        assert!(r.text().contains("offered no TLS session"), "{}", r.text());
+    }
+
+    #[test]
+    fn rfc4217_s10_2_foreign_session_522_names_another_control_connection() {
+        let r = reuse_refused(ReuseRefusal::ForeignSession);
+        assert_eq!(r.code, 522);
+        assert!(r.text().contains("[foreign-session]"), "{}", r.text());
+        assert!(
+            r.text().contains("another control connection"),
+            "{}",
+            r.text()
+        );
+    }
+
+    #[test]
+    fn rfc4217_s10_2_unresumable_session_522_names_the_settings() {
+        let r = reuse_refused(ReuseRefusal::SessionNotResumable);
+        assert_eq!(r.code, 522);
+        assert!(r.text().contains("[unresumable-session]"), "{}", r.text());
+    }
+
+    #[test]
+    fn rfc4217_s15_1_2_other_client_certificate_522_says_so() {
+        let r = reuse_refused(ReuseRefusal::CertificateMismatch);
+        assert_eq!(r.code, 522);
+        assert!(r.text().contains("[certificate-mismatch]"), "{}", r.text());
+        assert!(
+            r.text().contains("another client certificate"),
+            "{}",
+            r.text()
+        );
+    }
+
+    #[test]
+    fn reuse_refusal_keys_are_in_their_replies() {
+        for reason in [
+            ReuseRefusal::NoSessionOffered,
+            ReuseRefusal::ForeignSession,
+            ReuseRefusal::SessionNotResumable,
+            ReuseRefusal::CertificateMismatch,
+        ] {
+            let text = reuse_refused(reason).text().to_string();
+            assert!(text.contains(&format!("[{}]", reason.key())), "{text}");
+        }
+    }
+
+    /// A stall and a missing close_notify are told apart from a broken
+    /// connection; only the upload case speaks of TLS close_notify.
+    #[test]
+    fn rfc959_426_texts_name_the_cause() {
+        let text = |o: TransferOutcome| transfer_done("RETR", false, &o)[0].text().to_string();
+        assert!(text(TransferOutcome::Stalled).contains("stalled"));
+        assert!(!text(TransferOutcome::Stalled).contains("close_notify"));
+        assert!(!text(TransferOutcome::ConnectionLost).contains("close_notify"));
+        assert!(text(TransferOutcome::NoCloseNotify).contains("close_notify"));
     }
 }

@@ -180,6 +180,9 @@ pub struct TransferRequest {
     pub protection: DataProtection,
     /// Whether a protected data connection must resume this control connection's session.
     pub require_session_reuse: bool,
+    /// Whether a protected upload that ends without TLS close_notify is kept
+    /// ([`Policy::accept_upload_without_close_notify`]).
+    pub accept_upload_without_close_notify: bool,
     /// Where the data connection comes from.
     pub endpoint: DataEndpoint,
     /// The MLSD fact selection (OPTS MLST) and the user's permissions, for listings.
@@ -208,6 +211,87 @@ pub enum FsRequest {
         /// The new name.
         to: VirtualPath,
     },
+    /// MFMT (draft-somers-ftp-mfxx): set the modification time.
+    SetModified {
+        /// The file.
+        path: VirtualPath,
+        /// Seconds since the Unix epoch.
+        modified: i64,
+    },
+}
+
+/// The hash functions HASH offers (draft-bryan-ftpext-hash §2), by their
+/// IANA names. SHA-256 is the default.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum HashAlgorithm {
+    /// `SHA-256` (FIPS 180-4).
+    #[default]
+    Sha256,
+    /// `SHA-512` (FIPS 180-4).
+    Sha512,
+}
+
+impl HashAlgorithm {
+    /// Every algorithm, in the order FEAT lists them.
+    pub const ALL: [HashAlgorithm; 2] = [HashAlgorithm::Sha256, HashAlgorithm::Sha512];
+
+    /// The IANA hash function textual name.
+    pub fn name(self) -> &'static str {
+        match self {
+            HashAlgorithm::Sha256 => "SHA-256",
+            HashAlgorithm::Sha512 => "SHA-512",
+        }
+    }
+
+    /// The algorithm named `name` (case-insensitive), if offered.
+    pub fn from_name(name: &[u8]) -> Option<HashAlgorithm> {
+        HashAlgorithm::ALL
+            .into_iter()
+            .find(|a| a.name().as_bytes().eq_ignore_ascii_case(name))
+    }
+}
+
+/// What HASH asks the I/O layer to compute (draft-bryan-ftpext-hash §3).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HashRequest {
+    /// The file.
+    pub path: VirtualPath,
+    /// The hash function (OPTS HASH).
+    pub algorithm: HashAlgorithm,
+    /// The octets `start..=end` set by RANG; `None` for the whole file.
+    pub range: Option<(u64, u64)>,
+}
+
+/// A computed hash: the algorithm, the octets it covers (`start..end`, end
+/// exclusive) and the lower-case hex digest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HashDigest {
+    /// The hash function.
+    pub algorithm: HashAlgorithm,
+    /// The first octet hashed.
+    pub start: u64,
+    /// One past the last octet hashed.
+    pub end: u64,
+    /// The digest, lower-case hexadecimal.
+    pub hex: String,
+}
+
+/// Why HASH failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HashFailure {
+    /// The file could not be opened or read.
+    Fs(FsError),
+    /// The octets to hash are more than the server hashes for one command.
+    TooLarge {
+        /// How many octets the request covers.
+        bytes: u64,
+        /// The server's limit.
+        limit: u64,
+    },
+    /// The RANG start point is at or past the end of the file.
+    RangeBeyondEnd,
+    /// ABOR stopped it.
+    Aborted,
 }
 
 /// Why a file-system request or a storage operation failed: the one error
@@ -294,15 +378,57 @@ pub enum TransferOutcome {
     DataConnectionFailed,
     /// The TLS handshake on the data connection failed.
     TlsFailed,
-    /// The data connection did not resume this control connection's TLS session.
-    SessionReuseRequired,
+    /// The data connection's TLS handshake was refused (RFC 4217 §10.2,
+    /// §15.1.2): it did not resume this control connection's TLS session, or
+    /// it presented another client certificate. The reason says which.
+    SessionReuseRequired(ReuseRefusal),
     /// ABOR stopped it.
     Aborted,
-    /// The data connection broke, or a protected upload ended without a TLS
-    /// close_notify (possible truncation).
+    /// The data connection broke.
     ConnectionLost,
+    /// No byte moved for the stall limit.
+    Stalled,
+    /// A protected upload ended with a TCP close but without the client's
+    /// TLS close_notify: the end may have been cut off (a truncation attack
+    /// or a client that closes too early), so the upload was not kept.
+    NoCloseNotify,
     /// Reading or writing the file failed mid-transfer.
     StorageFailed(FsError),
+}
+
+/// Why a protected data connection was refused with 522 (RFC 4217 §10.2,
+/// §15.1.2). Each reason has its own reply text with the fix for the
+/// client, and a stable key ([`ReuseRefusal::key`]) for logs and for
+/// clients that turn the reply into a hint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReuseRefusal {
+    /// The client offered no TLS session at all: a full handshake (a client
+    /// that does not reuse sessions, such as Python's stock `FTP_TLS`).
+    NoSessionOffered,
+    /// The client offered a session (ticket or ID) this control connection
+    /// never issued: another control connection's, or an expired one (a
+    /// client that shares one session cache across connections).
+    ForeignSession,
+    /// The client offered a session of this control connection that could
+    /// not be resumed (another server name or cipher suite).
+    SessionNotResumable,
+    /// The data connection presented another client certificate than the
+    /// control connection (RFC 4217 §15.1.2).
+    CertificateMismatch,
+}
+
+impl ReuseRefusal {
+    /// A stable key naming the case, for log lines and hints:
+    /// `no-session`, `foreign-session`, `unresumable-session`,
+    /// `certificate-mismatch`.
+    pub fn key(self) -> &'static str {
+        match self {
+            ReuseRefusal::NoSessionOffered => "no-session",
+            ReuseRefusal::ForeignSession => "foreign-session",
+            ReuseRefusal::SessionNotResumable => "unresumable-session",
+            ReuseRefusal::CertificateMismatch => "certificate-mismatch",
+        }
+    }
 }
 
 /// How a TLS handshake on the control connection failed (RFC 4217 §10.1).
@@ -348,6 +474,9 @@ pub enum Action {
     /// Run a transfer in its own task; report `handle_transfer_started` and
     /// `handle_transfer_done`.
     StartTransfer(TransferRequest),
+    /// Compute a file's hash in a task of its own (bounded, cancellable by
+    /// `AbortTransfer` like a transfer); report `handle_hash_done`.
+    StartHash(HashRequest),
     /// Stop the running transfer (ABOR); it still reports `handle_transfer_done`.
     AbortTransfer,
     /// The user logged in (the 230 or 232 reply precedes this): the one

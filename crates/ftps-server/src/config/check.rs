@@ -72,6 +72,12 @@ impl Config {
                 return invalid(key, "must be at least 1 (a timeout of 0 would disable it)");
             }
         }
+        if s.abandoned_upload_secs <= s.transfer_stall_timeout_secs {
+            return invalid(
+                "server.abandoned_upload_secs",
+                "must be longer than server.transfer_stall_timeout_secs (a live upload writes at least that often)",
+            );
+        }
         if s.banner.len() > MAX_BANNER_BYTES {
             return invalid(
                 "server.banner",

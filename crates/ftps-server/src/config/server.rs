@@ -65,6 +65,12 @@ pub const DEFAULT_BANNER: &str = "ftps ready";
 pub const MAX_BANNER_BYTES: usize = 256;
 const LOCALHOST_V4: std::net::Ipv4Addr = std::net::Ipv4Addr::LOCALHOST;
 
+/// Default for [`ServerSection::hash_max_bytes`]: 16 GiB.
+pub const DEFAULT_HASH_MAX_BYTES: u64 = 16 << 30;
+
+/// Default for [`ServerSection::abandoned_upload_secs`].
+pub const DEFAULT_ABANDONED_UPLOAD_SECS: u64 = 600;
+
 /// `[server]`: listeners, limits and timeouts.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
@@ -119,6 +125,16 @@ pub struct ServerSection {
     pub ban_window_secs: u64,
     /// How long a ban lasts, in seconds. Default 900.
     pub ban_secs: u64,
+    /// Most octets one HASH command hashes (draft-bryan-ftpext-hash); a
+    /// larger file or range is refused with 556 (RANG hashes it in parts).
+    /// Default 16 GiB.
+    pub hash_max_bytes: u64,
+    /// An upload temp file that no live upload holds (its lock is free) and
+    /// that has not changed for this many seconds was abandoned by a server
+    /// that stopped mid-upload: it is reclaimed at start-up and every so
+    /// often (a new file's becomes its resumable partial). Must be longer
+    /// than every sharing server's `transfer_stall_timeout_secs`. Default 600.
+    pub abandoned_upload_secs: u64,
     /// When started as root (to bind ports below 1024), switch to this
     /// unprivileged user right after binding the listeners. Default: none.
     pub run_as: Option<String>,
@@ -152,6 +168,8 @@ impl Default for ServerSection {
             ban_after_failures: DEFAULT_BAN_AFTER_FAILURES,
             ban_window_secs: DEFAULT_BAN_WINDOW_SECS,
             ban_secs: DEFAULT_BAN_SECS,
+            hash_max_bytes: DEFAULT_HASH_MAX_BYTES,
+            abandoned_upload_secs: DEFAULT_ABANDONED_UPLOAD_SECS,
             run_as: None,
             banner: DEFAULT_BANNER.to_owned(),
             state_dir: None,
@@ -198,7 +216,9 @@ impl ServerSection {
 /// `{ address = "0.0.0.0:990", client_certificates = "required" }`. The table's
 /// `client_certificates` replaces `tls.client_certificates` for connections
 /// accepted on this listener and for their data connections; the CA
-/// (`tls.client_ca`) is the same for every listener. `proxy_protocol = true`
+/// (`tls.client_ca`) is the same for every listener. Its
+/// `accept_upload_without_close_notify` replaces the `[policy]` value for
+/// users who do not set it themselves. `proxy_protocol = true`
 /// expects a PROXY protocol header (from `proxy_protocol.trusted` only) on
 /// every connection of this listener and, unless `passive_proxy_protocol =
 /// false`, on its sessions' passive data connections. `passive_ports`,
@@ -211,6 +231,9 @@ pub struct ListenerConfig {
     /// This listener's client-certificate setting; `None` uses
     /// `tls.client_certificates`.
     pub client_certificates: Option<ClientCertificates>,
+    /// This listener's [`ftps_proto::policy::Policy::accept_upload_without_close_notify`];
+    /// `None` uses `[policy]`.
+    pub accept_upload_without_close_notify: Option<bool>,
     /// Connections start with a PROXY protocol header (v1 or v2).
     pub proxy_protocol: bool,
     /// Whether passive data connections start with one too; `None`: as
@@ -236,6 +259,7 @@ impl From<SocketAddr> for ListenerConfig {
         ListenerConfig {
             address,
             client_certificates: None,
+            accept_upload_without_close_notify: None,
             proxy_protocol: false,
             passive_proxy_protocol: None,
             passive_ports: None,
@@ -275,6 +299,8 @@ struct ListenerTable {
     #[serde(default)]
     client_certificates: Option<ClientCertificates>,
     #[serde(default)]
+    accept_upload_without_close_notify: Option<bool>,
+    #[serde(default)]
     proxy_protocol: bool,
     #[serde(default)]
     passive_proxy_protocol: Option<bool>,
@@ -294,7 +320,7 @@ impl<'de> Deserialize<'de> for ListenerConfig {
 
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str(
-                    "a socket address \"IP:PORT\" or a table { address = \"IP:PORT\", client_certificates = \"off\" | \"requested\" | \"required\", proxy_protocol = true, passive_ports = \"A-B\", ... }",
+                    "a socket address \"IP:PORT\" or a table { address = \"IP:PORT\", client_certificates = \"off\" | \"requested\" | \"required\", accept_upload_without_close_notify = true | false, proxy_protocol = true, passive_ports = \"A-B\", ... }",
                 )
             }
 
@@ -313,6 +339,7 @@ impl<'de> Deserialize<'de> for ListenerConfig {
                 Ok(ListenerConfig {
                     address: table.address,
                     client_certificates: table.client_certificates,
+                    accept_upload_without_close_notify: table.accept_upload_without_close_notify,
                     proxy_protocol: table.proxy_protocol,
                     passive_proxy_protocol: table.passive_proxy_protocol,
                     passive_ports: table.passive_ports,

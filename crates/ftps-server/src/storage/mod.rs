@@ -12,6 +12,9 @@
 //!   `CWD` checks → [`Storage::metadata`]
 //! * `MKD`, `RMD`, `DELE`, `RNFR`/`RNTO` → [`Storage::create_dir`],
 //!   [`Storage::remove_dir`], [`Storage::remove_file`], [`Storage::rename`]
+//! * `MFMT` (draft-somers-ftp-mfxx) → [`Storage::set_modified`] (optional:
+//!   by default [`FsError::Unsupported`]); `HASH` reads through
+//!   [`Storage::read`] like `RETR`
 //!
 //! Every failure is an [`FsError`] ([`error`] maps operating-system errors
 //! to it; the session maps it to the reply).
@@ -131,6 +134,40 @@ pub trait Storage: Send + Sync + std::fmt::Debug + 'static {
     /// Rename `from` to `to`. An existing file at `to` is replaced; an
     /// existing directory at `to` is an error. Not necessarily atomic.
     async fn rename(&self, from: &VirtualPath, to: &VirtualPath) -> Result<(), FsError>;
+
+    /// Set the modification time of the file or directory `path` to
+    /// `unix_secs` seconds since the Unix epoch (MFMT,
+    /// draft-somers-ftp-mfxx). The default, for back-ends that cannot, is
+    /// [`FsError::Unsupported`] (the client gets 502).
+    async fn set_modified(&self, path: &VirtualPath, unix_secs: i64) -> Result<(), FsError> {
+        let _ = (path, unix_secs);
+        Err(FsError::Unsupported)
+    }
+
+    /// Reclaim the in-progress upload files that servers sharing this
+    /// storage abandoned (killed mid-upload): never one that a live upload,
+    /// of this or another server, still writes, and none changed within
+    /// `unchanged_for` (`server.abandoned_upload_secs`). A new file's
+    /// abandoned upload becomes its resumable partial where the name is
+    /// free. The server calls it at start-up and then periodically. The
+    /// default, for back-ends that leave nothing behind, does nothing; the
+    /// local back-end's rules are in `local::reclaim`.
+    async fn reclaim_abandoned_uploads(
+        &self,
+        unchanged_for: std::time::Duration,
+    ) -> Result<Reclaimed, FsError> {
+        let _ = unchanged_for;
+        Ok(Reclaimed::default())
+    }
+}
+
+/// What [`Storage::reclaim_abandoned_uploads`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Reclaimed {
+    /// Abandoned upload files removed.
+    pub removed: usize,
+    /// Abandoned uploads of new files kept as their resumable partials.
+    pub kept: usize,
 }
 
 fn not_offered() -> io::Error {

@@ -10,7 +10,7 @@ use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ftps_proto::session::{TransferOutcome, TransferStarted};
+use ftps_proto::session::{HashDigest, HashFailure, TransferOutcome, TransferStarted};
 use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -29,6 +29,8 @@ pub enum TransferEvent {
     Started(TransferStarted),
     /// The transfer ended.
     Done(TransferOutcome),
+    /// A HASH ended (see `crate::hashing`).
+    Hashed(Result<HashDigest, HashFailure>),
 }
 
 /// Everything a transfer task needs besides the request.
@@ -52,6 +54,9 @@ pub struct TransferContext {
     pub handshake_timeout: Duration,
     /// A transfer that moves no byte for this long fails.
     pub stall_timeout: Duration,
+    /// Keep a protected upload that ends without TLS close_notify
+    /// (`policy.accept_upload_without_close_notify`).
+    pub accept_upload_without_close_notify: bool,
     /// The wall clock for LIST dates.
     pub now_unix: i64,
     /// Where events go.
@@ -65,22 +70,21 @@ pub struct TransferContext {
 }
 
 impl TransferContext {
-    /// Write `bytes` to the data connection within the stall limit; false
-    /// when ABOR or the connection stopped it (see [`Self::interrupted`]).
-    pub(super) async fn write(&self, data: &mut DataStream, bytes: &[u8]) -> bool {
+    /// Write `bytes` to the data connection within the stall limit; the
+    /// outcome when ABOR, the stall limit or the connection stopped it.
+    pub(super) async fn write(
+        &self,
+        data: &mut DataStream,
+        bytes: &[u8],
+    ) -> Result<(), TransferOutcome> {
         tokio::select! {
             biased;
-            _ = self.cancel.cancelled() => false,
-            w = tokio::time::timeout(self.stall_timeout, data.write_all(bytes)) => matches!(w, Ok(Ok(()))),
-        }
-    }
-
-    /// Why a write stopped: ABOR, or the connection.
-    pub(super) fn interrupted(&self) -> TransferOutcome {
-        if self.cancel.is_cancelled() {
-            TransferOutcome::Aborted
-        } else {
-            TransferOutcome::ConnectionLost
+            _ = self.cancel.cancelled() => Err(TransferOutcome::Aborted),
+            w = tokio::time::timeout(self.stall_timeout, data.write_all(bytes)) => match w {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(_)) => Err(TransferOutcome::ConnectionLost),
+                Err(_) => Err(TransferOutcome::Stalled),
+            },
         }
     }
 }

@@ -14,7 +14,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ftps_proto::session::{DataEndpoint, TransferOutcome};
+use ftps_proto::session::{DataEndpoint, ReuseRefusal, TransferOutcome};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tracing::warn;
@@ -79,14 +79,14 @@ pub(super) async fn connect_data(
 /// OpenSSL) needs a fresh ticket from every upload to resume on the next
 /// data connection, but it reads its upload connection only once, just
 /// before it closes it; a ticket still in flight then is left unread, and
-/// the kernel's reset on close discards the tail of the upload. So tickets
-/// are issued on an upload only when the client's handshake is complete on
-/// its side when the upload command arrives: its Finished is here (or
-/// arrives within [`EARLY_FINISHED_WAIT`]), the handshake completes now, the
-/// tickets are written before the 150 reply, and they wait in the client's
-/// socket before it sends a byte of the file. Otherwise (the client finishes
-/// its handshake only after the 150, like ftplib and lftp) the upload
-/// carries no tickets.
+/// the kernel's reset on close discards the tail of the upload. So when the
+/// client's handshake is complete on its side when the upload command
+/// arrives (its Finished is here, or arrives within
+/// [`EARLY_FINISHED_WAIT`]), the handshake completes now and the tickets are
+/// written before the 150 reply: they wait in the client's socket before it
+/// sends a byte of the file. Otherwise (the client finishes its handshake
+/// only after the 150, like ftplib, lftp and PHP) the tickets are held back
+/// until the upload is complete (see [`handshake`]).
 pub(super) async fn early_upload_tickets(ctx: &TransferContext, arrival: Arrival) -> Arrival {
     let Arrival::TlsStarted(mut tcp, mut conn, data_tls) = arrival else {
         return arrival;
@@ -98,9 +98,6 @@ pub(super) async fn early_upload_tickets(ctx: &TransferContext, arrival: Arrival
     )
     .await
     .map_or(Ok(false), |driven| driven.map(|()| true));
-    if !matches!(advanced, Ok(true)) {
-        data_tls.allow_tickets(false);
-    }
     let flushed = tokio::time::timeout(
         ctx.handshake_timeout,
         crate::passive::flush(&mut tcp, &mut conn),
@@ -117,6 +114,14 @@ pub(super) async fn early_upload_tickets(ctx: &TransferContext, arrival: Arrival
 /// The TLS server handshake on the data connection (RFC 4217 §7, §10.2).
 /// `early` is a handshake the passive port already started (its
 /// connection state and configuration), to be finished here.
+///
+/// An upload's TLS 1.3 session tickets are not sent now but returned, to be
+/// written once the client has closed its side (its close_notify) and every
+/// byte of the upload has arrived: a client that closes its upload
+/// connection with a ticket unread (curl, lftp) makes its kernel answer
+/// with a reset, which would destroy the end of the upload still in flight,
+/// while a client that reads to the server's close_notify (PHP's ftp
+/// extension, ftplib's `unwrap`) gets fresh tickets for its next transfer.
 pub(super) async fn handshake(
     ctx: &TransferContext,
     tcp: TcpStream,
@@ -124,19 +129,14 @@ pub(super) async fn handshake(
     direction: crate::tls::Direction,
     require_reuse: bool,
     info: &mut TlsInfo,
-) -> Result<tokio_rustls::server::TlsStream<TcpStream>, TransferOutcome> {
+) -> Result<(tokio_rustls::server::TlsStream<TcpStream>, Vec<u8>), TransferOutcome> {
     // Read the client's records here rather than inside tokio-rustls' accept,
     // so that each piece of its flight is acknowledged at once (see
     // `passive::feed_once`); the accept then only sends the tickets.
     let deadline = tokio::time::Instant::now() + ctx.handshake_timeout;
     let mut tcp = tcp;
     let (mut conn, data_tls) = match early {
-        Some((conn, data_tls)) => {
-            if conn.is_handshaking() {
-                data_tls.allow_tickets(direction == crate::tls::Direction::Send);
-            }
-            (conn, data_tls)
-        }
+        Some((conn, data_tls)) => (conn, data_tls),
         None => {
             let started =
                 tokio::time::timeout_at(deadline, crate::passive::start_tls(&mut tcp, &ctx.tls))
@@ -145,6 +145,14 @@ pub(super) async fn handshake(
         }
     };
     finish_handshake(ctx, deadline, &mut tcp, &mut conn).await?;
+    let mut held = Vec::new();
+    if direction == crate::tls::Direction::Receive {
+        while conn.wants_write() {
+            if conn.write_tls(&mut held).is_err() {
+                break;
+            }
+        }
+    }
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::clone(&data_tls.config));
     let accept = acceptor.accept_with(tcp, move |fresh| *fresh = *conn);
     // The accept future flushes the session tickets right after the
@@ -158,13 +166,15 @@ pub(super) async fn handshake(
         resumed,
     };
     if require_reuse && !resumed {
-        warn!(peer = %ctx.peer_ip, "data connection did not resume the control connection's TLS session: refused");
-        return Err(TransferOutcome::SessionReuseRequired);
+        let reason = data_tls.refusal();
+        warn!(peer = %ctx.peer_ip, reason = reason.key(), "data connection did not resume the control connection's TLS session: refused");
+        return Err(TransferOutcome::SessionReuseRequired(reason));
     }
     let data_cert = tls.get_ref().1.peer_certificates().and_then(|c| c.first());
     if data_cert != ctx.control_cert.as_ref() {
-        warn!(peer = %ctx.peer_ip, "data connection's client certificate differs from the control connection's: refused");
-        return Err(TransferOutcome::TlsFailed);
+        let reason = ReuseRefusal::CertificateMismatch;
+        warn!(peer = %ctx.peer_ip, reason = reason.key(), "data connection's client certificate differs from the control connection's: refused");
+        return Err(TransferOutcome::SessionReuseRequired(reason));
     }
     data_tls.accept();
     if direction == crate::tls::Direction::Receive {
@@ -174,7 +184,7 @@ pub(super) async fn handshake(
         // when the kernel's delayed ACK fires, ~40 ms later. Acknowledge now.
         let _ = socket2::SockRef::from(tls.get_ref().0).set_tcp_quickack(true);
     }
-    Ok(tls)
+    Ok((tls, held))
 }
 
 /// Complete a data connection's TLS handshake whose first flight is sent

@@ -122,8 +122,8 @@ async fn send_chunks(
         } else {
             (None, ctx.write(&mut data, out).await)
         };
-        if !written {
-            return ctx.interrupted();
+        if let Err(outcome) = written {
+            return outcome;
         }
         sent += out.len() as u64;
         ctx.progress.store(sent, Ordering::Relaxed);
@@ -154,8 +154,10 @@ async fn zero_copy(
             _ = ctx.cancel.cancelled() => return Ok(TransferOutcome::Aborted),
             r = tokio::time::timeout(ctx.stall_timeout, tcp.writable()) => r,
         };
-        if !matches!(ready, Ok(Ok(()))) {
-            return Ok(TransferOutcome::ConnectionLost);
+        match ready {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) => return Ok(TransferOutcome::ConnectionLost),
+            Err(_) => return Ok(TransferOutcome::Stalled),
         }
         let mut offered = true;
         let sent = tcp.try_io(Interest::WRITABLE, || {
@@ -187,6 +189,14 @@ async fn zero_copy(
             Ok(()) => TransferOutcome::Complete { bytes: total },
             Err(_) => TransferOutcome::ConnectionLost,
         },
+    )
+}
+
+/// A blocking write that gave up at the stall limit.
+fn is_stall(error: &std::io::Error) -> bool {
+    matches!(
+        error.kind(),
+        std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock
     )
 }
 
@@ -224,6 +234,10 @@ async fn send_on_thread(
     };
     match sent {
         Sent::Complete => {}
+        Sent::Lost(error) if is_stall(&error) => {
+            warn!(peer = %ctx.peer_ip, "download stalled");
+            return TransferOutcome::Stalled;
+        }
         Sent::Lost(error) => {
             warn!(peer = %ctx.peer_ip, %error, "download data connection failed");
             return TransferOutcome::ConnectionLost;

@@ -95,14 +95,14 @@ async fn run_inner(
     {
         return abandon(source, TransferOutcome::ConnectionLost).await;
     }
-    let data = match protected_data(ctx, request, direction, arrived, tls_info).await {
+    let (data, held) = match protected_data(ctx, request, direction, arrived, tls_info).await {
         Ok(data) => data,
         Err(outcome) => return abandon(source, outcome).await,
     };
     let ascii = request.transfer_type == TransferType::Ascii;
     match source {
         Source::Download(file) => download::send(ctx, file, data, ascii).await,
-        Source::Upload(file) => upload::receive(ctx, file, data, ascii).await,
+        Source::Upload(file) => upload::receive(ctx, file, data, ascii, held).await,
         Source::Listing(entries) => listing::send(ctx, request, entries, data).await,
     }
 }
@@ -132,14 +132,15 @@ async fn early_upload(
 }
 
 /// The data connection (the one that `arrived` early, or the passive or
-/// active one), protected as the request says.
+/// active one), protected as the request says, with the TLS records an
+/// upload holds back until it is complete (see [`handshake`]).
 async fn protected_data(
     ctx: &mut TransferContext,
     request: &TransferRequest,
     direction: Direction,
     arrived: Option<Arrival>,
     tls_info: &mut TlsInfo,
-) -> Result<DataStream, TransferOutcome> {
+) -> Result<(DataStream, Vec<u8>), TransferOutcome> {
     let cancel = ctx.cancel.clone();
     let tcp = match arrived {
         Some(arrival) => Some(arrival),
@@ -161,15 +162,15 @@ async fn protected_data(
     match request.protection {
         // The client started TLS although PROT C is in force now.
         DataProtection::Clear if early.is_some() => Err(TransferOutcome::DataConnectionFailed),
-        DataProtection::Clear => Ok(DataStream::Plain(tcp)),
+        DataProtection::Clear => Ok((DataStream::Plain(tcp), Vec::new())),
         DataProtection::Private => {
             let reuse = request.require_session_reuse;
-            let tls = tokio::select! {
+            let (tls, held) = tokio::select! {
                 biased;
                 _ = cancel.cancelled() => return Err(TransferOutcome::Aborted),
                 h = handshake(ctx, tcp, early, direction, reuse, tls_info) => h?,
             };
-            Ok(DataStream::Tls(Box::new(tls)))
+            Ok((DataStream::Tls(Box::new(tls)), held))
         }
     }
 }

@@ -61,8 +61,8 @@ pub(super) async fn send(
                 Some(Err(e)) => return TransferOutcome::StorageFailed(e),
             }
             if out.len() >= TRANSFER_BUFFER_BYTES {
-                if !ctx.write(&mut data, &out).await {
-                    return ctx.interrupted();
+                if let Err(outcome) = ctx.write(&mut data, &out).await {
+                    return outcome;
                 }
                 total += out.len() as u64;
                 ctx.progress.store(total, Ordering::Relaxed);
@@ -70,8 +70,8 @@ pub(super) async fn send(
             }
         },
     }
-    if !ctx.write(&mut data, &out).await {
-        return ctx.interrupted();
+    if let Err(outcome) = ctx.write(&mut data, &out).await {
+        return outcome;
     }
     total += out.len() as u64;
     ctx.progress.store(total, Ordering::Relaxed);

@@ -46,9 +46,12 @@ pub(super) enum Received {
     /// The client closed the data (TLS close_notify under PROT P, TCP close
     /// under PROT C) and every byte is in storage.
     Complete,
-    /// The connection ended early (reset, close without close_notify,
-    /// shut down by ABOR) or broke the TLS rules.
+    /// The connection ended early (reset, shut down by ABOR) or broke the
+    /// TLS rules.
     Lost(io::Error),
+    /// A protected upload's TCP connection closed without the client's TLS
+    /// close_notify; every byte that arrived is in the batch or in storage.
+    NoCloseNotify,
     /// No byte for the stall limit.
     Stalled,
     /// Writing to storage failed.
@@ -69,6 +72,10 @@ pub(super) struct Receiver {
     /// started on the async path).
     batch: Batch,
     stall: Duration,
+    /// TLS records held back until the client has closed (the upload's
+    /// session tickets, see `super::data::handshake`); written before
+    /// anything else this side sends.
+    pub(super) held: Vec<u8>,
 }
 
 /// Prepare a data connection for [`Receiver`]: blocking reads that wait for
@@ -93,6 +100,7 @@ impl Receiver {
         batch: Batch,
         progress: Arc<AtomicU64>,
         stall: Duration,
+        held: Vec<u8>,
     ) -> Receiver {
         Receiver {
             tcp,
@@ -101,6 +109,7 @@ impl Receiver {
             progress,
             batch,
             stall: stall.max(Duration::from_millis(1)),
+            held,
         }
     }
 
@@ -118,7 +127,7 @@ impl Receiver {
             last_data: Instant::now(),
         };
         let outcome = match self.tls.as_mut() {
-            Some(tls) => receive_tls(&mut socket, tls, &mut sink),
+            Some(tls) => receive_tls(&mut socket, tls, &mut sink, &mut self.held),
             None => receive_plain(&mut socket, &mut sink),
         };
         match outcome {
@@ -126,7 +135,7 @@ impl Receiver {
                 .write_out()
                 .map_or_else(Received::Storage, |()| outcome),
             // Keep every byte that arrived (see `Upload::abort`).
-            Received::Lost(_) | Received::Stalled => {
+            Received::Lost(_) | Received::Stalled | Received::NoCloseNotify => {
                 let _ = sink.write_out();
                 outcome
             }
@@ -225,6 +234,7 @@ fn receive_tls(
     socket: &mut Socket<'_>,
     tls: &mut rustls::ServerConnection,
     sink: &mut Sink<'_>,
+    held: &mut Vec<u8>,
 ) -> Received {
     let mut tcp = socket.tcp;
     let mut incoming = vec![0u8; RECEIVE_BYTES];
@@ -240,7 +250,10 @@ fn receive_tls(
                     }
                 }
                 Err(error) if error.kind() == io::ErrorKind::WouldBlock => break,
-                // UnexpectedEof: TCP closed without close_notify.
+                // TCP closed without close_notify.
+                Err(error) if error.kind() == io::ErrorKind::UnexpectedEof => {
+                    return Received::NoCloseNotify
+                }
                 Err(error) => return Received::Lost(error),
             }
         }
@@ -261,7 +274,14 @@ fn receive_tls(
             let _ = tls.write_tls(&mut tcp);
             return Received::Lost(io::Error::new(io::ErrorKind::InvalidData, error));
         }
-        // A TLS 1.3 KeyUpdate asks for one in return.
+        // A TLS 1.3 KeyUpdate asks for one in return; records held back
+        // come first (their sequence numbers are lower).
+        if tls.wants_write() && !held.is_empty() {
+            if let Err(error) = io::Write::write_all(&mut tcp, held) {
+                return Received::Lost(error);
+            }
+            held.clear();
+        }
         while tls.wants_write() {
             if let Err(error) = tls.write_tls(&mut tcp) {
                 return Received::Lost(error);

@@ -17,7 +17,7 @@ use std::io::{self, Write};
 use std::net::TcpStream;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::threads::Canceller;
 use crate::storage::Download;
@@ -43,6 +43,8 @@ pub(super) struct Sender {
     tls: rustls::ServerConnection,
     download: Box<dyn Download>,
     progress: Arc<AtomicU64>,
+    /// Each chunk must leave within this (the stall limit).
+    stall: Duration,
 }
 
 impl Sender {
@@ -63,6 +65,7 @@ impl Sender {
             tls,
             download,
             progress,
+            stall: stall.max(Duration::from_millis(1)),
         })
     }
 
@@ -110,10 +113,22 @@ impl Sender {
         }
     }
 
-    /// Write every encrypted record to the socket.
+    /// Write every encrypted record to the socket within the stall limit.
+    ///
+    /// The limit holds for the whole of what is queued (a chunk), not for
+    /// each write: a client that stops reading still takes a little now and
+    /// then while the socket buffers between us fill, and a limit per write
+    /// would let it hold the transfer several times the stall limit.
     fn flush(&mut self) -> io::Result<()> {
+        let deadline = Instant::now() + self.stall;
         let mut tcp = &self.tcp;
         while self.tls.wants_write() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(io::ErrorKind::TimedOut.into());
+            }
+            self.tcp
+                .set_write_timeout(Some(left.max(Duration::from_millis(1))))?;
             match self.tls.write_tls(&mut tcp) {
                 Ok(_) => {}
                 Err(error) if error.kind() == io::ErrorKind::Interrupted => {}

@@ -26,7 +26,7 @@ use tokio_util::sync::CancellationToken;
 use super::{run, TransferContext, TransferEvent};
 use crate::config::ClientCertificates;
 use crate::storage::{Download, EntryStream, FsError, Storage, Upload, WriteMode};
-use crate::tls::{CertSet, Direction, TlsSetup};
+use crate::tls::{CertSet, TlsSetup};
 
 type Files = Arc<Mutex<HashMap<Vec<u8>, Vec<u8>>>>;
 
@@ -176,7 +176,7 @@ where
     let (events, mut reports) = mpsc::channel(4);
     let ctx = TransferContext {
         storage,
-        tls: connection.for_data(Direction::Send, true),
+        tls: connection.for_data(true),
         control_cert: None,
         passive: None,
         peer_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
@@ -184,6 +184,7 @@ where
         data_connect_timeout: Duration::from_secs(5),
         handshake_timeout: Duration::from_secs(5),
         stall_timeout: Duration::from_secs(5),
+        accept_upload_without_close_notify: false,
         now_unix: 0,
         events,
         cancel: CancellationToken::new(),
@@ -195,6 +196,7 @@ where
         transfer_type,
         protection: DataProtection::Clear,
         require_session_reuse: true,
+        accept_upload_without_close_notify: false,
         endpoint: DataEndpoint::Active(addr),
         facts: FactSet::default_set(),
         permissions: Default::default(),

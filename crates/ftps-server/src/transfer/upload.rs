@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use ftps_proto::ascii;
 use ftps_proto::session::TransferOutcome;
-use tokio::io::AsyncReadExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tracing::warn;
 
 use super::batch::Batch;
@@ -58,11 +58,14 @@ async fn abort_upload(mut upload: Box<dyn Upload>, mut batch: Batch) {
 }
 
 /// Receive an upload on `data` into `upload` until the client closes.
+/// `held` are TLS records (session tickets) to send only once the client
+/// has closed: see [`super::data::handshake`].
 pub(super) async fn receive(
     ctx: &TransferContext,
     mut upload: Box<dyn Upload>,
     mut data: DataStream,
     ascii: bool,
+    held: Vec<u8>,
 ) -> TransferOutcome {
     let mut batch = Batch::new();
     // Binary data is read straight into the batch; TYPE A data is
@@ -94,7 +97,17 @@ pub(super) async fn receive(
             Ok(Ok(0)) => break,
             Ok(Ok(n)) => n,
             // A TLS stream that ends without close_notify reads as an error
-            // (UnexpectedEof): a possibly truncated upload.
+            // (UnexpectedEof): a possibly truncated upload, kept only when
+            // the policy says so.
+            Ok(Err(error)) if error.kind() == std::io::ErrorKind::UnexpectedEof => {
+                if ctx.accept_upload_without_close_notify {
+                    warn!(peer = %ctx.peer_ip, received = total, "upload ended without TLS close_notify: kept (accept_upload_without_close_notify)");
+                    break;
+                }
+                warn!(peer = %ctx.peer_ip, received = total, "upload ended without TLS close_notify: possible truncation, not kept");
+                abort_upload(upload, batch).await;
+                return TransferOutcome::NoCloseNotify;
+            }
             Ok(Err(error)) => {
                 warn!(peer = %ctx.peer_ip, %error, received = total, "upload data connection failed");
                 abort_upload(upload, batch).await;
@@ -103,7 +116,7 @@ pub(super) async fn receive(
             Err(_) => {
                 warn!(peer = %ctx.peer_ip, received = total, "upload stalled");
                 abort_upload(upload, batch).await;
-                return TransferOutcome::ConnectionLost;
+                return TransferOutcome::Stalled;
             }
         };
         total += n as u64;
@@ -128,7 +141,9 @@ pub(super) async fn receive(
             tried_thread = true;
             if let Some(slot) = Slot::take() {
                 match upload.begin_blocking().await {
-                    Ok(true) => return receive_on_thread(ctx, upload, data, batch, slot).await,
+                    Ok(true) => {
+                        return receive_on_thread(ctx, upload, data, batch, slot, held).await
+                    }
                     Ok(false) => {}
                     Err(error) => {
                         upload.abort().await;
@@ -153,6 +168,12 @@ pub(super) async fn receive(
     if let Err(error) = upload.commit().await {
         return TransferOutcome::StorageFailed(error);
     }
+    // Every byte is in: the held tickets can no longer cost any, even if the
+    // client has closed and answers them with a reset.
+    if let (DataStream::Tls(tls), false) = (&mut data, held.is_empty()) {
+        let tcp = &mut tls.get_mut().0;
+        let _ = tokio::time::timeout(ctx.stall_timeout, tcp.write_all(&held)).await;
+    }
     // Answer the client's close_notify with ours (ftplib's unwrap() waits for it).
     let _ = finish(data, ctx.stall_timeout).await;
     TransferOutcome::Complete { bytes: total }
@@ -167,6 +188,7 @@ async fn receive_on_thread(
     data: DataStream,
     batch: Batch,
     slot: Slot,
+    held: Vec<u8>,
 ) -> TransferOutcome {
     let (tcp, tls) = match data {
         DataStream::Tls(stream) => {
@@ -193,7 +215,7 @@ async fn receive_on_thread(
         }
     };
     let progress = Arc::clone(&ctx.progress);
-    let mut receiver = Receiver::new(tcp, tls, upload, batch, progress, ctx.stall_timeout);
+    let mut receiver = Receiver::new(tcp, tls, upload, batch, progress, ctx.stall_timeout, held);
     let joined = on_thread(ctx, slot, canceller, move || {
         let received = receiver.run();
         (receiver, received)
@@ -204,7 +226,11 @@ async fn receive_on_thread(
         return TransferOutcome::ConnectionLost;
     };
     let Receiver {
-        tcp, tls, upload, ..
+        tcp,
+        tls,
+        upload,
+        held,
+        ..
     } = receiver;
     if let Some(outcome) = failed(ctx, received) {
         upload.abort().await;
@@ -214,8 +240,9 @@ async fn receive_on_thread(
     if let Err(error) = upload.commit().await {
         return TransferOutcome::StorageFailed(error);
     }
-    // Answer the client's close_notify with ours, then close as the async path does.
-    let mut close = Vec::new();
+    // The held tickets (every byte is in now), then our close_notify in
+    // answer to the client's; then close as the async path does.
+    let mut close = held;
     if let Some(mut tls) = tls {
         tls.send_close_notify();
         while tls.wants_write() {
@@ -243,7 +270,15 @@ fn failed(ctx: &TransferContext, received: Received) -> Option<TransferOutcome> 
         }
         Received::Stalled => {
             warn!(peer = %ctx.peer_ip, received = total, "upload stalled");
-            Some(TransferOutcome::ConnectionLost)
+            Some(TransferOutcome::Stalled)
+        }
+        Received::NoCloseNotify if ctx.accept_upload_without_close_notify => {
+            warn!(peer = %ctx.peer_ip, received = total, "upload ended without TLS close_notify: kept (accept_upload_without_close_notify)");
+            None
+        }
+        Received::NoCloseNotify => {
+            warn!(peer = %ctx.peer_ip, received = total, "upload ended without TLS close_notify: possible truncation, not kept");
+            Some(TransferOutcome::NoCloseNotify)
         }
         Received::Storage(error) => Some(TransferOutcome::StorageFailed(error)),
     }

@@ -187,6 +187,9 @@ pub struct Account {
     /// The effective TLS policy: the global `[policy]` with the user's overrides applied.
     /// For anonymous users `require_tls` and `require_prot_p` follow `anonymous.tls`.
     pub policy: Policy,
+    /// The user's own `policy` table (what it sets, unmerged): a listener's
+    /// setting applies only where the user sets nothing.
+    pub policy_override: ftps_proto::policy::PolicyOverride,
     /// Whether this is the anonymous account.
     pub anonymous: bool,
     /// `anonymous.tls` for the anonymous account; `None` for other users. With
@@ -229,6 +232,7 @@ impl UserRecord {
                 root: u.root.clone(),
                 write: u.write,
                 policy: policy.with(&u.policy),
+                policy_override: u.policy,
                 anonymous: false,
                 anonymous_tls: None,
                 auth: u.auth,
@@ -277,6 +281,7 @@ impl UserDb {
                     root: root.clone(),
                     write: false,
                     policy: anonymous_policy(&cfg.policy, anon.tls),
+                    policy_override: Default::default(),
                     anonymous: true,
                     anonymous_tls: Some(anon.tls),
                     auth: crate::config::AuthMethod::Password,

@@ -386,7 +386,10 @@ fn rfc4217_s10_2_session_reuse_refusal_says_what_to_do() {
     send(&mut s, "STOR f");
     s.handle_transfer_started(TransferStarted::default());
     drain(&mut s);
-    s.handle_transfer_done(TransferOutcome::SessionReuseRequired, now());
+    s.handle_transfer_done(
+        TransferOutcome::SessionReuseRequired(ReuseRefusal::NoSessionOffered),
+        now(),
+    );
     let actions = drain(&mut s);
     match &actions[0] {
         Action::Reply(r) => {
@@ -907,6 +910,8 @@ fn transfer_outcomes_map_to_replies() {
         (TransferOutcome::OpenFailed(FsError::NotFound), 550),
         (TransferOutcome::DataConnectionFailed, 425),
         (TransferOutcome::ConnectionLost, 426),
+        (TransferOutcome::Stalled, 426),
+        (TransferOutcome::NoCloseNotify, 426),
         (TransferOutcome::StorageFailed(FsError::NoSpace), 552),
         (
             TransferOutcome::StorageFailed(FsError::Other("x".into())),
@@ -1276,6 +1281,7 @@ fn nothing_after_close() {
 }
 
 /// The login and idle deadlines and the login-failure count.
+mod extensions;
 mod timers;
 
 mod properties {

@@ -359,3 +359,68 @@ fn logged_in_action_follows_the_reply_and_says_how() {
         .iter()
         .any(|a| matches!(a, Action::LoggedIn { .. })));
 }
+
+/// RFC 2577 §5: a ban holds for sessions opened before it: PASS from a
+/// banned address is 421 and the connection closes, whatever the password.
+#[test]
+fn rfc2577_s5_pass_after_the_address_was_banned_is_421_and_close() {
+    let mut s = new_session(config());
+    with_tls(&mut s);
+    send(&mut s, "USER alice");
+    send(&mut s, "PASS right");
+    s.handle_address_banned();
+    let actions = drain(&mut s);
+    assert_eq!(codes(&actions), vec![421]);
+    assert_eq!(actions.last(), Some(&Action::Close));
+    assert!(s.user().is_none());
+}
+
+/// The right password for an account whose directory cannot be opened:
+/// 530 that says so, and not a wrong password.
+#[test]
+fn account_unavailable_is_530_naming_the_directory_and_not_a_failure() {
+    let mut s = new_session(config());
+    with_tls(&mut s);
+    for _ in 0..5 {
+        send(&mut s, "USER alice");
+        send(&mut s, "PASS right");
+        s.handle_account_unavailable();
+        let actions = drain(&mut s);
+        assert_eq!(codes(&actions), vec![530]);
+        match &actions[0] {
+            Action::Reply(r) => assert!(r.text().contains("directory"), "{}", r.text()),
+            other => panic!("{other:?}"),
+        }
+        assert!(!s.is_closed());
+    }
+    assert_eq!(s.login_failures(), 0);
+}
+
+/// RFC 959 §4.2: at shutdown an idle session gets 421 at once; a running
+/// transfer finishes (226) or is stopped when the grace period ends (426
+/// saying why), and 421 follows its reply before the close.
+#[test]
+fn rfc959_shutdown_during_a_transfer_ends_with_its_reply_then_421() {
+    for (outcome, first) in [
+        (TransferOutcome::Complete { bytes: 3 }, 226),
+        (TransferOutcome::Aborted, 426),
+    ] {
+        let mut s = secure_session();
+        open_pasv(&mut s);
+        send(&mut s, "RETR f");
+        s.handle_transfer_started(TransferStarted::default());
+        drain(&mut s);
+        s.handle_shutdown();
+        assert!(drain(&mut s).is_empty(), "nothing before the transfer ends");
+        s.handle_transfer_done(outcome.clone(), now());
+        let actions = drain(&mut s);
+        assert_eq!(codes(&actions), vec![first, 421], "{outcome:?}");
+        assert_eq!(actions.last(), Some(&Action::Close));
+        if first == 426 {
+            match &actions[0] {
+                Action::Reply(r) => assert!(r.text().contains("shutting down"), "{}", r.text()),
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+}

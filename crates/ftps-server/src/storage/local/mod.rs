@@ -18,6 +18,7 @@
 
 mod download;
 mod list;
+mod reclaim;
 mod upload;
 
 #[cfg(test)]
@@ -289,4 +290,47 @@ impl Storage for LocalFs {
         })
         .await
     }
+
+    async fn reclaim_abandoned_uploads(
+        &self,
+        unchanged_for: std::time::Duration,
+    ) -> Result<super::Reclaimed, FsError> {
+        let root = Arc::clone(&self.root);
+        blocking(move || Ok(reclaim::reclaim(&root, unchanged_for))).await
+    }
+
+    async fn set_modified(&self, path: &VirtualPath, unix_secs: i64) -> Result<(), FsError> {
+        check_names(path)?;
+        let rel = rel_path(path);
+        let root = Arc::clone(&self.root);
+        let when = system_time(unix_secs);
+        blocking(move || {
+            // Opened read-only through the root handle (so confined like
+            // every other access); futimens needs no write access.
+            let file = if path_is_dir(&root, &rel)? {
+                root.open_dir(&rel).fs()?.into_std_file()
+            } else {
+                root.open(&rel).fs()?.into_std()
+            };
+            file.set_times(std::fs::FileTimes::new().set_modified(when))
+                .fs()
+        })
+        .await
+    }
+}
+
+/// Whether `rel` is a directory (following links inside the root).
+fn path_is_dir(root: &Dir, rel: &Path) -> Result<bool, FsError> {
+    Ok(root.metadata(rel).fs()?.is_dir())
+}
+
+/// `unix_secs` seconds from the Unix epoch (before it for a negative value).
+fn system_time(unix_secs: i64) -> std::time::SystemTime {
+    let offset = std::time::Duration::from_secs(unix_secs.unsigned_abs());
+    let moved = if unix_secs >= 0 {
+        std::time::UNIX_EPOCH.checked_add(offset)
+    } else {
+        std::time::UNIX_EPOCH.checked_sub(offset)
+    };
+    moved.unwrap_or(std::time::UNIX_EPOCH)
 }

@@ -33,7 +33,7 @@ use tokio::io::AsyncWriteExt;
 
 use super::{blocking, check_regular_file, is_not_found};
 use crate::storage::error::{from_io, IoResultExt};
-use crate::storage::{FsError, Upload, WriteMode, UPLOAD_TEMP_PREFIX};
+use crate::storage::{FsError, Upload, WriteMode};
 
 /// How many random temp names to try before giving up.
 const TEMP_NAME_ATTEMPTS: usize = 16;
@@ -152,13 +152,19 @@ fn new_temp(
 ) -> Result<Prepared, FsError> {
     let mut opts = OpenOptions::new();
     opts.write(true).create_new(true);
+    let target_name = target.file_name().map(OsStr::as_bytes).unwrap_or_default();
     for _ in 0..TEMP_NAME_ATTEMPTS {
-        let mut name = UPLOAD_TEMP_PREFIX.to_vec();
-        name.extend_from_slice(format!("{:016x}.tmp", rand::random::<u64>()).as_bytes());
+        let name = super::reclaim::temp_name(rand::random(), target_existed, target_name);
         let temp = parent.join(OsStr::from_bytes(&name));
         match root.open_with(&temp, &opts) {
             Ok(file) => {
                 let file = file.into_std();
+                // Held until the upload is committed or aborted, and gone
+                // with the process: what tells a live upload from an
+                // abandoned one (see `super::reclaim`).
+                if let Err(e) = file.lock() {
+                    tracing::debug!(error = %e, "cannot lock the upload temp file");
+                }
                 if let Some(mode) = mode {
                     // Keep the permissions of the file being replaced.
                     let perms = std::fs::Permissions::from_mode(mode & 0o777);
@@ -193,7 +199,7 @@ fn discard_temp(root: &Dir, finish: &Finish) {
 }
 
 /// Move `from` to `to` without ever replacing an existing `to`.
-fn link_no_replace(root: &Dir, from: &Path, to: &Path) -> Result<(), FsError> {
+pub(super) fn link_no_replace(root: &Dir, from: &Path, to: &Path) -> Result<(), FsError> {
     match root.hard_link(from, root, to) {
         Ok(()) => {
             if let Err(e) = root.remove_file(from) {
@@ -267,8 +273,15 @@ fn abort_blocking(root: &Dir, file: std::fs::File, finish: Finish, written: u64)
             target_existed,
             ..
         } => {
+            // A partial new file is kept only when it holds bytes and they
+            // are on disk: after a failed write-back (a full disk found at
+            // fsync) it could be empty or hold less than it claims.
+            let durable = !target_existed
+                && written > 0
+                && file.sync_all().is_ok()
+                && file.metadata().is_ok_and(|m| m.len() > 0);
             drop(file);
-            if !target_existed && written > 0 {
+            if durable {
                 match link_no_replace(root, temp, target) {
                     Ok(()) => return true,
                     Err(e) => tracing::debug!(error = %e, "partial upload not kept"),
