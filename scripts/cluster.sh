@@ -168,6 +168,7 @@ EOF
 
 up() {
     [ ! -f "$PIDS/haproxy.pid" ] || die "$DIR holds a running cluster: $0 down $DIR first"
+    [ ! -e "$DIR/pg/data" ] || die "$DIR already holds a cluster's data: use a new directory"
     if [ -z "${FTPS_BIN:-}" ]; then
         root=$(cd "$(dirname "$0")/.." && pwd)
         FTPS_BIN="$root/target/release/ftps"
