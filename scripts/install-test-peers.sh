@@ -23,6 +23,7 @@ fi
 
 APT=""   # Debian packages: "command:package" (installed when the command is missing)
 PIP=""   # Python packages: "module:requirement" (installed when the import fails)
+NPM_GLOBAL=""  # npm packages installed globally: "name@range" (when `npm ls -g name` fails)
 
 # --- the server's interop tests: curl, lftp, Python's ftplib, openssl s_client
 APT="$APT curl:curl lftp:lftp python3:python3 openssl:openssl"
@@ -40,6 +41,13 @@ fi
 #     (crates/ftps-server/tests/interop_php.rs, interop_rclone.rs)
 APT="$APT php:php-cli rclone:rclone"
 
+# --- the client against servers that are libraries, run by a script of the
+# tests (ftps_testing::script_servers; crates/ftps/tests/cli_script_servers.rs):
+# pyftpdlib (Python, with pyOpenSSL for TLS) and ftp-srv (Node.js, npm)
+APT="$APT python3:python3 node:nodejs npm:npm"
+PIP="$PIP pyftpdlib:pyftpdlib OpenSSL:pyopenssl"
+NPM_GLOBAL="$NPM_GLOBAL ftp-srv@4"
+
 # --- installs -------------------------------------------------------------
 missing=""
 for entry in $APT; do
@@ -56,5 +64,20 @@ for entry in $PIP; do
 done
 if [ -n "$pip_missing" ]; then
     say "pip install$pip_missing"
-    python3 -m pip install -q $pip_missing
+    if ! python3 -m pip --version >/dev/null 2>&1; then
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-pip >/dev/null
+    fi
+    # Debian's own python3 refuses system-wide pip installs (PEP 668) unless
+    # told; these are test peers on a test machine.
+    python3 -m pip install -q $pip_missing 2>/dev/null ||
+        python3 -m pip install -q --break-system-packages $pip_missing
+fi
+npm_missing=""
+for entry in $NPM_GLOBAL; do
+    npm ls -g --depth=0 "${entry%@*}" >/dev/null 2>&1 || npm_missing="$npm_missing $entry"
+done
+if [ -n "$npm_missing" ]; then
+    say "npm install -g$npm_missing"
+    npm install -g --no-fund --no-audit $npm_missing >/dev/null
 fi

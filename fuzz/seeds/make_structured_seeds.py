@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Writes the seeds of the `session` and `client_login` targets.
+"""Writes the seeds of the `session`, `client_login` and `client_data` targets.
 
 Those targets read their input with `arbitrary` 1.5 (derive), so a seed is
 the byte encoding of an `Input` value: integers little-endian, bool and
@@ -183,6 +183,36 @@ CLIENT = {
 }
 
 
+# ---- client_data ---------------------------------------------------------
+DEVENT = ["Connected", "Reply", "TlsEstablished", "Elapse", "Poll"]
+
+
+def devents(*items):
+    out = []
+    for item in items:
+        if item == "C":
+            out.append(variant(DEVENT, "Connected"))
+        elif item == "T":
+            out.append(variant(DEVENT, "TlsEstablished"))
+        elif isinstance(item, tuple):
+            out.append(variant(DEVENT, "Elapse", u16(item[0])))
+        else:
+            out.append(variant(DEVENT, "Reply", u16(item)))
+    return vec(out)
+
+
+def opening(protected, order, reply_ms, events):
+    return boolean(protected) + u8(order) + u32(reply_ms) + events
+
+
+DATA = {
+    "rfc_order": opening(True, 0, 10, devents("C", 150, "T")),
+    "waits_for_handshake": opening(True, 0, 10, devents("C", (300,), "T", 150)),
+    "learned_handshake_first_refused": opening(True, 2, 10, devents("C", 550, "T")),
+    "active_clear": opening(False, 1, 40, devents(150, "C")),
+}
+
+
 def write(target, seeds):
     d = os.path.join(HERE, target)
     os.makedirs(d, exist_ok=True)
@@ -193,3 +223,4 @@ def write(target, seeds):
 
 write("session", SESSION)
 write("client_login", CLIENT)
+write("client_data", DATA)

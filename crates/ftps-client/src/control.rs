@@ -119,6 +119,7 @@ pub struct Control {
     pub stream: Stream,
     parser: ReplyParser,
     reply_timeout: Duration,
+    last_reply_time: Duration,
 }
 
 impl Control {
@@ -128,6 +129,7 @@ impl Control {
             stream,
             parser: ReplyParser::new(),
             reply_timeout,
+            last_reply_time: Duration::ZERO,
         }
     }
 
@@ -193,8 +195,17 @@ impl Control {
 
     /// Send a command and read its reply.
     pub async fn command(&mut self, line: &[u8]) -> Result<Reply, Error> {
+        let sent = tokio::time::Instant::now();
         self.send(line).await?;
-        self.read_reply().await
+        let reply = self.read_reply().await;
+        self.last_reply_time = sent.elapsed();
+        reply
+    }
+
+    /// How long the last [`Control::command`] waited for its reply (a
+    /// measure of the round trip to the server).
+    pub fn last_reply_time(&self) -> Duration {
+        self.last_reply_time
     }
 }
 

@@ -1,8 +1,10 @@
 //! Data connections (RFC 959 §3.2, RFC 2428, RFC 4217 §7, §10.2): EPSV with a
 //! fall-back to PASV, a private PASV address replaced by the control
-//! connection's, active mode with EPRT (falling back to PORT), and TLS on the
-//! data connection with the FTP client as the TLS client in both directions,
-//! resuming the control connection's session.
+//! connection's, active mode with EPRT (falling back to PORT), and the
+//! download stream that checks a transfer's end. The TLS handshake on the
+//! data connection — the FTP client as the TLS client in both directions,
+//! resuming the control connection's session — is started by
+//! `client/data_start.rs` when the server needs it.
 
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
@@ -127,51 +129,6 @@ impl Client {
             return Err(self.unexpected("PORT", "200", reply));
         }
         Ok(PendingData::Listening(listener))
-    }
-
-    /// After the 1xx reply: accept (active) and run TLS when protected.
-    pub(crate) async fn finish_data(
-        &mut self,
-        pending: PendingData,
-        protected: bool,
-    ) -> Result<Stream, Error> {
-        let tcp = match pending {
-            PendingData::Connected(tcp) => tcp,
-            PendingData::Listening(listener) => {
-                let limit = self.options.connect_timeout;
-                let peer_ip = self.peer.ip().to_canonical();
-                let accept = async {
-                    loop {
-                        let (tcp, from) = listener.accept().await?;
-                        if from.ip().to_canonical() == peer_ip {
-                            return Ok::<_, std::io::Error>(tcp);
-                        }
-                        tracing::warn!(%from, "data connection from a foreign address refused");
-                    }
-                };
-                match tokio::time::timeout(limit, accept).await {
-                    Ok(Ok(tcp)) => tcp,
-                    Ok(Err(e)) => return Err(Error::Io(e)),
-                    Err(_) => {
-                        return Err(Error::Timeout("waiting for the server's data connection"))
-                    }
-                }
-            }
-        };
-        let _ = tcp.set_nodelay(true);
-        if !protected {
-            return Ok(Stream::Plain(tcp));
-        }
-        let tls = Stream::connect_tls(
-            tcp,
-            self.tls.clone(),
-            self.server_name.clone(),
-            self.options.connect_timeout,
-        )
-        .await?;
-        self.last_data_resumed =
-            tls.get_ref().1.handshake_kind() == Some(rustls::HandshakeKind::Resumed);
-        Ok(Stream::Tls(Box::new(tls)))
     }
 }
 

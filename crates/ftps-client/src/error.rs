@@ -1,9 +1,17 @@
 //! Errors a program can act on: the reply that was not expected (with the
-//! reply in it), TLS failures, timeouts, truncated transfers — each with a
-//! hint for the common FTPS failures.
+//! reply in it), TLS failures (in words, [`crate::tls_words`]), timeouts,
+//! truncated transfers, unreadable listings — each with a hint for the
+//! common FTPS failures: a refused data connection (RFC 4217 §10.2, with
+//! the reason the server gives), a refused PROT P (§9), an untrusted or
+//! unpinned certificate (§15.1.1), a client certificate the server wants
+//! (§15.1.2), an implicit-TLS port reached as explicit.
 
 use ftps_proto::client::LoginError;
 use ftps_proto::reply::Reply;
+use rustls::CertificateError;
+
+use crate::tls::PinMismatch;
+use crate::tls_words;
 
 /// Everything that can go wrong talking to an FTPS server.
 #[derive(Debug, thiserror::Error)]
@@ -12,7 +20,7 @@ pub enum Error {
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),
     /// TLS failed (certificate, handshake, protocol).
-    #[error("TLS error: {0}")]
+    #[error("{}", tls_words::describe(.0))]
     Tls(#[from] rustls::Error),
     /// Nothing happened in time.
     #[error("timed out {0}")]
@@ -48,6 +56,23 @@ pub enum Error {
     /// The URL or an option is not usable.
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
+    /// A listing had lines, and not one of them could be read as an entry.
+    #[error("the {verb} listing could not be read: none of its {lines} lines is an entry; the first: {}", String::from_utf8_lossy(.line))]
+    UnreadableListing {
+        /// MLSD or LIST.
+        verb: &'static str,
+        /// Its first line.
+        line: Vec<u8>,
+        /// How many lines it had.
+        lines: usize,
+    },
+    /// The server does not offer what the operation needs (FEAT).
+    #[error("the server does not offer {0}")]
+    Unsupported(&'static str),
+    /// An explicit-FTPS connection (`ftp://`) got no greeting, and a TLS
+    /// handshake on the same port was answered: the port is implicit FTPS.
+    #[error("no FTP greeting, but the port answers a TLS handshake: it speaks implicit FTPS (TLS from the first byte)")]
+    ImplicitTlsPort,
 }
 
 fn reply_text(reply: &Reply) -> String {
@@ -94,10 +119,13 @@ impl Error {
     /// A hint for the common FTPS failures.
     pub fn hint(&self) -> Option<&'static str> {
         if self.is_session_reuse_refusal() {
+            return Some(self.reply().map_or(REUSE_GENERIC, session_refusal_hint));
+        }
+        if self.is_prot_p_refused() {
             return Some(
-                "the server requires data connections to resume the control connection's TLS \
-                 session and refused this one; this client resumes by default, so a middlebox \
-                 or a server-side session cache limit is likely",
+                "the server refuses to protect data connections (PROT P): --prot C sends files \
+                 and listings in clear text, readable and changeable by anyone on the path \
+                 (the password and commands stay protected); use it only on a network you trust",
             );
         }
         match self {
@@ -106,10 +134,7 @@ impl Error {
                  only used with --plain",
             ),
             Error::Tls(rustls::Error::AlertReceived(alert)) => client_certificate_hint(*alert),
-            Error::Tls(rustls::Error::InvalidCertificate(_)) => Some(
-                "the server certificate is not trusted: pass --cacert FILE, or --pin sha256:HASH \
-                 for a self-signed server",
-            ),
+            Error::Tls(rustls::Error::InvalidCertificate(cert)) => Some(certificate_hint(cert)),
             Error::Timeout("connecting the data connection") => Some(
                 "the data connection could not be made: the server may announce an unreachable \
                  passive address or a firewall blocks the port; try --active",
@@ -124,7 +149,101 @@ impl Error {
             Error::UnexpectedReply { reply, .. } if reply.code == 530 => {
                 Some("not logged in, or the server requires TLS before login")
             }
+            Error::ImplicitTlsPort => Some(
+                "use an ftps:// URL for this port (implicit FTPS); ftp:// is for ports that \
+                 greet in plain text and then switch with AUTH TLS",
+            ),
+            Error::UnreadableListing { .. } => Some(
+                "the server's listing format is not one this client reads (MLSD facts, Unix or \
+                 DOS LIST lines)",
+            ),
             _ => None,
+        }
+    }
+
+    /// Did the server refuse `PROT P`, during set-up or later?
+    pub fn is_prot_p_refused(&self) -> bool {
+        match self {
+            Error::Login(LoginError::ProtectionRefused { command, .. }) => *command == "PROT P",
+            Error::UnexpectedReply { command, .. } => command == "PROT P",
+            _ => false,
+        }
+    }
+}
+
+const REUSE_GENERIC: &str = "the server requires data connections to resume the control \
+     connection's TLS session and refused this one; this client resumes by default, so a \
+     middlebox or a server-side session cache limit is likely";
+
+/// The hint for a refused data connection, by the reason the server gives
+/// (RFC 4217 §10.2): no session offered, another control connection's
+/// session, this connection's session with other TLS settings, another
+/// client certificate. `ftps serve` names the case with a key in brackets
+/// (`[foreign-session]`); other servers' words are matched too.
+fn session_refusal_hint(reply: &Reply) -> &'static str {
+    let text = reply.text().to_ascii_lowercase();
+    let says = |key: &str, words: &[&str]| {
+        text.contains(&format!("[{key}]")) || words.iter().any(|w| text.contains(w))
+    };
+    if says("certificate-mismatch", &["certificate"]) {
+        "the data connection presented another TLS client certificate than the control \
+         connection; the server requires the same one (this client presents --cert on both)"
+    } else if says("foreign-session", &["another control", "other control"]) {
+        "the data connection offered the TLS session of another control connection; the \
+         server accepts only this connection's own session (a TLS proxy or a shared session \
+         cache in between can cause this)"
+    } else if says("unresumable-session", &[]) {
+        "the data connection offered this connection's TLS session with other TLS settings \
+         (server name or cipher suite), so it could not be resumed: a TLS proxy in between \
+         can cause this"
+    } else if says(
+        "no-session",
+        &[
+            "no session",
+            "full handshake",
+            "not resume",
+            "no tls session",
+        ],
+    ) {
+        "the data connection started a new TLS session instead of resuming the control \
+         connection's; this client resumes by default, so the session was likely lost (a TLS \
+         proxy in between, or a server that issued no session to resume)"
+    } else {
+        REUSE_GENERIC
+    }
+}
+
+/// What to do about a server certificate that was not accepted.
+fn certificate_hint(error: &CertificateError) -> &'static str {
+    match error {
+        CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => {
+            "connect with a name the certificate is for, or trust this exact server with \
+             --pin sha256:HASH"
+        }
+        CertificateError::Expired
+        | CertificateError::ExpiredContext { .. }
+        | CertificateError::NotValidYet
+        | CertificateError::NotValidYetContext { .. } => {
+            "the server needs a current certificate (or this machine's clock is wrong); \
+             --pin sha256:HASH trusts one key whatever its dates"
+        }
+        CertificateError::Other(other) if other.0.downcast_ref::<PinMismatch>().is_some() => {
+            "if the server's key was changed on purpose, pin the new fingerprint shown; \
+             otherwise someone may be intercepting the connection"
+        }
+        CertificateError::Other(other)
+            if matches!(
+                other.0.downcast_ref::<webpki::Error>(),
+                Some(webpki::Error::CaUsedAsEndEntity)
+            ) =>
+        {
+            "trust exactly this certificate with --cacert FILE (the server's certificate \
+             itself) or --pin sha256:HASH; better, give the server a certificate without \
+             CA:TRUE"
+        }
+        _ => {
+            "the server certificate is not trusted: pass --cacert FILE, or --pin sha256:HASH \
+             for a self-signed server"
         }
     }
 }
@@ -168,5 +287,76 @@ mod tests {
         assert!(refused.is_some_and(|h| h.contains("refused the client certificate")));
         assert!(hint(rustls::AlertDescription::HandshakeFailure).is_some());
         assert!(hint(rustls::AlertDescription::InternalError).is_none());
+    }
+
+    fn refused(code: u16, text: &str) -> Error {
+        Error::UnexpectedReply {
+            command: "RETR".into(),
+            expected: "226",
+            reply: Reply::new(code, text),
+        }
+    }
+
+    /// The 522 texts of `ftps serve` (the protocol crate's), each turned
+    /// into the hint for its case.
+    #[test]
+    fn rfc4217_s10_2_each_522_of_ftps_serve_gets_the_hint_for_its_case() {
+        use ftps_proto::session::replies::reuse_refused;
+        use ftps_proto::session::ReuseRefusal as R;
+        let hint = |reason| {
+            let e = Error::UnexpectedReply {
+                command: "RETR".into(),
+                expected: "226",
+                reply: reuse_refused(reason),
+            };
+            assert!(e.is_session_reuse_refusal());
+            e.hint().unwrap_or_default()
+        };
+        assert!(hint(R::NoSessionOffered).contains("new TLS session instead of resuming"));
+        assert!(hint(R::ForeignSession).contains("another control connection"));
+        assert!(hint(R::SessionNotResumable).contains("other TLS settings"));
+        assert!(hint(R::CertificateMismatch).contains("client certificate"));
+    }
+
+    #[test]
+    fn rfc4217_s10_2_refusal_hint_names_the_reason_the_server_gives() {
+        let hint = |text| refused(522, text).hint().unwrap_or_default();
+        assert!(
+            hint("TLS session of another control connection; data refused")
+                .contains("another control connection")
+        );
+        assert!(
+            hint("the data connection presented a different client certificate")
+                .contains("client certificate")
+        );
+        assert!(hint("no TLS session offered (full handshake)").contains("new TLS session"));
+        assert_eq!(
+            hint("SSL connection failed: session reuse required"),
+            REUSE_GENERIC
+        );
+    }
+
+    #[test]
+    fn rfc4217_s9_prot_p_refused_suggests_prot_c_and_says_it_is_clear() {
+        let e = Error::Login(LoginError::ProtectionRefused {
+            command: "PROT P",
+            reply: Reply::new(534, "PROT P not supported"),
+        });
+        let hint = e.hint().unwrap_or_default();
+        assert!(
+            hint.contains("--prot C") && hint.contains("clear text"),
+            "{hint}"
+        );
+        let later = Error::UnexpectedReply {
+            command: "PROT P".into(),
+            expected: "2xx",
+            reply: Reply::new(536, "no"),
+        };
+        assert!(later.hint().unwrap_or_default().contains("--prot C"));
+        let clear = Error::Login(LoginError::ProtectionRefused {
+            command: "PROT C",
+            reply: Reply::new(536, "Not supported"),
+        });
+        assert!(!clear.hint().unwrap_or_default().contains("--prot C"));
     }
 }

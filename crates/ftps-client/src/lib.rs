@@ -34,13 +34,18 @@ pub mod data;
 mod error;
 pub mod listing;
 pub mod tls;
+mod tls_words;
 pub mod url;
 
-pub use client::{size_from_150, Client, ConnectOptions, DataMode, Features, StoreMode};
+pub use client::{
+    parse_hash_reply, size_from_150, Client, ConnectOptions, DataMode, Features, FileHash,
+    StoreMode,
+};
 pub use data::RetrStream;
 pub use error::Error;
 pub use ftps_proto::client::{LoginOptions, ProtTiming, Security};
 pub use ftps_proto::entry::{Entry, EntryKind};
 pub use ftps_proto::session::DataProtection;
+pub use listing::Listing;
 pub use tls::TlsOptions;
 pub use url::FtpUrl;

@@ -205,8 +205,10 @@ fn load_pem_certs(path: &std::path::Path) -> Result<Vec<CertificateDer<'static>>
 /// `--cacert` verification that also accepts a server certificate that is
 /// itself in the trusted file: self-signed server certificates made with
 /// `openssl req -x509` are marked as CAs, which WebPKI refuses as end
-/// entities; the user trusting that exact certificate settles it. The host
-/// name is still checked, and signatures are verified as usual.
+/// entities; the user trusting that exact certificate settles it. Only
+/// that refusal (or an unknown issuer) is overridden: an expired or not yet
+/// valid certificate stays refused, the host name is still checked, and
+/// signatures are verified as usual.
 #[derive(Debug)]
 struct TrustedSelfSigned {
     verifier: Arc<rustls::client::WebPkiServerVerifier>,
@@ -231,11 +233,27 @@ impl ServerCertVerifier for TrustedSelfSigned {
         ) {
             Ok(ok) => Ok(ok),
             Err(error) => {
-                if !self
+                // Only what a self-signed CA certificate runs into: the
+                // dates, the name and the signatures still count (WebPKI
+                // checks the dates before the CA flag, so neither error
+                // hides an expired certificate).
+                let ca_only = match &error {
+                    rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer) => {
+                        true
+                    }
+                    rustls::Error::InvalidCertificate(rustls::CertificateError::Other(other)) => {
+                        matches!(
+                            other.0.downcast_ref::<webpki::Error>(),
+                            Some(webpki::Error::CaUsedAsEndEntity)
+                        )
+                    }
+                    _ => false,
+                };
+                let trusted = self
                     .trusted
                     .iter()
-                    .any(|t| t.as_ref() == end_entity.as_ref())
-                {
+                    .any(|t| t.as_ref() == end_entity.as_ref());
+                if !(ca_only && trusted) {
                     return Err(error);
                 }
                 let parsed = rustls::server::ParsedCertificate::try_from(end_entity)?;
@@ -306,6 +324,41 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// `07:F6:...:6C`: a SHA-256 fingerprint as `ftps serve` prints it and
+/// `--pin sha256:` takes it.
+pub fn fingerprint(bytes: &[u8]) -> String {
+    let parts: Vec<String> = bytes.iter().map(|b| format!("{b:02X}")).collect();
+    parts.join(":")
+}
+
+/// The server's certificate is not the one `--pin` names: what it has
+/// instead, so that the user can compare it with the fingerprint the
+/// server's operator published.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PinMismatch {
+    /// SHA-256 of the certificate, `AA:BB:...`.
+    pub certificate: String,
+    /// SHA-256 of its SubjectPublicKeyInfo, hex, when it could be read.
+    pub public_key: Option<String>,
+}
+
+impl std::fmt::Display for PinMismatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the server certificate does not match --pin: the server's certificate has \
+             SHA-256 fingerprint sha256:{}",
+            self.certificate
+        )?;
+        if let Some(key) = &self.public_key {
+            write!(f, " (public key sha256:{key})")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for PinMismatch {}
+
 /// A verifier that trusts one pinned key or certificate (or, for
 /// `--insecure`, anything); signatures are still checked.
 #[derive(Debug)]
@@ -361,8 +414,12 @@ impl ServerCertVerifier for Pinned {
         if *pin == cert_hash || key_hash.as_deref() == Some(pin.as_str()) {
             Ok(ServerCertVerified::assertion())
         } else {
+            let mismatch = PinMismatch {
+                certificate: fingerprint(&Sha256::digest(end_entity.as_ref())),
+                public_key: key_hash,
+            };
             Err(rustls::Error::InvalidCertificate(
-                rustls::CertificateError::ApplicationVerificationFailure,
+                rustls::CertificateError::Other(rustls::OtherError(Arc::new(mismatch))),
             ))
         }
     }
@@ -429,9 +486,13 @@ mod tests {
         }
         let other = Pinned::new(&format!("sha256:{}", "0".repeat(64))).unwrap();
         let name = ServerName::try_from("localhost").unwrap();
-        assert!(other
+        let refused = other
             .verify_server_cert(&key, &[], &name, &[], UnixTime::now())
-            .is_err());
+            .unwrap_err();
+        let text = crate::tls_words::describe(&refused);
+        let actual = fingerprint(&Sha256::digest(key.as_ref()));
+        assert!(text.contains("does not match --pin"), "{text}");
+        assert!(text.contains(&format!("sha256:{actual}")), "{text}");
     }
 
     fn rcgen_cert() -> CertificateDer<'static> {

@@ -321,7 +321,9 @@ fn captured_listings_parse_alike() {
     let now = 1_795_000_000; // 2026-11-18, after the capture dates
     for kind in Kind::ALL {
         let raw = std::fs::read(dir.join(format!("list-{kind}.txt"))).unwrap();
-        let mut entries = ftps_client::listing::parse_list(&raw, now);
+        let listing = ftps_client::listing::parse_list(&raw, now);
+        assert_eq!(listing.unreadable, Vec::<Vec<u8>>::new(), "{kind} LIST");
+        let mut entries = listing.entries;
         entries.sort_by(|a, b| a.name.cmp(&b.name));
         let summary: Vec<(String, EntryKind, u64)> = entries
             .iter()
@@ -359,7 +361,9 @@ fn captured_listings_parse_alike() {
         );
         let mlsd = dir.join(format!("mlsd-{kind}.txt"));
         if let Ok(raw) = std::fs::read(mlsd) {
-            let mut m = ftps_client::listing::parse_mlsd(&raw);
+            let listing = ftps_client::listing::parse_mlsd(&raw);
+            assert_eq!(listing.unreadable, Vec::<Vec<u8>>::new(), "{kind} MLSD");
+            let mut m = listing.entries;
             m.sort_by(|a, b| a.name.cmp(&b.name));
             let a = m.iter().find(|e| e.name == b"a.txt").unwrap();
             assert_eq!(

@@ -231,15 +231,15 @@ fn perm_value(kind: &EntryKind, perms: Permissions) -> String {
     letters.into_iter().collect()
 }
 
-/// Why an `MLSD`/`MLST` entry line could not be read.
+/// Why an `MLSD`/`MLST` entry line could not be read at all.
 #[derive(Debug, thiserror::Error, PartialEq, Eq, Clone)]
 pub enum FactsError {
     /// There is no space separating the facts from the name.
     #[error("no space before the pathname")]
     MissingName,
-    /// A known fact has a value that cannot be read.
-    #[error("invalid value for fact {0}")]
-    InvalidValue(&'static str),
+    /// The space is there, but no name follows it.
+    #[error("no pathname after the facts")]
+    EmptyName,
 }
 
 /// Read an entry line `fact=value;...; name` (client side, the inverse of
@@ -247,6 +247,12 @@ pub enum FactsError {
 /// after the first space, verbatim. The `type`, `size`, `modify`, `unique`
 /// and `UNIX.mode` facts are read, others are ignored. Without a `type`
 /// fact the entry is taken to be a file.
+///
+/// Lenient, as RFC 3659 §7.2 asks of clients ("facts that are not
+/// understood ... should be ignored"): a fact whose value cannot be read
+/// is left out as if the server had not sent it, and never costs the
+/// entry. `UNIX.mode` is octal with or without a leading `0o` (pyftpdlib
+/// writes `0o644`). Only a line with no name at all is an error.
 pub fn parse_entry(line: &[u8]) -> Result<Entry, FactsError> {
     let line = line.strip_suffix(b"\n").unwrap_or(line);
     let line = line.strip_suffix(b"\r").unwrap_or(line);
@@ -258,6 +264,9 @@ pub fn parse_entry(line: &[u8]) -> Result<Entry, FactsError> {
         .split_at_checked(space)
         .ok_or(FactsError::MissingName)?;
     let name = name.get(1..).unwrap_or_default();
+    if name.is_empty() {
+        return Err(FactsError::EmptyName);
+    }
     let mut entry = Entry::new(name, EntryKind::File);
     for fact in facts.split(|&b| b == b';') {
         let Some(eq) = fact.iter().position(|&b| b == b'=') else {
@@ -265,25 +274,39 @@ pub fn parse_entry(line: &[u8]) -> Result<Entry, FactsError> {
         };
         let (key, value) = fact.split_at_checked(eq).unwrap_or((fact, b""));
         let value = value.get(1..).unwrap_or_default();
-        let Some(f) = Fact::from_name(key) else {
+        let (Some(f), Ok(text)) = (Fact::from_name(key), std::str::from_utf8(value)) else {
             continue;
         };
-        let invalid = || FactsError::InvalidValue(f.name());
-        let text = std::str::from_utf8(value).map_err(|_| invalid())?;
-        match f {
-            Fact::Type => entry.kind = kind_from_type(text),
-            Fact::Size => entry.size = parse_decimal(text).ok_or_else(invalid)?,
-            Fact::Modify => entry.modified = Some(parse_time_val(text).ok_or_else(invalid)?),
-            Fact::Unique => entry.unique = Some(text.to_string()),
-            Fact::UnixMode => {
-                let valid = !text.is_empty() && text.bytes().all(|b| (b'0'..=b'7').contains(&b));
-                let mode = u32::from_str_radix(text, 8).ok().filter(|_| valid);
-                entry.mode = Some(mode.ok_or_else(invalid)? & 0o7777);
-            }
-            Fact::Perm => {}
-        }
+        read_fact(&mut entry, f, text);
     }
     Ok(entry)
+}
+
+/// Put the value of one fact into `entry`; a value that cannot be read
+/// changes nothing.
+fn read_fact(entry: &mut Entry, fact: Fact, text: &str) {
+    match fact {
+        Fact::Type => entry.kind = kind_from_type(text),
+        Fact::Size => entry.size = parse_decimal(text).unwrap_or(entry.size),
+        Fact::Modify => entry.modified = parse_time_val(text).or(entry.modified),
+        Fact::Unique => entry.unique = Some(text.to_string()),
+        Fact::UnixMode => entry.mode = parse_octal_mode(text).or(entry.mode),
+        Fact::Perm => {}
+    }
+}
+
+/// A `UNIX.mode` value: octal digits, optionally after `0o`/`0O`; only the
+/// permission bits (`& 0o7777`) are kept.
+fn parse_octal_mode(text: &str) -> Option<u32> {
+    let digits = text
+        .strip_prefix("0o")
+        .or_else(|| text.strip_prefix("0O"))
+        .unwrap_or(text);
+    if digits.is_empty() || digits.len() > 11 || !digits.bytes().all(|b| (b'0'..=b'7').contains(&b))
+    {
+        return None;
+    }
+    u32::from_str_radix(digits, 8).ok().map(|m| m & 0o7777)
 }
 
 fn parse_decimal(text: &str) -> Option<u64> {
@@ -452,31 +475,54 @@ mod tests {
     }
 
     #[test]
-    fn rfc3659_parse_entry_rejects_bad_values() {
+    fn rfc3659_7_2_a_line_without_a_name_is_unreadable() {
         assert_eq!(parse_entry(b"type=file;"), Err(FactsError::MissingName));
-        assert_eq!(
-            parse_entry(b"size=x; f"),
-            Err(FactsError::InvalidValue("size"))
-        );
-        assert_eq!(
-            parse_entry(b"size=-1; f"),
-            Err(FactsError::InvalidValue("size"))
-        );
-        assert_eq!(
-            parse_entry(b"modify=2026; f"),
-            Err(FactsError::InvalidValue("modify"))
-        );
-        assert_eq!(
-            parse_entry(b"UNIX.mode=0999; f"),
-            Err(FactsError::InvalidValue("UNIX.mode"))
-        );
+        assert_eq!(parse_entry(b"type=file; "), Err(FactsError::EmptyName));
+    }
+
+    #[test]
+    fn rfc3659_7_2_an_unreadable_fact_value_never_drops_the_entry() {
+        for line in [
+            &b"size=x; f"[..],
+            b"size=-1; f",
+            b"modify=2026; f",
+            b"UNIX.mode=0999; f",
+            b"unix.mode=rw-r--r--; f",
+            b"type=file;size=\xff; f",
+        ] {
+            let e = parse_entry(line).unwrap_or_else(|err| panic!("{line:?}: {err}"));
+            assert_eq!(e.name, b"f", "{line:?}");
+            assert_eq!((e.size, e.modified, e.mode), (0, None, None), "{line:?}");
+        }
+        // The readable facts of the same line still count.
+        let e = parse_entry(b"type=dir;size=oops;modify=20261121151000; d").unwrap();
+        assert_eq!((e.kind, e.modified), (EntryKind::Dir, Some(1_795_273_800)));
+    }
+
+    #[test]
+    fn rfc3659_7_2_unknown_facts_are_ignored() {
+        let e = parse_entry(b"type=file;x.vendor=1;UNIX.owner=ftp;sizd=9;perm=r; f").unwrap();
+        assert_eq!(e, Entry::new(*b"f", EntryKind::File));
+    }
+
+    #[test]
+    fn unix_mode_is_octal_with_or_without_0o() {
+        // pyftpdlib writes Python's oct(): `unix.mode=0o644`.
+        let mode = |line: &[u8]| parse_entry(line).unwrap().mode;
+        assert_eq!(mode(b"type=file;unix.mode=0o644; f"), Some(0o644));
+        assert_eq!(mode(b"type=file;UNIX.mode=0O755; f"), Some(0o755));
+        assert_eq!(mode(b"type=file;UNIX.mode=0644; f"), Some(0o644));
+        assert_eq!(mode(b"type=file;UNIX.mode=755; f"), Some(0o755));
+        assert_eq!(mode(b"type=file;UNIX.mode=104755; f"), Some(0o4755));
+        assert_eq!(mode(b"type=file;UNIX.mode=0o; f"), None);
     }
 
     fn entry_strategy() -> impl Strategy<Value = Entry> {
         (
             proptest::collection::vec(
                 any::<u8>().prop_filter("no line end", |b| *b != b'\r' && *b != b'\n'),
-                0..20,
+                // An entry has a name: a line without one is unreadable.
+                1..20,
             ),
             prop_oneof![
                 Just(EntryKind::File),

@@ -14,7 +14,8 @@
 //! - [`ascii`]: TYPE A line-ending conversion
 //! - [`policy`]: the TLS policy (RFC 4217 §10) and its secure defaults
 //! - [`session`]: the server session state machine
-//! - [`client`]: the client set-up state machine (RFC 4217 §10.3 timing options)
+//! - [`client`]: the client set-up state machine (RFC 4217 §10.3 timing options) and the
+//!   timing of a data connection's TLS handshake ([`client::data`])
 
 pub mod address;
 pub mod ascii;

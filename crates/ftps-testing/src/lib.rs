@@ -16,15 +16,22 @@
 //!   panic, process and file-system probes.
 //! * [`servers`]: private instances of vsftpd, ProFTPD and Pure-FTPd for
 //!   interop tests.
+//! * [`script_servers`]: FTPS servers that are libraries — pyftpdlib
+//!   (Python) and ftp-srv (Node.js) — run by a small script of ours, for
+//!   the client's interop tests.
 //! * [`services`]: private HAProxy and PostgreSQL instances (the load
 //!   balancer and the user database of the cluster tests).
 //! * [`tree`]: directory trees read into memory and compared, for the
 //!   mirror and round-trip tests.
+//! * [`cert_defects`]: server certificates with a defect (another name, expired,
+//!   a CA certificate), for the tests of the client's messages.
 #![warn(missing_docs)]
 #![allow(clippy::unwrap_used, clippy::missing_panics_doc)]
 
+pub mod cert_defects;
 pub mod client;
 pub mod hostile;
+pub mod script_servers;
 pub mod servers;
 pub mod services;
 pub mod tree;

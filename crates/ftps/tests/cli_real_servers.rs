@@ -170,3 +170,90 @@ fn proftpd_ls_with_client_certificate() {
         "{stderr}"
     );
 }
+
+fn mtime(path: &Path) -> u64 {
+    std::fs::metadata(path)
+        .unwrap()
+        .modified()
+        .unwrap()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// Against ProFTPD, which offers HASH (mod_digest) and MFMT: `put` keeps
+/// the local modification time; `get --verify` and `mirror --verify` both
+/// ways compare SHA-256 with the server's; a local copy that differs from
+/// the server's file is found out.
+#[test]
+fn proftpd_verify_with_hash_and_keep_times_with_mfmt() {
+    let Some(server) = servers::start(Kind::Proftpd) else {
+        return;
+    };
+    let home = tempfile::tempdir().unwrap();
+    let out = ftps(&server, home.path(), &["quote", &url(&server, ""), "FEAT"]);
+    ok(&out, "quote FEAT");
+    let feat = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(feat.contains("HASH") && feat.contains("MFMT"), "{feat}");
+
+    let dated = home.path().join("dated.txt");
+    std::fs::write(&dated, b"from 2021").unwrap();
+    let file = std::fs::File::options().write(true).open(&dated).unwrap();
+    let then = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_612_345_678);
+    file.set_modified(then).unwrap();
+    drop(file);
+    let out = ftps(
+        &server,
+        home.path(),
+        &["put", "--verify", "dated.txt", &url(&server, "")],
+    );
+    ok(&out, "put --verify");
+    assert_eq!(mtime(&server.root.join("dated.txt")), 1_612_345_678);
+
+    let content = random_bytes(300_001);
+    server.put_file("v.bin", &content);
+    let out = ftps(
+        &server,
+        home.path(),
+        &["get", "--verify", &url(&server, "v.bin")],
+    );
+    ok(&out, "get --verify");
+    assert_eq!(std::fs::read(home.path().join("v.bin")).unwrap(), content);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("not verified"), "{stderr}");
+
+    // A local copy of the same size but other bytes: -c finds it complete,
+    // --verify finds it wrong.
+    std::fs::write(home.path().join("v.bin"), random_bytes(300_001)).unwrap();
+    let out = ftps(
+        &server,
+        home.path(),
+        &["get", "-c", "--verify", &url(&server, "v.bin")],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("SHA-256 differs from the server's"),
+        "{stderr}"
+    );
+
+    let src = home.path().join("src");
+    make_tree(&src);
+    let site = url(&server, "site");
+    let out = ftps(
+        &server,
+        home.path(),
+        &["mirror", "-R", "--verify", "src", &site],
+    );
+    ok(&out, "mirror --reverse --verify");
+    tree::assert_same_files(&server.root.join("site"), &src);
+    assert_eq!(
+        mtime(&server.root.join("site/sub/one.bin")),
+        mtime(&src.join("sub/one.bin"))
+    );
+    let out = ftps(&server, home.path(), &["mirror", "--verify", &site, "copy"]);
+    ok(&out, "mirror --verify");
+    tree::assert_same_files(&home.path().join("copy"), &src);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("not verified"), "{stderr}");
+}

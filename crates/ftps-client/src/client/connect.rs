@@ -6,10 +6,15 @@
 //! (RFC 2640); CCC, which clears the control connection (RFC 4217 §5); and
 //! QUIT (RFC 959 §4.1.1).
 
+use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
-use ftps_proto::client::{ClientLogin, LoginOptions, LoginStep, Security};
+use ftps_proto::client::{looks_like_tls_record, ClientLogin, LoginOptions, LoginStep, Security};
+use ftps_proto::reply::Reply;
 use ftps_proto::session::DataProtection;
+use rustls::ClientConfig;
+use rustls_pki_types::ServerName;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tracing::warn;
@@ -18,6 +23,11 @@ use super::{Client, DataMode, Features};
 use crate::control::{Control, Stream};
 use crate::tls::{client_config_with_store, server_name, TlsOptions};
 use crate::Error;
+
+/// How long an explicit connection (`ftp://`) waits for the greeting before
+/// it checks, on a second connection, whether the port speaks TLS from the
+/// first byte (an implicit-FTPS port sends nothing until a ClientHello).
+const TLS_PROBE_AFTER: Duration = Duration::from_millis(700);
 
 /// Everything needed to connect.
 #[derive(Debug, Clone)]
@@ -91,6 +101,7 @@ impl Client {
             epsv_refused: false,
             eprt_refused: false,
             last_data_resumed: false,
+            handshake_order: Default::default(),
             reconnects: 0,
             reuse_required: None,
             protection: DataProtection::Clear,
@@ -110,11 +121,9 @@ impl Client {
             warn!("plain FTP: the password and all data travel unencrypted");
         }
         let mut login = ClientLogin::new(self.options.login.clone());
-        loop {
-            let greeting = self.control.read_reply().await?;
-            if login.handle_greeting(&greeting)? {
-                break;
-            }
+        let mut greeting = self.first_reply().await?;
+        while !login.handle_greeting(&greeting)? {
+            greeting = self.control.read_reply().await?;
         }
         loop {
             match login.poll_step() {
@@ -145,6 +154,33 @@ impl Client {
             }
         }
         Ok(())
+    }
+
+    /// The greeting; on an explicit connection that has none after
+    /// [`TLS_PROBE_AFTER`], also a TLS probe of the same port: if that is
+    /// answered in TLS, the port is implicit FTPS ([`Error::ImplicitTlsPort`]).
+    async fn first_reply(&mut self) -> Result<Reply, Error> {
+        if self.options.login.security != Security::Explicit {
+            return self.control.read_reply().await;
+        }
+        let (peer, tls, name) = (self.peer, self.tls.clone(), self.server_name.clone());
+        let limit = self.options.connect_timeout;
+        let greeting = self.control.read_reply();
+        tokio::pin!(greeting);
+        tokio::select! {
+            reply = &mut greeting => return reply,
+            _ = tokio::time::sleep(TLS_PROBE_AFTER) => {}
+        }
+        tokio::select! {
+            reply = &mut greeting => reply,
+            tls = speaks_tls(peer, tls, name, limit) => {
+                if tls {
+                    Err(Error::ImplicitTlsPort)
+                } else {
+                    greeting.await
+                }
+            }
+        }
     }
 
     /// After AUTH's 234: the TLS handshake on the control connection.
@@ -206,4 +242,25 @@ impl Client {
             Err(e) => Err(e),
         }
     }
+}
+
+/// Does the server at `addr` answer a TLS ClientHello with a TLS record?
+/// (A probe on a connection of its own, closed right after.)
+async fn speaks_tls(
+    addr: SocketAddr,
+    config: Arc<ClientConfig>,
+    name: ServerName<'static>,
+    limit: Duration,
+) -> bool {
+    let probe = async {
+        let mut tcp = TcpStream::connect(addr).await.ok()?;
+        let mut hello = Vec::new();
+        let mut tls = rustls::ClientConnection::new(config, name).ok()?;
+        tls.write_tls(&mut hello).ok()?;
+        tcp.write_all(&hello).await.ok()?;
+        let mut first = [0u8; 5];
+        tcp.read_exact(&mut first).await.ok()?;
+        Some(looks_like_tls_record(&first))
+    };
+    matches!(tokio::time::timeout(limit, probe).await, Ok(Some(true)))
 }

@@ -51,11 +51,11 @@ impl Client {
             self.expect_ok("PBSZ", b"PBSZ 0").await?;
             self.pbsz_done = true;
         }
-        let line: &[u8] = match level {
-            DataProtection::Private => b"PROT P",
-            DataProtection::Clear => b"PROT C",
+        let line = match level {
+            DataProtection::Private => "PROT P",
+            DataProtection::Clear => "PROT C",
         };
-        self.expect_ok("PROT", line).await?;
+        self.expect_ok(line, line.as_bytes()).await?;
         self.protection = level;
         Ok(())
     }
@@ -92,7 +92,9 @@ impl Client {
         let eprt_refused = self.eprt_refused;
         let reconnects = self.reconnects + 1;
         let reuse_required = self.reuse_required;
+        let handshake_order = self.handshake_order;
         *self = fresh;
+        self.handshake_order = handshake_order;
         self.epsv_refused = epsv_refused;
         self.eprt_refused = eprt_refused;
         self.reconnects = reconnects;
@@ -132,28 +134,12 @@ impl Client {
                     return Err(self.unexpected("REST", "350", reply));
                 }
             }
-            let reply = self.control.command(line).await?;
-            if !matches!(reply.code, 125 | 150) {
-                return Err(self.unexpected(verb, "150", reply));
-            }
-            let data = match self.finish_data(pending, protected).await {
-                Ok(data) => data,
-                Err(e) => {
-                    // The server answers the failed data connection (425/522).
-                    let final_reply = self.control.read_reply().await?;
-                    let error = if final_reply.is_completion() {
-                        e
-                    } else {
-                        self.unexpected(verb, "226", final_reply)
-                    };
-                    if attempt == 1 && error.is_session_reuse_refusal() {
-                        debug!("data connection refused for session reuse; retrying once");
-                        continue;
-                    }
-                    return Err(error);
+            match self.start_transfer(pending, line, verb, protected).await {
+                Err(error) if attempt == 1 && error.is_session_reuse_refusal() => {
+                    debug!("data connection refused for session reuse; retrying once");
                 }
-            };
-            return Ok((data, reply));
+                other => return other,
+            }
         }
     }
 }

@@ -1,22 +1,52 @@
 //! Directory listings: MLSD (RFC 3659 §7) when the server announces MLST,
 //! else LIST (RFC 959 §4.1.3) parsed by [`crate::listing`], and NLST; read
 //! whole from the data connection, under their own PROT level when one is
-//! set for listings (RFC 4217 §10.4).
+//! set for listings (RFC 4217 §10.4). A listing none of whose lines could
+//! be read is an error, never an empty directory.
 
 use ftps_proto::entry::Entry;
 use ftps_proto::session::DataProtection;
 use tokio::io::AsyncReadExt;
+use tracing::warn;
 
 use super::Client;
 use crate::control::{tls_error, Stream};
-use crate::{listing, Error};
+use crate::listing::{self, Listing};
+use crate::Error;
 
 impl Client {
     /// Directory entries: MLSD when the server has MLST, else LIST parsed
     /// (Unix and DOS formats). The same normalized entries either way.
+    /// Lines that are no entry are logged as a warning; use
+    /// [`Client::listing`] to see them.
     pub async fn list(&mut self, path: &[u8]) -> Result<Vec<Entry>, Error> {
-        let protected = self.listing_prot().await?;
+        let listing = self.listing(path).await?;
+        if let Some(first) = listing.unreadable.first() {
+            warn!(
+                lines = listing.unreadable_count,
+                first = %String::from_utf8_lossy(first),
+                "listing lines that are no entry were left out"
+            );
+        }
+        Ok(listing.entries)
+    }
+
+    /// [`Client::list`] with the lines that could not be read. A listing
+    /// whose every line is unreadable is an error
+    /// ([`Error::UnreadableListing`]), never an empty directory.
+    pub async fn listing(&mut self, path: &[u8]) -> Result<Listing, Error> {
         let verb = if self.features.mlst { "MLSD" } else { "LIST" };
+        self.listing_by(path, verb).await
+    }
+
+    /// [`Client::listing`] with LIST, whatever FEAT says: for a path that
+    /// may name a file (LIST then shows that one file on most servers).
+    pub async fn listing_by_list(&mut self, path: &[u8]) -> Result<Listing, Error> {
+        self.listing_by(path, "LIST").await
+    }
+
+    async fn listing_by(&mut self, path: &[u8], verb: &'static str) -> Result<Listing, Error> {
+        let protected = self.listing_prot().await?;
         let line = Self::listing_line(verb, path);
         let (data, _) = self.data_command(&line, verb, None, protected).await?;
         let raw = self.read_all_data(data, verb).await?;
@@ -24,13 +54,20 @@ impl Client {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs() as i64)
             .unwrap_or(0);
-        let entries = if verb == "MLSD" {
+        let parsed = if verb == "MLSD" {
             listing::parse_mlsd(&raw)
         } else {
             listing::parse_list(&raw, now)
         };
         self.restore_prot().await?;
-        Ok(entries)
+        match parsed.unreadable.first() {
+            Some(first) if parsed.entries.is_empty() => Err(Error::UnreadableListing {
+                verb,
+                line: first.clone(),
+                lines: parsed.unreadable_count,
+            }),
+            _ => Ok(parsed),
+        }
     }
 
     /// NLST: names only.

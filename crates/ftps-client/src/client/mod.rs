@@ -8,24 +8,32 @@
 //! - `data_setup`: TYPE, PBSZ/PROT, REST and the data connection of every
 //!   transfer, with TLS session reuse (RFC 959 §3.2, RFC 2428, RFC 4217 §7,
 //!   §9, §10.2);
+//! - `data_start`: the transfer command, its 1xx reply and the data
+//!   connection's TLS handshake, in the order the server needs (RFC 4217
+//!   §7; servers that wait for the handshake before their 1xx);
 //! - `download`: RETR (RFC 959 §4.1.3, RFC 3659 §5);
 //! - `upload`: STOR and APPE (RFC 959 §4.1.3, RFC 3659 §5);
 //! - `list`: MLSD, LIST and NLST (RFC 959 §4.1.3, RFC 3659 §7, RFC 4217
 //!   §10.4);
 //! - `commands`: the commands without a data connection (PWD, CWD, MKD, RMD,
-//!   DELE, RNFR/RNTO, SIZE, MDTM, any other quoted).
+//!   DELE, RNFR/RNTO, SIZE, MDTM, any other quoted);
+//! - `metadata`: one file's facts: MLST (RFC 3659 §7), MFMT
+//!   (draft-somers-ftp-mfxx) and HASH (draft-bryan-ftpext-hash).
 
 mod commands;
 mod connect;
 mod data_setup;
+mod data_start;
 mod download;
 mod features;
 mod list;
+mod metadata;
 mod upload;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use ftps_proto::client::data::HandshakeOrder;
 use ftps_proto::command::TransferType;
 use ftps_proto::reply::Reply;
 use ftps_proto::session::DataProtection;
@@ -40,6 +48,7 @@ pub use connect::ConnectOptions;
 pub use data_setup::DataMode;
 pub use download::size_from_150;
 pub use features::Features;
+pub use metadata::{parse_hash_reply, FileHash};
 pub use upload::StoreMode;
 
 /// An FTPS client connection. See the crate docs for an example.
@@ -55,6 +64,8 @@ pub struct Client {
     pub(crate) epsv_refused: bool,
     pub(crate) eprt_refused: bool,
     pub(crate) last_data_resumed: bool,
+    /// When the server wants the data connection's TLS handshake (learned).
+    handshake_order: HandshakeOrder,
     reconnects: u32,
     /// Whether the server refuses data connections that do not resume the
     /// TLS session (learned: `None` until a full handshake was tried).

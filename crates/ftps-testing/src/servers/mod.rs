@@ -62,6 +62,8 @@ use std::path::PathBuf;
 pub use pki::ClientPki;
 pub use server::ExternalServer;
 
+pub(crate) use ports::pasv_range;
+
 use instance::StartError;
 
 /// Where scripts/install-test-servers.sh puts things, unless

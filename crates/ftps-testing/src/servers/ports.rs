@@ -35,7 +35,7 @@ pub(super) fn free_ports<const N: usize>() -> Result<[u16; N], StartError> {
 /// ephemeral range (32768..60999), so outgoing connections do not take
 /// them, and random so that concurrent instances rarely share one (a
 /// server that cannot bind one passive port tries another anyway).
-pub(super) fn pasv_range() -> RangeInclusive<u16> {
+pub(crate) fn pasv_range() -> RangeInclusive<u16> {
     const LOW: u16 = 20000;
     const HIGH: u16 = 32000;
     let blocks = u64::from((HIGH - LOW) / PASV_RANGE_LEN);

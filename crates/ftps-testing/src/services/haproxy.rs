@@ -40,6 +40,14 @@ impl Haproxy {
                 );
             }
         }
+        // Another process listening on one of the ports would have answered
+        // the wait: HAProxy, failing to bind it, is gone by now.
+        std::thread::sleep(Duration::from_millis(100));
+        assert!(
+            process.running(),
+            "haproxy stopped (a port taken?):\n{}\n{config}",
+            process.log()
+        );
         Some(Haproxy { process, _dir: dir })
     }
 

@@ -122,11 +122,24 @@ pub fn free_ports(n: usize) -> Vec<u16> {
         .collect()
 }
 
-/// A random block of `len` consecutive ports in 20000..32000 (below Linux's
-/// ephemeral range, so outgoing connections do not take them).
+/// A block of `len` consecutive ports in 20000..32000 (below Linux's
+/// ephemeral range, so outgoing connections do not take them): from a
+/// random start, then one block after the other, so the tests of one test
+/// binary, which run at the same time, never share a port.
 pub fn port_block(len: u16) -> u16 {
-    let blocks = (32000 - 20000) / len;
-    20000 + (rand::random::<u16>() % blocks) * len
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::sync::OnceLock;
+    const LOW: u32 = 20000;
+    const SPAN: u32 = 12000;
+    static NEXT: OnceLock<AtomicU32> = OnceLock::new();
+    let next = NEXT.get_or_init(|| AtomicU32::new(rand::random::<u32>() % SPAN));
+    let len = u32::from(len);
+    loop {
+        let offset = next.fetch_add(len, Ordering::Relaxed) % SPAN;
+        if offset + len <= SPAN {
+            return u16::try_from(LOW + offset).unwrap_or(20000);
+        }
+    }
 }
 
 /// Waits until something accepts connections on `addr`.

@@ -179,6 +179,9 @@ pub struct GetArgs {
     pub url: String,
     /// Local file or directory (default: the file name in the current directory; `-`: standard output).
     pub dest: Option<PathBuf>,
+    /// Compare the file's SHA-256 with the server's (HASH), where the server offers it.
+    #[arg(long)]
+    pub verify: bool,
     #[command(flatten)]
     pub common: CommonArgs,
 }
@@ -190,6 +193,9 @@ pub struct PutArgs {
     pub file: PathBuf,
     /// URL of the remote file, or of a directory when it ends in `/`.
     pub url: String,
+    /// Compare the file's SHA-256 with the server's (HASH), where the server offers it.
+    #[arg(long)]
+    pub verify: bool,
     #[command(flatten)]
     pub common: CommonArgs,
 }
@@ -228,6 +234,9 @@ pub struct MirrorArgs {
     #[arg(long, default_value_t = 1, value_name = "N",
           value_parser = clap::value_parser!(u16).range(1..=32))]
     pub parallel: u16,
+    /// Compare each copied file's SHA-256 with the server's (HASH), where the server offers it.
+    #[arg(long)]
+    pub verify: bool,
     /// The source: a URL (or with --reverse a local directory).
     pub source: String,
     /// The target: a local directory (or with --reverse a URL).

@@ -3,7 +3,7 @@
 
 use std::io::Write;
 
-use ftps_client::{Entry, Error};
+use ftps_client::{Entry, EntryKind, Error, Listing};
 
 use super::args::{LsArgs, MvArgs, QuoteArgs, RemoteArgs};
 use super::connect::{base_name, parse_url, redact_url, Conn, Prepared};
@@ -54,30 +54,71 @@ async fn enable_unix_mode(conn: &mut Conn) {
         .await;
 }
 
-/// List a directory; for a plain file, MLST describes it instead.
-async fn list_or_stat(conn: &mut Conn, path: &[u8]) -> Result<Vec<Entry>, Error> {
-    match conn.list(path).await {
-        Ok(entries) => Ok(entries),
-        Err(e) if !path.is_empty() && conn.client.features().mlst && e.reply().is_some() => {
-            let Ok(arg) = std::str::from_utf8(path) else {
-                return Err(e);
-            };
-            match conn.client.quote(&format!("MLST {arg}")).await {
-                Ok(reply) if reply.code == 250 && reply.lines.len() >= 3 => {
-                    let line = reply.lines[1].strip_prefix(b" ").unwrap_or(&reply.lines[1]);
-                    match ftps_proto::facts::parse_entry(line) {
-                        Ok(mut entry) if entry.kind != ftps_client::EntryKind::Dir => {
-                            entry.name = base_name(&entry.name).unwrap_or(path).to_vec();
-                            Ok(vec![entry])
-                        }
-                        _ => Err(e),
-                    }
+/// A listing's lines that were no entry, as a warning (the entries are
+/// shown; nothing is dropped silently).
+pub fn warn_unreadable(listing: &Listing, what: &str) {
+    if let Some(first) = listing.unreadable.first() {
+        eprintln!(
+            "warning: {what}: {} line(s) of the listing are no entry this client can read and \
+             were left out; the first: {}",
+            listing.unreadable_count,
+            String::from_utf8_lossy(first)
+        );
+    }
+}
+
+/// Is this the server saying no (a 4xx/5xx reply) rather than the
+/// connection failing?
+fn refused(e: &Error) -> bool {
+    e.reply().is_some_and(|r| r.code >= 400)
+}
+
+/// List a directory; for a URL naming a file, describe that file: MLST
+/// where the server has it, else (or when that fails) LIST of the path.
+/// Servers refuse MLSD of a file or of a missing directory with 550, or
+/// 501 (pyftpdlib).
+async fn list_or_stat(conn: &mut Conn, path: &[u8]) -> Result<Listing, Error> {
+    let name = base_name(path).unwrap_or(path).to_vec();
+    let e = match conn.listing(path).await {
+        Ok(mut listing) => {
+            // LIST of a file shows that file, often under the path asked
+            // for (vsftpd, ftp-srv): show its name, as for MLST.
+            if let [entry] = listing.entries.as_mut_slice() {
+                let asked = path.strip_prefix(b"/").unwrap_or(path);
+                let shown = entry.name.strip_prefix(b"/").unwrap_or(&entry.name);
+                if entry.kind != EntryKind::Dir && shown == asked && asked.contains(&b'/') {
+                    entry.name = name.clone();
                 }
-                _ => Err(e),
+            }
+            return Ok(listing);
+        }
+        Err(e) if !path.is_empty() && refused(&e) => e,
+        Err(e) => return Err(e),
+    };
+    let one = |mut entry: Entry| {
+        entry.name = name.clone();
+        Listing {
+            entries: vec![entry],
+            ..Listing::default()
+        }
+    };
+    if conn.client.features().mlst {
+        match conn.client.mlst(path).await {
+            Ok(entry) if entry.kind != EntryKind::Dir => return Ok(one(entry)),
+            Ok(_) => return Err(e),
+            Err(_) => {}
+        }
+        // MLSD was the listing; a LIST of the path may still describe it.
+        if let Ok(listing) = conn.listing_by_list(path).await {
+            if let [entry] = listing.entries.as_slice() {
+                let named = base_name(&entry.name) == Some(name.as_slice());
+                if entry.kind != EntryKind::Dir && named {
+                    return Ok(one(entry.clone()));
+                }
             }
         }
-        Err(e) => Err(e),
     }
+    Err(e)
 }
 
 /// `ftps ls URL [--json]`.
@@ -85,10 +126,13 @@ pub async fn ls(args: LsArgs) -> Result<(), Failure> {
     let (url, prepared) = Prepared::from_url(&args.url, &args.common)?;
     let mut conn = prepared.connect().await?;
     enable_unix_mode(&mut conn).await;
-    let mut entries = list_or_stat(&mut conn, &url.path)
+    let what = format!("listing {}", show(&url.path));
+    let listing = list_or_stat(&mut conn, &url.path)
         .await
-        .map_err(|e| Failure::from(e).context(format!("listing {}", show(&url.path))))?;
+        .map_err(|e| Failure::from(e).context(&what))?;
     conn.quit().await;
+    warn_unreadable(&listing, &what);
+    let mut entries = listing.entries;
     entries.sort_by(|a, b| a.name.cmp(&b.name));
     let text = if args.json {
         listing::to_json(&entries) + "\n"

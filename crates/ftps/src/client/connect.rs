@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use ftps_client::{
-    Client, ConnectOptions, DataMode, DataProtection, Entry, Error, FtpUrl, ProtTiming, Security,
+    Client, ConnectOptions, DataMode, DataProtection, Error, FtpUrl, Listing, ProtTiming, Security,
     TlsOptions,
 };
 use ftps_proto::client::LoginError;
@@ -276,15 +276,21 @@ impl Prepared {
                 let security = self.options.login.security;
                 let hint = match &e {
                     Error::Login(LoginError::LoginRefused(r)) if self.plain && r.code == 530 => {
-                        Some("the server requires TLS before login (RFC 4217 §10.1): run without --plain")
+                        Some("the server requires TLS before login (RFC 4217 §10.1): run without --plain".to_string())
                     }
+                    Error::ImplicitTlsPort => Some(format!(
+                        "use ftps://{where_}/ for this port (implicit FTPS: TLS from the first \
+                         byte); ftp:// is for ports that greet in plain text and then switch with \
+                         AUTH TLS"
+                    )),
                     Error::Timeout("waiting for a reply") if security != Security::Implicit => Some(
-                        "no greeting: if this is an implicit FTPS port (990 by default), use ftps://",
+                        "no greeting: if this is an implicit FTPS port (990 by default), use ftps://"
+                            .to_string(),
                     ),
                     Error::Tls(_) | Error::Protocol(_)
                         if security == Security::Implicit && e.hint().is_none() =>
                     {
-                        Some("no TLS from the first byte: if this is an explicit FTPS port (21 by default), use ftp://")
+                        Some("no TLS from the first byte: if this is an explicit FTPS port (21 by default), use ftp://".to_string())
                     }
                     _ => None,
                 };
@@ -316,12 +322,22 @@ impl Conn {
         Ok(())
     }
 
-    /// A directory listing (the library applies `--prot-list`).
-    pub async fn list(&mut self, path: &[u8]) -> Result<Vec<Entry>, Error> {
+    /// A directory listing (the library applies `--prot-list`), with the
+    /// lines that were no entry.
+    pub async fn listing(&mut self, path: &[u8]) -> Result<Listing, Error> {
         if !self.listing_prot {
             self.prepare_data().await?;
         }
-        self.client.list(path).await
+        self.client.listing(path).await
+    }
+
+    /// [`Conn::listing`] with LIST whatever FEAT offers (for a path that
+    /// may be a file).
+    pub async fn listing_by_list(&mut self, path: &[u8]) -> Result<Listing, Error> {
+        if !self.listing_prot {
+            self.prepare_data().await?;
+        }
+        self.client.listing_by_list(path).await
     }
 
     /// QUIT, ignoring errors (the work is done).

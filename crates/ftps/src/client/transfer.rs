@@ -18,6 +18,7 @@
 //! ([`copy_data`]) to the thread that writes it ([`Writer`]). Downloads
 //! into a file are in `download`, the commands in `get` and `put`.
 
+pub mod checks;
 mod download;
 mod get;
 mod put;

@@ -40,7 +40,7 @@ pub async fn plan_download(
     }
     let mut stack = vec![(root.to_vec(), local_root.to_path_buf())];
     while let Some((rdir, ldir)) = stack.pop() {
-        let entries = list(conn, &rdir).await?;
+        let entries = list(conn, &rdir, &mut plan, bar).await?;
         let local = local_entries(&ldir)?;
         for entry in &entries {
             let existing = local.get(&entry.name).copied();

@@ -13,6 +13,7 @@ use ftps_client::StoreMode;
 use super::{show, Job};
 use crate::client::connect::{Conn, Prepared};
 use crate::client::progress::Bar;
+use crate::client::transfer::checks::after_upload;
 use crate::client::transfer::{download, send, verify_size, Commit, DownloadOptions, Downloaded};
 use crate::client::Failure;
 
@@ -24,12 +25,14 @@ pub const COMMITS_IN_FLIGHT: usize = 16;
 async fn download_job(
     conn: &mut Conn,
     job: &Job,
+    verify: bool,
     bar: &Bar,
     commits: &mut Commits,
 ) -> Result<(), Failure> {
     let opts = DownloadOptions {
         mtime: job.mtime,
         size: Some(job.size),
+        verify,
         ..DownloadOptions::default()
     };
     if let Downloaded::Received { commit, .. } =
@@ -82,12 +85,43 @@ fn report(failures: &AtomicUsize, bar: &Bar, remote: &[u8], f: &Failure) {
     }
 }
 
-async fn upload_job(conn: &mut Conn, job: &Job, bar: &Bar) -> Result<(), Failure> {
+/// Upload one file, check its size, `--verify` it and give it the local
+/// modification time (MFMT), where the server offers those.
+async fn upload_job(conn: &mut Conn, job: &Job, verify: bool, bar: &Bar) -> Result<(), Failure> {
     let file = tokio::fs::File::open(&job.local)
         .await
         .map_err(|e| Failure::new(format!("{}: {e}", job.local.display())))?;
     send(conn, &job.remote, file, StoreMode::Replace, false, bar).await?;
-    verify_size(conn, &job.remote, job.size).await
+    verify_size(conn, &job.remote, job.size).await?;
+    after_upload(conn, &job.remote, Some(&job.local), job.mtime, verify, bar).await
+}
+
+/// How the jobs run: the direction and `--verify`.
+#[derive(Debug, Clone)]
+pub struct JobOptions {
+    /// Uploads (`--reverse`) rather than downloads.
+    pub upload: bool,
+    /// `--verify`, and the server offers HASH.
+    pub verify: bool,
+}
+
+/// The bar's message: `mirror 3/20 files` (the bar shows the bytes).
+pub fn files_done(done: usize, total: usize) -> String {
+    format!("mirror {done}/{total} files")
+}
+
+/// Files finished (copied or failed), shown on the bar.
+#[derive(Debug, Clone)]
+struct Done {
+    count: Arc<AtomicUsize>,
+    total: usize,
+}
+
+impl Done {
+    fn one_more(&self, bar: &Bar) {
+        let done = self.count.fetch_add(1, Ordering::Relaxed) + 1;
+        bar.set_message(files_done(done, self.total));
+    }
 }
 
 type Queue = Arc<Mutex<VecDeque<Job>>>;
@@ -102,7 +136,8 @@ async fn worker(
     prepared: Prepared,
     queue: Queue,
     failures: Arc<AtomicUsize>,
-    upload: bool,
+    options: JobOptions,
+    done: Done,
     bar: Bar,
 ) {
     let mut commits = Commits {
@@ -125,12 +160,12 @@ async fn worker(
             }
         }
         let Some(c) = conn.as_mut() else { break };
-        bar.set_message(format!("mirror: {}", show(&job.remote)));
-        let result = if upload {
-            upload_job(c, &job, &bar).await
+        let result = if options.upload {
+            upload_job(c, &job, options.verify, &bar).await
         } else {
-            download_job(c, &job, &bar, &mut commits).await
+            download_job(c, &job, options.verify, &bar, &mut commits).await
         };
+        done.one_more(&bar);
         if let Err(f) = result {
             report(&failures, &bar, &job.remote, &f);
             // The control connection may be out of step: use a fresh one.
@@ -150,10 +185,14 @@ pub async fn run_jobs(
     prepared: &Prepared,
     jobs: Vec<Job>,
     parallel: usize,
-    upload: bool,
+    options: JobOptions,
     bar: &Bar,
 ) -> usize {
     let workers = parallel.min(jobs.len()).max(1);
+    let done = Done {
+        count: Arc::default(),
+        total: jobs.len(),
+    };
     let queue: Queue = Arc::new(Mutex::new(jobs.into()));
     let failures = Arc::new(AtomicUsize::new(0));
     let mut tasks = tokio::task::JoinSet::new();
@@ -164,7 +203,8 @@ pub async fn run_jobs(
             prepared.clone(),
             queue.clone(),
             failures.clone(),
-            upload,
+            options.clone(),
+            done.clone(),
             bar.clone(),
         ));
     }

@@ -32,7 +32,8 @@ use ftps_client::Entry;
 use self::plan::Kind;
 use super::args::MirrorArgs;
 use super::connect::{Conn, Prepared};
-use super::progress::{Bar, Output};
+use super::progress::{time_and_rate, Bar, Output};
+use super::transfer::checks::verify_offered;
 use super::Failure;
 
 /// One file to copy.
@@ -80,11 +81,30 @@ fn join(dir: &[u8], name: &[u8]) -> Vec<u8> {
     out
 }
 
-/// A remote directory's entries.
-async fn list(conn: &mut Conn, dir: &[u8]) -> Result<Vec<Entry>, Failure> {
-    conn.list(dir)
+/// A remote directory's entries. Lines of its listing that are no entry
+/// this client can read are reported and count as failed items: a mirror
+/// that silently missed a file would look complete.
+async fn list(
+    conn: &mut Conn,
+    dir: &[u8],
+    plan: &mut Plan,
+    bar: &Bar,
+) -> Result<Vec<Entry>, Failure> {
+    bar.set_message(format!("mirror: scanning {}", show(dir)));
+    let listing = conn
+        .listing(dir)
         .await
-        .map_err(|e| Failure::from(e).context(format!("listing {}", show(dir))))
+        .map_err(|e| Failure::from(e).context(format!("listing {}", show(dir))))?;
+    if let Some(first) = listing.unreadable.first() {
+        bar.eprintln(&format!(
+            "error: listing {}: {} line(s) are no entry this client can read; the first: {}",
+            show(dir),
+            listing.unreadable_count,
+            String::from_utf8_lossy(first)
+        ));
+        plan.problems += listing.unreadable_count;
+    }
+    Ok(listing.entries)
 }
 
 /// `name` in the local directory `dir`.
@@ -149,25 +169,34 @@ pub async fn mirror(args: MirrorArgs) -> Result<(), Failure> {
     let (url, prepared) = Prepared::from_url(url_text, common)?;
     let root = remote_root(&url.path);
     let mut conn = prepared.connect().await?;
-    let walk_bar = Bar::hidden();
+    let walk_bar = output.bar(None, "mirror: scanning".into());
+    let verify = args.verify && verify_offered(&conn, &walk_bar);
+    let started = std::time::Instant::now();
     let plan = if args.reverse {
         upload::plan_upload(&mut conn, &root, &local_root, args.delete, &walk_bar).await?
     } else {
         download::plan_download(&mut conn, &root, &local_root, args.delete, &walk_bar).await?
     };
+    walk_bar.finish();
     let count = plan.jobs.len();
     let bytes: u64 = plan.jobs.iter().map(|j| j.size).sum();
-    let bar = output.bar(Some(bytes), format!("mirror: {count} files"));
+    let bar = output.bar(Some(bytes), jobs::files_done(0, count));
     let parallel = usize::from(args.parallel);
-    let failed = jobs::run_jobs(conn, &prepared, plan.jobs, parallel, args.reverse, &bar).await;
+    let options = jobs::JobOptions {
+        upload: args.reverse,
+        verify,
+    };
+    let failed = jobs::run_jobs(conn, &prepared, plan.jobs, parallel, options, &bar).await;
     bar.finish();
     let verb = if args.reverse {
         "uploaded"
     } else {
         "downloaded"
     };
+    let (time, rate) = time_and_rate(bytes, started.elapsed());
     output.note(&format!(
-        "mirror: {} {verb} ({bytes} bytes), {} up to date, {} directories created, {} deleted",
+        "mirror: {} {verb} ({bytes} bytes in {time}, {rate}), {} up to date, \
+         {} directories created, {} deleted",
         count - failed.min(count),
         plan.up_to_date,
         plan.dirs_created,

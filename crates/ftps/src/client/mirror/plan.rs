@@ -30,6 +30,35 @@ impl Kind {
             EntryKind::Symlink | EntryKind::Other => Kind::Other,
         }
     }
+
+    /// A listed remote entry as the target of an upload. A time from LIST
+    /// is cut to the minute (or, when older than half a year, to the day):
+    /// the file may be up to that much newer than it shows, so it counts
+    /// as the latest time it may have — else every file uploaded within
+    /// the minute of its last change would be uploaded again.
+    pub fn of_target(entry: &Entry, list_times: bool, now: i64) -> Kind {
+        match Kind::of(entry) {
+            Kind::File { size, mtime } if list_times => Kind::File {
+                size,
+                mtime: mtime.map(|t| t.saturating_add(list_time_slack(t, now))),
+            },
+            other => other,
+        }
+    }
+}
+
+/// How much later than a LIST time (whole minutes, or whole days for
+/// dates shown with a year) the file's real time may be. A time with
+/// seconds did not come from a LIST line.
+pub fn list_time_slack(t: i64, now: i64) -> i64 {
+    const HALF_YEAR_SECS: i64 = 180 * 86_400;
+    if t.rem_euclid(60) != 0 {
+        0
+    } else if t.rem_euclid(86_400) == 0 && now.saturating_sub(t) > HALF_YEAR_SECS {
+        86_399
+    } else {
+        59
+    }
 }
 
 /// What the walk does with one source entry.
@@ -231,6 +260,29 @@ mod tests {
         let mut f = Entry::new(*b"f", EntryKind::File);
         (f.size, f.modified) = (3, Some(9));
         assert_eq!(Kind::of(&f), file(3, Some(9)));
+    }
+
+    #[test]
+    fn a_list_time_counts_as_the_end_of_its_minute_or_day_as_upload_target() {
+        let now = 1_795_273_800;
+        let mut f = Entry::new(*b"f", EntryKind::File);
+        (f.size, f.modified) = (3, Some(now - 120));
+        assert_eq!(Kind::of_target(&f, true, now), file(3, Some(now - 61)));
+        assert_eq!(Kind::of_target(&f, false, now), file(3, Some(now - 120)));
+        // An old file: "Mar  5  2024" is midnight of that day.
+        f.modified = Some(1_709_596_800);
+        assert_eq!(
+            Kind::of_target(&f, true, now),
+            file(3, Some(1_709_596_800 + 86_399))
+        );
+        // Changed at now - 100, uploaded 20 s later, listed as that minute.
+        f.modified = Some(now - 120);
+        let local = file(3, Some(now - 100));
+        assert_eq!(
+            decide(local, Some(Kind::of_target(&f, true, now)), false),
+            Step::UpToDate
+        );
+        assert_eq!(list_time_slack(now - 7, now), 0);
     }
 
     #[test]

@@ -34,19 +34,24 @@ pub async fn plan_upload(
             local_root.display()
         )));
     }
-    let first = remote_root_entries(conn, root, &mut plan).await?;
+    let first = remote_root_entries(conn, root, &mut plan, bar).await?;
     let mut stack: Vec<Pending> = vec![(local_root.to_path_buf(), root.to_vec(), first)];
     while let Some((ldir, rdir, known)) = stack.pop() {
         let remote = match known {
             Some(entries) => entries,
-            None => list(conn, &rdir).await?,
+            None => list(conn, &rdir, &mut plan, bar).await?,
         };
         let remote: HashMap<Vec<u8>, Entry> =
             remote.into_iter().map(|e| (e.name.clone(), e)).collect();
         let mut local: Vec<(Vec<u8>, Kind)> = local_entries(&ldir)?.into_iter().collect();
         local.sort_by(|a, b| a.0.cmp(&b.0));
+        let list_times = !conn.client.features().mlst;
+        let now = unix_now();
         for (name, kind) in &local {
-            let step = decide(*kind, remote.get(name).map(Kind::of), delete);
+            let target = remote
+                .get(name)
+                .map(|e| Kind::of_target(e, list_times, now));
+            let step = decide(*kind, target, delete);
             let (lpath, rpath) = (local_path(&ldir, name), join(&rdir, name));
             if let Some(dir) = take_step(conn, step, lpath, rpath, &mut plan, bar).await? {
                 stack.push(dir);
@@ -65,32 +70,36 @@ pub async fn plan_upload(
 
 /// The entries of the remote root, making it when missing (then it has
 /// none); `None` for the login directory, which the walk lists.
+///
+/// Servers say "missing" differently: 550 (RFC 959), 501 (pyftpdlib), 451
+/// (ftp-srv), or an empty listing (vsftpd). So a listing that is refused
+/// or empty is followed by MKD: if that succeeds, the directory was
+/// missing; if it fails, the refusal stands (an empty directory stays
+/// empty).
 async fn remote_root_entries(
     conn: &mut Conn,
     root: &[u8],
     plan: &mut Plan,
+    bar: &Bar,
 ) -> Result<Option<Vec<Entry>>, Failure> {
     if root.is_empty() {
         return Ok(None);
     }
-    // Does the remote root exist? A 550 to the listing says no.
-    match conn.list(root).await {
+    match list(conn, root, plan, bar).await {
         Ok(entries) if entries.is_empty() => {
-            // Some servers (vsftpd) list a missing directory as empty
-            // instead of answering 550: make sure it exists. If it did,
-            // the MKD fails harmlessly.
             if conn.client.mkdir(root).await.is_ok() {
                 plan.dirs_created += 1;
             }
             Ok(Some(entries))
         }
         Ok(entries) => Ok(Some(entries)),
-        Err(e) if e.reply().is_some_and(|r| r.code == 550) => {
-            remote_mkdir(conn, root).await?;
-            plan.dirs_created += 1;
-            Ok(Some(Vec::new()))
-        }
-        Err(e) => Err(Failure::from(e).context(format!("listing {}", show(root)))),
+        Err(refused) => match conn.client.mkdir(root).await {
+            Ok(()) => {
+                plan.dirs_created += 1;
+                Ok(Some(Vec::new()))
+            }
+            Err(_) => Err(refused),
+        },
     }
 }
 
@@ -115,17 +124,22 @@ async fn take_step(
             plan.dirs_created += 1;
             return Ok(Some((lpath, rpath, Some(Vec::new()))));
         }
-        Step::Copy { size, replace, .. } => {
+        Step::Copy {
+            size,
+            mtime,
+            replace,
+        } => {
             if replace {
                 remove_remote_tree(conn, &rpath).await?;
                 plan.deleted += 1;
             }
-            // The server gives an upload its own time.
+            // The local time, given to the remote file where the server
+            // has MFMT (else the server gives it the upload's time).
             plan.jobs.push(Job {
                 remote: rpath,
                 local: lpath,
                 size,
-                mtime: None,
+                mtime,
             });
         }
         Step::UpToDate => plan.up_to_date += 1,
@@ -141,6 +155,13 @@ async fn take_step(
     Ok(None)
 }
 
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
 /// Remove the remote `entry` at `path`, a directory with everything in it.
 async fn remove_remote(conn: &mut Conn, path: &[u8], entry: &Entry) -> Result<(), Failure> {
     match entry.kind {
@@ -153,8 +174,9 @@ async fn remove_remote(conn: &mut Conn, path: &[u8], entry: &Entry) -> Result<()
 async fn remove_remote_tree(conn: &mut Conn, path: &[u8]) -> Result<(), Failure> {
     let mut pending = vec![path.to_vec()];
     let mut dirs = Vec::new();
+    let mut ignored = Plan::default();
     while let Some(dir) = pending.pop() {
-        for e in list(conn, &dir).await? {
+        for e in list(conn, &dir, &mut ignored, &Bar::hidden()).await? {
             let child = join(&dir, &e.name);
             if e.kind == EntryKind::Dir {
                 pending.push(child);

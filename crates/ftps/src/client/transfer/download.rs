@@ -2,13 +2,17 @@
 //! else `DEST`, against the server's size), RETR (REST when continuing),
 //! the data into `DEST.part` — a small file through memory — and the local
 //! end, fsync then rename to `DEST`, left running on a blocking thread
-//! ([`Commit`]) for `mirror` to wait for when it suits it.
+//! ([`Commit`]) for `mirror` to wait for when it suits it. With `--verify`
+//! the server's SHA-256 (HASH) is asked for once the data is in, and the
+//! local end compares it with `DEST.part`'s before the rename: a download
+//! that differs never becomes `DEST`.
 
 use std::path::Path;
 use std::time::{Duration, UNIX_EPOCH};
 
 use ftps_client::RetrStream;
 
+use super::checks::{bytes_sha256, compare, file_sha256, remote_sha256};
 use super::{
     copy_data, joined, local_error, part_path, read_to_memory, resume_point, Outcome, Resume,
     Writer,
@@ -31,30 +35,58 @@ fn system_time(secs: i64) -> Option<std::time::SystemTime> {
 /// blocking pool per file instead of one per file operation.
 pub const SMALL_FILE_BYTES: u64 = 256 * 1024;
 
-/// The local end of a download, run on a blocking thread: give the file its
-/// time, make it durable, and only then rename `DEST.part` to `DEST`.
-fn commit(
-    file: std::fs::File,
-    part: &Path,
-    dest: &Path,
+/// What the local end of a download checks and keeps.
+#[derive(Debug, Clone, Default)]
+struct Keep {
+    /// The modification time to give the file (Unix seconds).
     mtime: Option<i64>,
-) -> Result<(), Failure> {
-    if let Some(time) = mtime.and_then(system_time) {
+    /// The server's SHA-256 of the file (`--verify`), hex.
+    sha256: Option<String>,
+}
+
+/// The local end of a download, run on a blocking thread: give the file its
+/// time, make it durable, compare its SHA-256 when the server's is known,
+/// and only then rename `DEST.part` to `DEST`.
+fn commit(file: std::fs::File, part: &Path, dest: &Path, keep: Keep) -> Result<(), Failure> {
+    if let Some(time) = keep.mtime.and_then(system_time) {
         // Best effort: a file system without times still gets the content.
         let _ = file.set_modified(time);
     }
     file.sync_all().map_err(local_error(part))?;
     drop(file);
+    if let Some(there) = &keep.sha256 {
+        let here = file_sha256(part).map_err(local_error(part))?;
+        compare(part, &here, there).map_err(differs)?;
+    }
     std::fs::rename(part, dest).map_err(local_error(dest))
 }
 
-/// The local end of a small download held in memory: write `DEST.part`, then
-/// [`commit`] it.
-fn commit_small(data: &[u8], part: &Path, dest: &Path, mtime: Option<i64>) -> Result<(), Failure> {
+/// The hint of a download whose SHA-256 differs from the server's.
+fn differs(failure: Failure) -> Failure {
+    failure.with_hint(
+        "the download was changed on the way, or the file changed on the server meanwhile: \
+         delete the .part file and download again",
+    )
+}
+
+/// The local end of a small download held in memory: compare its SHA-256,
+/// write `DEST.part`, then [`commit`] it.
+fn commit_small(data: &[u8], part: &Path, dest: &Path, keep: Keep) -> Result<(), Failure> {
     use std::io::Write;
     let mut file = std::fs::File::create(part).map_err(local_error(part))?;
     file.write_all(data).map_err(local_error(part))?;
-    commit(file, part, dest, mtime)
+    if let Some(there) = &keep.sha256 {
+        compare(part, &bytes_sha256(data), there).map_err(differs)?;
+    }
+    commit(
+        file,
+        part,
+        dest,
+        Keep {
+            sha256: None,
+            ..keep
+        },
+    )
 }
 
 /// A download whose data has all arrived and checked out, while its local
@@ -121,6 +153,9 @@ pub struct DownloadOptions {
     pub mtime: Option<i64>,
     /// The remote size, when already known (else SIZE is asked).
     pub size: Option<u64>,
+    /// `--verify`: compare the server's SHA-256 (the caller has checked
+    /// that the server offers HASH).
+    pub verify: bool,
 }
 
 /// How [`download`] ended.
@@ -179,7 +214,10 @@ pub async fn download(
     }
     let idle = conn.idle_timeout;
     let dest = dest.to_path_buf();
-    let mtime = opts.mtime;
+    let mut keep = Keep {
+        mtime: opts.mtime,
+        sha256: None,
+    };
     // The file is made only once the server has agreed to send (150).
     let mut stream = start_retr(conn, remote, offset, opts.ascii).await?;
     start_bar(bar, single, &stream, offset, size);
@@ -189,7 +227,10 @@ pub async fn download(
         let mut data = Vec::with_capacity(n as usize);
         if read_to_memory(&mut stream, idle, &mut data, limit, bar).await? {
             let bytes = stream.finish().await?;
-            let commit = Commit::spawn(move || commit_small(&data, &part, &dest, mtime));
+            if opts.verify {
+                keep.sha256 = remote_sha256(conn, remote, bar).await?;
+            }
+            let commit = Commit::spawn(move || commit_small(&data, &part, &dest, keep));
             return Ok(Downloaded::Received { bytes, commit });
         }
         // It grew since it was listed: the rest goes through the file.
@@ -205,7 +246,10 @@ pub async fn download(
     let file = out.finish().await.map_err(local_error(&part))?;
     copied?;
     let bytes = stream.finish().await?;
-    let commit = Commit::spawn(move || commit(file, &part, &dest, mtime));
+    if opts.verify {
+        keep.sha256 = remote_sha256(conn, remote, bar).await?;
+    }
+    let commit = Commit::spawn(move || commit(file, &part, &dest, keep));
     Ok(Downloaded::Received { bytes, commit })
 }
 

@@ -1,11 +1,13 @@
 //! `ftps get URL [DEST]`: a download into a file (see `download`), or with
 //! `-` as DEST to standard output, written by the same [`Writer`] thread
-//! as a file.
+//! as a file. `--verify` compares the server's SHA-256 (HASH) with the
+//! file's, also for a file `-c` finds complete.
 
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
+use super::checks::{self, compare, local_sha256, remote_sha256};
 use super::download::{download_to_file, start_bar, start_retr};
 use super::{copy_data, DownloadOptions, Outcome, Writer};
 use crate::client::args::GetArgs;
@@ -27,25 +29,43 @@ pub async fn get(args: GetArgs) -> Result<(), Failure> {
             "-c cannot resume an ASCII transfer (its byte counts differ on both sides) or standard output",
         ));
     }
+    if args.verify && (common.ascii || to_stdout) {
+        return Err(Failure::usage(
+            "--verify compares the file's SHA-256: not for an ASCII transfer (the bytes differ on \
+             both sides) or standard output",
+        ));
+    }
     let dest = dest_path(&name, args.dest);
     let mut conn = prepared.connect().await?;
-    let bar = output.bar(None, String::from_utf8_lossy(&name).into_owned());
+    let shown = String::from_utf8_lossy(&name).into_owned();
+    let bar = output.bar(None, shown.clone());
+    let started = std::time::Instant::now();
+    let verify = args.verify && checks::verify_offered(&conn, &bar);
     let result = if to_stdout {
         download_to_stdout(&mut conn, &url.path, common.ascii, &bar).await
     } else {
         let opts = DownloadOptions {
             resume: common.resume,
             ascii: common.ascii,
+            verify,
             ..DownloadOptions::default()
         };
         download_to_file(&mut conn, &url.path, &dest, opts, &bar, true).await
     };
     bar.finish();
-    let outcome =
-        result.map_err(|f| f.context(format!("get {}", String::from_utf8_lossy(&url.path))))?;
+    let what = format!("get {}", String::from_utf8_lossy(&url.path));
+    let outcome = result.map_err(|f| f.context(&what))?;
+    if outcome == Outcome::AlreadyComplete && verify {
+        if let Some(there) = remote_sha256(&mut conn, &url.path, &bar).await? {
+            let here = local_sha256(&dest).await?;
+            compare(&dest, &here, &there).map_err(|f| f.context(&what))?;
+        }
+    }
+    let took = started.elapsed();
     conn.quit().await;
-    if outcome == Outcome::AlreadyComplete {
-        output.note(&format!("{}: already complete", dest.display()));
+    match outcome {
+        Outcome::AlreadyComplete => output.note(&format!("{}: already complete", dest.display())),
+        Outcome::Done(bytes) => output.summary(&shown, "received", bytes, took),
     }
     Ok(())
 }

@@ -2,7 +2,9 @@
 //! from a reader counted into the progress bar (TYPE A converting LF to
 //! CRLF), the SIZE check after a binary upload, and `-c`, which asks SIZE
 //! and continues with REST + STOR where the server announces REST STREAM,
-//! else with APPE.
+//! else with APPE. Afterwards, where the server offers them ([`checks`]):
+//! `--verify` compares HASH SHA-256, and MFMT gives the remote file the
+//! local file's modification time.
 
 use std::io::SeekFrom;
 use std::os::unix::ffi::OsStrExt;
@@ -11,6 +13,7 @@ use std::path::Path;
 use ftps_client::StoreMode;
 use tokio::io::{AsyncRead, AsyncSeekExt};
 
+use super::checks::{self, after_upload, mtime_of};
 use super::{local_error, resume_point, Outcome, Resume};
 use crate::client::args::{CommonArgs, PutArgs};
 use crate::client::connect::{redact_url, Conn, Prepared};
@@ -73,18 +76,29 @@ pub async fn put(args: PutArgs) -> Result<(), Failure> {
             "-c cannot resume an ASCII transfer (its byte counts differ on both sides) or standard input",
         ));
     }
+    if args.verify && (common.ascii || from_stdin) {
+        return Err(Failure::usage(
+            "--verify compares the file's SHA-256: not for an ASCII transfer (the bytes differ on \
+             both sides) or standard input (it cannot be read again)",
+        ));
+    }
     let shown = String::from_utf8_lossy(&remote).into_owned();
     let bar = output.bar(None, shown.clone());
+    let started = std::time::Instant::now();
     let (conn, result) = if from_stdin {
         put_stdin(&prepared, &remote, common.ascii, &bar).await?
     } else {
-        put_file(&prepared, &args.file, &remote, common, &bar).await?
+        put_file(&prepared, &args.file, &remote, common, args.verify, &bar).await?
     };
     bar.finish();
     let outcome = result.map_err(|f| f.context(format!("put {shown}")))?;
+    let took = started.elapsed();
     conn.quit().await;
-    if outcome == Outcome::AlreadyComplete {
-        output.note(&format!("{shown}: already complete on the server"));
+    match outcome {
+        Outcome::AlreadyComplete => {
+            output.note(&format!("{shown}: already complete on the server"))
+        }
+        Outcome::Done(bytes) => output.summary(&shown, "sent", bytes, took),
     }
     Ok(())
 }
@@ -122,6 +136,7 @@ async fn put_file(
     path: &Path,
     remote: &[u8],
     common: &CommonArgs,
+    verify: bool,
     bar: &Bar,
 ) -> Result<Attempt, Failure> {
     let file = tokio::fs::File::open(path)
@@ -139,8 +154,10 @@ async fn put_file(
         file,
         path,
         len: meta.len(),
+        mtime: mtime_of(&meta),
         resume: common.resume,
         ascii: common.ascii,
+        verify: verify && checks::verify_offered(&conn, bar),
     };
     let r = upload_file(&mut conn, upload, remote, bar).await;
     Ok((conn, r))
@@ -151,10 +168,14 @@ struct Upload<'a> {
     file: tokio::fs::File,
     path: &'a Path,
     len: u64,
+    /// Its modification time (Unix seconds), kept with MFMT.
+    mtime: Option<i64>,
     /// `-c`.
     resume: bool,
     /// TYPE A.
     ascii: bool,
+    /// `--verify` (and the server offers HASH).
+    verify: bool,
 }
 
 /// Upload `upload` to `remote`, with `-c` from where the server's copy ends,
@@ -192,6 +213,8 @@ async fn upload_file(
     if !upload.ascii {
         verify_size(conn, remote, len).await?;
     }
+    let local = upload.path.to_path_buf();
+    after_upload(conn, remote, Some(&local), upload.mtime, upload.verify, bar).await?;
     Ok(Outcome::Done(sent))
 }
 

@@ -8,6 +8,12 @@
 //! (§5). AUTH TLS falls back to AUTH SSL (draft §6) but never to plaintext:
 //! plain FTP is only ever used when asked for. Implicit FTPS (draft §4.2)
 //! starts protected.
+//!
+//! [`data`] decides, per transfer, when the data connection's TLS
+//! handshake starts (RFC 4217 §7; servers that wait for it before their
+//! 1xx reply).
+
+pub mod data;
 
 use std::collections::VecDeque;
 
@@ -120,7 +126,7 @@ pub enum LoginError {
     /// The server refused PBSZ or PROT.
     #[error("data protection refused ({command}): {reply:?}")]
     ProtectionRefused {
-        /// PBSZ or PROT.
+        /// `PBSZ`, `PROT P` or `PROT C`.
         command: &'static str,
         /// The reply.
         reply: Reply,
@@ -147,6 +153,16 @@ pub enum LoginError {
         /// The reply.
         reply: Reply,
     },
+}
+
+/// Do these first bytes from a server start a TLS record (RFC 8446 §5.1:
+/// a content type from change_cipher_spec (20) to application_data (23),
+/// then a legacy version 3.x)? An FTP server greets with text (`220 `);
+/// an implicit-FTPS port answers a ClientHello with a handshake or alert
+/// record: so an `ftp://` URL that gets no greeting can be told it reached
+/// an implicit-TLS port.
+pub fn looks_like_tls_record(first: &[u8]) -> bool {
+    matches!(first, [20..=23, 3, 0..=4, ..])
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -334,7 +350,10 @@ impl ClientLogin {
             Planned::Prot if ok => self.summary.protection = self.options.protection,
             Planned::Prot => {
                 return Err(LoginError::ProtectionRefused {
-                    command: "PROT",
+                    command: match self.options.protection {
+                        DataProtection::Private => "PROT P",
+                        DataProtection::Clear => "PROT C",
+                    },
                     reply: reply.clone(),
                 })
             }
@@ -564,10 +583,20 @@ mod tests {
         assert!(matches!(
             result,
             Err(LoginError::ProtectionRefused {
-                command: "PROT",
+                command: "PROT P",
                 ..
             })
         ));
+    }
+
+    #[test]
+    fn draft_s4_2_an_implicit_port_answers_in_tls_records_an_explicit_one_in_text() {
+        assert!(looks_like_tls_record(&[22, 3, 3, 0, 90]));
+        assert!(looks_like_tls_record(&[21, 3, 1, 0, 2]));
+        assert!(!looks_like_tls_record(b"220 ready"));
+        assert!(!looks_like_tls_record(&[22, 3]));
+        assert!(!looks_like_tls_record(&[22, 2, 0, 0, 0]));
+        assert!(!looks_like_tls_record(b""));
     }
 
     #[test]
