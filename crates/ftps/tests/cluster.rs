@@ -133,14 +133,15 @@ impl Cluster {
             .unwrap()
     }
 
-    /// curl through the balancer. Uploads retry an FTP 4xx reply: with TLS
-    /// 1.3 curl 7.88 may close an upload with the session tickets unread,
-    /// its kernel then resets the connection and drops the unsent tail, and
-    /// the server answers 426 (see docs/cluster.md, "Known limits").
+    /// curl through the balancer. Uploads use TLS 1.2: with TLS 1.3 curl
+    /// 7.88 may close an upload with the session tickets unread, its kernel
+    /// then resets the connection and drops the unsent tail, and the server
+    /// answers 426 (docs/cluster.md, "Known limits"); lftp and the `ftps`
+    /// client upload with TLS 1.3 below.
     fn curl_command(&self, source: &str, user: &str, password: &str, args: &[&str]) -> Command {
         let mut cmd = Command::new("curl");
-        if args.contains(&"-T") && !args.contains(&"--limit-rate") {
-            cmd.args(["--retry", "2", "--retry-delay", "0"]);
+        if args.contains(&"-T") {
+            cmd.args(["--tls-max", "1.2"]);
         }
         cmd.args([
             "-sS",
