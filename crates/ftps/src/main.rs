@@ -1,8 +1,10 @@
 //! `ftps`: FTP over TLS. `ftps serve` runs the server; `ftps hash-password`
 //! makes a password hash for the configuration file; `ftps user` manages
 //! accounts (in PostgreSQL or the configuration file); `ftps ls`, `get`,
-//! `put`, `rm`, `mkdir`, `rmdir`, `mv`, `mirror` and `quote` are the client.
+//! `put`, `rm`, `mkdir`, `rmdir`, `mv`, `mirror` and `quote` are the client;
+//! `ftps check` audits any FTPS server (RFC 4217 and its security).
 
+mod check;
 mod client;
 mod logging;
 mod serve;
@@ -33,6 +35,8 @@ enum Commands {
     /// Manage accounts: `ftps user --config FILE add|passwd|del|list` (in the
     /// configured PostgreSQL database, else in the file's [[users]]).
     User(user::UserArgs),
+    /// Audit an FTPS server against RFC 4217, RFC 2228 and its security (exit 0, 1 on a failed check, 2 when it cannot run).
+    Check(check::CheckArgs),
     #[command(flatten)]
     Client(client::ClientCommand),
 }
@@ -43,6 +47,7 @@ fn main() -> anyhow::Result<()> {
         Commands::Serve(args) => serve::run(args),
         Commands::HashPassword { from_file } => hash_password(from_file),
         Commands::User(args) => user::run(args),
+        Commands::Check(args) => std::process::exit(check::run(args)),
         Commands::Client(command) => std::process::exit(client::run(command)),
     }
 }

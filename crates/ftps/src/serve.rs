@@ -138,47 +138,56 @@ fn print_banner(
     implicit: &[SocketAddr],
     new_password: Option<Option<(String, String)>>,
 ) {
-    println!("ftps server");
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let _ = writeln!(out, "ftps server");
     for addr in explicit {
-        println!("  explicit FTPS (AUTH TLS): ftp://{addr}/");
+        let _ = writeln!(out, "  explicit FTPS (AUTH TLS): ftp://{addr}/");
     }
     for addr in implicit {
-        println!("  implicit FTPS:            ftps://{addr}/");
+        let _ = writeln!(out, "  implicit FTPS:            ftps://{addr}/");
     }
     let cert_path = state_dir.join(certs::CERT_FILE);
     if cert.generated {
-        println!(
+        let _ = writeln!(
+            out,
             "  generated a self-signed certificate: {}",
             cert_path.display()
         );
     } else if config.tls.cert.is_none() {
-        println!("  self-signed certificate: {}", cert_path.display());
+        let _ = writeln!(out, "  self-signed certificate: {}", cert_path.display());
     }
-    println!(
+    let _ = writeln!(
+        out,
         "  certificate SHA-256 fingerprint: {}",
         cert.fingerprint_sha256
     );
     match new_password {
         Some(Some((name, password))) => {
-            println!();
-            println!("  user: {name}");
-            println!("  password: {password}   (shown once; only its hash is kept)");
+            let _ = writeln!(out);
+            let _ = writeln!(out, "  user: {name}");
+            let _ = writeln!(
+                out,
+                "  password: {password}   (shown once; only its hash is kept)"
+            );
             if let Some(addr) = explicit.first() {
                 let cacert = if config.tls.cert.is_none() {
                     format!(" --cacert '{}'", cert_path.display())
                 } else {
                     String::new()
                 };
-                println!();
-                println!("  try it:");
-                println!(
+                let _ = writeln!(out);
+                let _ = writeln!(out, "  try it:");
+                let _ = writeln!(
+                    out,
                     "  curl --ssl-reqd{cacert} --user '{name}:{password}' ftp://{}/",
                     host_port(addr)
                 );
             }
         }
         Some(None) => {
-            println!(
+            let _ = writeln!(
+                out,
                 "  user: the zero-config user from {} (password shown at first start; delete that file for a new one)",
                 state_dir.join(users::ZERO_CONFIG_USER_FILE).display()
             );
@@ -188,7 +197,13 @@ fn print_banner(
         }
         None => {}
     }
-    println!();
+    let _ = writeln!(out);
+    // The banner is for whoever started the server: a standard output
+    // that is closed or a pipe nobody reads must not stop it.
+    use std::io::Write as _;
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout.write_all(out.as_bytes());
+    let _ = stdout.flush();
 }
 
 fn host_port(addr: &SocketAddr) -> String {

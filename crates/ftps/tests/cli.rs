@@ -278,20 +278,21 @@ fn serve_logs_plain_text_to_a_pipe_and_the_ip_sni_warning_once() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    // The banner is read to its end in the background: the server must not
+    // meet a closed pipe while the test runs.
     let stdout = child.stdout.take().unwrap();
-    let mut implicit = None;
-    for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-        if let Some(rest) = line.trim().strip_prefix("implicit FTPS:") {
-            implicit = Some(
-                rest.trim()
-                    .trim_start_matches("ftps://")
-                    .trim_end_matches('/')
-                    .to_string(),
-            );
-            break;
+    let (found, banner) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(rest) = line.trim().strip_prefix("implicit FTPS:") {
+                let addr = rest.trim().trim_start_matches("ftps://");
+                let _ = found.send(addr.trim_end_matches('/').to_string());
+            }
         }
-    }
-    let implicit = implicit.expect("no implicit listener in the banner");
+    });
+    let implicit = banner
+        .recv_timeout(std::time::Duration::from_secs(30))
+        .expect("no implicit listener in the banner");
     for _ in 0..3 {
         let out = Command::new("timeout")
             .args([
@@ -330,4 +331,52 @@ fn serve_logs_plain_text_to_a_pipe_and_the_ip_sni_warning_once() {
         1,
         "the IP-as-server-name warning, once:\n{log}"
     );
+}
+
+/// Nobody reads the banner: `ftps serve` started with a standard output
+/// that is closed before the banner ends keeps serving (a write to a closed
+/// pipe must not end the process).
+#[test]
+fn serve_keeps_serving_when_its_standard_output_is_closed() {
+    let root = tempfile::tempdir().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let mut child = ftps()
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--implicit-listen",
+            "127.0.0.1:0",
+        ])
+        .arg("--root")
+        .arg(root.path())
+        .arg("--state-dir")
+        .arg(state.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut explicit = None;
+    for line in lines.by_ref().map_while(Result::ok) {
+        if let Some(rest) = line.trim().strip_prefix("explicit FTPS (AUTH TLS):") {
+            let addr = rest.trim().trim_start_matches("ftp://");
+            explicit = Some(addr.trim_end_matches('/').to_string());
+            break;
+        }
+    }
+    // Close the pipe while the server is still writing its banner.
+    drop(lines);
+    let explicit = explicit.expect("no explicit listener in the banner");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let mut control = std::net::TcpStream::connect(&explicit).unwrap();
+    control
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    let mut greeting = [0u8; 3];
+    std::io::Read::read_exact(&mut control, &mut greeting).unwrap();
+    assert_eq!(&greeting, b"220");
+    assert!(child.try_wait().unwrap().is_none(), "the server ended");
+    let _ = child.kill();
+    let _ = child.wait();
 }

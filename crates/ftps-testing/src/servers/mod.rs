@@ -139,10 +139,36 @@ impl std::fmt::Display for Kind {
     }
 }
 
+/// How an instance is configured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Profile {
+    /// The interop configuration described above.
+    #[default]
+    Interop,
+    /// The most secure configuration each server offers, for the audit
+    /// tests of `ftps check`: the interop one with TLS 1.0 switched off
+    /// where the server has a switch for it (vsftpd `ssl_tlsv1=NO`), only
+    /// forward-secret AEAD cipher suites for TLS 1.2 (ECDHE-ECDSA with
+    /// AES-GCM or ChaCha20-Poly1305: the instance key is P-256), vsftpd's
+    /// `strict_ssl_read_eof`/`strict_ssl_write_shutdown` (uploads end with
+    /// close_notify), ProFTPD's `TLSRenegotiate none` and server cipher
+    /// preference.
+    MostSecure,
+}
+
+/// The TLS 1.2 cipher list of [`Profile::MostSecure`] (OpenSSL names).
+pub const MOST_SECURE_CIPHERS: &str =
+    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-CHACHA20-POLY1305";
+
 /// Starts a private instance of `kind`; see the module docs. `None` (with a
 /// note on stderr) when the server is not installed or this is not root;
 /// with `CI=true` that panics instead.
 pub fn start(kind: Kind) -> Option<ExternalServer> {
+    start_with(kind, Profile::Interop)
+}
+
+/// [`start`] with a configuration profile.
+pub fn start_with(kind: Kind, profile: Profile) -> Option<ExternalServer> {
     if let Err(why) = check_installed(kind) {
         let msg = format!("{kind} is not available: {why}; {INSTALL_HINT}");
         if in_ci() {
@@ -153,7 +179,7 @@ pub fn start(kind: Kind) -> Option<ExternalServer> {
     }
     let mut last_error = String::new();
     for attempt in 1..=START_ATTEMPTS {
-        match server::try_start(kind) {
+        match server::try_start(kind, profile) {
             Ok(server) => return Some(server),
             Err(StartError::Retry(why)) => {
                 eprintln!("{kind}: start attempt {attempt} failed, retrying on other ports: {why}");

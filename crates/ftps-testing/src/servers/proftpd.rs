@@ -9,7 +9,7 @@ use super::files::{path_str, render, write_file};
 use super::instance::{Instance, StartError};
 use super::pki::{crypt_sha512, ClientPki};
 use super::process::{spawn_logged, Spawned};
-use super::{prefix, TEST_USER};
+use super::{prefix, Profile, MOST_SECURE_CIPHERS, TEST_USER};
 
 const CONF: &str = include_str!("proftpd.conf.in");
 
@@ -24,7 +24,7 @@ pub(super) fn module_dir() -> PathBuf {
 }
 
 /// Writes the account and configuration files and starts the server.
-pub(super) fn spawn(inst: &Instance) -> Result<Spawned, StartError> {
+pub(super) fn spawn(inst: &Instance, profile: Profile) -> Result<Spawned, StartError> {
     let dir = inst.dir.path();
     let [implicit_port, ccc_port, client_cert_port] = inst.extra_ports;
     let client_pki = ClientPki::make(dir, "ftps test client CA")?;
@@ -45,9 +45,16 @@ pub(super) fn spawn(inst: &Instance) -> Result<Spawned, StartError> {
         &format!("{TEST_USER}:x:{}:\n", inst.gid),
         0o644,
     )?;
+    let hardening = match profile {
+        Profile::Interop => String::new(),
+        Profile::MostSecure => format!(
+            "TLSCipherSuite {MOST_SECURE_CIPHERS}\n  TLSServerCipherPreference on\n  TLSRenegotiate none"
+        ),
+    };
     let conf = render(
         CONF,
         &[
+            ("HARDENING", hardening),
             ("PORT", inst.port.to_string()),
             ("IMPLICIT_PORT", implicit_port.to_string()),
             ("CCC_PORT", ccc_port.to_string()),

@@ -9,7 +9,7 @@ use super::files::{path_str, write_file};
 use super::instance::{fatal, Instance, StartError};
 use super::pki::crypt_sha512;
 use super::process::{spawn_logged, Spawned};
-use super::{prefix, TEST_USER};
+use super::{prefix, Profile, MOST_SECURE_CIPHERS, TEST_USER};
 
 /// The binary, unpacked by the install script.
 pub(super) fn binary() -> PathBuf {
@@ -22,7 +22,7 @@ pub(super) fn pure_pw() -> PathBuf {
 }
 
 /// Writes the PureDB file and starts the server.
-pub(super) fn spawn(inst: &Instance) -> Result<Spawned, StartError> {
+pub(super) fn spawn(inst: &Instance, profile: Profile) -> Result<Spawned, StartError> {
     let dir = inst.dir.path();
     let hash = crypt_sha512(&inst.password)?;
     // pure-pw's own format: user:hash:uid:gid:gecos:home/./ and 12 more
@@ -93,6 +93,9 @@ pub(super) fn spawn(inst: &Instance) -> Result<Spawned, StartError> {
             "clf:{}",
             path_str(&dir.join("pure-ftpd-xfer.log"))?
         ));
+    if profile == Profile::MostSecure {
+        cmd.arg("--tlsciphersuite").arg(MOST_SECURE_CIPHERS);
+    }
     let mut children = Vec::new();
     spawn_logged(cmd, dir, "pure-ftpd", &mut children)?;
     Ok(Spawned {

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use super::instance::{prepare, StartError};
 use super::process::{collect_logs, kill_processes_inside, stop_children, wait_ready, Spawned};
-use super::{proftpd, pure_ftpd, system_user, vsftpd, ClientPki, Kind, TEST_USER};
+use super::{proftpd, pure_ftpd, system_user, vsftpd, ClientPki, Kind, Profile, TEST_USER};
 
 /// A running server; its processes are killed and its directory removed on
 /// drop.
@@ -182,13 +182,13 @@ impl std::fmt::Debug for ExternalServer {
 }
 
 /// One attempt at starting `kind` on fresh ports.
-pub(super) fn try_start(kind: Kind) -> Result<ExternalServer, StartError> {
+pub(super) fn try_start(kind: Kind, profile: Profile) -> Result<ExternalServer, StartError> {
     let inst = prepare(kind)?;
     let started = Instant::now();
     let spawned = match kind {
-        Kind::Vsftpd => vsftpd::spawn(&inst)?,
-        Kind::Proftpd => proftpd::spawn(&inst)?,
-        Kind::PureFtpd => pure_ftpd::spawn(&inst)?,
+        Kind::Vsftpd => vsftpd::spawn(&inst, profile)?,
+        Kind::Proftpd => proftpd::spawn(&inst, profile)?,
+        Kind::PureFtpd => pure_ftpd::spawn(&inst, profile)?,
     };
     let Spawned {
         children,

@@ -8,6 +8,7 @@ use std::process::Command;
 use super::files::{path_str, render, write_file};
 use super::instance::{Instance, StartError};
 use super::process::{spawn_logged, stop_children, Spawned};
+use super::{Profile, MOST_SECURE_CIPHERS};
 
 /// The PAM service (in /etc/pam.d) of the vsftpd instances.
 const PAM_SERVICE: &str = "ftps-test-vsftpd";
@@ -26,12 +27,16 @@ pub(super) fn pam_service_file() -> PathBuf {
 }
 
 /// Starts the explicit and the implicit process.
-pub(super) fn spawn(inst: &Instance) -> Result<Spawned, StartError> {
+pub(super) fn spawn(inst: &Instance, profile: Profile) -> Result<Spawned, StartError> {
     let dir = inst.dir.path();
     let implicit_port = inst.extra_ports[0];
     // Two processes, two halves of the passive range.
     let (lo, hi) = (*inst.pasv.start(), *inst.pasv.end());
     let mid = lo + (hi - lo) / 2;
+    let (tlsv1, ciphers, strict) = match profile {
+        Profile::Interop => ("YES", "HIGH", "NO"),
+        Profile::MostSecure => ("NO", MOST_SECURE_CIPHERS, "YES"),
+    };
     let mut children = Vec::new();
     for (name, port, implicit, pasv_min, pasv_max) in [
         ("vsftpd", inst.port, "NO", lo, mid),
@@ -50,6 +55,9 @@ pub(super) fn spawn(inst: &Instance) -> Result<Spawned, StartError> {
                 ("PASV_MAX", pasv_max.to_string()),
                 ("CERT", path_str(&inst.cert)?),
                 ("KEY", path_str(&inst.key)?),
+                ("TLSV1", tlsv1.to_string()),
+                ("CIPHERS", ciphers.to_string()),
+                ("STRICT", strict.to_string()),
             ],
         )?;
         let conf_path = dir.join(format!("{name}.conf"));

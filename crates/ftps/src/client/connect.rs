@@ -61,15 +61,17 @@ struct Credentials {
     account: Option<String>,
 }
 
-fn netrc_path(common: &CommonArgs) -> Option<(PathBuf, bool)> {
-    match &common.netrc_file {
+fn netrc_path(netrc_file: Option<&PathBuf>) -> Option<(PathBuf, bool)> {
+    match netrc_file {
         Some(path) => Some((path.clone(), true)),
         None => std::env::var_os("HOME").map(|home| (PathBuf::from(home).join(".netrc"), false)),
     }
 }
 
-fn read_netrc(common: &CommonArgs) -> Result<Option<(PathBuf, Vec<netrc::Machine>)>, Failure> {
-    let Some((path, explicit)) = netrc_path(common) else {
+fn read_netrc(
+    netrc_file: Option<&PathBuf>,
+) -> Result<Option<(PathBuf, Vec<netrc::Machine>)>, Failure> {
+    let Some((path, explicit)) = netrc_path(netrc_file) else {
         return Ok(None);
     };
     match std::fs::read_to_string(&path) {
@@ -95,8 +97,27 @@ fn warn_if_readable_by_others(path: &std::path::Path) {
 }
 
 fn credentials(url: &FtpUrl, common: &CommonArgs) -> Result<Credentials, Failure> {
+    credentials_from(url, common.user.as_ref(), common.netrc_file.as_ref())
+}
+
+/// The user and password for a URL, found as every client command finds
+/// them: `-u USER[:PASSWORD]`, the URL, the netrc file, else a prompt on a
+/// terminal (anonymous without a user).
+pub fn user_and_password(
+    url: &FtpUrl,
+    user: Option<&String>,
+    netrc_file: Option<&PathBuf>,
+) -> Result<(String, String), Failure> {
+    credentials_from(url, user, netrc_file).map(|c| (c.user, c.password))
+}
+
+fn credentials_from(
+    url: &FtpUrl,
+    user_arg: Option<&String>,
+    netrc_file: Option<&PathBuf>,
+) -> Result<Credentials, Failure> {
     let (mut user, mut password) = (url.user.clone(), url.password.clone());
-    if let Some(arg) = &common.user {
+    if let Some(arg) = user_arg {
         match arg.split_once(':') {
             Some((u, p)) => {
                 user = Some(u.to_string());
@@ -112,7 +133,7 @@ fn credentials(url: &FtpUrl, common: &CommonArgs) -> Result<Credentials, Failure
     }
     let mut account = None;
     if password.is_none() {
-        if let Some((path, machines)) = read_netrc(common)? {
+        if let Some((path, machines)) = read_netrc(netrc_file)? {
             if let Some(m) = netrc::lookup(&machines, &url.host, user.as_deref()) {
                 if user.is_none() {
                     user = m.login.clone();

@@ -23,6 +23,7 @@ use ftps_proto::client::LoginError;
 use ftps_proto::reply::Reply;
 
 pub use args::ClientCommand;
+pub use connect::{parse_url, redact_url, user_and_password};
 
 /// Exit code for a failed operation.
 pub const EXIT_FAILURE: i32 = 1;
