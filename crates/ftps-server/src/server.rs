@@ -81,7 +81,8 @@ pub const LISTEN_BACKLOG: u32 = 1024;
 async fn reclaim_abandoned_uploads(shared: Arc<Shared>) {
     let config = &shared.config;
     let unchanged_for = Duration::from_secs(config.server.abandoned_upload_secs);
-    let mut roots: Vec<std::path::PathBuf> = config.users.iter().map(|u| u.root.clone()).collect();
+    let mut roots: Vec<std::path::PathBuf> =
+        config.users.iter().filter_map(|u| u.root.clone()).collect();
     if let (true, Some(root)) = (config.anonymous.enabled, &config.anonymous.root) {
         roots.push(root.clone());
     }
@@ -116,7 +117,7 @@ fn report_unusable_roots(config: &Config) {
     let roots = config
         .users
         .iter()
-        .map(|u| (u.name.as_str(), &u.root))
+        .filter_map(|u| u.root.as_ref().map(|root| (u.name.as_str(), root)))
         .chain(
             config
                 .anonymous
@@ -187,6 +188,11 @@ impl Server {
             client_auth,
         )?;
         let (users, bans) = accounts_and_bans(&config)?;
+        let s3 = crate::storage::s3::S3Stores::new(
+            &config.s3,
+            &config.s3_buckets(),
+            config.server.abandoned_upload_secs,
+        );
         report_unusable_roots(&config);
         let policy = config.policy;
         let anonymous = config.anonymous.enabled.then_some(config.anonymous.tls);
@@ -204,6 +210,7 @@ impl Server {
                 stop_now: CancellationToken::new(),
                 bans,
                 roots: Mutex::new(HashMap::new()),
+                s3,
                 password_checks: Arc::new(Semaphore::new(
                     std::thread::available_parallelism().map_or(2, |n| n.get()),
                 )),
@@ -255,9 +262,15 @@ impl Server {
                 accept_loop(shared, listener.socket, kind, stop, tracker_inner).await;
             });
         }
+        let maintenance = {
+            let shared = Arc::clone(&self.shared);
+            let stop = self.shared.shutdown.clone();
+            tokio::spawn(async move { shared.s3.maintain(stop).await })
+        };
         tracker.spawn(reclaim_abandoned_uploads(Arc::clone(&self.shared)));
         shutdown.await;
         info!("shutting down: no new connections, 421 to idle sessions");
+        maintenance.abort();
         accept_stop.cancel();
         self.shared.shutdown.cancel();
         tracker.close();

@@ -1,6 +1,7 @@
 //! The state every connection of a server shares: the configuration, TLS
-//! set-up, users, bans, the session limits, the shutdown token, and the open
-//! storage roots (one handle per root, shared by its sessions). Owned by
+//! set-up, users, bans, the session limits, the shutdown token, the open
+//! storage roots (one handle per root, shared by its sessions) and the object
+//! store. Owned by
 //! [`crate::server::Server`]; read by each control connection
 //! ([`crate::connection`]).
 
@@ -12,8 +13,9 @@ use ftps_proto::session::{AnonymousTls, Policy};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{ClientCertificates, Config, PassiveSettings};
+use crate::config::{ClientCertificates, Config, PassiveSettings, UserStorage};
 use crate::storage::local::LocalFs;
+use crate::storage::s3::S3Stores;
 use crate::storage::{FsError, Storage};
 use crate::tls::TlsSetup;
 use crate::users::UserDb;
@@ -36,11 +38,21 @@ pub(crate) struct Shared {
     /// Open user roots, shared by the sessions of the same root (one file
     /// descriptor per root rather than per session).
     pub(crate) roots: Mutex<HashMap<std::path::PathBuf, std::sync::Weak<LocalFs>>>,
+    /// The object store of `[s3]`, for users whose files live there.
+    pub(crate) s3: S3Stores,
     pub(crate) sessions: Arc<Semaphore>,
     pub(crate) per_ip: Mutex<HashMap<IpAddr, usize>>,
 }
 
 impl Shared {
+    /// The storage of a user: a local root or a place in the object store.
+    pub(crate) fn open_storage(&self, storage: &UserStorage) -> Result<Arc<dyn Storage>, FsError> {
+        match storage {
+            UserStorage::Local(root) => self.open_root(root),
+            UserStorage::S3(location) => self.s3.open(location),
+        }
+    }
+
     /// The storage rooted at `root`: the handle another session already has
     /// open when it is still that directory, else a newly opened one.
     pub(crate) fn open_root(&self, root: &std::path::Path) -> Result<Arc<dyn Storage>, FsError> {

@@ -88,7 +88,8 @@ fn user(name: &str, root: &Path, auth: AuthMethod, cn: &str) -> UserSection {
     UserSection {
         name: name.into(),
         password_hash: password_hash().into(),
-        root: root.to_path_buf(),
+        root: Some(root.to_path_buf()),
+        s3: None,
         write: true,
         policy: Default::default(),
         auth,
@@ -257,7 +258,7 @@ fn start_listeners(
         cfg.tls.client_certificates = global;
         cfg.tls.client_ca = Some(ca);
         cfg.policy.require_session_reuse = false;
-        cfg.users[0].root = root.clone();
+        cfg.users[0].root = Some(root.clone());
         cfg.users
             .push(user("carol", &root, AuthMethod::Certificate, "carol"));
     })

@@ -22,7 +22,9 @@ use std::time::{Duration, Instant};
 
 use ftps_testing::client::{self, within, Client, Setup, TlsData};
 use ftps_testing::hostile::*;
-use ftps_testing::{password_hash, random_bytes, write_random, TestServer, USER};
+use ftps_testing::{
+    local_only, password_hash, random_bytes, write_random, Backend, Store, TestServer, USER,
+};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Open a data connection for `command` (after EPSV) and do the TLS handshake.
@@ -35,28 +37,27 @@ async fn open_transfer(c: &mut Client, command: &str) -> Result<TlsData, String>
         .map_err(|e| format!("data handshake: {e}"))
 }
 
-/// Wait until `path` has `content` and no temp file is left below `root`.
-async fn settled(root: &Path, path: &Path, content: &[u8]) -> Result<(), String> {
+/// Wait until file `name` of `store` has `content` and no upload left
+/// anything behind (a temp file, a multipart upload in progress).
+async fn settled(store: &Store, name: &str, content: &[u8]) -> Result<(), String> {
     let ok = wait_until(Duration::from_secs(10), || {
-        std::fs::read(path).map(|d| d == content).unwrap_or(false)
-            && upload_temp_files(root).is_empty()
+        store.read(name).is_some_and(|d| d == content) && store.leftovers().is_empty()
     })
     .await;
     if ok {
         return Ok(());
     }
-    let now = std::fs::read(path).map(|d| d.len());
+    let now = store.read(name);
     Err(format!(
-        "after 10 s: {} is {:?} bytes (old content {} bytes, {}), temp files {:?}",
-        path.display(),
-        now,
+        "after 10 s: {name} is {:?} bytes (old content {} bytes, {}), leftovers {:?}",
+        now.as_ref().map(Vec::len),
         content.len(),
-        if std::fs::read(path).map(|d| d == content).unwrap_or(false) {
+        if now.as_deref() == Some(content) {
             "unchanged"
         } else {
             "CHANGED"
         },
-        upload_temp_files(root)
+        store.leftovers()
     ))
 }
 
@@ -146,7 +147,6 @@ async fn client_killed_mid_upload_keeps_the_existing_file() {
     let _lock = shared().await;
     within(300, async {
         let server = TestServer::start();
-        let root = server.root.path().to_path_buf();
         let hello = client_hello(&server.cert_pem);
         let config = client::config_default(&server.cert_pem);
         let mut cases = Cases::new("faults: client killed mid-upload");
@@ -172,7 +172,7 @@ async fn client_killed_mid_upload_keeps_the_existing_file() {
             ),
         ] {
             for how in kills {
-                let old = write_random(&root.join("victim.bin"), 200_000);
+                let old = server.store.write_random("victim.bin", 200_000);
                 let result = async {
                     let mut c =
                         Client::open(server.explicit, &config, Setup::explicit().type_i()).await;
@@ -185,7 +185,7 @@ async fn client_killed_mid_upload_keeps_the_existing_file() {
                         "STOR"
                     };
                     kill_upload(c, &format!("{verb} victim.bin"), how, &hello).await?;
-                    settled(&root, &root.join("victim.bin"), &old).await
+                    settled(&server.store, "victim.bin", &old).await
                 }
                 .await;
                 cases.record(&format!("{mode}, {how:?}"), result);
@@ -202,12 +202,14 @@ async fn client_killed_mid_upload_keeps_the_existing_file() {
             let result = async {
                 let c = Client::open(server.explicit, &config, Setup::explicit().type_i()).await;
                 kill_upload(c, &format!("STOR {name}"), how, &hello).await?;
-                let left = wait_no_temp_files(&root, Duration::from_secs(10)).await;
+                let left = wait_no_leftovers(&server.store, Duration::from_secs(10)).await;
                 if !left.is_empty() {
                     return Err(format!("temp files left: {left:?}"));
                 }
-                let exists = root.join(&name).exists();
-                let had_data = matches!(how, Kill::ResetBothAfter1Mb);
+                let exists = server.store.exists(&name);
+                // Only the local disk keeps a new file's partial content.
+                let had_data = matches!(how, Kill::ResetBothAfter1Mb)
+                    && server.store.backend() == Backend::Local;
                 if !had_data && exists {
                     return Err("a file without any data was left behind".into());
                 }
@@ -227,8 +229,7 @@ async fn client_killed_mid_download_and_mid_handshake() {
     let _lock = shared().await;
     within(300, async {
         let server = TestServer::start();
-        let root = server.root.path().to_path_buf();
-        write_random(&server.path("big.bin"), 16 << 20);
+        server.store.write_random("big.bin", 16 << 20);
         let hello = client_hello(&server.cert_pem);
         let config = client::config_default(&server.cert_pem);
         let mut cases = Cases::new("faults: client killed mid-download / mid-handshake");
@@ -322,7 +323,7 @@ async fn client_killed_mid_download_and_mid_handshake() {
             assert_server_healthy(&server).await;
         }
         // Mid-handshake on the data connection (client gone entirely).
-        let old = write_random(&root.join("existing.bin"), 30_000);
+        let old = server.store.write_random("existing.bin", 30_000);
         for command in [
             "RETR big.bin",
             "STOR existing.bin",
@@ -341,8 +342,8 @@ async fn client_killed_mid_download_and_mid_handshake() {
                 arm_reset(&c);
                 drop(c);
                 reset(tcp);
-                settled(&root, &root.join("existing.bin"), &old).await?;
-                if root.join("never-created.bin").exists() {
+                settled(&server.store, "existing.bin", &old).await?;
+                if server.store.exists("never-created.bin") {
                     return Err("an upload killed before any data left a file".into());
                 }
                 Ok(())
@@ -585,17 +586,16 @@ async fn no_fd_leak_after_aborted_transfers() {
             cfg.server.max_sessions = 512;
             cfg.server.max_sessions_per_ip = 512;
         });
-        let root = server.root.path().to_path_buf();
-        write_random(&server.path("big.bin"), 4 << 20);
-        let old = write_random(&server.path("existing.bin"), 100_000);
-        std::fs::create_dir(server.path("new")).unwrap();
+        server.store.write_random("big.bin", 4 << 20);
+        let old = server.store.write_random("existing.bin", 100_000);
+        server.store.create_dir("new");
         let hello = Arc::new(client_hello(&server.cert_pem));
         let mut cases = Cases::new("faults: fd leaks (aborted transfers)");
         for i in 0..8 {
             let _ = aborted_transfer(i, server.explicit, server.cert_pem.clone(), Arc::clone(&hello)).await;
         }
         assert_server_healthy(&server).await;
-        settled(&root, &root.join("existing.bin"), &old).await.unwrap();
+        settled(&server.store, "existing.bin", &old).await.unwrap();
         tokio::time::sleep(Duration::from_secs(6)).await;
         let baseline = settle_fds(0, 3).await;
         let started = Instant::now();
@@ -631,7 +631,7 @@ async fn no_fd_leak_after_aborted_transfers() {
             "aborted transfers: fds back to baseline",
             if after <= baseline + FD_MARGIN { Ok(()) } else { Err(format!("fd count {after} vs baseline {baseline} (+{FD_MARGIN} allowed) after 60 s")) },
         );
-        cases.record("aborted transfers: existing file intact, no temp files", settled(&root, &root.join("existing.bin"), &old).await);
+        cases.record("aborted transfers: existing file intact, no temp files", settled(&server.store, "existing.bin", &old).await);
         assert_server_healthy(&server).await;
         cases.finish();
     })
@@ -788,6 +788,9 @@ impl Drop for Serve {
 
 #[tokio::test]
 async fn server_sigkilled_mid_upload_and_restarted() {
+    if !local_only("its own ftps serve on a local root") {
+        return;
+    }
     let _lock = shared().await;
     within(900, async {
         let mut cases = Cases::new("faults: server SIGKILL mid-upload");
@@ -917,6 +920,9 @@ async fn server_sigkilled_mid_upload_and_restarted() {
 /// sent), which REST + STOR can finish.
 #[tokio::test]
 async fn sigkill_mid_upload_then_restart_reclaims_temp_files_and_keeps_the_partial() {
+    if !local_only("its own ftps serve on a local root; on S3: s3_store.rs reclaim test") {
+        return;
+    }
     let _lock = shared().await;
     within(300, async {
         let bin = ftps_binary().unwrap_or_else(|e| panic!("the ftps binary is needed: {e}"));
@@ -1007,6 +1013,9 @@ impl Drop for Mounted {
 
 #[tokio::test]
 async fn disk_full_upload_over_an_existing_file() {
+    if !local_only("a full local disk; the store stopped is s3_store.rs") {
+        return;
+    }
     let _lock = shared().await;
     within(300, async {
         let dir = tempfile::tempdir().unwrap();
@@ -1026,7 +1035,10 @@ async fn disk_full_upload_over_an_existing_file() {
         let _unmount = Mounted(mnt.clone());
         let mut cases = Cases::new("faults: disk full");
         let root = mnt.clone();
-        let server = TestServer::start_with(move |cfg| cfg.users[0].root = root);
+        let server = TestServer::start_with(move |cfg| {
+            cfg.users[0].root = Some(root);
+            cfg.users[0].s3 = None;
+        });
         let old = write_random(&mnt.join("big.bin"), 256 << 10);
         let config = client::config_default(&server.cert_pem);
         let mut c = Client::open(server.explicit, &config, Setup::explicit().type_i()).await;
@@ -1047,7 +1059,7 @@ async fn disk_full_upload_over_an_existing_file() {
                 if r.code != 552 && r.code != 451 {
                     return Err(format!("expected 552 (or 451), got {} {:?}", r.code, r.text()));
                 }
-                settled(&mnt, &mnt.join("big.bin"), &old).await?;
+                settled(&Store::Local(mnt.clone()), "big.bin", &old).await?;
                 expect_code(&mut c, b"NOOP", 200).await?;
                 Ok(())
             }

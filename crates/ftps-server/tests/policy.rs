@@ -64,7 +64,8 @@ async fn rfc4217_s10_2_per_user_policy_overrides_global() {
             cfg.users.push(UserSection {
                 name: "bob".into(),
                 password_hash: password_hash().into(),
-                root,
+                root: Some(root),
+                s3: None,
                 write: false,
                 policy: PolicyOverride {
                     require_prot_p: Some(false),

@@ -71,7 +71,8 @@ async fn a_user_whose_root_is_missing_gets_a_530_that_says_so_and_no_ban() {
     within(60, async {
         let missing = tempfile::tempdir().unwrap().path().join("gone");
         let server = TestServer::start_with(move |cfg| {
-            cfg.users[0].root = missing;
+            cfg.users[0].root = Some(missing);
+            cfg.users[0].s3 = None;
             cfg.server.ban_after_failures = 2;
         });
         let config = client::config_default(&server.cert_pem);

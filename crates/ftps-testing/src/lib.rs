@@ -4,7 +4,9 @@
 //! * This module: [`TestServer`], the real server started in-process on
 //!   ephemeral loopback ports, with a temporary root and a freshly generated
 //!   certificate, stopped when the handle is dropped (no fixed ports, no
-//!   sleeps); the test account ([`USER`], [`PASSWORD`]); random file
+//!   sleeps), serving its test account from a temporary directory or, with
+//!   `FTPS_TEST_BACKEND=s3`, from a private SeaweedFS ([`store`],
+//!   [`seaweedfs`]); the test account ([`USER`], [`PASSWORD`]); random file
 //!   content; and [`require_tool`], the rule that under `CI=true` a missing
 //!   external peer fails the test instead of skipping it.
 //! * [`client`]: a raw FTPS client for protocol-level tests (commands sent
@@ -32,9 +34,13 @@ pub mod cert_defects;
 pub mod client;
 pub mod hostile;
 pub mod script_servers;
+pub mod seaweedfs;
 pub mod servers;
 pub mod services;
+pub mod store;
 pub mod tree;
+
+pub use store::{local_only, Backend, Store};
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -65,8 +71,12 @@ pub struct TestServer {
     pub explicit_all: Vec<SocketAddr>,
     /// Every implicit FTPS listener, in the order of `server.implicit_listen`.
     pub implicit_all: Vec<SocketAddr>,
-    /// The test account's root directory (what the server serves).
+    /// The test account's root directory (what the server serves on the
+    /// local back-end).
     pub root: tempfile::TempDir,
+    /// The test account's files, on the back-end `FTPS_TEST_BACKEND` chose:
+    /// prepare and check them here to run on either.
+    pub store: Store,
     /// The server's state directory (its generated certificate and key).
     pub state: tempfile::TempDir,
     /// The server's certificate, PEM: trust it with
@@ -89,8 +99,19 @@ impl TestServer {
     /// and [`TestServer::implicit`] are then the first of each kind, or
     /// `0.0.0.0:0` when there is none.
     pub fn start_with(adjust: impl FnOnce(&mut Config)) -> TestServer {
-        init_logging();
         let root = tempfile::tempdir().unwrap();
+        let store = Store::new(Backend::from_env(), root.path());
+        TestServer::start_with_store(root, store, adjust)
+    }
+
+    /// Start serving the test account from `store` (for a test that owns its
+    /// object store); `root` is the local root directory.
+    pub fn start_with_store(
+        root: tempfile::TempDir,
+        store: Store,
+        adjust: impl FnOnce(&mut Config),
+    ) -> TestServer {
+        init_logging();
         let state = tempfile::tempdir().unwrap();
         let mut config = Config::default();
         config.server.listen = vec!["127.0.0.1:0".parse().unwrap()];
@@ -101,12 +122,32 @@ impl TestServer {
         config.users = vec![ftps_server::config::UserSection {
             name: USER.into(),
             password_hash: password_hash().into(),
-            root: root.path().to_path_buf(),
+            root: Some(root.path().to_path_buf()),
+            s3: None,
             write: true,
             policy: Default::default(),
             auth: Default::default(),
             certificate: Default::default(),
         }];
+        if let Store::S3 {
+            endpoint, prefix, ..
+        } = &store
+        {
+            config.s3 = ftps_server::config::S3Section {
+                endpoint: Some(endpoint.clone()),
+                path_style: true,
+                bucket: Some(seaweedfs::BUCKET.to_owned()),
+                access_key_id: Some(seaweedfs::ACCESS_KEY.to_owned()),
+                secret_access_key: Some(seaweedfs::SECRET_KEY.to_owned()),
+                timeout_secs: 20,
+                ..Default::default()
+            };
+            config.users[0].root = None;
+            config.users[0].s3 = Some(ftps_server::config::S3Location {
+                bucket: None,
+                prefix: prefix.clone(),
+            });
+        }
         adjust(&mut config);
         config.validate("test").unwrap();
         let cert = certs::load_or_generate(state.path(), &[]).unwrap();
@@ -140,6 +181,7 @@ impl TestServer {
             explicit_all: explicit,
             implicit_all: implicit,
             root,
+            store,
             state,
             cert_pem,
             reloader,

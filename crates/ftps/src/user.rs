@@ -28,9 +28,11 @@ enum UserCommand {
     Add {
         /// The login name.
         name: String,
-        /// The directory (on object storage: the key prefix) the user sees as `/`.
+        /// The directory the user sees as `/`. Without it the user's files
+        /// are in `[s3].bucket` under the prefix NAME/ (needs `[storage]
+        /// backend = "s3"`).
         #[arg(long)]
-        root: PathBuf,
+        root: Option<PathBuf>,
         /// No uploads, deletions, renames or new directories.
         #[arg(long)]
         read_only: bool,
@@ -104,7 +106,7 @@ pub fn run(args: UserArgs) -> anyhow::Result<()> {
                     println!(
                         "{}\t{}\t{}\t{}",
                         u.name,
-                        u.root.display(),
+                        location(u),
                         if u.write { "read-write" } else { "read-only" },
                         if stored.enabled {
                             "enabled"
@@ -128,6 +130,15 @@ fn open_store(
         Ok(Arc::new(users::PostgresStore::new(db)))
     } else {
         Ok(Arc::new(users::TomlUsers::from_config(config, Some(path))))
+    }
+}
+
+/// Where a listed user's files are.
+fn location(u: &ftps_server::config::UserSection) -> String {
+    match (&u.root, &u.s3) {
+        (Some(root), _) => root.display().to_string(),
+        (None, Some(s3)) => format!("s3:{s3:?}"),
+        (None, None) => format!("s3:[s3].bucket/{}/", u.name),
     }
 }
 

@@ -1,5 +1,6 @@
 //! Who may log in: `[anonymous]` (read-only, for the names `anonymous` and
-//! `ftp`) and `[[users]]` (accounts with an argon2id password hash, a root, write
+//! `ftp`) and `[[users]]` (accounts with an argon2id password hash, a local root
+//! or a place in the object store, write
 //! permission, changes to the global `[policy]` and certificate login).
 //!
 //! `anonymous.tls` chooses one of the per-user TLS policies of RFC 4217 §10.1
@@ -11,7 +12,7 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
-use super::{AnonymousTls, PolicyOverride};
+use super::{AnonymousTls, Backend, PolicyOverride, S3Location, StorageSection, UserStorage};
 
 /// The user names reserved for the `[anonymous]` section (compared case-insensitively).
 pub const ANONYMOUS_NAMES: [&str; 2] = ["anonymous", "ftp"];
@@ -38,8 +39,12 @@ pub struct UserSection {
     /// left out when `auth = "certificate"`.
     #[serde(default)]
     pub password_hash: String,
-    /// The directory this user sees as `/`.
-    pub root: PathBuf,
+    /// The directory this user sees as `/` (local storage).
+    #[serde(default)]
+    pub root: Option<PathBuf>,
+    /// The user's place in the `[s3]` object store, instead of `root`.
+    #[serde(default)]
+    pub s3: Option<S3Location>,
     /// Whether the user may upload, delete, rename and create directories. Default true.
     #[serde(default = "default_true")]
     pub write: bool,
@@ -54,6 +59,23 @@ pub struct UserSection {
     /// The client certificates that belong to this user (`certificate = { cn = "alice" }`).
     #[serde(default)]
     pub certificate: CertificateMatch,
+}
+
+impl UserSection {
+    /// Where this user's files live: `root` (local), else `s3`, else, when
+    /// `[storage] backend = "s3"`, the prefix `NAME` of `[s3].bucket`. `None`
+    /// when nothing says (a configuration error `check` reports).
+    pub fn storage(&self, section: &StorageSection) -> Option<UserStorage> {
+        match (&self.root, &self.s3, section.backend) {
+            (Some(root), _, _) => Some(UserStorage::Local(root.clone())),
+            (None, Some(location), _) => Some(UserStorage::S3(location.clone())),
+            (None, None, Backend::S3) => Some(UserStorage::S3(S3Location {
+                bucket: None,
+                prefix: self.name.clone(),
+            })),
+            (None, None, Backend::Local) => None,
+        }
+    }
 }
 
 fn default_true() -> bool {

@@ -1,6 +1,7 @@
 //! The checks that deserialising alone cannot make: value ranges, and checks
 //! across keys (a certificate without its key, client certificates without a
-//! CA, duplicate or reserved user names, password hashes that are not argon2id).
+//! CA, duplicate or reserved user names, password hashes that are not argon2id,
+//! a user without storage, bucket names S3 would refuse).
 //!
 //! The limits bound the resources of RFC 2577 §5 (sessions per address) and
 //! RFC 959 §4.1 (the command line); a banner with CR or LF would inject replies
@@ -13,8 +14,9 @@ use std::collections::HashSet;
 use rustls::crypto::aws_lc_rs::ALL_CIPHER_SUITES;
 
 use super::{
-    cipher_suite_name, find_cipher_suite, AuthMethod, ClientCertificates, Config, ANONYMOUS_NAMES,
-    MAX_BANNER_BYTES, MAX_MAX_LINE_BYTES, MIN_MAX_LINE_BYTES,
+    cipher_suite_name, find_cipher_suite, is_valid_bucket_name, AuthMethod, ClientCertificates,
+    Config, UserSection, UserStorage, ANONYMOUS_NAMES, MAX_BANNER_BYTES, MAX_MAX_LINE_BYTES,
+    MAX_S3_CONCURRENT_PARTS, MAX_S3_PART_SIZE_MIB, MIN_MAX_LINE_BYTES, MIN_S3_PART_SIZE_MIB,
 };
 
 impl Config {
@@ -24,7 +26,81 @@ impl Config {
         self.check_anonymous()?;
         self.check_proxy()?;
         self.check_database()?;
+        self.check_s3()?;
         self.check_users()
+    }
+
+    fn check_s3(&self) -> Result<(), (String, String)> {
+        let s3 = &self.s3;
+        if !(MIN_S3_PART_SIZE_MIB..=MAX_S3_PART_SIZE_MIB).contains(&s3.part_size_mib) {
+            return invalid(
+                "s3.part_size_mib",
+                format!(
+                    "{} is outside {MIN_S3_PART_SIZE_MIB}..={MAX_S3_PART_SIZE_MIB} (S3 parts are at least 5 MiB)",
+                    s3.part_size_mib
+                ),
+            );
+        }
+        if !(1..=MAX_S3_CONCURRENT_PARTS).contains(&s3.concurrent_parts) {
+            return invalid(
+                "s3.concurrent_parts",
+                format!(
+                    "{} is outside 1..={MAX_S3_CONCURRENT_PARTS}",
+                    s3.concurrent_parts
+                ),
+            );
+        }
+        if s3.timeout_secs == 0 {
+            return invalid("s3.timeout_secs", "must be at least 1");
+        }
+        if let Some(bucket) = &s3.bucket {
+            if !is_valid_bucket_name(bucket) {
+                return invalid("s3.bucket", bad_bucket(bucket));
+            }
+        }
+        if let Some(endpoint) = &s3.endpoint {
+            if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
+                return invalid("s3.endpoint", "must start with http:// or https://");
+            }
+        }
+        if let Some(node) = &s3.node_id {
+            if node.is_empty() || !node.bytes().all(|b| b.is_ascii_graphic()) {
+                return invalid("s3.node_id", "must be printable ASCII without spaces");
+            }
+        }
+        if s3.access_key_id.is_some() != s3.secret_access_key.is_some() {
+            return invalid(
+                "s3.access_key_id",
+                "s3.access_key_id and s3.secret_access_key go together",
+            );
+        }
+        Ok(())
+    }
+
+    /// The storage of user `i`: a local root or a place in the object store.
+    fn check_user_storage(&self, i: usize, user: &UserSection) -> Result<(), (String, String)> {
+        let key = |field: &str| format!("users[{i}].{field}");
+        if user.root.is_some() && user.s3.is_some() {
+            return invalid(
+                key("s3"),
+                "a user has either a root or an s3 location, not both",
+            );
+        }
+        match user.storage(&self.storage) {
+            None => invalid(
+                key("root"),
+                "missing: the directory the user sees as / (or an s3 location, or [storage] backend = \"s3\")",
+            ),
+            Some(UserStorage::Local(_)) => Ok(()),
+            Some(UserStorage::S3(location)) => match location.bucket.as_ref().or(self.s3.bucket.as_ref()) {
+                None => invalid(
+                    key("s3"),
+                    "no bucket: set the user's s3.bucket or [s3] bucket",
+                ),
+                Some(bucket) if !is_valid_bucket_name(bucket) => invalid(key("s3"), bad_bucket(bucket)),
+                Some(_) => Ok(()),
+            },
+        }
     }
 
     fn check_server(&self) -> Result<(), (String, String)> {
@@ -183,6 +259,7 @@ impl Config {
             if !seen.insert(name) {
                 return invalid(key("name"), format!("duplicate user name {name:?}"));
             }
+            self.check_user_storage(i, user)?;
             if user.auth != AuthMethod::Password && user.certificate.is_empty() {
                 return invalid(
                     key("certificate"),
@@ -223,6 +300,10 @@ fn check_password_hash(hash: &str) -> Result<(), String> {
     argon2::Params::try_from(&parsed)
         .map(|_| ())
         .map_err(|e| format!("bad argon2 parameters: {e}"))
+}
+
+fn bad_bucket(bucket: &str) -> String {
+    format!("{bucket:?} is not a DNS-style bucket name (3 to 63 of a-z, 0-9, '-', '.')")
 }
 
 fn invalid<T>(key: impl Into<String>, message: impl Into<String>) -> Result<T, (String, String)> {

@@ -21,6 +21,7 @@
 //! - `server`: `[server]`, listeners, passive ports, limits and timeouts
 //! - `tls`: `[tls]`, certificates, versions, cipher suites, client certificates, SNI
 //! - `accounts`: `[anonymous]` and `[[users]]`
+//! - `storage`: `[storage]`, `[s3]` and a user's storage location
 //! - `proxy`: `[proxy_protocol]` and the passive settings per listener
 //! - `database`: `[database]`, the PostgreSQL database nodes share
 //! - `[policy]` (RFC 4217 §10.1, §10.2, §5) is [`ftps_proto::policy::Policy`], defined once
@@ -36,6 +37,7 @@ mod errors;
 mod locate;
 mod proxy;
 mod server;
+mod storage;
 mod tls;
 
 #[cfg(test)]
@@ -62,6 +64,11 @@ pub use server::{
     DEFAULT_MAX_SESSIONS_PER_IP, DEFAULT_SHUTDOWN_GRACE_SECS, DEFAULT_TLS_HANDSHAKE_TIMEOUT_SECS,
     DEFAULT_TRANSFER_STALL_TIMEOUT_SECS, MAX_BANNER_BYTES, MAX_MAX_LINE_BYTES, MIN_MAX_LINE_BYTES,
 };
+pub use storage::{
+    is_valid_bucket_name, Backend, S3Location, S3Section, StorageSection, UserStorage,
+    DEFAULT_S3_CONCURRENT_PARTS, DEFAULT_S3_PART_SIZE_MIB, DEFAULT_S3_REGION,
+    DEFAULT_S3_TIMEOUT_SECS, MAX_S3_CONCURRENT_PARTS, MAX_S3_PART_SIZE_MIB, MIN_S3_PART_SIZE_MIB,
+};
 pub use tls::{
     cipher_suite_name, find_cipher_suite, ClientCertificates, SniCertificate, TlsSection,
     TlsVersion,
@@ -77,6 +84,10 @@ pub struct Config {
     pub tls: TlsSection,
     /// `[policy]`: the global TLS policy (each user may override it).
     pub policy: Policy,
+    /// `[storage]`: the back-end of users that name none.
+    pub storage: StorageSection,
+    /// `[s3]`: the object store reached over the S3 API.
+    pub s3: S3Section,
     /// `[anonymous]`: read-only anonymous access (off by default).
     pub anonymous: AnonymousSection,
     /// `[[users]]`: the accounts that log in with a password.
@@ -135,6 +146,24 @@ impl Config {
     /// The client-certificate setting in effect on `listener`.
     pub fn client_certificates_on(&self, listener: &ListenerConfig) -> ClientCertificates {
         listener.client_certificates_or(self.tls.client_certificates)
+    }
+
+    /// The buckets the configuration puts users' files in (`[s3].bucket`
+    /// when a user takes it by default), sorted, without repeats.
+    pub fn s3_buckets(&self) -> Vec<String> {
+        let mut buckets: Vec<String> = self
+            .users
+            .iter()
+            .filter_map(|u| match u.storage(&self.storage) {
+                Some(UserStorage::S3(location)) => {
+                    location.bucket.or_else(|| self.s3.bucket.clone())
+                }
+                _ => None,
+            })
+            .collect();
+        buckets.sort();
+        buckets.dedup();
+        buckets
     }
 
     /// Whether any listener asks for client certificates (so certificate login is possible).

@@ -653,6 +653,13 @@ fn unset_by_default(section: &str, key: &str) -> Option<bool> {
         ("tls", "sni") => c.tls.sni.is_empty(),
         ("anonymous", "root") => c.anonymous.root.is_none(),
         ("users", "certificate") => minimal_user().certificate.is_empty(),
+        ("users", "s3") => minimal_user().s3.is_none(),
+        ("s3", "endpoint") => c.s3.endpoint.is_none(),
+        ("s3", "bucket") => c.s3.bucket.is_none(),
+        ("s3", "access_key_id") => c.s3.access_key_id.is_none(),
+        ("s3", "secret_access_key") => c.s3.secret_access_key.is_none(),
+        ("s3", "session_token") => c.s3.session_token.is_none(),
+        ("s3", "node_id") => c.s3.node_id.is_none(),
         _ => return None,
     })
 }

@@ -57,13 +57,13 @@ impl Connection {
     /// Open the user's storage root; the grant on success. (A root that
     /// cannot be opened refuses the login.)
     pub(super) fn open_storage(&mut self, account: &Account) -> Option<LoginGrant> {
-        match self.shared.open_root(&account.root) {
+        match self.shared.open_storage(&account.storage) {
             Ok(fs) => {
                 self.storage = Some(fs);
                 Some(grant_for(account, &self.listener))
             }
             Err(error) => {
-                error!(user = %account.name, root = %account.root.display(), %error, "cannot open the user's root");
+                error!(user = %account.name, storage = %account.storage, %error, "cannot open the user's storage");
                 None
             }
         }

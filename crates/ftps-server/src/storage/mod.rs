@@ -20,7 +20,8 @@
 //! to it; the session maps it to the reply).
 //!
 //! The trait is small so that an object store can implement it as well as
-//! the local file system ([`local::LocalFs`]): reads come in chunks from an
+//! the local file system ([`local::LocalFs`]) — as the object store of
+//! [`s3::S3Fs`] does: reads come in chunks from an
 //! offset, writes go into an upload that is either committed or aborted,
 //! listings stream entries through a bounded channel, and nothing assumes
 //! that `rename` is atomic. A back-end's fast paths stay behind the trait as
@@ -48,6 +49,7 @@
 
 pub mod error;
 pub mod local;
+pub mod s3;
 
 use std::io;
 use std::os::fd::BorrowedFd;

@@ -34,7 +34,7 @@ use rand::rngs::OsRng;
 use rand::Rng;
 use serde::Deserialize;
 
-use crate::config::{Config, UserSection, ANONYMOUS_NAMES};
+use crate::config::{Config, StorageSection, UserSection, UserStorage, ANONYMOUS_NAMES};
 pub use postgres::PostgresStore;
 pub use store::{check_user, NewUser, StoreError, StoredUser, UserStore};
 pub use toml_store::TomlUsers;
@@ -180,8 +180,9 @@ pub fn random_password() -> String {
 pub struct Account {
     /// The login name (`anonymous` for anonymous sessions).
     pub name: String,
-    /// The directory the user sees as `/` (as configured; may be relative).
-    pub root: PathBuf,
+    /// Where the user's files live: the directory the user sees as `/` (as
+    /// configured; may be relative) or a place in the object store.
+    pub storage: UserStorage,
     /// Whether the user may change files (always false for anonymous).
     pub write: bool,
     /// The effective TLS policy: the global `[policy]` with the user's overrides applied.
@@ -224,12 +225,17 @@ pub struct UserRecord {
 
 impl UserRecord {
     /// The record of a `[[users]]` entry (from the file or a database row)
-    /// under the global `policy`.
-    pub fn from_section(u: &UserSection, policy: &Policy) -> UserRecord {
-        UserRecord {
+    /// under the global `policy` and `[storage]`; `None` when nothing says
+    /// where the user's files live.
+    pub fn from_section(
+        u: &UserSection,
+        policy: &Policy,
+        storage: &StorageSection,
+    ) -> Option<UserRecord> {
+        Some(UserRecord {
             account: Account {
                 name: u.name.clone(),
-                root: u.root.clone(),
+                storage: u.storage(storage)?,
                 write: u.write,
                 policy: policy.with(&u.policy),
                 policy_override: u.policy,
@@ -239,7 +245,7 @@ impl UserRecord {
                 certificate: u.certificate.clone(),
             },
             password_hash: Some(u.password_hash.clone()),
-        }
+        })
     }
 }
 
@@ -250,6 +256,7 @@ impl UserRecord {
 pub struct UserDb {
     store: Arc<dyn UserStore>,
     policy: Policy,
+    storage: StorageSection,
     anonymous: Option<UserRecord>,
     cache: Arc<crate::login_cache::LoginCache>,
 }
@@ -278,7 +285,7 @@ impl UserDb {
             (Some(root), true) => Some(UserRecord {
                 account: Account {
                     name: ANONYMOUS_NAMES[0].to_owned(),
-                    root: root.clone(),
+                    storage: UserStorage::Local(root.clone()),
                     write: false,
                     policy: anonymous_policy(&cfg.policy, anon.tls),
                     policy_override: Default::default(),
@@ -294,6 +301,7 @@ impl UserDb {
         UserDb {
             store,
             policy: cfg.policy,
+            storage: cfg.storage.clone(),
             anonymous,
             cache: Arc::new(crate::login_cache::LoginCache::new(
                 std::time::Duration::from_secs(cfg.server.login_cache_secs),
@@ -308,11 +316,16 @@ impl UserDb {
         if is_anonymous_name(name) {
             return Ok(self.anonymous.clone());
         }
-        Ok(self
-            .store
-            .find(name)
-            .await?
-            .map(|section| UserRecord::from_section(&section, &self.policy)))
+        let Some(section) = self.store.find(name).await? else {
+            return Ok(None);
+        };
+        match UserRecord::from_section(&section, &self.policy, &self.storage) {
+            Some(record) => Ok(Some(record)),
+            None => Err(StoreError::Invalid {
+                name: name.to_owned(),
+                message: "no root, no s3 location, and [storage] backend is not \"s3\"".into(),
+            }),
+        }
     }
 
     /// Whether anonymous login is enabled.
@@ -472,7 +485,8 @@ impl ZeroConfigUser {
         UserSection {
             name: self.name.clone(),
             password_hash: self.password_hash.clone(),
-            root,
+            root: Some(root),
+            s3: None,
             write: true,
             policy: Default::default(),
             auth: Default::default(),
@@ -664,7 +678,10 @@ mod tests {
         let db = db("");
         let alice = auth(&db, "alice", b"correct horse").unwrap();
         assert_eq!(alice.name, "alice");
-        assert_eq!(alice.root, PathBuf::from("/srv/alice"));
+        assert_eq!(
+            alice.storage,
+            UserStorage::Local(PathBuf::from("/srv/alice"))
+        );
         assert!(alice.write && !alice.anonymous && alice.anonymous_tls.is_none());
         assert!(auth(&db, "alice", b"wrong").is_none());
         assert!(
@@ -711,7 +728,7 @@ mod tests {
             let a = auth(&on, name, b"me@example.org").unwrap();
             assert!(a.anonymous && !a.write, "{name}");
             assert_eq!(a.name, "anonymous");
-            assert_eq!(a.root, PathBuf::from("/srv/pub"));
+            assert_eq!(a.storage, UserStorage::Local(PathBuf::from("/srv/pub")));
             assert_eq!(a.anonymous_tls, Some(AnonymousTls::Refuse));
             assert!(!a.policy.require_tls && !a.policy.require_prot_p);
         }

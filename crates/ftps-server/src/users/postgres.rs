@@ -52,6 +52,11 @@ fn from_row(row: &Row) -> Result<StoredUser, StoreError> {
     };
     for column in ["name", "password_hash", "root", "auth"] {
         let text: String = row.try_get(column).map_err(|e| invalid(e.to_string()))?;
+        // An empty root: the files are in the object store (settings `s3`,
+        // or the prefix NAME/ of [s3].bucket).
+        if column == "root" && text.is_empty() {
+            continue;
+        }
         object.insert(column.into(), Value::String(text));
     }
     let write: bool = row.try_get("write").map_err(|e| invalid(e.to_string()))?;
@@ -101,7 +106,10 @@ impl UserStore for PostgresStore {
         let (name, hash, root, write) = (
             user.name.clone(),
             user.password_hash.clone(),
-            user.root.display().to_string(),
+            user.root
+                .as_ref()
+                .map(|r| r.display().to_string())
+                .unwrap_or_default(),
             user.write,
         );
         let added = self

@@ -53,8 +53,9 @@ pub struct NewUser {
     pub name: String,
     /// The argon2id PHC string.
     pub password_hash: String,
-    /// The directory (or, on object storage, the key prefix) seen as `/`.
-    pub root: PathBuf,
+    /// The directory seen as `/`; `None`: the object store's prefix `NAME/`
+    /// (`[storage] backend = "s3"`).
+    pub root: Option<PathBuf>,
     /// Whether the user may change files.
     pub write: bool,
 }
@@ -62,13 +63,15 @@ pub struct NewUser {
 impl NewUser {
     /// As a `[[users]]` entry (every other setting at its serde default).
     pub fn to_section(&self) -> Result<UserSection, StoreError> {
-        serde_json::from_value(serde_json::json!({
+        let mut user = serde_json::json!({
             "name": self.name,
             "password_hash": self.password_hash,
-            "root": self.root,
             "write": self.write,
-        }))
-        .map_err(|e| StoreError::Invalid {
+        });
+        if let (Some(root), Some(map)) = (&self.root, user.as_object_mut()) {
+            map.insert("root".into(), serde_json::json!(root));
+        }
+        serde_json::from_value(user).map_err(|e| StoreError::Invalid {
             name: self.name.clone(),
             message: e.to_string(),
         })
@@ -97,12 +100,22 @@ pub trait UserStore: Send + Sync {
 pub fn check_user(user: &UserSection) -> Result<(), StoreError> {
     let mut config = crate::config::Config::default();
     // Certificate login needs a listener asking for certificates: that is
-    // the serving node's business, not the account's.
+    // the serving node's business, not the account's. Where the files live
+    // (a root, else the object store) is checked at login against the
+    // node's [storage].
     config.tls.client_certificates = crate::config::ClientCertificates::Requested;
     config.tls.client_ca = Some("ca.pem".into());
-    config.users.push(user.clone());
+    let mut user = user.clone();
+    if user.root.is_none() && user.s3.is_none() {
+        user.root = Some(PathBuf::from("/"));
+    }
+    config.users.push(user);
     config.validate("user").map_err(|e| StoreError::Invalid {
-        name: user.name.clone(),
+        name: config
+            .users
+            .first()
+            .map(|u| u.name.clone())
+            .unwrap_or_default(),
         message: e.to_string(),
     })
 }

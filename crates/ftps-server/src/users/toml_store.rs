@@ -108,7 +108,9 @@ fn table_for(user: &NewUser) -> Table {
     let mut table = Table::new();
     table.insert("name", value(user.name.as_str()));
     table.insert("password_hash", value(user.password_hash.as_str()));
-    table.insert("root", value(user.root.display().to_string()));
+    if let Some(root) = &user.root {
+        table.insert("root", value(root.display().to_string()));
+    }
     if !user.write {
         table.insert("write", value(false));
     }
@@ -188,7 +190,7 @@ mod tests {
         NewUser {
             name: name.into(),
             password_hash: crate::users::hash_password("pw").unwrap(),
-            root: "/srv/ftp/x".into(),
+            root: Some("/srv/ftp/x".into()),
             write: false,
         }
     }

@@ -1,5 +1,5 @@
 //! File-system probes: leftover upload temp files ([`upload_temp_files`],
-//! [`wait_no_temp_files`]), directory snapshots to compare
+//! [`wait_no_temp_files`], and on either back-end [`wait_no_leftovers`]), directory snapshots to compare
 //! ([`snapshot`], [`file_hash`]), names with given bytes
 //! ([`names_containing`], [`contains`], [`bytes_path`]).
 
@@ -41,6 +41,14 @@ pub fn upload_temp_files(root: &Path) -> Vec<PathBuf> {
 pub async fn wait_no_temp_files(root: &Path, limit: Duration) -> Vec<PathBuf> {
     wait_until(limit, || upload_temp_files(root).is_empty()).await;
     upload_temp_files(root)
+}
+
+/// Wait (bounded) until the test account's store holds nothing an upload
+/// left behind (temp files on the local disk, multipart uploads in progress
+/// on S3, see [`crate::Store::leftovers`]); returns what is still there.
+pub async fn wait_no_leftovers(store: &crate::Store, limit: Duration) -> Vec<String> {
+    wait_until(limit, || store.leftovers().is_empty()).await;
+    store.leftovers()
 }
 
 /// A description of everything below `dir` (not following symbolic links):

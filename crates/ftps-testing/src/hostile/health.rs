@@ -15,7 +15,7 @@ use tokio::net::TcpStream;
 
 use super::read_line_raw;
 use crate::client::{self, Client, Setup};
-use crate::TestServer;
+use crate::{Store, TestServer};
 
 static HEALTH_SEQ: AtomicUsize = AtomicUsize::new(0);
 
@@ -23,9 +23,14 @@ static HEALTH_SEQ: AtomicUsize = AtomicUsize::new(0);
 /// PROT P, TYPE I, RETR of a fresh random file in `root` (the directory the
 /// server serves), compared byte for byte. Panics with the dialogue.
 pub async fn assert_healthy_at(addr: SocketAddr, cert_pem: &Path, root: &Path) {
+    assert_healthy_in(addr, cert_pem, &Store::Local(root.to_path_buf())).await;
+}
+
+/// [`assert_healthy_at`] with the file in `store` (either back-end).
+pub async fn assert_healthy_in(addr: SocketAddr, cert_pem: &Path, store: &Store) {
     let n = HEALTH_SEQ.fetch_add(1, Ordering::Relaxed);
     let name = format!("health-{}-{n}.bin", std::process::id());
-    let data = crate::write_random(&root.join(&name), 100_003 + n % 1000);
+    let data = store.write_random(&name, 100_003 + n % 1000);
     let config = client::config_default(cert_pem);
     let mut c = Client::open(addr, &config, Setup::explicit().type_i()).await;
     let got = c.retr(&name).await;
@@ -38,12 +43,12 @@ pub async fn assert_healthy_at(addr: SocketAddr, cert_pem: &Path, root: &Path) {
         ),
     );
     c.expect("QUIT", 221).await;
-    let _ = std::fs::remove_file(root.join(&name));
+    store.remove(&name);
 }
 
-/// [`assert_healthy_at`] for a [`TestServer`] serving its own root.
+/// [`assert_healthy_at`] for a [`TestServer`], in its store.
 pub async fn assert_server_healthy(server: &TestServer) {
-    assert_healthy_at(server.explicit, &server.cert_pem, server.root.path()).await;
+    assert_healthy_in(server.explicit, &server.cert_pem, &server.store).await;
 }
 
 /// Health checks run over and over in the background while hostile cases
@@ -56,19 +61,24 @@ pub struct HealthLoop {
 impl HealthLoop {
     /// Start checking `addr` (serving `root`) every `pause`.
     pub fn start(addr: SocketAddr, cert_pem: &Path, root: &Path) -> HealthLoop {
+        HealthLoop::start_in(addr, cert_pem, Store::Local(root.to_path_buf()))
+    }
+
+    /// Start checking `addr`, serving `store`.
+    pub fn start_in(addr: SocketAddr, cert_pem: &Path, store: Store) -> HealthLoop {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&stop);
         let cert_pem = cert_pem.to_path_buf();
-        let root = root.to_path_buf();
+        let root = Arc::new(store);
         let handle = tokio::spawn(async move {
             let mut ok = 0;
             let mut failures = Vec::new();
             while !flag.load(Ordering::Relaxed) {
-                let (cert, dir) = (cert_pem.clone(), root.clone());
+                let (cert, store) = (cert_pem.clone(), Arc::clone(&root));
                 let run = tokio::spawn(async move {
                     tokio::time::timeout(
                         Duration::from_secs(60),
-                        assert_healthy_at(addr, &cert, &dir),
+                        assert_healthy_in(addr, &cert, &store),
                     )
                     .await
                     .map_err(|_| "health check did not finish within 60 s".to_string())
@@ -85,9 +95,9 @@ impl HealthLoop {
         HealthLoop { stop, handle }
     }
 
-    /// For a [`TestServer`] serving its own root.
+    /// For a [`TestServer`], in its store.
     pub fn for_server(server: &TestServer) -> HealthLoop {
-        HealthLoop::start(server.explicit, &server.cert_pem, server.root.path())
+        HealthLoop::start_in(server.explicit, &server.cert_pem, server.store.clone())
     }
 
     /// Stop; `Err` unless every check passed (and at least one ran).

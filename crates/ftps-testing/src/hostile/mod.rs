@@ -39,9 +39,12 @@ pub use commands::{
 };
 pub use files::{
     bytes_path, contains, file_hash, names_containing, snapshot, upload_temp_files,
-    wait_no_temp_files,
+    wait_no_leftovers, wait_no_temp_files,
 };
-pub use health::{assert_healthy_at, assert_server_healthy, panic_text, wait_admitted, HealthLoop};
+pub use health::{
+    assert_healthy_at, assert_healthy_in, assert_server_healthy, panic_text, wait_admitted,
+    HealthLoop,
+};
 pub use probes::{fd_count, nofile_limit, raise_nofile, rss_bytes, wait_until};
 pub use sockets::{
     arm_reset, client_hello, connect, connect_from, read_line_raw, reset, reset_tls, FATAL_ALERT,
