@@ -28,6 +28,15 @@ NPM_GLOBAL=""  # npm packages installed globally: "name@range" (when `npm ls -g 
 # --- the server's interop tests: curl, lftp, Python's ftplib, openssl s_client
 APT="$APT curl:curl lftp:lftp python3:python3 openssl:openssl"
 
+# --- the cluster tests: HAProxy in front of the server (PROXY protocol) and
+# PostgreSQL for users and bans. crates/ftps-server/tests/proxy_protocol.rs,
+# crates/ftps-server/tests/users_postgres.rs, crates/ftps/tests/cluster.rs
+# and scripts/cluster.sh. Debian keeps PostgreSQL's server programs (initdb,
+# postgres, pg_ctl) off PATH, in /usr/lib/postgresql/VERSION/bin.
+APT="$APT haproxy:haproxy psql:postgresql-client"
+if ! command -v initdb >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+    APT="$APT initdb:postgresql"
+fi
 # --- the server's interop tests with PHP's ftp extension and rclone
 #     (crates/ftps-server/tests/interop_php.rs, interop_rclone.rs)
 APT="$APT php:php-cli rclone:rclone"

@@ -13,8 +13,10 @@
 //! the session: this task reports received bytes and the ends of transfers,
 //! sleeps until `poll_timeout` and hands the wake-up to `handle_timeout`; it
 //! reads `login_failures` for the growing delay after a wrong password.
+//! Logging in (USER with a certificate, PASS, the user store, bans) is in
+//! `connection/login.rs`.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -34,7 +36,8 @@ use tracing::{debug, error, info, warn};
 use crate::identity::CertIdentity;
 use crate::limits::SessionCount;
 use crate::ops::SessionEvents;
-use crate::passive::{EarlyTls, PassivePort};
+use crate::passive::{DataProxy, EarlyTls, PassivePort};
+use crate::proxy::ClientAddress;
 use crate::shared::{ListenerKind, Live, Shared};
 use crate::storage::Storage;
 use crate::stream::ControlStream;
@@ -65,10 +68,19 @@ enum Flow {
 }
 
 /// Serve one accepted TCP connection until it ends.
-pub(crate) async fn serve(shared: Arc<Shared>, tcp: TcpStream, listener: ListenerKind) {
-    let (Ok(peer), Ok(local)) = (tcp.peer_addr(), tcp.local_addr()) else {
+///
+/// `client` is the real client (see [`crate::proxy`]): its address is the
+/// session's peer for every check and log line.
+pub(crate) async fn serve(
+    shared: Arc<Shared>,
+    tcp: TcpStream,
+    listener: ListenerKind,
+    client: ClientAddress,
+) {
+    let Ok(local) = tcp.local_addr() else {
         return;
     };
+    let peer = client.peer;
     let _ = tcp.set_nodelay(true);
     let implicit = listener.implicit;
     // The configuration this session keeps to its end (a reload applies to
@@ -120,7 +132,8 @@ pub(crate) async fn serve(shared: Arc<Shared>, tcp: TcpStream, listener: Listene
             policy,
             anonymous: live.anonymous,
             peer,
-            local,
+            // What the client connected to: decides whether PASV can answer.
+            local: client.balancer.unwrap_or(local),
             max_login_failures: live.max_login_failures,
             banner: live.config.server.banner.clone(),
             login_timeout: live.config.server.login_timeout(),
@@ -144,7 +157,9 @@ pub(crate) async fn serve(shared: Arc<Shared>, tcp: TcpStream, listener: Listene
         tls,
         peer,
         local,
+        balancer: client.balancer.map(|a| a.ip()),
         storage: None,
+        account: None,
         user: String::new(),
         passive: None,
         prot_private: Arc::new(AtomicBool::new(prot_private)),
@@ -152,7 +167,7 @@ pub(crate) async fn serve(shared: Arc<Shared>, tcp: TcpStream, listener: Listene
         transfer: None,
         listener,
     };
-    debug!(%peer, implicit, client_certificates = %listener.client_certificates, "control connection opened");
+    debug!(%peer, implicit, client_certificates = %connection.listener.client_certificates, "control connection opened");
     connection.run().await;
     connection.events.logged_out();
     debug!(%peer, "control connection closed");
@@ -207,8 +222,14 @@ struct Connection {
     session: ServerSession,
     tls: ConnectionTls,
     peer: SocketAddr,
+    /// This end of the TCP connection (the node's own address).
     local: SocketAddr,
+    /// The balancer's address the client connected to (PROXY protocol).
+    balancer: Option<IpAddr>,
+    listener: ListenerKind,
     storage: Option<Arc<dyn Storage>>,
+    /// The account bound to the session by the login in progress or done.
+    account: Option<crate::users::Account>,
     user: String,
     passive: Option<PassivePort>,
     /// PROT P in force (read by the passive port's task, see [`crate::passive`]).
@@ -217,7 +238,6 @@ struct Connection {
     /// command (see [`crate::passive`]).
     early_tls_seen: Arc<AtomicBool>,
     transfer: Option<ActiveTransfer>,
-    listener: ListenerKind,
 }
 
 fn now_unix() -> i64 {
@@ -384,7 +404,7 @@ impl Connection {
                 Flow::Continue
             }
             Action::CheckUser { user } => {
-                self.check_user(user);
+                self.check_user(user).await;
                 Flow::Continue
             }
             Action::LoggedIn { grant, method } => {
@@ -393,6 +413,7 @@ impl Connection {
             }
             Action::LoggedOut => {
                 self.storage = None;
+                self.account = None;
                 self.user.clear();
                 self.session_count = None;
                 self.events.logged_out();
@@ -505,39 +526,58 @@ impl Connection {
 
     async fn open_passive(&mut self, kind: PassiveKind) {
         let ip = self.local.ip().to_canonical();
-        let server = &self.live.config.server;
-        match crate::passive::bind(ip, server.passive_ports.as_ref()).await {
-            Ok(listener) => {
-                let port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
-                let announce = match (kind, server.passive_address) {
-                    (PassiveKind::Pasv, Some(addr)) => addr,
-                    _ => ip,
-                };
-                // An early TLS start needs a data configuration: only made
-                // while PROT P is in force (see crate::passive).
-                let early =
-                    (self.session.data_protection() == DataProtection::Private).then(|| {
-                        let require_reuse = match self.session.user() {
-                            Some(grant) => grant.policy.require_session_reuse,
-                            None => true,
-                        };
-                        EarlyTls {
-                            tls: self.tls.for_data(require_reuse),
-                            private: Arc::clone(&self.prot_private),
-                            handshake_timeout: server.tls_handshake_timeout(),
-                            started_before: Arc::clone(&self.early_tls_seen),
-                        }
-                    });
-                let unused = server.data_connect_timeout();
-                self.passive = Some(PassivePort::spawn(listener, self.peer.ip(), early, unused));
-                self.session
-                    .handle_passive_opened(Some(SocketAddr::new(announce, port)));
-            }
+        let passive = Arc::clone(&self.listener.passive);
+        let listener = match crate::passive::bind(ip, passive.ports.as_ref()).await {
+            Ok(listener) => listener,
             Err(error) => {
                 warn!(peer = %self.peer, %error, "cannot open a passive port");
                 self.session.handle_passive_opened(None);
+                return;
             }
-        }
+        };
+        let port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
+        let announce = match kind {
+            PassiveKind::Pasv => {
+                match crate::passive::announced_address(&passive, self.balancer, ip).await {
+                    Ok(address) => address,
+                    Err(error) => {
+                        warn!(peer = %self.peer, %error, "cannot resolve server.passive_host");
+                        self.session.handle_passive_opened(None);
+                        return;
+                    }
+                }
+            }
+            PassiveKind::Epsv => ip,
+        };
+        let server = &self.live.config.server;
+        // An early TLS start needs a data configuration: only made
+        // while PROT P is in force (see crate::passive).
+        let early = (self.session.data_protection() == DataProtection::Private).then(|| {
+            let require_reuse = match self.session.user() {
+                Some(grant) => grant.policy.require_session_reuse,
+                None => true,
+            };
+            EarlyTls {
+                tls: self.tls.for_data(require_reuse),
+                private: Arc::clone(&self.prot_private),
+                handshake_timeout: server.tls_handshake_timeout(),
+                started_before: Arc::clone(&self.early_tls_seen),
+            }
+        });
+        let proxy = passive.proxy_protocol.then(|| DataProxy {
+            trusted: self.live.config.proxy_protocol.trusted.clone(),
+            header_timeout: self.live.config.proxy_protocol.header_timeout(),
+        });
+        let unused = server.data_connect_timeout();
+        self.passive = Some(PassivePort::spawn(
+            listener,
+            self.peer.ip(),
+            early,
+            unused,
+            proxy,
+        ));
+        self.session
+            .handle_passive_opened(Some(SocketAddr::new(announce, port)));
     }
 
     /// HASH: computed in a task of its own, ABOR and STAT answered meanwhile.

@@ -6,7 +6,8 @@
 //! connections share ([`shared`]), one task per control connection
 //! ([`connection`]), data transfers ([`transfer`]), HASH ([`hashing`]), TLS
 //! policy and per-connection session stores and ticket keys ([`tls`]),
-//! passive ports ([`passive`]),
+//! passive ports ([`passive`]), the PROXY protocol of load balancers
+//! ([`proxy`]), the database several nodes share ([`database`]),
 //! storage back-ends behind one trait ([`storage`]), users and passwords
 //! ([`users`]), certificates ([`certs`]) and the TOML configuration
 //! ([`config`]).
@@ -17,6 +18,7 @@ mod binding;
 pub mod certs;
 pub mod config;
 mod connection;
+pub mod database;
 mod hashing;
 pub mod identity;
 pub mod limits;
@@ -24,6 +26,7 @@ pub mod login_cache;
 pub mod ops;
 pub mod passive;
 pub mod privileges;
+pub mod proxy;
 pub mod quota;
 pub mod reload;
 pub mod server;
@@ -54,6 +57,9 @@ pub enum ServerError {
     /// The audit log or the hooks could not start.
     #[error(transparent)]
     Ops(#[from] ops::OpsError),
+    /// The shared database's settings are unusable.
+    #[error(transparent)]
+    Database(users::StoreError),
     /// A listener could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {

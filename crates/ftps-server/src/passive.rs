@@ -21,6 +21,14 @@
 //! (session reuse, the client certificate, RFC 4217 §10.2 and §15.1.2)
 //! still decides after the 150 reply, exactly as for a connection that
 //! arrives later: a refusal is a 522.
+//!
+//! Behind a load balancer ([`DataProxy`]) a data connection comes from the
+//! balancer and starts with a PROXY protocol header (see [`crate::proxy`]):
+//! it is accepted only from a trusted balancer, and the header's client
+//! address takes the place of the TCP peer in the port-stealing check. The
+//! address PASV announces ([`announced_address`]) is the configured one, a
+//! host name resolved for each reply, or the balancer's address the client
+//! connected to.
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};
@@ -34,7 +42,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tracing::{debug, warn};
 
-use crate::config::PortRange;
+use crate::config::{PassiveSettings, PortRange, TrustedRange};
 use crate::tls::DataTls;
 
 /// Largest ClientHello read while starting TLS early (a TLS record's payload
@@ -66,6 +74,49 @@ pub struct EarlyTls {
     pub started_before: Arc<AtomicBool>,
 }
 
+/// PROXY protocol on passive data connections: who may send headers, and
+/// how long a header may take.
+#[derive(Debug, Clone)]
+pub struct DataProxy {
+    /// The balancers (`proxy_protocol.trusted`).
+    pub trusted: Vec<TrustedRange>,
+    /// Bound on reading the header.
+    pub header_timeout: Duration,
+}
+
+/// Bound on resolving `passive_host` for one PASV reply.
+const RESOLVE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The IPv4 address a PASV reply announces: `passive_address`, else the
+/// first IPv4 address `passive_host` resolves to now (so a dynamic address
+/// is followed), else the balancer's address the client connected to, else
+/// this end of the control connection (`local`).
+pub async fn announced_address(
+    passive: &PassiveSettings,
+    balancer: Option<IpAddr>,
+    local: IpAddr,
+) -> io::Result<IpAddr> {
+    if let Some(address) = passive.address {
+        return Ok(address);
+    }
+    if let Some(host) = &passive.host {
+        let lookup = tokio::net::lookup_host((host.as_str(), 0));
+        let addresses = tokio::time::timeout(RESOLVE_TIMEOUT, lookup)
+            .await
+            .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, format!("resolving {host}")))??;
+        return addresses
+            .map(|a| a.ip().to_canonical())
+            .find(IpAddr::is_ipv4)
+            .ok_or_else(|| {
+                io::Error::new(
+                    io::ErrorKind::NotFound,
+                    format!("{host} has no IPv4 address"),
+                )
+            });
+    }
+    Ok(balancer.map(|ip| ip.to_canonical()).unwrap_or(local))
+}
+
 /// A passive port with its waiting task; dropping it closes the port.
 pub struct PassivePort {
     take: oneshot::Sender<()>,
@@ -86,12 +137,15 @@ impl Drop for PassivePort {
 impl PassivePort {
     /// Start waiting on `listener` for a connection from `peer`. Unless a
     /// data command takes the port within `unused` (`data_connect_timeout_secs`),
-    /// the port closes, with any connection it accepted.
+    /// the port closes, with any connection it accepted. With `proxy`,
+    /// connections must come from a trusted balancer and name `peer` in
+    /// their PROXY protocol header.
     pub fn spawn(
         listener: TcpListener,
         peer: IpAddr,
         early: Option<EarlyTls>,
         unused: Duration,
+        proxy: Option<DataProxy>,
     ) -> PassivePort {
         let (take, take_rx) = oneshot::channel();
         let (arrival_tx, arrival) = oneshot::channel();
@@ -107,7 +161,7 @@ impl PassivePort {
                 taken: false,
                 expires,
             };
-            if let Some(ready) = wait(listener, peer, early, take, &starting).await {
+            if let Some(ready) = wait(listener, peer, early, proxy, take, &starting).await {
                 let _ = arrival_tx.send(ready);
             }
         });
@@ -177,6 +231,52 @@ impl Take {
     }
 }
 
+/// Accept the client's data connection: the first from the control
+/// connection's peer (with `proxy`: the first from a trusted balancer whose
+/// PROXY header names that peer). Others are refused and the wait goes on.
+/// `None` when the listener fails.
+async fn accept_client(
+    listener: &TcpListener,
+    peer: IpAddr,
+    proxy: Option<&DataProxy>,
+) -> Option<TcpStream> {
+    loop {
+        let (mut stream, from) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(error) => {
+                warn!(%error, "passive accept failed");
+                return None;
+            }
+        };
+        let client = match proxy {
+            None => from.ip(),
+            Some(proxy) => {
+                match crate::proxy::accept_header(
+                    &mut stream,
+                    from,
+                    &proxy.trusted,
+                    proxy.header_timeout,
+                )
+                .await
+                {
+                    Ok(client) => client.peer.ip(),
+                    Err(error) => {
+                        warn!(%peer, %from, %error, "data connection refused: PROXY protocol");
+                        continue;
+                    }
+                }
+            }
+        };
+        if client.to_canonical() == peer.to_canonical() {
+            let _ = stream.set_nodelay(true);
+            return Some(stream);
+        }
+        // Port stealing (RFC 4217 §15.2.6, RFC 2577): refuse and
+        // keep waiting for the real client.
+        warn!(%peer, intruder = %client, "data connection from a foreign address refused");
+    }
+}
+
 /// Accept the connection, start TLS early when it applies, and hand the
 /// result over once the transfer asks (`None`: nothing to hand over, or
 /// the port expired unused).
@@ -184,32 +284,16 @@ async fn wait(
     listener: TcpListener,
     peer: IpAddr,
     early: Option<EarlyTls>,
+    proxy: Option<DataProxy>,
     mut take: Take,
     tls_starting: &AtomicBool,
 ) -> Option<Arrival> {
-    let mut tcp = loop {
-        let accepted = tokio::select! {
-            biased;
-            accepted = listener.accept() => accepted,
-            // The port expires unless a data command came; once one has,
-            // the transfer's own deadline governs.
-            false = take.asked() => return None,
-        };
-        match accepted {
-            Ok((stream, from)) => {
-                if from.ip().to_canonical() == peer.to_canonical() {
-                    let _ = stream.set_nodelay(true);
-                    break stream;
-                }
-                // Port stealing (RFC 4217 §15.2.6, RFC 2577): refuse and
-                // keep waiting for the real client.
-                warn!(%peer, intruder = %from, "data connection from a foreign address refused");
-            }
-            Err(error) => {
-                warn!(%error, "passive accept failed");
-                return None;
-            }
-        }
+    let mut tcp = tokio::select! {
+        biased;
+        accepted = accept_client(&listener, peer, proxy.as_ref()) => accepted?,
+        // The port expires unless a data command came; once one has,
+        // the transfer's own deadline governs.
+        false = take.asked() => return None,
     };
     drop(listener);
     let ready = match early {

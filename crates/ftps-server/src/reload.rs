@@ -22,19 +22,24 @@ use crate::tls::TlsSetup;
 use crate::users::UserDb;
 use crate::ServerError;
 
-/// The keys a reload cannot change: listeners are bound, privileges
-/// dropped, the ban table and session cap sized and the object store's
-/// client made once.
-pub const RESTART_KEYS: [&str; 9] = [
+/// The keys a reload cannot change: listeners are bound with their passive
+/// settings, privileges
+/// dropped, the ban table and session cap sized, and the object store's
+/// client and the database's pool made once.
+pub const RESTART_KEYS: [&str; 13] = [
     "server.listen",
     "server.implicit_listen",
     "server.max_sessions",
+    "server.passive_ports",
+    "server.passive_address",
+    "server.passive_host",
     "server.run_as",
     "server.state_dir",
     "server.ban_after_failures",
     "server.ban_window_secs",
     "server.ban_secs",
     "s3",
+    "database",
 ];
 
 /// The keys of [`RESTART_KEYS`] whose value differs between `old` and `new`.
@@ -44,12 +49,16 @@ pub fn restart_keys_changed(old: &Config, new: &Config) -> Vec<&'static str> {
         o.listen != n.listen,
         o.implicit_listen != n.implicit_listen,
         o.max_sessions != n.max_sessions,
+        o.passive_ports != n.passive_ports,
+        o.passive_address != n.passive_address,
+        o.passive_host != n.passive_host,
         o.run_as != n.run_as,
         o.state_dir != n.state_dir,
         o.ban_after_failures != n.ban_after_failures,
         o.ban_window_secs != n.ban_window_secs,
         o.ban_secs != n.ban_secs,
         old.s3 != new.s3,
+        old.database != new.database,
     ];
     RESTART_KEYS
         .iter()
@@ -59,7 +68,13 @@ pub fn restart_keys_changed(old: &Config, new: &Config) -> Vec<&'static str> {
 }
 
 /// The snapshot of `config` with the server certificate `cert`.
-pub(crate) fn build_live(config: Config, cert: CertifiedKey) -> Result<Live, ServerError> {
+/// The accounts come from `store` when the server has a shared database,
+/// else from the configuration's `[[users]]`.
+pub(crate) fn build_live(
+    config: Config,
+    cert: CertifiedKey,
+    store: Option<Arc<dyn crate::users::UserStore>>,
+) -> Result<Live, ServerError> {
     // The CA is read only when some listener asks for client certificates.
     let client_auth = match &config.tls.client_ca {
         Some(ca) if config.any_client_certificates() => Some(crate::tls::load_client_auth(
@@ -77,7 +92,10 @@ pub(crate) fn build_live(config: Config, cert: CertifiedKey) -> Result<Live, Ser
         client_auth,
     )?;
     Ok(Live {
-        users: UserDb::from_config(&config),
+        users: match store {
+            Some(store) => UserDb::with_store(&config, store),
+            None => UserDb::from_config(&config),
+        },
         policy: config.policy,
         anonymous: config.anonymous.enabled.then_some(config.anonymous.tls),
         max_login_failures: config.server.max_login_failures.max(1),
@@ -181,9 +199,9 @@ impl Reloader {
         let cert = load_certificate(config)?;
         crate::ops::Ops::check_hooks(&config.hooks)?;
         let metrics = crate::server::metrics_listener(&old.config.metrics, &config.metrics).await?;
-        let live = build_live(config.clone(), cert)?;
+        let live = build_live(config.clone(), cert, self.shared.user_store.clone())?;
         // Committed from here on.
-        self.forget_dropped_quotas(&old.users, &live.users).await;
+        self.forget_dropped_quotas(&old.config, config).await;
         self.shared.ops.reconfigure(&config.audit, &config.hooks)?;
         if let Some(change) = metrics {
             crate::server::switch_metrics(&self.shared, change);
@@ -193,13 +211,19 @@ impl Reloader {
         Ok(())
     }
 
-    /// Users whose quota the new configuration removes: forget their usage.
-    async fn forget_dropped_quotas(&self, old: &UserDb, new: &UserDb) {
-        for name in old.names() {
-            let had = old.lookup(name).is_some_and(|r| r.account.quota.is_set());
-            let has = new.lookup(name).is_some_and(|r| r.account.quota.is_set());
-            if had && !has {
-                self.shared.quotas.forget(name).await;
+    /// Users of `[[users]]` whose quota the new configuration removes:
+    /// forget their usage. (Accounts in the shared database are not part of
+    /// the file: their quota follows the database.)
+    async fn forget_dropped_quotas(&self, old: &Config, new: &Config) {
+        let has_quota =
+            |u: &crate::config::UserSection| u.quota_bytes.is_some() || u.quota_files.is_some();
+        for user in old.users.iter().filter(|u| has_quota(u)) {
+            let kept = new
+                .users
+                .iter()
+                .any(|n| n.name == user.name && has_quota(n));
+            if !kept {
+                self.shared.quotas.forget(&user.name).await;
             }
         }
     }
@@ -211,10 +235,14 @@ fn keep_restart_keys(old: &Config, new: &mut Config) {
     n.listen.clone_from(&o.listen);
     n.implicit_listen.clone_from(&o.implicit_listen);
     n.max_sessions = o.max_sessions;
+    n.passive_ports = o.passive_ports;
+    n.passive_address = o.passive_address;
+    n.passive_host.clone_from(&o.passive_host);
     n.run_as.clone_from(&o.run_as);
     n.state_dir.clone_from(&o.state_dir);
     n.ban_after_failures = o.ban_after_failures;
     n.ban_window_secs = o.ban_window_secs;
     n.ban_secs = o.ban_secs;
     new.s3.clone_from(&old.s3);
+    new.database.clone_from(&old.database);
 }

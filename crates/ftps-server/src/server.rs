@@ -20,9 +20,10 @@ use tokio_util::task::TaskTracker;
 use tracing::{error, info, warn};
 
 use crate::certs::CertifiedKey;
-use crate::config::{self, ClientCertificates, Config, MetricsSection};
+use crate::config::{self, ClientCertificates, Config, MetricsSection, PassiveSettings};
 use crate::limits::{UserLimiters, UserSessions};
 use crate::ops::Ops;
+use crate::proxy::ClientAddress;
 use crate::quota::{MemoryUsageStore, Quotas, UsageStore};
 use crate::reload::{build_live, Reloader};
 use crate::shared::{ListenerKind, Shared};
@@ -39,14 +40,19 @@ pub struct Listeners {
     pub metrics: Option<TcpListener>,
 }
 
-/// One bound listener and the client-certificate setting of the connections
-/// it accepts (its own, or the global `tls.client_certificates`).
+/// One bound listener and the settings of the connections it accepts: the
+/// client-certificate setting (its own, or the global
+/// `tls.client_certificates`), the PROXY protocol and the passive settings.
 #[derive(Debug)]
 pub struct BoundListener {
     /// The listening socket.
     pub socket: TcpListener,
     /// Whether connections accepted here are asked for a client certificate.
     pub client_certificates: ClientCertificates,
+    /// Whether connections accepted here start with a PROXY protocol header.
+    pub proxy_protocol: bool,
+    /// The passive settings of the sessions accepted here.
+    pub passive: PassiveSettings,
     /// This listener's `accept_upload_without_close_notify`, if it sets one.
     pub accept_upload_without_close_notify: Option<bool>,
 }
@@ -157,6 +163,8 @@ async fn bind_all(
         bound.push(BoundListener {
             socket: bind_one(entry.address).await?,
             client_certificates: config.client_certificates_on(entry),
+            proxy_protocol: entry.proxy_protocol,
+            passive: config.passive_on(entry),
             accept_upload_without_close_notify: entry.accept_upload_without_close_notify,
         });
     }
@@ -196,6 +204,7 @@ impl Server {
         cert: CertifiedKey,
         usage: Arc<dyn UsageStore>,
     ) -> Result<Server, ServerError> {
+        let (user_store, bans) = accounts_and_bans(&config)?;
         let s3 = crate::storage::s3::S3Stores::new(
             &config.s3,
             &config.s3_buckets(),
@@ -203,19 +212,15 @@ impl Server {
         );
         report_unusable_roots(&config);
         let sessions = Arc::new(Semaphore::new(config.server.max_sessions.max(1)));
-        let bans = crate::bans::Bans::new(
-            config.server.ban_after_failures,
-            Duration::from_secs(config.server.ban_window_secs),
-            Duration::from_secs(config.server.ban_secs),
-        );
         let ops = Arc::new(Ops::start(&config.audit, &config.hooks)?);
-        let live = build_live(config, cert)?;
+        let live = build_live(config, cert, user_store.clone())?;
         Ok(Server {
             shared: Arc::new(Shared {
                 live: arc_swap::ArcSwap::from_pointee(live),
                 shutdown: CancellationToken::new(),
                 stop_now: CancellationToken::new(),
                 bans,
+                user_store,
                 roots: Mutex::new(HashMap::new()),
                 s3,
                 password_checks: Arc::new(Semaphore::new(
@@ -262,6 +267,8 @@ impl Server {
             let kind = ListenerKind {
                 implicit,
                 client_certificates: listener.client_certificates,
+                proxy_protocol: listener.proxy_protocol,
+                passive: Arc::new(listener.passive),
                 accept_upload_without_close_notify: listener.accept_upload_without_close_notify,
             };
             if !self.shared.live().tls.supports(kind.client_certificates) {
@@ -314,6 +321,39 @@ impl Server {
         self.shared.ops.flush_audit();
         switch_metrics(&self.shared, MetricsChange::Stop);
     }
+}
+
+/// The accounts and the ban table: from the shared database when
+/// `[database]` is set, else `[[users]]` and an in-memory table.
+/// The shared database's user store (`None`: the accounts of `[[users]]`,
+/// read again at each reload) and where bans are kept.
+type AccountsAndBans = (
+    Option<Arc<dyn crate::users::UserStore>>,
+    Arc<dyn crate::bans::BanStore>,
+);
+
+fn accounts_and_bans(config: &Config) -> Result<AccountsAndBans, ServerError> {
+    let (threshold, window, duration) = (
+        config.server.ban_after_failures,
+        Duration::from_secs(config.server.ban_window_secs),
+        Duration::from_secs(config.server.ban_secs),
+    );
+    if !config.database.enabled() {
+        return Ok((
+            None,
+            Arc::new(crate::bans::Bans::new(threshold, window, duration)),
+        ));
+    }
+    let db = crate::database::Database::new(&config.database).map_err(ServerError::Database)?;
+    info!(database = %db.describe(), "users and bans in the shared database");
+    let store: Arc<dyn crate::users::UserStore> =
+        Arc::new(crate::users::PostgresStore::new(db.clone()));
+    Ok((
+        Some(store),
+        Arc::new(crate::bans::PostgresBans::new(
+            db, threshold, window, duration,
+        )),
+    ))
 }
 
 /// After the grace period, how long stopped transfers get to send their
@@ -439,7 +479,6 @@ async fn accept_loop(
     stop: CancellationToken,
     tracker: TaskTracker,
 ) {
-    let implicit = kind.implicit;
     let mut backoff = Duration::from_millis(10);
     loop {
         let accepted = tokio::select! {
@@ -459,49 +498,100 @@ async fn accept_loop(
                 continue;
             }
         };
-        let ip = peer.ip().to_canonical();
-        if let Err(rule) = shared.live().access.check(ip) {
-            warn!(%peer, %rule, "connection refused by an access rule");
-            shared.ops.metrics.connection("denied");
-            shared
-                .ops
-                .metrics
-                .access_refusals
-                .get_or_create(&[("where", "connect")])
-                .inc();
-            tracker.spawn(refuse(
-                tcp,
-                implicit,
-                "421 Connections from your address are not allowed.\r\n",
-            ));
-            continue;
-        }
-        if shared.bans.is_banned(ip, std::time::Instant::now()) {
-            shared.ops.metrics.connection("banned");
-            tracker.spawn(refuse(
-                tcp,
-                implicit,
-                "421 Too many failed logins from your address; try again later.\r\n",
-            ));
-            continue;
-        }
-        let Some(slot) = admit(&shared, ip) else {
-            shared.ops.metrics.connection("limit");
-            warn!(%peer, "session limit reached: refusing connection");
-            tracker.spawn(refuse(
-                tcp,
-                implicit,
-                "421 Too many connections; try again later.\r\n",
-            ));
-            continue;
-        };
-        shared.ops.metrics.connection("accepted");
-        let shared = Arc::clone(&shared);
-        tracker.spawn(async move {
-            crate::connection::serve(shared, tcp, kind).await;
-            drop(slot);
+        tracker.spawn(admit_and_serve(
+            Arc::clone(&shared),
+            tcp,
+            peer,
+            kind.clone(),
+        ));
+    }
+}
+
+/// The real client of an accepted connection: the PROXY protocol header's
+/// source on a listener that expects one (only from a trusted balancer),
+/// else the TCP peer. `None`: refused.
+///
+/// Everything after this point — bans, the session caps, logs, the data
+/// connections' address check, and any rule on client addresses — sees the
+/// address returned here.
+async fn client_address(
+    shared: &Shared,
+    tcp: &mut TcpStream,
+    peer: SocketAddr,
+    kind: &ListenerKind,
+) -> Option<ClientAddress> {
+    if !kind.proxy_protocol {
+        return Some(ClientAddress {
+            peer,
+            balancer: None,
         });
     }
+    let live = shared.live();
+    let proxy = &live.config.proxy_protocol;
+    match crate::proxy::accept_header(tcp, peer, &proxy.trusted, proxy.header_timeout()).await {
+        Ok(client) => Some(client),
+        Err(error) => {
+            warn!(%peer, %error, "connection refused: PROXY protocol");
+            None
+        }
+    }
+}
+
+/// Find the real client, refuse it when an address rule denies it, when it
+/// is banned or over a limit, else serve it — all before any TLS work.
+async fn admit_and_serve(
+    shared: Arc<Shared>,
+    mut tcp: TcpStream,
+    peer: SocketAddr,
+    kind: ListenerKind,
+) {
+    let implicit = kind.implicit;
+    let Some(client) = client_address(&shared, &mut tcp, peer, &kind).await else {
+        shared.ops.metrics.connection("proxy_refused");
+        return;
+    };
+    let ip = client.peer.ip().to_canonical();
+    if let Err(rule) = shared.live().access.check(ip) {
+        warn!(peer = %client.peer, %rule, "connection refused by an access rule");
+        shared.ops.metrics.connection("denied");
+        shared
+            .ops
+            .metrics
+            .access_refusals
+            .get_or_create(&[("where", "connect")])
+            .inc();
+        refuse(
+            tcp,
+            implicit,
+            "421 Connections from your address are not allowed.\r\n",
+        )
+        .await;
+        return;
+    }
+    if shared.bans.is_banned(ip).await {
+        shared.ops.metrics.connection("banned");
+        refuse(
+            tcp,
+            implicit,
+            "421 Too many failed logins from your address; try again later.\r\n",
+        )
+        .await;
+        return;
+    }
+    let Some(slot) = admit(&shared, ip) else {
+        shared.ops.metrics.connection("limit");
+        warn!(peer = %client.peer, "session limit reached: refusing connection");
+        refuse(
+            tcp,
+            implicit,
+            "421 Too many connections; try again later.\r\n",
+        )
+        .await;
+        return;
+    };
+    shared.ops.metrics.connection("accepted");
+    crate::connection::serve(shared, tcp, kind, client).await;
+    drop(slot);
 }
 
 /// Over a limit or banned: a plaintext 421 on explicit listeners, a plain

@@ -21,7 +21,7 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 use crate::access::AddressRules;
-use crate::config::{ClientCertificates, Config, UserStorage};
+use crate::config::{ClientCertificates, Config, PassiveSettings, UserStorage};
 use crate::limits::{RateLimit, UserLimiters, UserSessions};
 use crate::ops::Ops;
 use crate::quota::Quotas;
@@ -54,7 +54,10 @@ pub(crate) struct Shared {
     /// The shutdown's grace period is over: running transfers are stopped
     /// and answered before their sessions close.
     pub(crate) stop_now: CancellationToken,
-    pub(crate) bans: crate::bans::Bans,
+    pub(crate) bans: Arc<dyn crate::bans::BanStore>,
+    /// The shared database's accounts, when `[database]` is set (it changes
+    /// only with a restart); else the accounts of each snapshot's `[[users]]`.
+    pub(crate) user_store: Option<Arc<dyn crate::users::UserStore>>,
     /// Concurrent argon2 password checks (one per core).
     pub(crate) password_checks: Arc<Semaphore>,
     /// Open user roots, shared by the sessions of the same root (one file
@@ -109,12 +112,15 @@ impl Shared {
     }
 }
 
-/// What a listener's connections start with: implicit TLS or not, and
-/// whether they are asked for a client certificate.
-#[derive(Debug, Clone, Copy)]
+/// What a listener's connections start with: implicit TLS or not, whether
+/// they are asked for a client certificate, whether they start with a PROXY
+/// protocol header, and the passive settings of their sessions.
+#[derive(Debug, Clone)]
 pub(crate) struct ListenerKind {
     pub(crate) implicit: bool,
     pub(crate) client_certificates: ClientCertificates,
+    pub(crate) proxy_protocol: bool,
+    pub(crate) passive: Arc<PassiveSettings>,
     /// The listener's own `accept_upload_without_close_notify`.
     pub(crate) accept_upload_without_close_notify: Option<bool>,
 }

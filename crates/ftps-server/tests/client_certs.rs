@@ -247,9 +247,8 @@ fn start_listeners(
         modes
             .iter()
             .map(|mode| ListenerConfig {
-                address: "127.0.0.1:0".parse().unwrap(),
                 client_certificates: *mode,
-                accept_upload_without_close_notify: None,
+                ..ListenerConfig::from("127.0.0.1:0".parse::<std::net::SocketAddr>().unwrap())
             })
             .collect()
     };

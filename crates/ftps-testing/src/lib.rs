@@ -21,6 +21,8 @@
 //! * [`script_servers`]: FTPS servers that are libraries — pyftpdlib
 //!   (Python) and ftp-srv (Node.js) — run by a small script of ours, for
 //!   the client's interop tests.
+//! * [`services`]: private HAProxy and PostgreSQL instances (the load
+//!   balancer and the user database of the cluster tests).
 //! * [`tree`]: directory trees read into memory and compared, for the
 //!   mirror and round-trip tests.
 //! * [`cert_defects`]: server certificates with a defect (another name, expired,
@@ -35,6 +37,7 @@ pub mod ops;
 pub mod script_servers;
 pub mod seaweedfs;
 pub mod servers;
+pub mod services;
 pub mod store;
 pub mod tree;
 

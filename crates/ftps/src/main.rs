@@ -1,5 +1,6 @@
 //! `ftps`: FTP over TLS. `ftps serve` runs the server; `ftps hash-password`
-//! makes a password hash for the configuration file; `ftps ls`, `get`,
+//! makes a password hash for the configuration file; `ftps user` manages
+//! accounts (in PostgreSQL or the configuration file); `ftps ls`, `get`,
 //! `put`, `rm`, `mkdir`, `rmdir`, `mv`, `mirror` and `quote` are the client;
 //! `ftps check` audits any FTPS server (RFC 4217 and its security).
 
@@ -7,6 +8,7 @@ mod check;
 mod client;
 mod logging;
 mod serve;
+mod user;
 
 use std::path::PathBuf;
 
@@ -30,6 +32,9 @@ enum Commands {
         #[arg(long)]
         from_file: Option<PathBuf>,
     },
+    /// Manage accounts: `ftps user --config FILE add|passwd|del|list` (in the
+    /// configured PostgreSQL database, else in the file's [[users]]).
+    User(user::UserArgs),
     /// Audit an FTPS server against RFC 4217, RFC 2228 and its security (exit 0, 1 on a failed check, 2 when it cannot run).
     Check(check::CheckArgs),
     #[command(flatten)]
@@ -41,6 +46,7 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Commands::Serve(args) => serve::run(args),
         Commands::HashPassword { from_file } => hash_password(from_file),
+        Commands::User(args) => user::run(args),
         Commands::Check(args) => std::process::exit(check::run(args)),
         Commands::Client(command) => std::process::exit(client::run(command)),
     }

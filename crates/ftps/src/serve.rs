@@ -107,8 +107,8 @@ fn load_config(args: &ServeArgs) -> anyhow::Result<(Config, PathBuf, NewPassword
         None => None,
     };
     anyhow::ensure!(
-        !config.users.is_empty() || config.anonymous.enabled,
-        "no users: start with `ftps serve --root DIR`, or add [[users]] to the configuration"
+        !config.users.is_empty() || config.anonymous.enabled || config.database.enabled(),
+        "no users: start with `ftps serve --root DIR`, or add [[users]] (or a [database]) to the configuration"
     );
     config.validate(&origin(&args.config))?;
     config.server.state_dir = Some(state_dir.clone());
@@ -203,6 +203,9 @@ fn print_banner(
                 "  user: the zero-config user from {} (password shown at first start; delete that file for a new one)",
                 state_dir.join(users::ZERO_CONFIG_USER_FILE).display()
             );
+        }
+        None if config.database.enabled() => {
+            println!("  users: table ftps_users of the [database] (ftps user --config FILE add NAME --root DIR)");
         }
         None => {}
     }

@@ -290,6 +290,17 @@ impl ServerSession {
         self.run_deferred();
     }
 
+    /// The authenticator could not decide because the user store cannot be
+    /// reached (a database down or not answering in time), for PASS or for a
+    /// USER that checks a client certificate: RFC 959 §4.2's 421 "Service not
+    /// available, closing control connection". Not a wrong password: it is
+    /// not counted towards the session's failures.
+    pub fn handle_auth_unavailable(&mut self) {
+        self.handle_login_refused(
+            "Service not available: the user database cannot be reached; try again later.",
+        );
+    }
+
     /// The server refuses a login that authentication (or the client
     /// certificate) granted, for a reason of its own — the user already has
     /// as many sessions as allowed: 421 and close (RFC 959 §4.2, "Service

@@ -24,6 +24,8 @@ impl Config {
         self.check_server()?;
         self.check_tls()?;
         self.check_anonymous()?;
+        self.check_proxy()?;
+        self.check_database()?;
         self.check_s3()?;
         self.check_users()?;
         self.check_operations()

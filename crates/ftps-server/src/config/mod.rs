@@ -25,6 +25,8 @@
 //! - `limits`: `[limits]` (bandwidth of the whole server) and `[access]` (client addresses)
 //! - `operations`: `[metrics]`, `[audit]` and `[hooks]`
 //! - `storage`: `[storage]`, `[s3]` and a user's storage location
+//! - `proxy`: `[proxy_protocol]` and the passive settings per listener
+//! - `database`: `[database]`, the PostgreSQL database nodes share
 //! - `[policy]` (RFC 4217 §10.1, §10.2, §5) is [`ftps_proto::policy::Policy`], defined once
 //!   with its secure defaults in the protocol crate and re-exported here
 //! - `check`: the validation after deserialising
@@ -33,10 +35,12 @@
 
 mod accounts;
 mod check;
+mod database;
 mod errors;
 mod limits;
 mod locate;
 mod operations;
+mod proxy;
 mod server;
 mod storage;
 mod tls;
@@ -53,12 +57,16 @@ pub use accounts::{
     AnonymousSection, AuthMethod, CertificateMatch, DirRule, Permission, UserSection,
     ANONYMOUS_NAMES,
 };
+pub use database::{DatabaseSection, DEFAULT_DATABASE_POOL_SIZE, DEFAULT_DATABASE_TIMEOUT_SECS};
 pub use errors::ConfigError;
 pub use ftps_proto::policy::{AnonymousTls, Policy, PolicyOverride};
 pub use limits::{AccessSection, Cidr, LimitsSection};
 pub use operations::{
     AuditSection, HookEvent, HooksSection, MetricsSection, DEFAULT_HOOK_QUEUE,
     DEFAULT_HOOK_RETRIES, DEFAULT_HOOK_TIMEOUT_SECS, DEFAULT_HOOK_WORKERS, DEFAULT_METRICS_LISTEN,
+};
+pub use proxy::{
+    PassiveSettings, ProxyProtocolSection, TrustedRange, DEFAULT_PROXY_HEADER_TIMEOUT_SECS,
 };
 pub use server::{
     ListenerConfig, PortRange, PortRangeError, ServerSection, DEFAULT_BANNER,
@@ -107,6 +115,10 @@ pub struct Config {
     pub audit: AuditSection,
     /// `[hooks]`: a command and/or a webhook per event (off by default).
     pub hooks: HooksSection,
+    /// `[proxy_protocol]`: the balancers trusted to send PROXY protocol headers.
+    pub proxy_protocol: ProxyProtocolSection,
+    /// `[database]`: the PostgreSQL database nodes share (users, bans).
+    pub database: DatabaseSection,
 }
 
 /// Reads and parses the configuration file at `path` (see [`parse`]).

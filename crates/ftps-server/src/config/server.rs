@@ -84,8 +84,12 @@ pub struct ServerSection {
     /// operating system choose an ephemeral port.
     pub passive_ports: Option<PortRange>,
     /// Address announced in PASV replies (for NAT); `None` means the control connection's
-    /// local address.
+    /// local address (or, behind a PROXY-protocol balancer, the balancer's address the
+    /// client connected to).
     pub passive_address: Option<IpAddr>,
+    /// A host name resolved each time a PASV reply is made, whose first IPv4 address is
+    /// announced (for a balancer or NAT with a dynamic address). Excludes `passive_address`.
+    pub passive_host: Option<String>,
     /// Cap on concurrent control connections. Default 512.
     pub max_sessions: usize,
     /// Cap on concurrent control connections from one client address. Default 32.
@@ -148,6 +152,7 @@ impl Default for ServerSection {
             implicit_listen: vec![DEFAULT_IMPLICIT_LISTEN.into()],
             passive_ports: None,
             passive_address: None,
+            passive_host: None,
             max_sessions: DEFAULT_MAX_SESSIONS,
             max_sessions_per_ip: DEFAULT_MAX_SESSIONS_PER_IP,
             max_line_bytes: DEFAULT_MAX_LINE_BYTES,
@@ -204,7 +209,8 @@ impl ServerSection {
 }
 
 /// One entry of `server.listen` or `server.implicit_listen`: the address, and
-/// optionally this listener's own client-certificate setting.
+/// optionally this listener's own client-certificate setting, PROXY protocol
+/// and passive settings.
 ///
 /// In TOML either a string, `"0.0.0.0:21"`, or a table,
 /// `{ address = "0.0.0.0:990", client_certificates = "required" }`. The table's
@@ -212,8 +218,13 @@ impl ServerSection {
 /// accepted on this listener and for their data connections; the CA
 /// (`tls.client_ca`) is the same for every listener. Its
 /// `accept_upload_without_close_notify` replaces the `[policy]` value for
-/// users who do not set it themselves.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// users who do not set it themselves. `proxy_protocol = true`
+/// expects a PROXY protocol header (from `proxy_protocol.trusted` only) on
+/// every connection of this listener and, unless `passive_proxy_protocol =
+/// false`, on its sessions' passive data connections. `passive_ports`,
+/// `passive_address` and `passive_host` replace the `[server]` ones for
+/// sessions of this listener.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListenerConfig {
     /// The address to bind.
     pub address: SocketAddr,
@@ -223,6 +234,17 @@ pub struct ListenerConfig {
     /// This listener's [`ftps_proto::policy::Policy::accept_upload_without_close_notify`];
     /// `None` uses `[policy]`.
     pub accept_upload_without_close_notify: Option<bool>,
+    /// Connections start with a PROXY protocol header (v1 or v2).
+    pub proxy_protocol: bool,
+    /// Whether passive data connections start with one too; `None`: as
+    /// `proxy_protocol`.
+    pub passive_proxy_protocol: Option<bool>,
+    /// This listener's passive port range; `None` uses `server.passive_ports`.
+    pub passive_ports: Option<PortRange>,
+    /// This listener's PASV address; `None` uses `server.passive_address`.
+    pub passive_address: Option<IpAddr>,
+    /// This listener's PASV host name; `None` uses `server.passive_host`.
+    pub passive_host: Option<String>,
 }
 
 impl ListenerConfig {
@@ -238,6 +260,11 @@ impl From<SocketAddr> for ListenerConfig {
             address,
             client_certificates: None,
             accept_upload_without_close_notify: None,
+            proxy_protocol: false,
+            passive_proxy_protocol: None,
+            passive_ports: None,
+            passive_address: None,
+            passive_host: None,
         }
     }
 }
@@ -253,10 +280,14 @@ impl FromStr for ListenerConfig {
 
 impl fmt::Display for ListenerConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.client_certificates {
-            None => write!(f, "{}", self.address),
-            Some(mode) => write!(f, "{} (client certificates {mode})", self.address),
+        write!(f, "{}", self.address)?;
+        if let Some(mode) = self.client_certificates {
+            write!(f, " (client certificates {mode})")?;
         }
+        if self.proxy_protocol {
+            write!(f, " (PROXY protocol)")?;
+        }
+        Ok(())
     }
 }
 
@@ -269,6 +300,16 @@ struct ListenerTable {
     client_certificates: Option<ClientCertificates>,
     #[serde(default)]
     accept_upload_without_close_notify: Option<bool>,
+    #[serde(default)]
+    proxy_protocol: bool,
+    #[serde(default)]
+    passive_proxy_protocol: Option<bool>,
+    #[serde(default)]
+    passive_ports: Option<PortRange>,
+    #[serde(default)]
+    passive_address: Option<IpAddr>,
+    #[serde(default)]
+    passive_host: Option<String>,
 }
 
 impl<'de> Deserialize<'de> for ListenerConfig {
@@ -279,7 +320,7 @@ impl<'de> Deserialize<'de> for ListenerConfig {
 
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str(
-                    "a socket address \"IP:PORT\" or a table { address = \"IP:PORT\", client_certificates = \"off\" | \"requested\" | \"required\", accept_upload_without_close_notify = true | false }",
+                    "a socket address \"IP:PORT\" or a table { address = \"IP:PORT\", client_certificates = \"off\" | \"requested\" | \"required\", accept_upload_without_close_notify = true | false, proxy_protocol = true, passive_ports = \"A-B\", ... }",
                 )
             }
 
@@ -299,6 +340,11 @@ impl<'de> Deserialize<'de> for ListenerConfig {
                     address: table.address,
                     client_certificates: table.client_certificates,
                     accept_upload_without_close_notify: table.accept_upload_without_close_notify,
+                    proxy_protocol: table.proxy_protocol,
+                    passive_proxy_protocol: table.passive_proxy_protocol,
+                    passive_ports: table.passive_ports,
+                    passive_address: table.passive_address,
+                    passive_host: table.passive_host,
                 })
             }
         }

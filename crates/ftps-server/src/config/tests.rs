@@ -201,9 +201,8 @@ client_ca = "ca.pem"
         vec![
             ListenerConfig::from(addr("127.0.0.1:2121")),
             ListenerConfig {
-                address: addr("127.0.0.1:2122"),
                 client_certificates: Some(ClientCertificates::Required),
-                accept_upload_without_close_notify: None,
+                ..ListenerConfig::from(addr("127.0.0.1:2122"))
             },
         ]
     );
@@ -641,6 +640,10 @@ fn unset_by_default(section: &str, key: &str) -> Option<bool> {
     Some(match (section, key) {
         ("server", "passive_ports") => c.server.passive_ports.is_none(),
         ("server", "passive_address") => c.server.passive_address.is_none(),
+        ("server", "passive_host") => c.server.passive_host.is_none(),
+        ("database", "url") => c.database.url.is_none(),
+        ("database", "password_file") => c.database.password_file.is_none(),
+        ("database", "ca_file") => c.database.ca_file.is_none(),
         ("server", "run_as") => c.server.run_as.is_none(),
         ("server", "state_dir") => c.server.state_dir.is_none(),
         ("tls", "cert") => c.tls.cert.is_none(),
@@ -768,4 +771,65 @@ fn shipped_example_lists_every_documented_option() {
             row.line
         );
     }
+}
+
+#[test]
+fn proxy_protocol_listeners_need_trusted_balancers() {
+    let m = err("[server]\nlisten = [{ address = \"127.0.0.1:21\", proxy_protocol = true }]\n");
+    assert!(
+        m.contains("server.listen[0].proxy_protocol") && m.contains("proxy_protocol.trusted"),
+        "{m}"
+    );
+    let c = parse(
+        "[proxy_protocol]\ntrusted = [\"10.0.0.0/8\", \"::1\"]\n\n[server]\npassive_ports = \"40000-40099\"\n\
+         listen = [{ address = \"127.0.0.1:21\", proxy_protocol = true, passive_ports = \"41000-41009\", passive_host = \"lb.example.org\" }]\n\
+         implicit_listen = [{ address = \"127.0.0.1:990\", proxy_protocol = true, passive_proxy_protocol = false }]\n",
+        "t",
+    )
+    .unwrap();
+    let explicit = c.passive_on(&c.server.listen[0]);
+    assert_eq!(explicit.ports.unwrap().start(), 41000);
+    assert_eq!(explicit.host.as_deref(), Some("lb.example.org"));
+    assert!(explicit.proxy_protocol);
+    let implicit = c.passive_on(&c.server.implicit_listen[0]);
+    assert_eq!(implicit.ports.unwrap().start(), 40000, "[server]'s range");
+    assert!(!implicit.proxy_protocol);
+    assert!(
+        err("[proxy_protocol]\ntrusted = [\"10.0.0.0/99\"]\n").contains("proxy_protocol.trusted")
+    );
+    assert!(err("[proxy_protocol]\nheader_timeout_secs = 0\n").contains("header_timeout_secs"));
+}
+
+#[test]
+fn passive_host_is_a_host_name_and_excludes_passive_address() {
+    assert!(parse("[server]\npassive_host = \"ftp.example.org\"\n", "t").is_ok());
+    let both = err("[server]\npassive_host = \"a.example\"\npassive_address = \"192.0.2.1\"\n");
+    assert!(
+        both.contains("server.passive_host") && both.contains("not both"),
+        "{both}"
+    );
+    for bad in ["", "has space", "a..b", "under_score.example"] {
+        let m = err(&format!("[server]\npassive_host = \"{bad}\"\n"));
+        assert!(m.contains("not a DNS host name"), "{bad:?}: {m}");
+    }
+}
+
+#[test]
+fn a_database_replaces_users_in_the_file() {
+    let c = parse(
+        "[database]\nurl = \"postgresql://ftps@db.example.org/ftps?sslmode=require\"\n",
+        "t",
+    )
+    .unwrap();
+    assert!(c.database.enabled());
+    assert!(err("[database]\nurl = \"postgresql://x/y?sslmode=bogus\"\n").contains("database.url"));
+    assert!(
+        err("[database]\nurl = \"postgresql://x/y\"\npool_size = 0\n")
+            .contains("database.pool_size")
+    );
+    let with_users = format!(
+        "[database]\nurl = \"postgresql://x/y\"\n\n{}",
+        user_text("", "")
+    );
+    assert!(err(&with_users).contains("ftps user add"));
 }

@@ -1,8 +1,11 @@
 //! Logging in, for the control connection's task: USER with a client
-//! certificate (RFC 4217 §12.2), PASS (RFC 959 §4.1.1) with the growing
-//! delay and the bans of RFC 2577 §5, and binding the user to the session —
-//! address rules, the user's session cap (421), the storage with its
-//! decorators ([`crate::binding`]) — and the login's events.
+//! certificate (RFC 4217 §12.2), PASS (RFC 959 §4.1.1) checked against the
+//! account read from the user store at this login (argon2 on the blocking
+//! pool, at most one check per core), the growing delay and the bans of
+//! RFC 2577 §5, 421 when the store cannot be reached, and binding the user
+//! to the session — address rules, the user's session cap (421), the
+//! storage with its decorators ([`crate::binding`]) — and the login's
+//! events.
 
 use std::sync::Arc;
 
@@ -12,14 +15,31 @@ use tracing::{error, info, warn};
 use super::Connection;
 use crate::binding::{bind_user, Refused};
 use crate::shared::ListenerKind;
-use crate::users::{Account, CertCheck};
+use crate::users::{Account, CertCheck, StoreError, UserRecord};
 
 impl Connection {
     /// USER with a client certificate (RFC 4217 §12.2).
-    pub(super) fn check_user(&mut self, user: Vec<u8>) {
+    pub(super) async fn check_user(&mut self, user: Vec<u8>) {
         use ftps_proto::session::UserCheck;
         let check = match (String::from_utf8(user), &self.client_cert) {
-            (Ok(name), Some((_, identity))) => self.live.users.check_certificate(&name, identity),
+            (Ok(name), Some((_, identity))) => {
+                let identity = identity.clone();
+                match self.live.users.lookup(&name).await {
+                    Ok(record) => self
+                        .live
+                        .users
+                        .check_certificate(record.as_ref(), &identity),
+                    Err(error @ StoreError::Invalid { .. }) => {
+                        error!(peer = %self.peer, user = %name, %error, "unusable account");
+                        CertCheck::Refused
+                    }
+                    Err(error) => {
+                        error!(peer = %self.peer, user = %name, %error, "cannot check the login");
+                        self.session.handle_auth_unavailable();
+                        return;
+                    }
+                }
+            }
             _ => CertCheck::Password,
         };
         let answer = match check {
@@ -64,7 +84,8 @@ impl Connection {
             Ok(bound) => {
                 self.storage = Some(bound.storage);
                 self.session_count = Some(bound.count);
-                Ok(grant_for(account, self.listener))
+                self.account = Some(account.clone());
+                Ok(grant_for(account, &self.listener))
             }
             Err(refused) => {
                 match &refused {
@@ -85,10 +106,10 @@ impl Connection {
     /// place a login is recorded.
     pub(super) fn logged_in(&mut self, user: String, method: LoginMethod) {
         let tls = self.tls_version();
-        let (anonymous, root) = match self.live.users.lookup(&user) {
-            Some(record) => (
-                record.account.anonymous,
-                match &record.account.storage {
+        let (anonymous, root) = match &self.account {
+            Some(account) => (
+                account.anonymous,
+                match &account.storage {
                     crate::config::UserStorage::Local(root) => Some(root.clone()),
                     _ => None,
                 },
@@ -125,41 +146,31 @@ impl Connection {
         // A ban holds for sessions opened before it (RFC 2577 §5): no
         // password is checked for a banned address.
         let ip = self.peer.ip().to_canonical();
-        if self.shared.bans.is_banned(ip, std::time::Instant::now()) {
+        if self.shared.bans.is_banned(ip).await {
             warn!(peer = %self.peer, "PASS from a banned address: closing");
             self.session.handle_address_banned();
             return;
         }
-        let shared = Arc::clone(&self.shared);
-        let live = Arc::clone(&self.live);
         let name = String::from_utf8(user).ok();
         let shown = name.clone().unwrap_or_else(|| "<non-UTF-8>".into());
-        let identity = self.client_cert.as_ref().map(|(_, id)| id.clone());
-        let account: Option<Account> = match name {
-            Some(name) => {
-                match live
-                    .users
-                    .authenticate_cached(&name, &password, identity.as_ref())
-                {
-                    Some(account) => Some(account),
-                    None => {
-                        // argon2 is CPU- and memory-heavy: at most one check per
-                        // core at a time, however many clients send PASS at once.
-                        let _slot = Arc::clone(&shared.password_checks).acquire_owned().await;
-                        let live = Arc::clone(&live);
-                        tokio::task::spawn_blocking(move || {
-                            live.users
-                                .authenticate_with(&name, &password, identity.as_ref())
-                        })
-                        .await
-                        .ok()
-                        .flatten()
-                    }
+        // Asked of the store at each login: a change holds from the next one.
+        let record = match &name {
+            Some(name) => match self.live.users.lookup(name).await {
+                Ok(record) => record,
+                Err(error @ StoreError::Unavailable(_)) => {
+                    error!(peer = %self.peer, user = %shown, %error, "cannot check the login");
+                    self.session.handle_auth_unavailable();
+                    return;
                 }
-            }
+                Err(error) => {
+                    // A stored account that is not valid logs nobody in.
+                    error!(peer = %self.peer, user = %shown, %error, "unusable account");
+                    None
+                }
+            },
             None => None,
         };
-        let bound = match account {
+        let bound = match self.verify(record, password).await {
             Some(account) => match self.bind(&account) {
                 Ok(grant) => Ok(grant),
                 Err(Refused::TooManySessions(max)) => {
@@ -185,15 +196,34 @@ impl Connection {
         self.session.handle_auth_result(Some(grant));
     }
 
+    /// The account when `password` (and the client certificate, if any)
+    /// matches `record`: from the memory of recent checks, else by argon2
+    /// on the blocking pool (at most one check per core at a time, however
+    /// many clients send PASS at once: it is CPU- and memory-heavy).
+    async fn verify(&self, record: Option<UserRecord>, password: Vec<u8>) -> Option<Account> {
+        let identity = self.client_cert.as_ref().map(|(_, id)| id.clone());
+        let users = &self.live.users;
+        if let Some(account) = users.verify_cached(record.as_ref(), &password, identity.as_ref()) {
+            return Some(account);
+        }
+        let _slot = Arc::clone(&self.shared.password_checks)
+            .acquire_owned()
+            .await;
+        let live = Arc::clone(&self.live);
+        tokio::task::spawn_blocking(move || {
+            live.users
+                .verify(record.as_ref(), &password, identity.as_ref())
+        })
+        .await
+        .ok()
+        .flatten()
+    }
+
     /// A failed login: counted towards a ban, 530 after a growing delay.
     async fn login_failed(&mut self, shown: &str, why: &str) {
         let tls = self.tls_version();
         let ip = self.peer.ip().to_canonical();
-        match self
-            .shared
-            .bans
-            .record_failure(ip, std::time::Instant::now())
-        {
+        match self.shared.bans.record_failure(ip).await {
             crate::bans::Failure::Banned => {
                 warn!(peer = %self.peer, user = %shown, "too many failed logins: address banned");
                 self.events.banned(shown);
@@ -217,7 +247,7 @@ impl Connection {
 /// came in on (whose own setting holds where the user sets nothing).
 /// Per-directory rules that allow a change somewhere let changing commands
 /// through to the rules ([`crate::access`]).
-fn grant_for(account: &Account, listener: ListenerKind) -> LoginGrant {
+fn grant_for(account: &Account, listener: &ListenerKind) -> LoginGrant {
     let mut policy = account.policy;
     if let (None, Some(accept)) = (
         account.policy_override.accept_upload_without_close_notify,

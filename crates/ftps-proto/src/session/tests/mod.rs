@@ -629,6 +629,24 @@ fn wrong_password_is_530_and_too_many_close_the_connection() {
 }
 
 #[test]
+fn rfc959_s4_2_user_store_unavailable_is_421_and_close_not_a_failure() {
+    let mut s = new_session(config());
+    with_tls(&mut s);
+    send(&mut s, "USER alice");
+    send(&mut s, "PASS secret");
+    s.handle_auth_unavailable();
+    let actions = drain(&mut s);
+    assert_eq!(codes(&actions), vec![421]);
+    assert_eq!(actions.last(), Some(&Action::Close));
+    assert_eq!(s.login_failures(), 0, "not a wrong password");
+    // Out of turn (nothing being checked) it does nothing.
+    let mut s = new_session(config());
+    with_tls(&mut s);
+    s.handle_auth_unavailable();
+    assert!(codes(&drain(&mut s)).is_empty());
+}
+
+#[test]
 fn rfc4217_s10_1_anonymous_tls_modes() {
     let anon = |mode| SessionConfig {
         anonymous: Some(mode),

@@ -4,6 +4,14 @@
 //! limit is refused at connect, with 421 and before any TLS work, until the
 //! ban expires. The table is bounded: expired entries are pruned, and when
 //! it is full the oldest entries go first.
+//!
+//! [`BanStore`] is what the server asks: this in-memory table ([`Bans`],
+//! one node), or the shared database ([`PostgresBans`], every node of a
+//! cluster sees the same failures and bans).
+
+mod postgres;
+
+pub use postgres::PostgresBans;
 
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
@@ -115,6 +123,27 @@ fn prune(records: &mut HashMap<IpAddr, Record>, now: Instant, window: Duration) 
             .is_some_and(|t| now.duration_since(*t) <= window);
         banned || recent
     });
+}
+
+/// Where failed logins are counted and bans kept.
+#[async_trait::async_trait]
+pub trait BanStore: Send + Sync {
+    /// Is this address banned now? (A store that cannot answer says no:
+    /// logins are still checked.)
+    async fn is_banned(&self, ip: IpAddr) -> bool;
+    /// A wrong password from `ip`.
+    async fn record_failure(&self, ip: IpAddr) -> Failure;
+}
+
+#[async_trait::async_trait]
+impl BanStore for Bans {
+    async fn is_banned(&self, ip: IpAddr) -> bool {
+        Bans::is_banned(self, ip, Instant::now())
+    }
+
+    async fn record_failure(&self, ip: IpAddr) -> Failure {
+        Bans::record_failure(self, ip, Instant::now())
+    }
 }
 
 /// The delay after the `n`th wrong password of a session: `base`, doubling,

@@ -1,7 +1,7 @@
 //! Accounts and password authentication (RFC 959 USER/PASS, RFC 2577 §5).
 //!
 //! Passwords are stored only as argon2id PHC strings ([`hash_password`]); verification is
-//! constant-time in the password ([`verify_password`]). [`UserDb::authenticate`] runs a full
+//! constant-time in the password ([`verify_password`]). [`UserDb::verify`] runs a full
 //! argon2 verification even for a name that does not exist, against a fixed dummy hash, so the
 //! time a PASS takes does not tell a client which user names exist (RFC 2577 §7, Protecting
 //! Usernames). The delay after a failed login (`server.failed_login_delay_ms`, RFC 2577 §5,
@@ -10,13 +10,22 @@
 //! Anonymous access (user names `anonymous` and `ftp`, case-insensitive) is read-only and
 //! accepts any password, conventionally an e-mail address.
 //!
+//! Accounts other than the anonymous one live in a [`UserStore`] and are read at each login
+//! ([`UserDb::lookup`]), so a change in the store holds from the next login on: the
+//! configuration's `[[users]]` ([`TomlUsers`], the zero-config default) or a PostgreSQL
+//! table ([`PostgresStore`], for several nodes sharing their users).
+//!
 //! [`load_or_create_zero_config_user`] keeps the single user of a zero-config start
 //! (`ftps serve --root DIR`) in the state directory, so its random password is printed once
 //! and keeps working across restarts.
 
-use std::collections::HashMap;
+mod postgres;
+mod store;
+mod toml_store;
+
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
@@ -25,7 +34,10 @@ use rand::rngs::OsRng;
 use rand::Rng;
 use serde::Deserialize;
 
-use crate::config::{Config, UserSection, UserStorage, ANONYMOUS_NAMES};
+use crate::config::{Config, StorageSection, UserSection, UserStorage, ANONYMOUS_NAMES};
+pub use postgres::PostgresStore;
+pub use store::{check_user, NewUser, StoreError, StoredUser, UserStore};
+pub use toml_store::TomlUsers;
 
 /// Length of [`random_password`]'s result.
 pub const RANDOM_PASSWORD_LEN: usize = 20;
@@ -223,59 +235,74 @@ pub struct UserRecord {
     pub password_hash: Option<String>,
 }
 
-/// The accounts from the configuration, looked up by login name.
-#[derive(Debug, Clone, Default)]
+impl UserRecord {
+    /// The record of a `[[users]]` entry (from the file or a database row)
+    /// under the global `policy` and `[storage]`; `None` when nothing says
+    /// where the user's files live.
+    pub fn from_section(
+        u: &UserSection,
+        policy: &Policy,
+        storage: &StorageSection,
+    ) -> Option<UserRecord> {
+        // How the logs name the account's settings, in every store.
+        let key = format!("users[{:?}]", u.name);
+        Some(UserRecord {
+            account: Account {
+                name: u.name.clone(),
+                storage: u.storage(storage)?,
+                write: u.write,
+                policy: policy.with(&u.policy),
+                policy_override: u.policy,
+                anonymous: false,
+                anonymous_tls: None,
+                auth: u.auth,
+                certificate: u.certificate.clone(),
+                quota: crate::quota::QuotaLimits {
+                    bytes: u.quota_bytes,
+                    files: u.quota_files,
+                },
+                upload_bytes_per_sec: u.upload_bytes_per_sec,
+                download_bytes_per_sec: u.download_bytes_per_sec,
+                max_sessions: u.max_sessions,
+                addresses: crate::access::AddressRules::new(key.clone(), &u.allow, &u.deny),
+                rules: Arc::new(crate::access::DirRules::new(&key, u.write, &u.rules)),
+            },
+            password_hash: Some(u.password_hash.clone()),
+        })
+    }
+}
+
+/// The accounts: the anonymous one from `[anonymous]`, the others from a
+/// [`UserStore`] (the configuration's `[[users]]`, or PostgreSQL), read at
+/// each login; plus the memory of recent successful password checks.
+#[derive(Clone)]
 pub struct UserDb {
-    users: HashMap<String, UserRecord>,
+    store: Arc<dyn UserStore>,
+    policy: Policy,
+    storage: StorageSection,
     anonymous: Option<UserRecord>,
-    cache: std::sync::Arc<crate::login_cache::LoginCache>,
+    cache: Arc<crate::login_cache::LoginCache>,
+}
+
+impl std::fmt::Debug for UserDb {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UserDb")
+            .field("store", &self.store.describe())
+            .field("anonymous", &self.anonymous.is_some())
+            .finish()
+    }
 }
 
 impl UserDb {
-    /// Builds the database from `[[users]]`, `[policy]` and `[anonymous]`. Expects a
-    /// validated configuration; an enabled anonymous section without a root is ignored.
+    /// The accounts of `[[users]]`, `[policy]` and `[anonymous]`. Expects a
+    /// validated configuration; an enabled anonymous section without a root
+    /// is ignored.
     pub fn from_config(cfg: &Config) -> UserDb {
-        let users = cfg
-            .users
-            .iter()
-            .enumerate()
-            .filter_map(|(i, u)| {
-                // A user without storage (refused by validation) cannot log in.
-                let storage = u.storage(&cfg.storage)?;
-                let record = UserRecord {
-                    account: Account {
-                        name: u.name.clone(),
-                        storage,
-                        write: u.write,
-                        policy: cfg.policy.with(&u.policy),
-                        policy_override: u.policy,
-                        anonymous: false,
-                        anonymous_tls: None,
-                        auth: u.auth,
-                        certificate: u.certificate.clone(),
-                        quota: crate::quota::QuotaLimits {
-                            bytes: u.quota_bytes,
-                            files: u.quota_files,
-                        },
-                        upload_bytes_per_sec: u.upload_bytes_per_sec,
-                        download_bytes_per_sec: u.download_bytes_per_sec,
-                        max_sessions: u.max_sessions,
-                        addresses: crate::access::AddressRules::new(
-                            format!("users[{i}]"),
-                            &u.allow,
-                            &u.deny,
-                        ),
-                        rules: std::sync::Arc::new(crate::access::DirRules::new(
-                            &format!("users[{i}]"),
-                            u.write,
-                            &u.rules,
-                        )),
-                    },
-                    password_hash: Some(u.password_hash.clone()),
-                };
-                Some((u.name.clone(), record))
-            })
-            .collect();
+        UserDb::with_store(cfg, Arc::new(TomlUsers::from_config(cfg, None)))
+    }
+
+    /// The accounts of `store`, with `[policy]` and `[anonymous]` from `cfg`.
+    pub fn with_store(cfg: &Config, store: Arc<dyn UserStore>) -> UserDb {
         let anon = &cfg.anonymous;
         let anonymous = match (&anon.root, anon.enabled) {
             (Some(root), true) => Some(UserRecord {
@@ -305,21 +332,32 @@ impl UserDb {
             _ => None,
         };
         UserDb {
-            users,
+            store,
+            policy: cfg.policy,
+            storage: cfg.storage.clone(),
             anonymous,
-            cache: std::sync::Arc::new(crate::login_cache::LoginCache::new(
+            cache: Arc::new(crate::login_cache::LoginCache::new(
                 std::time::Duration::from_secs(cfg.server.login_cache_secs),
             )),
         }
     }
 
     /// The record for login name `name` (`anonymous`/`ftp` case-insensitively, other names
-    /// exactly), if it exists and is enabled.
-    pub fn lookup(&self, name: &str) -> Option<&UserRecord> {
+    /// exactly), if it exists and is enabled: asked of the store now, so a change in the
+    /// store holds from the next login on.
+    pub async fn lookup(&self, name: &str) -> Result<Option<UserRecord>, StoreError> {
         if is_anonymous_name(name) {
-            self.anonymous.as_ref()
-        } else {
-            self.users.get(name)
+            return Ok(self.anonymous.clone());
+        }
+        let Some(section) = self.store.find(name).await? else {
+            return Ok(None);
+        };
+        match UserRecord::from_section(&section, &self.policy, &self.storage) {
+            Some(record) => Ok(Some(record)),
+            None => Err(StoreError::Invalid {
+                name: name.to_owned(),
+                message: "no root, no s3 location, and [storage] backend is not \"s3\"".into(),
+            }),
         }
     }
 
@@ -328,40 +366,26 @@ impl UserDb {
         self.anonymous.is_some()
     }
 
-    /// The names of the password accounts.
-    pub fn names(&self) -> impl Iterator<Item = &str> {
-        self.users.keys().map(String::as_str)
+    /// The store behind the password accounts.
+    pub fn store(&self) -> &Arc<dyn UserStore> {
+        &self.store
     }
 
-    /// Number of password accounts (anonymous not counted).
-    pub fn len(&self) -> usize {
-        self.users.len()
-    }
-
-    /// Whether there is no password account.
-    pub fn is_empty(&self) -> bool {
-        self.users.is_empty()
-    }
-
-    /// Checks `password` for `name` and returns the account on success.
+    /// Checks `password` against `record` (what [`UserDb::lookup`] found for
+    /// the name) and the client certificate's identity, if any; the account on
+    /// success. Users whose `auth` involves a certificate also need a matching
+    /// one; certificate-only users never log in with a password.
     ///
-    /// Blocking: argon2 is CPU-heavy, so async callers run this in `spawn_blocking`. For an
-    /// unknown user it still verifies against a fixed dummy hash, so timing does not reveal
+    /// Blocking: argon2 is CPU-heavy, so async callers run this in `spawn_blocking`. Without
+    /// a record it still verifies against a fixed dummy hash, so timing does not reveal
     /// which names exist. The anonymous account accepts any password.
-    pub fn authenticate(&self, name: &str, password: &[u8]) -> Option<Account> {
-        self.authenticate_with(name, password, None)
-    }
-
-    /// Like [`UserDb::authenticate`], with the client certificate's identity
-    /// (if any): users whose `auth` involves a certificate also need a
-    /// matching one; certificate-only users never log in with a password.
-    pub fn authenticate_with(
+    pub fn verify(
         &self,
-        name: &str,
+        record: Option<&UserRecord>,
         password: &[u8],
         cert: Option<&crate::identity::CertIdentity>,
     ) -> Option<Account> {
-        let Some(record) = self.lookup(name) else {
+        let Some(record) = record else {
             let _ = verify_password(DUMMY_HASH, password);
             return None;
         };
@@ -389,23 +413,55 @@ impl UserDb {
         }
     }
 
-    /// The account, when `password` for `name` was verified recently (see
-    /// [`crate::login_cache`]) and the user's certificate rule still holds;
-    /// `None` means: run [`UserDb::authenticate_with`]. Cheap, non-blocking.
-    pub fn authenticate_cached(
+    /// The account, when `password` was verified recently against the
+    /// record's current hash (see [`crate::login_cache`]) and the user's
+    /// certificate rule still holds; `None` means: run [`UserDb::verify`].
+    /// Cheap, non-blocking. A changed password hash misses.
+    pub fn verify_cached(
         &self,
-        name: &str,
+        record: Option<&UserRecord>,
         password: &[u8],
         cert: Option<&crate::identity::CertIdentity>,
     ) -> Option<Account> {
-        let record = self.lookup(name)?;
+        let record = record?;
         let hash = record.password_hash.as_deref()?;
         if !password_login_allowed(record, cert) {
             return None;
         }
         self.cache
-            .hit(name, hash, password, std::time::Instant::now())
+            .hit(
+                &record.account.name,
+                hash,
+                password,
+                std::time::Instant::now(),
+            )
             .then(|| record.account.clone())
+    }
+
+    /// USER with a client certificate (RFC 4217 §12.2), given what
+    /// [`UserDb::lookup`] found: log in by certificate, ask for the password,
+    /// or refuse.
+    pub fn check_certificate(
+        &self,
+        record: Option<&UserRecord>,
+        cert: &crate::identity::CertIdentity,
+    ) -> CertCheck {
+        use crate::config::AuthMethod;
+        let Some(record) = record else {
+            // Unknown names behave like password users: nothing is revealed.
+            return CertCheck::Password;
+        };
+        let account = &record.account;
+        if account.anonymous || account.certificate.is_empty() {
+            return CertCheck::Password;
+        }
+        if !cert.matches(&account.certificate) {
+            return CertCheck::Refused;
+        }
+        match account.auth {
+            AuthMethod::Certificate => CertCheck::Certificate(Box::new(account.clone())),
+            AuthMethod::CertificateAndPassword | AuthMethod::Password => CertCheck::Password,
+        }
     }
 }
 
@@ -423,29 +479,6 @@ fn password_login_allowed(
             cert.is_some_and(|c| c.matches(&record.account.certificate))
         }
         _ => true,
-    }
-}
-
-impl UserDb {
-    /// USER `name` on a connection whose client presented `cert` (RFC 4217
-    /// §12.2): log in by certificate, ask for the password, or refuse.
-    pub fn check_certificate(&self, name: &str, cert: &crate::identity::CertIdentity) -> CertCheck {
-        use crate::config::AuthMethod;
-        let Some(record) = self.lookup(name) else {
-            // Unknown names behave like password users: nothing is revealed.
-            return CertCheck::Password;
-        };
-        let account = &record.account;
-        if account.anonymous || account.certificate.is_empty() {
-            return CertCheck::Password;
-        }
-        if !cert.matches(&account.certificate) {
-            return CertCheck::Refused;
-        }
-        match account.auth {
-            AuthMethod::Certificate => CertCheck::Certificate(Box::new(account.clone())),
-            AuthMethod::CertificateAndPassword | AuthMethod::Password => CertCheck::Password,
-        }
     }
 }
 
@@ -583,6 +616,22 @@ mod tests {
     /// The hash of "correct horse".
     const HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$KHuk3mHnxtQ/EQUxU6uJNQ$3jJaqxVILffIGwUjXRCcoMCvwBQlW1TErg99BSg2DdA";
 
+    fn look(db: &UserDb, name: &str) -> Option<UserRecord> {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(db.lookup(name))
+            .unwrap()
+    }
+
+    fn auth(db: &UserDb, name: &str, password: &[u8]) -> Option<Account> {
+        db.verify(look(db, name).as_ref(), password, None)
+    }
+
+    fn cached(db: &UserDb, name: &str, password: &[u8]) -> Option<Account> {
+        db.verify_cached(look(db, name).as_ref(), password, None)
+    }
+
     fn db(extra: &str) -> UserDb {
         let text = format!(
             "[policy]\nallow_ccc = false\n\n[[users]]\nname = \"alice\"\npassword_hash = \"{HASH}\"\nroot = \"/srv/alice\"\n\n\
@@ -605,33 +654,21 @@ mod tests {
     #[test]
     fn a_successful_login_is_remembered_only_for_that_password() {
         let db = db("");
-        assert_eq!(
-            db.authenticate_cached("alice", b"correct horse", None),
-            None
-        );
-        assert!(db.authenticate("alice", b"wrong").is_none());
-        assert_eq!(db.authenticate_cached("alice", b"wrong", None), None);
-        let account = db.authenticate("alice", b"correct horse").unwrap();
-        assert_eq!(
-            db.authenticate_cached("alice", b"correct horse", None),
-            Some(account)
-        );
-        assert_eq!(db.authenticate_cached("alice", b"correct hors", None), None);
-        assert_eq!(db.authenticate_cached("bob", b"correct horse", None), None);
-        assert_eq!(
-            db.authenticate_cached("nobody", b"correct horse", None),
-            None
-        );
+        assert_eq!(cached(&db, "alice", b"correct horse"), None);
+        assert!(auth(&db, "alice", b"wrong").is_none());
+        assert_eq!(cached(&db, "alice", b"wrong"), None);
+        let account = auth(&db, "alice", b"correct horse").unwrap();
+        assert_eq!(cached(&db, "alice", b"correct horse"), Some(account));
+        assert_eq!(cached(&db, "alice", b"correct hors"), None);
+        assert_eq!(cached(&db, "bob", b"correct horse"), None);
+        assert_eq!(cached(&db, "nobody", b"correct horse"), None);
     }
 
     #[test]
     fn login_cache_can_be_turned_off() {
         let db = db("[server]\nlogin_cache_secs = 0\n");
-        assert!(db.authenticate("alice", b"correct horse").is_some());
-        assert_eq!(
-            db.authenticate_cached("alice", b"correct horse", None),
-            None
-        );
+        assert!(auth(&db, "alice", b"correct horse").is_some());
+        assert_eq!(cached(&db, "alice", b"correct horse"), None);
     }
 
     #[test]
@@ -670,29 +707,28 @@ mod tests {
     #[test]
     fn authenticate_users() {
         let db = db("");
-        assert_eq!(db.len(), 2);
-        let alice = db.authenticate("alice", b"correct horse").unwrap();
+        let alice = auth(&db, "alice", b"correct horse").unwrap();
         assert_eq!(alice.name, "alice");
         assert_eq!(
             alice.storage,
             UserStorage::Local(PathBuf::from("/srv/alice"))
         );
         assert!(alice.write && !alice.anonymous && alice.anonymous_tls.is_none());
-        assert!(db.authenticate("alice", b"wrong").is_none());
+        assert!(auth(&db, "alice", b"wrong").is_none());
         assert!(
-            db.authenticate("Alice", b"correct horse").is_none(),
+            auth(&db, "Alice", b"correct horse").is_none(),
             "names are exact"
         );
-        assert!(db.authenticate("mallory", b"correct horse").is_none());
-        assert!(db.lookup("mallory").is_none());
+        assert!(auth(&db, "mallory", b"correct horse").is_none());
+        assert!(look(&db, "mallory").is_none());
     }
 
     #[test]
     fn per_user_policy_override() {
         let db = db("");
         let global = Policy::default();
-        assert_eq!(db.lookup("alice").unwrap().account.policy, global);
-        let bob = db.authenticate("bob", b"correct horse").unwrap();
+        assert_eq!(look(&db, "alice").unwrap().account.policy, global);
+        let bob = auth(&db, "bob", b"correct horse").unwrap();
         assert!(!bob.write);
         assert_eq!(
             bob.policy,
@@ -714,23 +750,23 @@ mod tests {
     fn anonymous_only_when_enabled() {
         let off = db("");
         assert!(!off.anonymous_enabled());
-        assert!(off.lookup("anonymous").is_none());
-        assert!(off.authenticate("anonymous", b"me@example.org").is_none());
-        assert!(off.authenticate("ftp", b"").is_none());
+        assert!(look(&off, "anonymous").is_none());
+        assert!(auth(&off, "anonymous", b"me@example.org").is_none());
+        assert!(auth(&off, "ftp", b"").is_none());
 
         let on = db("[anonymous]\nenabled = true\nroot = \"/srv/pub\"\ntls = \"refuse\"\n");
         for name in ["anonymous", "ANONYMOUS", "ftp", "Ftp"] {
-            let a = on.authenticate(name, b"me@example.org").unwrap();
+            let a = auth(&on, name, b"me@example.org").unwrap();
             assert!(a.anonymous && !a.write, "{name}");
             assert_eq!(a.name, "anonymous");
             assert_eq!(a.storage, UserStorage::Local(PathBuf::from("/srv/pub")));
             assert_eq!(a.anonymous_tls, Some(AnonymousTls::Refuse));
             assert!(!a.policy.require_tls && !a.policy.require_prot_p);
         }
-        assert!(on.lookup("ftp").unwrap().password_hash.is_none());
+        assert!(look(&on, "ftp").unwrap().password_hash.is_none());
 
         let req = db("[anonymous]\nenabled = true\nroot = \"/srv/pub\"\n");
-        let a = req.authenticate("anonymous", b"").unwrap();
+        let a = auth(&req, "anonymous", b"").unwrap();
         assert!(a.policy.require_tls && a.policy.require_prot_p);
         assert_eq!(a.anonymous_tls, Some(AnonymousTls::Require));
     }
@@ -751,9 +787,7 @@ mod tests {
         let mut cfg = Config::default();
         cfg.users.push(section);
         cfg.validate("zero").unwrap();
-        assert!(UserDb::from_config(&cfg)
-            .authenticate("ftps", password.as_bytes())
-            .is_some());
+        assert!(auth(&UserDb::from_config(&cfg), "ftps", password.as_bytes()).is_some());
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;

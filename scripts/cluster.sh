@@ -1,0 +1,263 @@
+#!/bin/sh
+# A cluster of `ftps serve` nodes on this machine, in one command:
+#
+#   sh scripts/cluster.sh up DIR      start it (DIR is created; it holds everything)
+#   sh scripts/cluster.sh down DIR    stop everything it started, by process id
+#   sh scripts/cluster.sh db-stop DIR / db-start DIR   stop and restart PostgreSQL
+#
+# On loopback: a private PostgreSQL instance in DIR/pg (users and bans of all
+# nodes), two nodes (node a on 127.0.0.2, node b on 127.0.0.3) sharing the
+# files in DIR/data and the database, and HAProxy on 127.0.0.1 in TCP mode
+# with send-proxy-v2: the control ports balanced with source affinity, each
+# node's passive port range forwarded to that node. `up` prints the
+# balancer's explicit and implicit FTPS ports and one user's credentials as
+# a ready-to-paste curl command. What is shared and why: docs/cluster.md.
+#
+# The ftps binary: $FTPS_BIN, else target/release/ftps (built when missing).
+# PostgreSQL refuses to run as root: as root it runs as the `postgres` user.
+# Needs: haproxy, PostgreSQL's server programs (initdb, pg_ctl), python3
+# (to find free ports); scripts/install-test-peers.sh installs them.
+set -eu
+
+say() { echo "cluster: $*" >&2; }
+die() { say "$*"; exit 1; }
+
+[ $# -eq 2 ] || die "usage: $0 up|down|db-stop|db-start DIR"
+cmd=$1
+mkdir -p "$2"
+DIR=$(cd "$2" && pwd)
+PIDS="$DIR/pids"
+
+pg_bin() {
+    if command -v initdb >/dev/null 2>&1; then
+        dirname "$(readlink -f "$(command -v initdb)")"
+        return
+    fi
+    for d in $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -t/ -k4 -n -r); do
+        [ -x "$d/initdb" ] && { echo "$d"; return; }
+    done
+    die "PostgreSQL's server programs (initdb, pg_ctl) are not installed"
+}
+
+# Run a PostgreSQL program as the unprivileged `postgres` user when root.
+as_pg() {
+    if [ "$(id -u)" = 0 ]; then
+        runuser -u postgres -- "$@"
+    else
+        "$@"
+    fi
+}
+
+# Stop the process in pid file $1 with signal $2, wait up to 20 s, then KILL.
+stop_pid() {
+    [ -f "$1" ] || return 0
+    pid=$(cat "$1")
+    if kill -0 "$pid" 2>/dev/null; then
+        kill "-$2" "$pid" 2>/dev/null || true
+        i=0
+        while kill -0 "$pid" 2>/dev/null && [ $i -lt 200 ]; do
+            sleep 0.1
+            i=$((i + 1))
+        done
+        kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null || true
+    fi
+    rm -f "$1"
+}
+
+wait_port() {  # host port what
+    python3 - "$1" "$2" "$3" <<'EOF'
+import socket, sys, time
+host, port, what = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+deadline = time.time() + 30
+while time.time() < deadline:
+    try:
+        socket.create_connection((host, port), timeout=0.5).close()
+        sys.exit(0)
+    except OSError:
+        time.sleep(0.1)
+sys.exit("cluster: %s does not listen on %s:%d" % (what, host, port))
+EOF
+}
+
+db_start() {
+    . "$DIR/cluster.env"
+    as_pg "$(pg_bin)/pg_ctl" -D "$DIR/pg/data" -l "$DIR/pg/postgres.log" -w \
+        -o "-k $DIR/pg -p $PG_PORT -c listen_addresses=127.0.0.1" start >/dev/null
+    head -n 1 "$DIR/pg/data/postmaster.pid" > "$PIDS/postgres.pid"
+}
+
+db_stop() {
+    # Fast shutdown (SIGINT): sessions are disconnected, nothing is lost.
+    stop_pid "$PIDS/postgres.pid" INT
+}
+
+node_config() {  # name ip explicit implicit passive
+    cat > "$DIR/node-$1.toml" <<EOF
+# Node $1 of the cluster in $DIR (written by scripts/cluster.sh).
+[server]
+listen = [{ address = "$2:$3", proxy_protocol = true, passive_ports = "$5" }]
+implicit_listen = [{ address = "$2:$4", proxy_protocol = true, passive_ports = "$5" }]
+state_dir = "$DIR/state"
+
+[proxy_protocol]
+trusted = ["127.0.0.1"]
+
+[database]
+url = "postgresql://postgres@127.0.0.1:$PG_PORT/postgres"
+password_file = "$DIR/pg/password"
+EOF
+}
+
+start_node() {  # name ip explicit
+    "$FTPS_BIN" serve --config "$DIR/node-$1.toml" > "$DIR/node-$1.log" 2>&1 &
+    echo $! > "$PIDS/node-$1.pid"
+    wait_port "$2" "$3" "node $1"
+}
+
+haproxy_config() {
+    cat > "$DIR/haproxy.cfg" <<EOF
+# The balancer of the cluster in $DIR (written by scripts/cluster.sh).
+global
+    maxconn 4000
+
+defaults
+    mode tcp
+    timeout connect 5s
+    timeout client 10m
+    timeout server 10m
+    # A node that is down: try again, on the other one.
+    retries 2
+    option redispatch
+
+frontend explicit
+    bind 127.0.0.1:$EXPLICIT_PORT
+    default_backend explicit
+
+backend explicit
+    balance source
+    server a 127.0.0.2:$A_EXPLICIT send-proxy-v2 check check-send-proxy inter 500ms fall 1 rise 2
+    server b 127.0.0.3:$B_EXPLICIT send-proxy-v2 check check-send-proxy inter 500ms fall 1 rise 2
+
+frontend implicit
+    bind 127.0.0.1:$IMPLICIT_PORT
+    default_backend implicit
+
+# (Checked on the node's explicit port: a bare connect would be a failed
+# TLS handshake on the implicit one.)
+backend implicit
+    balance source
+    server a 127.0.0.2:$A_IMPLICIT send-proxy-v2 check check-send-proxy port $A_EXPLICIT inter 500ms fall 1 rise 2
+    server b 127.0.0.3:$B_IMPLICIT send-proxy-v2 check check-send-proxy port $B_EXPLICIT inter 500ms fall 1 rise 2
+
+# Each node's passive range goes to that node, on the same port.
+frontend passive_a
+    bind 127.0.0.1:$A_PASSIVE
+    default_backend passive_a
+
+backend passive_a
+    server a 127.0.0.2 send-proxy-v2
+
+frontend passive_b
+    bind 127.0.0.1:$B_PASSIVE
+    default_backend passive_b
+
+backend passive_b
+    server b 127.0.0.3 send-proxy-v2
+EOF
+}
+
+up() {
+    [ ! -f "$PIDS/haproxy.pid" ] || die "$DIR holds a running cluster: $0 down $DIR first"
+    [ ! -e "$DIR/pg/data" ] || die "$DIR already holds a cluster's data: use a new directory"
+    if [ -z "${FTPS_BIN:-}" ]; then
+        root=$(cd "$(dirname "$0")/.." && pwd)
+        FTPS_BIN="$root/target/release/ftps"
+        [ -x "$FTPS_BIN" ] || (cd "$root" && cargo build --release -p ftps >&2)
+    fi
+    command -v haproxy >/dev/null 2>&1 || die "haproxy is not installed"
+    mkdir -p "$PIDS" "$DIR/data" "$DIR/state"
+    # Control ports: free ones; passive ranges: two blocks of 20 below the
+    # ephemeral range, one per node.
+    set -- $(python3 -c '
+import random, socket
+socks = [socket.socket() for _ in range(7)]
+for s in socks: s.bind(("127.0.0.1", 0))
+print(*[s.getsockname()[1] for s in socks])
+first = 20000 + random.randrange(0, 590) * 20
+print(first)')
+    cat > "$DIR/cluster.env" <<EOF
+EXPLICIT_PORT=$1
+IMPLICIT_PORT=$2
+A_EXPLICIT=$3
+A_IMPLICIT=$4
+B_EXPLICIT=$5
+B_IMPLICIT=$6
+PG_PORT=$7
+A_PASSIVE=$8-$(($8 + 9))
+B_PASSIVE=$(($8 + 10))-$(($8 + 19))
+EOF
+    . "$DIR/cluster.env"
+
+    # PostgreSQL, private to DIR, password authentication.
+    chmod 755 "$DIR"
+    mkdir -p "$DIR/pg"
+    python3 -c 'import secrets; print(secrets.token_urlsafe(24))' > "$DIR/pg/password"
+    chmod 600 "$DIR/pg/password"
+    [ "$(id -u)" = 0 ] && chown -R postgres "$DIR/pg"
+    as_pg "$(pg_bin)/initdb" -D "$DIR/pg/data" -U postgres --auth=scram-sha-256 \
+        --pwfile="$DIR/pg/password" --no-sync >/dev/null
+    db_start
+    say "PostgreSQL on 127.0.0.1:$PG_PORT (pid $(cat "$PIDS/postgres.pid"))"
+
+    # The nodes; the first makes the certificate both present.
+    node_config a 127.0.0.2 "$A_EXPLICIT" "$A_IMPLICIT" "$A_PASSIVE"
+    node_config b 127.0.0.3 "$B_EXPLICIT" "$B_IMPLICIT" "$B_PASSIVE"
+    start_node a 127.0.0.2 "$A_EXPLICIT"
+    start_node b 127.0.0.3 "$B_EXPLICIT"
+
+    haproxy_config
+    haproxy -db -f "$DIR/haproxy.cfg" > "$DIR/haproxy.log" 2>&1 &
+    echo $! > "$PIDS/haproxy.pid"
+    wait_port 127.0.0.1 "$EXPLICIT_PORT" haproxy
+
+    mkdir -p "$DIR/data/demo"
+    out=$("$FTPS_BIN" user --config "$DIR/node-a.toml" add demo --root "$DIR/data/demo" --generate-password)
+    password=$(echo "$out" | sed -n 's/^password: \([^ ]*\).*/\1/p')
+    [ -n "$password" ] || die "ftps user add: $out"
+    printf 'USER=demo\nPASSWORD=%s\n' "$password" > "$DIR/credentials"
+    chmod 600 "$DIR/credentials"
+    cert="$DIR/state/cert.pem"
+    cat <<EOF
+ftps cluster in $DIR
+  explicit FTPS (AUTH TLS): ftp://127.0.0.1:$EXPLICIT_PORT/
+  implicit FTPS:            ftps://127.0.0.1:$IMPLICIT_PORT/
+  behind HAProxy (pid $(cat "$PIDS/haproxy.pid")): node a 127.0.0.2 (pid $(cat "$PIDS/node-a.pid"), passive $A_PASSIVE), node b 127.0.0.3 (pid $(cat "$PIDS/node-b.pid"), passive $B_PASSIVE)
+  PostgreSQL 127.0.0.1:$PG_PORT (pid $(cat "$PIDS/postgres.pid")); files in $DIR/data
+  certificate: $cert
+
+  user: demo
+  password: $password   (shown once; only its hash is kept)
+
+  try it:
+  curl --ssl-reqd --cacert '$cert' --user 'demo:$password' ftp://127.0.0.1:$EXPLICIT_PORT/
+
+  more users: $FTPS_BIN user --config $DIR/node-a.toml add NAME --root $DIR/data/NAME
+  stop:       sh $0 down $DIR
+EOF
+}
+
+down() {
+    stop_pid "$PIDS/haproxy.pid" TERM
+    stop_pid "$PIDS/node-a.pid" TERM
+    stop_pid "$PIDS/node-b.pid" TERM
+    db_stop
+    say "stopped"
+}
+
+case "$cmd" in
+    up) up ;;
+    down) down ;;
+    db-stop) db_stop ;;
+    db-start) db_start ;;
+    *) die "usage: $0 up|down|db-stop|db-start DIR" ;;
+esac
