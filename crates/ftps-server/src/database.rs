@@ -4,8 +4,10 @@
 //! the nodes create on start, and a bound on every statement, so a database
 //! that is down or stuck is an error in seconds, never a hang.
 //!
-//! Users ([`crate::users::PostgresStore`]) and failed-login bans
-//! ([`crate::bans::PostgresBans`]) are kept here; see `docs/cluster.md`.
+//! Users ([`crate::users::PostgresStore`]), failed-login bans
+//! ([`crate::bans::PostgresBans`]) and quota usage
+//! ([`crate::quota::PostgresUsageStore`]) are kept here; see
+//! `docs/cluster.md`.
 
 use std::future::Future;
 use std::str::FromStr;
@@ -41,7 +43,22 @@ CREATE TABLE IF NOT EXISTS ftps_bans (
     address      inet PRIMARY KEY,
     banned_until timestamptz NOT NULL
 );
+CREATE TABLE IF NOT EXISTS ftps_usage (
+    name        text PRIMARY KEY,
+    bytes       bigint NOT NULL DEFAULT 0 CHECK (bytes >= 0),
+    files       bigint NOT NULL DEFAULT 0 CHECK (files >= 0),
+    measured_at timestamptz NOT NULL DEFAULT now(),
+    updated_at  timestamptz NOT NULL DEFAULT now()
+);
 ";
+
+/// The tables of [`SCHEMA_SQL`].
+const TABLES: [&str; 4] = [
+    "ftps_users",
+    "ftps_login_failures",
+    "ftps_bans",
+    "ftps_usage",
+];
 
 /// A key for `pg_advisory_xact_lock`: nodes create the schema one at a time.
 const SCHEMA_LOCK_KEY: i64 = 0x6674_7073_5f73_6368; // "ftps_sch"
@@ -120,15 +137,16 @@ impl Database {
         self.run_unchecked(|mut client| async move {
             // Tables made beforehand (by a role the nodes' may not match)
             // need no CREATE privilege: only look.
+            let names: Vec<&str> = TABLES.to_vec();
             let present: i64 = client
                 .query_one(
-                    "SELECT count(*) FROM (VALUES ('ftps_users'), ('ftps_login_failures'), ('ftps_bans')) AS t(name) \
+                    "SELECT count(*) FROM unnest($1::text[]) AS t(name) \
                      WHERE to_regclass(t.name) IS NOT NULL",
-                    &[],
+                    &[&names],
                 )
                 .await?
                 .try_get(0)?;
-            if present == 3 {
+            if present == TABLES.len() as i64 {
                 return Ok(());
             }
             let tx = client.transaction().await?;

@@ -24,7 +24,7 @@ use crate::config::{self, ClientCertificates, Config, MetricsSection, PassiveSet
 use crate::limits::{UserLimiters, UserSessions};
 use crate::ops::Ops;
 use crate::proxy::ClientAddress;
-use crate::quota::{MemoryUsageStore, Quotas, UsageStore};
+use crate::quota::{MemoryUsageStore, PostgresUsageStore, Quotas, UsageStore};
 use crate::reload::{build_live, Reloader};
 use crate::shared::{ListenerKind, Shared};
 use crate::ServerError;
@@ -191,20 +191,33 @@ pub struct Server {
 
 impl Server {
     /// Build from a validated configuration and the server certificate,
-    /// with quota usage kept in memory ([`MemoryUsageStore`]).
+    /// with quota usage kept in the shared database when `[database]` is
+    /// set ([`PostgresUsageStore`]), else in memory ([`MemoryUsageStore`]).
+    /// Call inside a tokio runtime: the hooks start their workers.
     pub fn new(config: Config, cert: CertifiedKey) -> Result<Server, ServerError> {
-        Server::with_usage_store(config, cert, Arc::new(MemoryUsageStore::new()))
+        Server::build(config, cert, None)
     }
 
-    /// [`Server::new`] with quota usage kept in `usage` (a store shared by
-    /// several servers, for one). Call inside a tokio runtime: the hooks
-    /// start their workers.
+    /// [`Server::new`] with quota usage kept in `usage` (another store
+    /// shared by several servers, for one).
     pub fn with_usage_store(
         config: Config,
         cert: CertifiedKey,
         usage: Arc<dyn UsageStore>,
     ) -> Result<Server, ServerError> {
-        let (user_store, bans) = accounts_and_bans(&config)?;
+        Server::build(config, cert, Some(usage))
+    }
+
+    fn build(
+        config: Config,
+        cert: CertifiedKey,
+        usage: Option<Arc<dyn UsageStore>>,
+    ) -> Result<Server, ServerError> {
+        let (user_store, bans, database) = accounts_and_bans(&config)?;
+        let usage = usage.unwrap_or_else(|| match database {
+            Some(db) => Arc::new(PostgresUsageStore::new(db)),
+            None => Arc::new(MemoryUsageStore::new()),
+        });
         let s3 = crate::storage::s3::S3Stores::new(
             &config.s3,
             &config.s3_buckets(),
@@ -326,10 +339,12 @@ impl Server {
 /// The accounts and the ban table: from the shared database when
 /// `[database]` is set, else `[[users]]` and an in-memory table.
 /// The shared database's user store (`None`: the accounts of `[[users]]`,
-/// read again at each reload) and where bans are kept.
+/// read again at each reload), where bans are kept, and the shared
+/// database (for quota usage), when there is one.
 type AccountsAndBans = (
     Option<Arc<dyn crate::users::UserStore>>,
     Arc<dyn crate::bans::BanStore>,
+    Option<crate::database::Database>,
 );
 
 fn accounts_and_bans(config: &Config) -> Result<AccountsAndBans, ServerError> {
@@ -342,17 +357,22 @@ fn accounts_and_bans(config: &Config) -> Result<AccountsAndBans, ServerError> {
         return Ok((
             None,
             Arc::new(crate::bans::Bans::new(threshold, window, duration)),
+            None,
         ));
     }
     let db = crate::database::Database::new(&config.database).map_err(ServerError::Database)?;
-    info!(database = %db.describe(), "users and bans in the shared database");
+    info!(database = %db.describe(), "users, bans and quota usage in the shared database");
     let store: Arc<dyn crate::users::UserStore> =
         Arc::new(crate::users::PostgresStore::new(db.clone()));
     Ok((
         Some(store),
         Arc::new(crate::bans::PostgresBans::new(
-            db, threshold, window, duration,
+            db.clone(),
+            threshold,
+            window,
+            duration,
         )),
+        Some(db),
     ))
 }
 

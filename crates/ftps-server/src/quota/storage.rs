@@ -6,10 +6,18 @@
 //! upload whose bytes would cross the byte quota is refused as the bytes
 //! arrive: the batch that would cross is not written, the upload is
 //! discarded ([`Upload::discard`]: not even a new file's partial content
-//! stays), and the transfer ends with 552. Usage changes when an upload
-//! commits (its size afterwards minus the size before), when a new file's
-//! partial content is kept after a failure, when a file is deleted, and when
-//! a rename replaces a file.
+//! stays), and the transfer ends with 552.
+//!
+//! Usage changes when an upload commits (its size afterwards minus the size
+//! before), when a new file's partial content is kept after a failure, when
+//! a file is deleted, and when a rename replaces a file. What an upload adds
+//! is claimed in the usage store *before* it becomes visible
+//! ([`UserUsage::claim`]): a claim the store refuses (another server
+//! committed first) discards the upload with 552, and a store that cannot
+//! answer discards it with 451 (RFC 959 §4.2, "local error in processing"),
+//! so no upload is ever committed without being counted. A delete or rename
+//! is done first and recorded after; if the store fails then, the change is
+//! logged, not undone (the usage over-counts until it is measured again).
 
 use std::sync::Arc;
 
@@ -17,8 +25,8 @@ use ftps_proto::entry::{Entry, EntryKind};
 use ftps_proto::path::VirtualPath;
 use prometheus_client::metrics::counter::Counter;
 
-use super::store::UsageDelta;
-use super::usage::{QuotaLimits, UserUsage};
+use super::store::{QuotaLimits, UsageDelta};
+use super::usage::UserUsage;
 use crate::storage::{Download, EntryStream, FsError, Storage, Upload, Usage, WriteMode};
 
 /// A user's storage with the user's quota.
@@ -84,6 +92,27 @@ fn delta(bytes: i128, files: i64) -> UsageDelta {
     }
 }
 
+fn negate(change: UsageDelta) -> UsageDelta {
+    UsageDelta {
+        bytes: change.bytes.saturating_neg(),
+        files: change.files.saturating_neg(),
+    }
+}
+
+/// Record a change already made; a store that fails is logged (the change
+/// stays made: the usage is off until it is measured again).
+async fn record(usage: &UserUsage, storage: &dyn Storage, change: UsageDelta) {
+    if let Err(error) = usage.record(storage, change).await {
+        tracing::error!(
+            user = %usage.user(),
+            bytes = change.bytes,
+            files = change.files,
+            %error,
+            "a change is not in the quota usage: measure the user's usage again"
+        );
+    }
+}
+
 #[async_trait::async_trait]
 impl Storage for QuotaStorage {
     async fn metadata(&self, path: &VirtualPath) -> Result<Entry, FsError> {
@@ -123,6 +152,7 @@ impl Storage for QuotaStorage {
         };
         Ok(Box::new(QuotaUpload {
             inner: Some(inner),
+            storage: Arc::clone(&self.inner),
             usage: Arc::clone(&self.usage),
             limits: self.limits,
             refusals: self.refusals.clone(),
@@ -148,7 +178,8 @@ impl Storage for QuotaStorage {
         let size = self.file_size(path).await;
         self.inner.remove_file(path).await?;
         if let Some(size) = size {
-            self.usage.apply(delta(-i128::from(size), -1)).await?;
+            let change = delta(-i128::from(size), -1);
+            record(&self.usage, self.inner.as_ref(), change).await;
         }
         Ok(())
     }
@@ -161,7 +192,8 @@ impl Storage for QuotaStorage {
         };
         self.inner.rename(from, to).await?;
         if let Some(size) = replaced {
-            self.usage.apply(delta(-i128::from(size), -1)).await?;
+            let change = delta(-i128::from(size), -1);
+            record(&self.usage, self.inner.as_ref(), change).await;
         }
         Ok(())
     }
@@ -179,6 +211,9 @@ impl Storage for QuotaStorage {
 struct QuotaUpload {
     /// `None` once committed, aborted or discarded.
     inner: Option<Box<dyn Upload>>,
+    /// The storage the upload writes to (measured if the store has no
+    /// record when the upload claims its growth).
+    storage: Arc<dyn Storage>,
     usage: Arc<UserUsage>,
     limits: QuotaLimits,
     refusals: Counter,
@@ -202,21 +237,44 @@ impl QuotaUpload {
         let more = wanted.saturating_sub(self.reserved);
         if more > 0 && !self.usage.reserve_bytes(more, &self.limits) {
             self.refused = true;
-            let (usage, reserved_bytes, _) = self.usage.snapshot();
-            tracing::warn!(
-                user = %self.usage.user(),
-                path = %self.path.to_string_lossy(),
-                used_bytes = usage.bytes,
-                reserved_bytes,
-                quota_bytes = ?self.limits.bytes,
-                "upload refused: it would cross the user's quota"
-            );
-            self.refusals.inc();
-            return Err(FsError::NoSpace);
+            return Err(self.refuse("upload refused: it would cross the user's quota"));
         }
         self.reserved += more;
         self.growth = growth;
         Ok(())
+    }
+
+    fn refuse(&self, what: &str) -> FsError {
+        let (usage, reserved_bytes, _) = self.usage.snapshot();
+        tracing::warn!(
+            user = %self.usage.user(),
+            path = %self.path.to_string_lossy(),
+            used_bytes = usage.bytes,
+            used_files = usage.files,
+            reserved_bytes,
+            quota_bytes = ?self.limits.bytes,
+            quota_files = ?self.limits.files,
+            "{what}"
+        );
+        self.refusals.inc();
+        FsError::NoSpace
+    }
+
+    /// Claim `change` in the store before the upload becomes visible (see
+    /// the module doc); the local reservation is given back either way.
+    async fn claim(&mut self, change: UsageDelta) -> Result<(), FsError> {
+        let claimed = self
+            .usage
+            .claim(self.storage.as_ref(), change, &self.limits)
+            .await;
+        self.release();
+        match claimed {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(self.refuse(
+                "upload refused at its end: with what other servers committed meanwhile it would cross the user's quota",
+            )),
+            Err(error) => Err(error),
+        }
     }
 
     fn release(&mut self) {
@@ -250,14 +308,26 @@ impl Upload for QuotaUpload {
 
     async fn commit(mut self: Box<Self>) -> Result<u64, FsError> {
         let inner = self.inner.take().ok_or(FsError::Unsupported)?;
-        let committed = inner.commit().await;
-        let new_file = self.new_file;
-        self.release();
-        let size = committed?;
-        let change = delta(i128::from(size) - i128::from(self.old), i64::from(new_file));
-        // The upload is committed: a store failure is logged, not undone.
-        let _ = self.usage.apply(change).await;
-        Ok(size)
+        let change = delta(self.growth, i64::from(self.new_file));
+        if let Err(error) = self.claim(change).await {
+            // Not counted: not committed either.
+            inner.discard().await;
+            return Err(error);
+        }
+        match inner.commit().await {
+            Ok(size) => {
+                // A back-end that ends with another size than claimed.
+                let off = i128::from(size) - (i128::from(self.old) + self.growth);
+                if off != 0 {
+                    record(&self.usage, self.storage.as_ref(), delta(off, 0)).await;
+                }
+                Ok(size)
+            }
+            Err(error) => {
+                record(&self.usage, self.storage.as_ref(), negate(change)).await;
+                Err(error)
+            }
+        }
     }
 
     async fn abort(mut self: Box<Self>) -> bool {
@@ -265,15 +335,23 @@ impl Upload for QuotaUpload {
             return false;
         };
         let written = inner.bytes_written();
-        let kept = match self.refused {
-            true => inner.discard().await,
-            false => inner.abort().await,
-        };
-        let new_file = self.new_file;
-        self.release();
-        if kept && new_file {
-            let change = delta(i128::from(written), 1);
-            let _ = self.usage.apply(change).await;
+        if self.refused || !self.new_file || written == 0 {
+            // Nothing new can stay (an existing file keeps its old content).
+            let kept = match self.refused {
+                true => inner.discard().await,
+                false => inner.abort().await,
+            };
+            self.release();
+            return kept;
+        }
+        // A new file's partial content may stay: claimed first, like a commit.
+        let change = delta(i128::from(written), 1);
+        if self.claim(change).await.is_err() {
+            return inner.discard().await;
+        }
+        let kept = inner.abort().await;
+        if !kept {
+            record(&self.usage, self.storage.as_ref(), negate(change)).await;
         }
         kept
     }

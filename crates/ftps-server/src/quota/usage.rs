@@ -3,33 +3,25 @@
 //! by all of the user's sessions on this server ([`Quotas`], [`UserUsage`]).
 //!
 //! An upload reserves its growth as its bytes arrive, so two uploads of the
-//! same user running side by side cannot together cross the quota; a commit
-//! turns the reservation into a change in the [`UsageStore`].
+//! same user running side by side on this server cannot together cross the
+//! quota. Reservations are per server (in memory): an upload on another
+//! server sharing the store is seen once it commits. So a commit *claims*
+//! its growth in the [`UsageStore`] before the upload becomes visible — one
+//! atomic "add unless it crosses the quota" — and an upload whose claim
+//! fails is discarded: two servers racing for the last room never both
+//! commit past the quota.
+//!
+//! The store's record is the truth; this server measures the user's tree
+//! only when the store has no record (the first change after a start with
+//! the memory store; with a shared database, the first change ever, or the
+//! first after the record was deleted to have it measured again).
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use tokio::sync::OnceCell;
-
-use super::store::{Usage, UsageDelta, UsageStore};
+use super::store::{Added, QuotaLimits, Usage, UsageDelta, UsageStore};
 use crate::storage::{FsError, Storage};
-
-/// A user's quota: the most bytes and files the user may store (`None`:
-/// no limit).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct QuotaLimits {
-    /// Bytes of regular files.
-    pub bytes: Option<u64>,
-    /// Number of regular files.
-    pub files: Option<u64>,
-}
-
-impl QuotaLimits {
-    /// Whether any limit is set.
-    pub fn is_set(&self) -> bool {
-        self.bytes.is_some() || self.files.is_some()
-    }
-}
 
 /// The quota state of a server: the usage store and each quota'd user's
 /// [`UserUsage`].
@@ -62,7 +54,8 @@ impl Quotas {
                 Arc::new(UserUsage {
                     user: user.to_owned(),
                     store: Arc::clone(&self.store),
-                    measured: OnceCell::new(),
+                    recorded: AtomicBool::new(false),
+                    measuring: tokio::sync::Mutex::new(()),
                     state: Mutex::new(State::default()),
                 })
             }))
@@ -96,8 +89,11 @@ struct State {
 pub struct UserUsage {
     user: String,
     store: Arc<dyn UsageStore>,
-    /// Set once the store holds a usage for the user (measured here if not).
-    measured: OnceCell<()>,
+    /// Whether the store is known to hold a usage for the user.
+    recorded: AtomicBool,
+    /// Held while this server looks for or measures the user's usage, so
+    /// its sessions measure once.
+    measuring: tokio::sync::Mutex<()>,
     state: Mutex<State>,
 }
 
@@ -120,41 +116,118 @@ impl UserUsage {
     }
 
     /// Make sure the store holds the user's usage, measuring the tree of
-    /// `storage` the first time. Every change waits for this, so none is
+    /// `storage` when it holds none. Every change waits for this, so none is
     /// counted twice (once in the measurement and once as a change).
     pub async fn ensure(&self, storage: &dyn Storage) -> Result<(), FsError> {
-        self.measured
-            .get_or_try_init(|| async {
-                let usage = match self.store.get(&self.user).await.map_err(store_failed)? {
-                    Some(usage) => usage,
-                    None => {
-                        let measured = storage.usage().await?;
-                        tracing::info!(user = %self.user, bytes = measured.bytes, files = measured.files, "quota usage measured");
-                        self.store
-                            .initialize(&self.user, measured)
-                            .await
-                            .map_err(store_failed)?
-                    }
-                };
-                self.with(|state| state.committed = usage);
-                Ok::<(), FsError>(())
-            })
-            .await
-            .map(|_| ())
+        if self.recorded.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let _measuring = self.measuring.lock().await;
+        if self.recorded.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let usage = match self.store.get(&self.user).await.map_err(store_failed)? {
+            Some(usage) => usage,
+            None => {
+                let measured = storage.usage().await?;
+                let usage = self
+                    .store
+                    .initialize(&self.user, measured)
+                    .await
+                    .map_err(store_failed)?;
+                tracing::info!(
+                    user = %self.user,
+                    measured_bytes = measured.bytes,
+                    measured_files = measured.files,
+                    recorded_bytes = usage.bytes,
+                    recorded_files = usage.files,
+                    "quota usage measured"
+                );
+                usage
+            }
+        };
+        self.with(|state| state.committed = usage);
+        self.recorded.store(true, Ordering::Release);
+        Ok(())
+    }
+
+    /// The store has no record any more (deleted to be measured again).
+    fn unrecorded(&self) {
+        self.recorded.store(false, Ordering::Release);
     }
 
     /// [`UserUsage::ensure`], then read the store again (another server may
-    /// have changed it).
+    /// have changed it, or the record was deleted to be measured again).
     pub async fn refresh(&self, storage: &dyn Storage) -> Result<Usage, FsError> {
         self.ensure(storage).await?;
-        let usage = self
+        match self.store.get(&self.user).await.map_err(store_failed)? {
+            Some(usage) => self.with(|state| state.committed = usage),
+            None => {
+                self.unrecorded();
+                self.ensure(storage).await?;
+            }
+        }
+        Ok(self.with(|state| state.committed))
+    }
+
+    /// Claim `delta` in the store before the change it stands for becomes
+    /// visible: true when recorded, false when it would cross `limits`
+    /// (nothing recorded). Without a record, the tree (which does not show
+    /// the change yet) is measured first.
+    pub async fn claim(
+        &self,
+        storage: &dyn Storage,
+        delta: UsageDelta,
+        limits: &QuotaLimits,
+    ) -> Result<bool, FsError> {
+        for _ in 0..2 {
+            self.ensure(storage).await?;
+            let added = self
+                .store
+                .add(&self.user, delta, *limits)
+                .await
+                .map_err(store_failed)?;
+            match added {
+                Added::Done(usage) => {
+                    self.with(|state| state.committed = usage);
+                    return Ok(true);
+                }
+                Added::OverQuota(usage) => {
+                    self.with(|state| state.committed = usage);
+                    return Ok(false);
+                }
+                Added::NotRecorded => self.unrecorded(),
+            }
+        }
+        Err(store_failed(super::store::UsageError(format!(
+            "the usage record of {} disappears as soon as it is made",
+            self.user
+        ))))
+    }
+
+    /// Record `delta` for a change already made (a delete, a replacing
+    /// rename, a size that differs from the claim). Without a record, the
+    /// tree is measured instead: it shows the change already.
+    pub async fn record(&self, storage: &dyn Storage, delta: UsageDelta) -> Result<(), FsError> {
+        if delta == UsageDelta::default() {
+            return Ok(());
+        }
+        self.ensure(storage).await?;
+        let added = self
             .store
-            .get(&self.user)
+            .add(&self.user, delta, QuotaLimits::default())
             .await
-            .map_err(store_failed)?
-            .unwrap_or_default();
-        self.with(|state| state.committed = usage);
-        Ok(usage)
+            .map_err(store_failed)?;
+        match added {
+            Added::Done(usage) | Added::OverQuota(usage) => {
+                self.with(|state| state.committed = usage);
+            }
+            Added::NotRecorded => {
+                self.unrecorded();
+                self.ensure(storage).await?;
+            }
+        }
+        Ok(())
     }
 
     /// Reserve room for one more file; false when it would cross `limits`.
@@ -195,20 +268,6 @@ impl UserUsage {
             state.reserved_bytes = state.reserved_bytes.saturating_sub(bytes);
             state.reserved_files = state.reserved_files.saturating_sub(files);
         });
-    }
-
-    /// Record a change in the store.
-    pub async fn apply(&self, delta: UsageDelta) -> Result<Usage, FsError> {
-        if delta == UsageDelta::default() {
-            return Ok(self.with(|state| state.committed));
-        }
-        let usage = self
-            .store
-            .add(&self.user, delta)
-            .await
-            .map_err(store_failed)?;
-        self.with(|state| state.committed = usage);
-        Ok(usage)
     }
 
     /// The usage as last known, with what running uploads reserved.

@@ -152,10 +152,17 @@ impl UserStore for PostgresStore {
         let n = name.to_owned();
         let removed = self
             .db
-            .run(|client| async move {
-                client
+            .run(|mut client| async move {
+                // Its quota usage goes with it: an account added again
+                // under the name is measured anew.
+                let tx = client.transaction().await?;
+                let removed = tx
                     .execute("DELETE FROM ftps_users WHERE name = $1", &[&n])
-                    .await
+                    .await?;
+                tx.execute("DELETE FROM ftps_usage WHERE name = $1", &[&n])
+                    .await?;
+                tx.commit().await?;
+                Ok(removed)
             })
             .await?;
         if removed == 0 {
