@@ -2,7 +2,8 @@
 //! the configuration names — the PostgreSQL database of `[database]` (every
 //! node sees the change at its next login) or the file's own `[[users]]`
 //! (edited in place, comments kept; a running server reads it at its next
-//! start).
+//! start). `ftps user usage`: the quota usage the nodes share in the
+//! database, and measuring a user's usage again.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -55,6 +56,16 @@ enum UserCommand {
     },
     /// List the accounts.
     List,
+    /// Show the quota usage recorded in the database (`[database]`), or
+    /// delete a user's record so that the next upload, delete or rename on
+    /// any node measures the user's tree again.
+    Usage {
+        /// Only this user.
+        name: Option<String>,
+        /// Delete the user's record: it is measured again at the next change.
+        #[arg(long, requires = "name")]
+        measure_again: bool,
+    },
 }
 
 /// Run `ftps user ...`.
@@ -64,6 +75,13 @@ pub fn run(args: UserArgs) -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     runtime.block_on(async move {
+        if let UserCommand::Usage {
+            name,
+            measure_again,
+        } = &args.command
+        {
+            return usage(&config, name.as_deref(), *measure_again).await;
+        }
         let store = open_store(&config, &args.config)?;
         match args.command {
             UserCommand::Add {
@@ -116,9 +134,32 @@ pub fn run(args: UserArgs) -> anyhow::Result<()> {
                     );
                 }
             }
+            UserCommand::Usage { .. } => {}
         }
         Ok(())
     })
+}
+
+/// `ftps user usage [NAME] [--measure-again]`.
+async fn usage(config: &config::Config, name: Option<&str>, again: bool) -> anyhow::Result<()> {
+    use ftps_server::quota::{PostgresUsageStore, UsageStore};
+    anyhow::ensure!(
+        config.database.enabled(),
+        "without [database], quota usage lives in the memory of the running server and is measured again at each start"
+    );
+    let db = ftps_server::database::Database::new(&config.database).context("[database]")?;
+    let store = PostgresUsageStore::new(db);
+    if let (Some(name), true) = (name, again) {
+        store.forget(name).await?;
+        println!("usage of {name} deleted: the next upload, delete or rename measures it again");
+        return Ok(());
+    }
+    for (user, usage) in store.list().await? {
+        if name.is_none_or(|n| n == user) {
+            println!("{user}\t{} bytes\t{} files", usage.bytes, usage.files);
+        }
+    }
+    Ok(())
 }
 
 fn open_store(

@@ -28,6 +28,26 @@ impl PostgresUsageStore {
     }
 }
 
+impl PostgresUsageStore {
+    /// Every recorded usage, by user name.
+    pub async fn list(&self) -> Result<Vec<(String, Usage)>, UsageError> {
+        self.db
+            .run(|client| async move {
+                let rows = client
+                    .query(
+                        "SELECT name, bytes, files FROM ftps_usage ORDER BY name",
+                        &[],
+                    )
+                    .await?;
+                rows.iter()
+                    .map(|row| Ok((row.try_get("name")?, usage_of(row)?)))
+                    .collect()
+            })
+            .await
+            .map_err(failed)
+    }
+}
+
 /// A `bigint` column as a count (the table's CHECK keeps it ≥ 0).
 fn count(value: i64) -> u64 {
     u64::try_from(value).unwrap_or(0)

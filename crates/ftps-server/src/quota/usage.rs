@@ -275,3 +275,63 @@ impl UserUsage {
         self.with(|state| (state.committed, state.reserved_bytes, state.reserved_files))
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::quota::MemoryUsageStore;
+    use crate::storage::LocalFs;
+
+    fn setup(files: &[(&str, usize)]) -> (tempfile::TempDir, LocalFs, Arc<dyn UsageStore>) {
+        let root = tempfile::tempdir().unwrap();
+        for (name, len) in files {
+            std::fs::write(root.path().join(name), vec![0u8; *len]).unwrap();
+        }
+        let fs = LocalFs::open(root.path()).unwrap();
+        (root, fs, Arc::new(MemoryUsageStore::new()))
+    }
+
+    const LIMITS: QuotaLimits = QuotaLimits {
+        bytes: Some(100),
+        files: None,
+    };
+
+    fn grow(bytes: i64) -> UsageDelta {
+        UsageDelta { bytes, files: 1 }
+    }
+
+    #[tokio::test]
+    async fn a_claim_measures_the_tree_first_and_is_refused_past_the_quota() {
+        let (_root, fs, store) = setup(&[("a", 60)]);
+        let usage = Quotas::new(Arc::clone(&store)).user("u");
+        assert!(usage.claim(&fs, grow(30), &LIMITS).await.unwrap());
+        let recorded = store.get("u").await.unwrap().unwrap();
+        assert_eq!((recorded.bytes, recorded.files), (90, 2));
+        // Past the quota: refused, nothing recorded.
+        assert!(!usage.claim(&fs, grow(11), &LIMITS).await.unwrap());
+        assert_eq!(store.get("u").await.unwrap(), Some(recorded));
+    }
+
+    #[tokio::test]
+    async fn a_deleted_record_is_measured_again_at_the_next_change() {
+        let (root, fs, store) = setup(&[("a", 60)]);
+        let usage = Quotas::new(Arc::clone(&store)).user("u");
+        usage.ensure(&fs).await.unwrap();
+        // Changed outside FTP, then the record deleted to measure again.
+        std::fs::write(root.path().join("b"), [0u8; 30]).unwrap();
+        store.forget("u").await.unwrap();
+        // A change already made is in the measurement: not added again.
+        usage.record(&fs, grow(30)).await.unwrap();
+        let measured = store.get("u").await.unwrap().unwrap();
+        assert_eq!((measured.bytes, measured.files), (90, 2));
+        // An upload not yet visible: measured without it, then claimed.
+        store.forget("u").await.unwrap();
+        assert!(usage.claim(&fs, grow(10), &LIMITS).await.unwrap());
+        let claimed = store.get("u").await.unwrap().unwrap();
+        assert_eq!((claimed.bytes, claimed.files), (100, 3));
+        // And an upload that begins reads the record again.
+        store.forget("u").await.unwrap();
+        assert_eq!(usage.refresh(&fs).await.unwrap().bytes, 90);
+    }
+}
