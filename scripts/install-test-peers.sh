@@ -29,8 +29,9 @@ NPM_GLOBAL=""  # npm packages installed globally: "name@range" (when `npm ls -g 
 APT="$APT curl:curl lftp:lftp python3:python3 openssl:openssl"
 
 # --- the cluster tests: HAProxy in front of the server (PROXY protocol) and
-# PostgreSQL for users and bans. crates/ftps-server/tests/proxy_protocol.rs,
-# crates/ftps-server/tests/users_postgres.rs, crates/ftps/tests/cluster.rs
+# PostgreSQL for users, bans and quota usage. crates/ftps-server/tests/proxy_protocol.rs,
+# crates/ftps-server/tests/users_postgres.rs, crates/ftps-server/tests/quota_postgres.rs,
+# crates/ftps/tests/user_usage.rs, crates/ftps/tests/cluster.rs
 # and scripts/cluster.sh. Debian keeps PostgreSQL's server programs (initdb,
 # postgres, pg_ctl) off PATH, in /usr/lib/postgresql/VERSION/bin.
 APT="$APT haproxy:haproxy psql:postgresql-client"
