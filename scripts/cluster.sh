@@ -125,19 +125,38 @@ store_start() {
     [ "$(ps -o pgid= -p "$pid" | tr -d ' ')" = "$pid" ] ||
         die "weed did not get a process group of its own"
     echo "$pid" > "$PIDS/weed.pid"
-    # Until the S3 gateway takes the bucket (new) or knows it (a restart).
+    # Until the S3 gateway takes the bucket (new) or knows it (a restart),
+    # and serves an object stored before: a probe, written at the first
+    # start, read at every start (after a restart the gateway answers
+    # before the volume server has rejoined).
     . "$DIR/s3-credentials"
+    probe="$S3_ENDPOINT/$S3_BUCKET/.ftps-upload.cluster-probe"
     i=0
     while :; do
-        code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 \
-            --aws-sigv4 'aws:amz:us-east-1:s3' --user "$S3_ACCESS_KEY:$S3_SECRET_KEY" \
-            -X PUT "$S3_ENDPOINT/$S3_BUCKET") || true
-        case "$code" in 200|409) break ;; esac
+        code=$(s3_request PUT "$S3_ENDPOINT/$S3_BUCKET")
+        case "$code" in 200|409)
+            if [ ! -f "$DIR/weed/probe-written" ]; then
+                code=$(s3_request PUT "$probe" "$DIR/s3.json")
+                [ "$code" != 200 ] || touch "$DIR/weed/probe-written"
+            fi
+            if [ -f "$DIR/weed/probe-written" ]; then
+                code=$(s3_request GET "$probe")
+                [ "$code" != 200 ] || break
+            fi
+        esac
         kill -0 "$pid" 2>/dev/null || die "weed exited: see $DIR/weed.log"
         [ $i -lt 600 ] || die "SeaweedFS does not serve S3 on $S3_ENDPOINT (last answer $code): see $DIR/weed.log"
         sleep 0.1
         i=$((i + 1))
     done
+}
+
+# A signed S3 request with the cluster's keys: its status. METHOD URL, or
+# PUT URL FILE.
+s3_request() {
+    if [ $# -eq 3 ]; then set -- -T "$3" "$2"; else set -- -X "$1" "$2"; fi
+    curl -s -o /dev/null -w '%{http_code}' --max-time 5 \
+        --aws-sigv4 'aws:amz:us-east-1:s3' --user "$S3_ACCESS_KEY:$S3_SECRET_KEY" "$@" || true
 }
 
 store_stop() {
