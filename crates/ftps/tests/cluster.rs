@@ -549,11 +549,13 @@ fn store_killed_mid_upload(cluster: &Cluster, source: &str, pw: &str) {
 /// Polls the store with boto3 (`s3`) until the file `stop` exists (or the
 /// test is gone, or five minutes have passed): the size
 /// and ETag of `key` and every object listed below `prefix`, printed at the
-/// end as `state SIZE ETAG`, `listed KEY SIZE` and `polls N` lines.
+/// end as `state SIZE ETAG`, `listed KEY SIZE` and `polls N` lines; each
+/// multipart upload to `key` as a `KEY UPLOAD_ID` line of the file
+/// `uploads_file` as soon as it is seen.
 const POLLER: &str = r#"
 import os, sys, time
-bucket, key, prefix, stop = sys.argv[1:5]
-states, listed, polls = set(), set(), 0
+bucket, key, prefix, stop, uploads_file = sys.argv[1:6]
+states, listed, uploads, polls = set(), set(), set(), 0
 parent, deadline = os.getppid(), time.time() + 300
 while not os.path.exists(stop) and os.getppid() == parent and time.time() < deadline:
     try:
@@ -561,6 +563,11 @@ while not os.path.exists(stop) and os.getppid() == parent and time.time() < dead
         states.add((h['ContentLength'], h['ETag']))
         for o in s3.list_objects_v2(Bucket=bucket, Prefix=prefix).get('Contents', []):
             listed.add((o['Key'], o['Size']))
+        for u in s3.list_multipart_uploads(Bucket=bucket, Prefix=key).get('Uploads', []):
+            if (u['Key'], u['UploadId']) not in uploads:
+                uploads.add((u['Key'], u['UploadId']))
+                with open(uploads_file, 'a') as f:
+                    f.write('%s %s\n' % (u['Key'], u['UploadId']))
         polls += 1
     except Exception as e:
         print('error', e, flush=True)
@@ -584,7 +591,8 @@ fn sigkill_mid_upload(cluster: &Cluster, a: &str, pw: &str) {
     let old_etag = cluster.etag("demo/big.bin");
     // The store, polled from now until the retry is done.
     let stop = cluster.path("poller.stop");
-    let mut poller = poller(cluster, &stop);
+    let uploads = cluster.path("poller.uploads");
+    let mut poller = poller(cluster, &stop, &uploads);
     // More than two parts of 8 MiB, slowly, so that node a dies with a
     // multipart upload in progress.
     let new = cluster.path("new.bin");
@@ -603,23 +611,37 @@ fn sigkill_mid_upload(cluster: &Cluster, a: &str, pw: &str) {
             ],
         )
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let mut pending = Vec::new();
-    wait_for(Duration::from_secs(20), || {
-        pending = cluster.multipart_uploads("demo/big.bin");
+    let started = wait_for(Duration::from_secs(20), || {
+        pending = std::fs::read_to_string(&uploads)
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_owned)
+            .collect();
         !pending.is_empty()
     });
+    if !started {
+        let _ = slow.kill();
+        let out = slow.wait_with_output().unwrap();
+        panic!(
+            "no multipart upload in progress; curl: {}\nnode a: {}",
+            replies(&out),
+            cluster.log("a")
+        );
+    }
     let killed = Command::new("kill")
         .args(["-KILL", &cluster.pid("node-a").to_string()])
         .status()
         .unwrap();
     assert!(killed.success());
-    let status = slow.wait().unwrap();
+    let out = slow.wait_with_output().unwrap();
     assert!(
-        !status.success(),
-        "the upload through the killed node failed"
+        !out.status.success(),
+        "the upload through the killed node failed: {}",
+        replies(&out)
     );
     assert!(
         cluster.object("demo/big.bin") == Some(old_data.clone()),
@@ -685,7 +707,7 @@ impl Drop for Killed {
 }
 
 /// The [`POLLER`] on `demo/big.bin`, until `stop` exists.
-fn poller(cluster: &Cluster, stop: &Path) -> Killed {
+fn poller(cluster: &Cluster, stop: &Path, uploads: &Path) -> Killed {
     let script = format!(
         "import boto3\nfrom botocore.config import Config\n\
          s3 = boto3.client('s3', endpoint_url={:?}, aws_access_key_id={:?}, \
@@ -698,6 +720,7 @@ fn poller(cluster: &Cluster, stop: &Path) -> Killed {
         .arg(script)
         .args([&cluster.env["S3_BUCKET"], "demo/big.bin", "demo/"])
         .arg(stop)
+        .arg(uploads)
         .stdout(Stdio::piped())
         .spawn()
         .map(|child| Killed(Some(child)))
@@ -710,10 +733,15 @@ fn poller(cluster: &Cluster, stop: &Path) -> Killed {
 fn dead_nodes_upload_reclaimed(cluster: &Cluster, pending: &[String]) {
     let since = Instant::now();
     let limit = Duration::from_secs(3 * ABANDONED_UPLOAD_SECS + 10);
-    wait_for(limit, || {
+    let reclaimed = wait_for(limit, || {
         let now = cluster.multipart_uploads("demo/");
         !pending.iter().any(|u| now.contains(u))
     });
+    assert!(
+        reclaimed,
+        "not reclaimed: {pending:?}\nnode b: {}",
+        cluster.log("b")
+    );
     eprintln!(
         "node a's multipart upload {pending:?} reclaimed {:?} after the retry",
         since.elapsed()
@@ -721,13 +749,14 @@ fn dead_nodes_upload_reclaimed(cluster: &Cluster, pending: &[String]) {
     assert_eq!(cluster.multipart_uploads("demo/"), Vec::<String>::new());
 }
 
-fn wait_for(limit: Duration, mut done: impl FnMut() -> bool) {
+/// Whether `done` holds within `limit`.
+fn wait_for(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + limit;
     while Instant::now() < deadline {
         if done() {
-            return;
+            return true;
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    panic!("timed out");
+    false
 }
