@@ -25,6 +25,7 @@
 //! ```
 
 pub mod catalog;
+pub mod check;
 pub mod checks;
 pub mod context;
 pub mod evidence;

@@ -98,24 +98,11 @@ pub(crate) async fn serve(
         error!(%peer, client_certificates = %listener.client_certificates, "no TLS configuration for this listener's client-certificate setting");
         return;
     };
-    let handshake_timeout = live.config.server.tls_handshake_timeout();
     let stream = if implicit {
-        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::clone(&tls.control));
-        match tokio::time::timeout(handshake_timeout, acceptor.accept(tcp)).await {
-            Ok(Ok(stream)) => {
-                let (version, cipher, _) = crate::tls::describe(stream.get_ref().1);
-                debug!(%peer, %version, %cipher, "implicit TLS established");
-                control_handshake(&shared, stream.get_ref().1);
-                ControlStream::Tls(Box::new(stream))
-            }
-            Ok(Err(error)) => {
-                warn!(%peer, %error, "implicit TLS handshake failed");
-                return;
-            }
-            Err(_) => {
-                warn!(%peer, "implicit TLS handshake timed out");
-                return;
-            }
+        let timeout = live.config.server.tls_handshake_timeout();
+        match implicit_tls(&shared, &tls, tcp, peer, timeout).await {
+            Some(stream) => stream,
+            None => return,
         }
     } else {
         ControlStream::Plain(tcp)
@@ -171,6 +158,35 @@ pub(crate) async fn serve(
     connection.run().await;
     connection.events.logged_out();
     debug!(%peer, "control connection closed");
+}
+
+/// The TLS handshake an implicit FTPS connection starts with (draft
+/// "Implicit protection": the client speaks TLS first); `None`: it failed or
+/// timed out, and the connection ends.
+async fn implicit_tls(
+    shared: &Shared,
+    tls: &ConnectionTls,
+    tcp: TcpStream,
+    peer: SocketAddr,
+    timeout: std::time::Duration,
+) -> Option<ControlStream> {
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::clone(&tls.control));
+    match tokio::time::timeout(timeout, acceptor.accept(tcp)).await {
+        Ok(Ok(stream)) => {
+            let (version, cipher, _) = crate::tls::describe(stream.get_ref().1);
+            debug!(%peer, %version, %cipher, "implicit TLS established");
+            control_handshake(shared, stream.get_ref().1);
+            Some(ControlStream::Tls(Box::new(stream)))
+        }
+        Ok(Err(error)) => {
+            warn!(%peer, %error, "implicit TLS handshake failed");
+            None
+        }
+        Err(_) => {
+            warn!(%peer, "implicit TLS handshake timed out");
+            None
+        }
+    }
 }
 
 /// Counts the session in `ftps_sessions_active` while it lives.

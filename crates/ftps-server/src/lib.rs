@@ -22,6 +22,7 @@ pub mod database;
 mod hashing;
 pub mod identity;
 pub mod limits;
+mod listen;
 pub mod login_cache;
 pub mod ops;
 pub mod passive;

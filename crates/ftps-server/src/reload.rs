@@ -198,13 +198,17 @@ impl Reloader {
         keep_restart_keys(&old.config, config);
         let cert = load_certificate(config)?;
         crate::ops::Ops::check_hooks(&config.hooks)?;
-        let metrics = crate::server::metrics_listener(&old.config.metrics, &config.metrics).await?;
+        let metrics =
+            crate::ops::endpoint::change_for(&old.config.metrics, &config.metrics).await?;
         let live = build_live(config.clone(), cert, self.shared.user_store.clone())?;
         // Committed from here on.
         self.forget_dropped_quotas(&old.config, config).await;
         self.shared.ops.reconfigure(&config.audit, &config.hooks)?;
         if let Some(change) = metrics {
-            crate::server::switch_metrics(&self.shared, change);
+            let shared = &self.shared;
+            shared
+                .metrics_endpoint
+                .apply(change, &shared.ops.metrics, &shared.shutdown);
         }
         self.shared.live.store(Arc::new(live));
         info!("configuration reloaded: new sessions use it, running sessions keep theirs");

@@ -20,7 +20,7 @@ use tokio_util::task::TaskTracker;
 use tracing::{error, info, warn};
 
 use crate::certs::CertifiedKey;
-use crate::config::{self, ClientCertificates, Config, MetricsSection, PassiveSettings};
+use crate::config::{self, ClientCertificates, Config, PassiveSettings};
 use crate::limits::{UserLimiters, UserSessions};
 use crate::ops::Ops;
 use crate::proxy::ClientAddress;
@@ -63,7 +63,7 @@ impl Listeners {
         let explicit = bind_all(config, &config.server.listen).await?;
         let implicit = bind_all(config, &config.server.implicit_listen).await?;
         let metrics = match config.metrics.enabled {
-            true => Some(bind_one(config.metrics.listen).await?),
+            true => Some(crate::listen::bind_one(config.metrics.listen).await?),
             false => None,
         };
         Ok(Listeners {
@@ -89,10 +89,7 @@ impl Listeners {
     }
 }
 
-/// Pending connections the kernel queues per listener. FTP servers speak
-/// first, so a connection dropped from a full queue leaves its client
-/// waiting for a greeting that never comes (tokio's default is 128).
-pub const LISTEN_BACKLOG: u32 = 1024;
+pub use crate::listen::LISTEN_BACKLOG;
 
 /// Reclaim the upload temp files that servers sharing the users' roots
 /// left behind (see `Storage::reclaim_abandoned_uploads`): at start-up,
@@ -161,7 +158,7 @@ async fn bind_all(
     let mut bound = Vec::with_capacity(entries.len());
     for entry in entries {
         bound.push(BoundListener {
-            socket: bind_one(entry.address).await?,
+            socket: crate::listen::bind_one(entry.address).await?,
             client_certificates: config.client_certificates_on(entry),
             proxy_protocol: entry.proxy_protocol,
             passive: config.passive_on(entry),
@@ -169,19 +166,6 @@ async fn bind_all(
         });
     }
     Ok(bound)
-}
-
-async fn bind_one(addr: SocketAddr) -> Result<TcpListener, ServerError> {
-    let bind = || {
-        let socket = match addr {
-            SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
-            SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
-        };
-        socket.set_reuseaddr(true)?;
-        socket.bind(addr)?;
-        socket.listen(LISTEN_BACKLOG)
-    };
-    bind().map_err(|source| ServerError::Bind { addr, source })
 }
 
 /// An FTPS server, ready to run on bound listeners.
@@ -232,7 +216,7 @@ impl Server {
                 quotas: Quotas::new(usage),
                 user_sessions: UserSessions::default(),
                 user_limiters: UserLimiters::default(),
-                metrics_endpoint: Mutex::new(None),
+                metrics_endpoint: Default::default(),
             }),
         })
     }
@@ -256,7 +240,10 @@ impl Server {
         let tracker = TaskTracker::new();
         let accept_stop = CancellationToken::new();
         if let Some(listener) = listeners.metrics {
-            start_metrics(&self.shared, listener);
+            let shared = &self.shared;
+            shared
+                .metrics_endpoint
+                .start(listener, &shared.ops.metrics, &shared.shutdown);
         }
         let all = listeners
             .explicit
@@ -319,12 +306,10 @@ impl Server {
             );
         }
         self.shared.ops.flush_audit();
-        switch_metrics(&self.shared, MetricsChange::Stop);
+        self.shared.metrics_endpoint.stop();
     }
 }
 
-/// The accounts and the ban table: from the shared database when
-/// `[database]` is set, else `[[users]]` and an in-memory table.
 /// The shared database's user store (`None`: the accounts of `[[users]]`,
 /// read again at each reload) and where bans are kept.
 type AccountsAndBans = (
@@ -359,78 +344,6 @@ fn accounts_and_bans(config: &Config) -> Result<AccountsAndBans, ServerError> {
 /// After the grace period, how long stopped transfers get to send their
 /// final replies before the server stops.
 pub const FINAL_REPLIES_WAIT: Duration = Duration::from_secs(3);
-
-/// The running metrics endpoint: its address and what stops it.
-pub(crate) struct MetricsEndpoint {
-    address: SocketAddr,
-    stop: CancellationToken,
-}
-
-/// What a reload does to the metrics endpoint.
-pub(crate) enum MetricsChange {
-    /// Serve on this newly bound listener instead (or for the first time).
-    Start(TcpListener),
-    /// Stop serving.
-    Stop,
-}
-
-fn start_metrics(shared: &Arc<Shared>, listener: TcpListener) {
-    let Ok(address) = listener.local_addr() else {
-        return;
-    };
-    let stop = CancellationToken::new();
-    info!(%address, "metrics endpoint: GET /metrics, GET /healthz");
-    tokio::spawn(crate::ops::http::serve(
-        listener,
-        Arc::clone(&shared.ops.metrics),
-        shared.shutdown.clone(),
-        stop.clone(),
-    ));
-    let previous = lock(&shared.metrics_endpoint).replace(MetricsEndpoint { address, stop });
-    if let Some(previous) = previous {
-        previous.stop();
-    }
-}
-
-impl MetricsEndpoint {
-    fn stop(self) {
-        self.stop.cancel();
-        info!(address = %self.address, "metrics endpoint stopped");
-    }
-}
-
-/// Carry out a change of the metrics endpoint.
-pub(crate) fn switch_metrics(shared: &Arc<Shared>, change: MetricsChange) {
-    match change {
-        MetricsChange::Start(listener) => start_metrics(shared, listener),
-        MetricsChange::Stop => {
-            let previous = lock(&shared.metrics_endpoint).take();
-            if let Some(previous) = previous {
-                previous.stop();
-            }
-        }
-    }
-}
-
-/// What a reload from `old` to `new` must do to the metrics endpoint
-/// (binding a new listener now, so that a failure refuses the reload).
-pub(crate) async fn metrics_listener(
-    old: &MetricsSection,
-    new: &MetricsSection,
-) -> Result<Option<MetricsChange>, ServerError> {
-    Ok(match (old.enabled, new.enabled) {
-        (_, false) => Some(MetricsChange::Stop),
-        (true, true) if old.listen == new.listen => None,
-        (_, true) => Some(MetricsChange::Start(bind_one(new.listen).await?)),
-    })
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    match mutex.lock() {
-        Ok(guard) => guard,
-        Err(poisoned) => poisoned.into_inner(),
-    }
-}
 
 /// Releases a session slot (global and per address) when dropped.
 struct SessionSlot {

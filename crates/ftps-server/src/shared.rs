@@ -76,7 +76,7 @@ pub(crate) struct Shared {
     /// Per-user bandwidth limiters.
     pub(crate) user_limiters: UserLimiters,
     /// The metrics endpoint while it runs.
-    pub(crate) metrics_endpoint: Mutex<Option<crate::server::MetricsEndpoint>>,
+    pub(crate) metrics_endpoint: crate::ops::endpoint::MetricsEndpoint,
 }
 
 impl Shared {

@@ -12,8 +12,7 @@
 //! and `timeout` bounds every run.
 #![allow(clippy::unwrap_used)]
 
-use std::io::Write;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
 use ftps_testing::{require_tool, TestServer, PASSWORD, USER};
 
@@ -22,24 +21,15 @@ const TIMEOUT_SECS: &str = "30";
 
 /// Run `openssl s_client` with `args`, feeding `input` on stdin.
 fn s_client(server: &TestServer, args: &[&str], input: &str) -> Output {
-    let mut child = Command::new("timeout")
-        .args(["-k", "5", TIMEOUT_SECS, "openssl", "s_client"])
-        .arg("-CAfile")
-        .arg(&server.cert_pem)
-        .args(["-verify_return_error", "-ign_eof"])
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
+    ftps_testing::run_with_input(
+        Command::new("timeout")
+            .args(["-k", "5", TIMEOUT_SECS, "openssl", "s_client"])
+            .arg("-CAfile")
+            .arg(&server.cert_pem)
+            .args(["-verify_return_error", "-ign_eof"])
+            .args(args),
+        input.as_bytes(),
+    )
 }
 
 /// Log in, print the directory, quit.

@@ -280,6 +280,26 @@ fn init_logging() {
     });
 }
 
+/// Run `command` with `input` on its standard input and its output
+/// captured; panics when it cannot start.
+pub fn run_with_input(command: &mut std::process::Command, input: &[u8]) -> std::process::Output {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {command:?}: {e}"));
+    if let Some(mut stdin) = child.stdin.take() {
+        // A program that exits without reading all of it is not an error here.
+        let _ = stdin.write_all(input);
+    }
+    child
+        .wait_with_output()
+        .unwrap_or_else(|e| panic!("{command:?}: {e}"))
+}
+
 /// Is an external peer available? Under `CI=true` a missing one fails the test.
 pub fn require_tool(name: &str) -> bool {
     let found = Command::new("sh")

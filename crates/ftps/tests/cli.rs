@@ -5,7 +5,7 @@
 //! makes a hash the server accepts.
 #![allow(clippy::unwrap_used)]
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
@@ -183,19 +183,7 @@ fn config_mistake_names_key_and_line() {
 
 #[test]
 fn hash_password_output_verifies() {
-    let mut child = ftps()
-        .arg("hash-password")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"s3cret pass\n")
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = ftps_testing::run_with_input(ftps().arg("hash-password"), b"s3cret pass\n");
     assert!(out.status.success());
     let hash = String::from_utf8(out.stdout).unwrap();
     let hash = hash.trim();

@@ -150,7 +150,9 @@ fn sighup_applies_a_changed_file_refuses_a_broken_one_and_reopens_the_audit_log(
     assert!(said.contains("< 550 Permission denied."), "{said}");
     let log = server.wait_log("refused by an access rule", 1);
     assert!(
-        log.contains(&format!("rule=users[{USER:?}].rules[0] (/in: list, upload)")),
+        log.contains(&format!(
+            "rule=users[{USER:?}].rules[0] (/in: list, upload)"
+        )),
         "{log}"
     );
     assert!(dir.join("root/in/a").exists());

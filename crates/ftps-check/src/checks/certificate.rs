@@ -12,8 +12,8 @@ use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
 use x509_parser::prelude::{FromDer, X509Certificate};
 use x509_parser::public_key::PublicKey;
 
-use crate::catalog::Check;
 use crate::check;
+use crate::check::Check;
 use crate::context::{Ctx, Endpoint};
 use crate::probe::tls::{ProbeStore, Versions};
 use crate::probe::ProbeError;

@@ -4,8 +4,8 @@
 //! second AUTH, USER before TLS (§10.1), and AUTH resetting the session
 //! (§4.2). Each check opens its own connection to the explicit port.
 
-use crate::catalog::Check;
 use crate::check;
+use crate::check::Check;
 use crate::context::{feat, login, Ctx};
 use crate::probe::control::line_of;
 use crate::probe::ProbeError;

@@ -5,8 +5,8 @@
 //! failed data connection (the 522 of §10.2); several protected uploads and
 //! downloads in a row.
 
-use crate::catalog::Check;
 use crate::check;
+use crate::check::Check;
 use crate::context::{Ctx, Session};
 use crate::probe::control::line_of;
 use crate::probe::data::{self, last_line, DataTls, Direction, Transfer};

@@ -7,8 +7,8 @@
 
 use std::time::Duration;
 
-use crate::catalog::Check;
 use crate::check;
+use crate::check::Check;
 use crate::context::{login, Ctx, Endpoint, Session};
 use crate::probe::control::line_of;
 use crate::probe::data::{self, run_transfer, DataTls, Direction, Pending};

@@ -9,8 +9,8 @@ use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpSocket};
 
-use crate::catalog::Check;
 use crate::check;
+use crate::check::Check;
 use crate::context::{greeting, Ctx, Endpoint};
 use crate::evidence::Kind;
 use crate::probe::control::line_of;

@@ -8,8 +8,8 @@
 //! can open a TCP connection, but it has no session of that control
 //! connection to resume.
 
-use crate::catalog::Check;
 use crate::check;
+use crate::check::Check;
 use crate::context::Ctx;
 use crate::probe::data::{last_line, DataTls, Direction, Transfer};
 use crate::probe::tls::{throwaway_client_certificate, Versions};

@@ -5,8 +5,8 @@
 
 use tokio::net::TcpStream;
 
-use crate::catalog::Check;
 use crate::check;
+use crate::check::Check;
 use crate::context::{greeting, Ctx, Endpoint};
 use crate::evidence::Kind;
 use crate::probe::control::refused;

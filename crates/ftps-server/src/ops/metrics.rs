@@ -68,6 +68,17 @@ impl Default for Metrics {
     }
 }
 
+/// A new metric at zero, registered as `name` with `help`.
+fn add<M: prometheus_client::registry::Metric + Clone + Default>(
+    registry: &mut Registry,
+    name: &str,
+    help: &str,
+) -> M {
+    let metric = M::default();
+    registry.register(name, help, metric.clone());
+    metric
+}
+
 fn storage_histogram() -> Histogram {
     // 100 µs to about 26 s.
     Histogram::new(exponential_buckets(0.0001, 4.0, 10))
@@ -76,117 +87,85 @@ fn storage_histogram() -> Histogram {
 impl Metrics {
     /// Every metric registered, each at zero.
     pub fn new() -> Metrics {
-        let mut registry = Registry::with_prefix("ftps");
-        let sessions_active = Gauge::default();
-        registry.register(
-            "sessions_active",
-            "Control connections open now",
-            sessions_active.clone(),
-        );
-        let connections = Family::<Labels1, Counter>::default();
-        registry.register(
-            "connections",
-            "Connections accepted, or refused at connect (result: accepted, banned, denied, limit)",
-            connections.clone(),
-        );
-        let logins = Family::<Labels1, Counter>::default();
-        registry.register("logins", "Logins by outcome (ok, failed)", logins.clone());
-        let transfers = Family::<Labels2, Counter>::default();
-        registry.register(
-            "transfers",
-            "Transfers by direction (upload, download, listing) and outcome (ok, failed, aborted)",
-            transfers.clone(),
-        );
-        let transfer_bytes = Family::<Labels1, Counter>::default();
-        registry.register_with_unit(
-            "transfer",
-            "Bytes moved over data connections, by direction",
-            Unit::Bytes,
-            transfer_bytes.clone(),
-        );
-        let tls_handshakes = Family::<Labels3, Counter>::default();
-        registry.register(
-            "tls_handshakes",
-            "Completed TLS handshakes by connection (control, data), version and kind (full, resumed)",
-            tls_handshakes.clone(),
-        );
-        let data_refused = Family::<Labels1, Counter>::default();
-        registry.register(
-            "data_connections_refused",
-            "Data connections refused with 522, by reason",
-            data_refused.clone(),
-        );
-        let fs_operations = Family::<Labels2, Counter>::default();
-        registry.register(
-            "fs_operations",
-            "DELE, RNFR/RNTO, MKD and RMD by operation and outcome",
-            fs_operations.clone(),
-        );
-        let bans = Counter::default();
-        registry.register("bans", "Addresses banned after failed logins", bans.clone());
-        let quota_refusals = Counter::default();
-        registry.register(
-            "quota_refusals",
-            "Uploads and new files refused with 552 by a user's quota",
-            quota_refusals.clone(),
-        );
-        let access_refusals = Family::<Labels1, Counter>::default();
-        registry.register(
-            "access_refusals",
-            "Refused by an access rule, by where (connect, login, command)",
-            access_refusals.clone(),
-        );
+        let mut r = Registry::with_prefix("ftps");
         let storage_seconds = Family::<Labels1, Histogram>::new_with_constructor(
             storage_histogram as fn() -> Histogram,
         );
-        registry.register_with_unit(
+        r.register_with_unit(
             "storage_operation_duration",
             "Storage operations' latency, by operation",
             Unit::Seconds,
             storage_seconds.clone(),
         );
-        let hook_events = Family::<Labels1, Counter>::default();
-        registry.register(
-            "hook_events",
-            "Events handed to the hooks, by result (queued, dropped)",
-            hook_events.clone(),
-        );
-        let hook_runs = Family::<Labels2, Counter>::default();
-        registry.register(
-            "hook_runs",
-            "Hook runs by hook (command, webhook) and outcome (ok, failed)",
-            hook_runs.clone(),
-        );
-        let audit_dropped = Counter::default();
-        registry.register(
-            "audit_dropped",
-            "Audit lines dropped because the writer fell behind",
-            audit_dropped.clone(),
-        );
-        let reloads = Family::<Labels1, Counter>::default();
-        registry.register(
-            "config_reloads",
-            "Configuration reloads by outcome (ok, failed)",
-            reloads.clone(),
+        let transfer_bytes = Family::<Labels1, Counter>::default();
+        r.register_with_unit(
+            "transfer",
+            "Bytes moved over data connections, by direction",
+            Unit::Bytes,
+            transfer_bytes.clone(),
         );
         Metrics {
-            registry,
-            sessions_active,
-            connections,
-            logins,
-            transfers,
+            sessions_active: add(&mut r, "sessions_active", "Control connections open now"),
+            connections: add(
+                &mut r,
+                "connections",
+                "Connections accepted, or refused at connect (result: accepted, banned, denied, limit, proxy_refused)",
+            ),
+            logins: add(&mut r, "logins", "Logins by outcome (ok, failed)"),
+            transfers: add(
+                &mut r,
+                "transfers",
+                "Transfers by direction (upload, download, listing) and outcome (ok, failed, aborted)",
+            ),
             transfer_bytes,
-            tls_handshakes,
-            data_refused,
-            fs_operations,
-            bans,
-            quota_refusals,
-            access_refusals,
+            tls_handshakes: add(
+                &mut r,
+                "tls_handshakes",
+                "Completed TLS handshakes by connection (control, data), version and kind (full, resumed)",
+            ),
+            data_refused: add(
+                &mut r,
+                "data_connections_refused",
+                "Data connections refused with 522, by reason",
+            ),
+            fs_operations: add(
+                &mut r,
+                "fs_operations",
+                "DELE, RNFR/RNTO, MKD and RMD by operation and outcome",
+            ),
+            bans: add(&mut r, "bans", "Addresses banned after failed logins"),
+            quota_refusals: add(
+                &mut r,
+                "quota_refusals",
+                "Uploads and new files refused with 552 by a user's quota",
+            ),
+            access_refusals: add(
+                &mut r,
+                "access_refusals",
+                "Refused by an access rule, by where (connect, login, command)",
+            ),
             storage_seconds,
-            hook_events,
-            hook_runs,
-            audit_dropped,
-            reloads,
+            hook_events: add(
+                &mut r,
+                "hook_events",
+                "Events handed to the hooks, by result (queued, dropped)",
+            ),
+            hook_runs: add(
+                &mut r,
+                "hook_runs",
+                "Hook runs by hook (command, webhook) and outcome (ok, failed)",
+            ),
+            audit_dropped: add(
+                &mut r,
+                "audit_dropped",
+                "Audit lines dropped because the writer fell behind",
+            ),
+            reloads: add(
+                &mut r,
+                "config_reloads",
+                "Configuration reloads by outcome (ok, failed)",
+            ),
+            registry: r,
         }
     }
 

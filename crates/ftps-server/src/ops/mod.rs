@@ -11,6 +11,7 @@
 //!   bounded queue off the transfer path.
 
 pub mod audit;
+pub(crate) mod endpoint;
 pub mod event;
 pub mod hooks;
 pub mod http;

@@ -93,30 +93,12 @@ pub(super) async fn receive(
             }
             r = tokio::time::timeout(ctx.stall_timeout, data.read(space)) => r,
         };
-        let n = match read {
-            Ok(Ok(0)) => break,
-            Ok(Ok(n)) => n,
-            // A TLS stream that ends without close_notify reads as an error
-            // (UnexpectedEof): a possibly truncated upload, kept only when
-            // the policy says so.
-            Ok(Err(error)) if error.kind() == std::io::ErrorKind::UnexpectedEof => {
-                if ctx.accept_upload_without_close_notify {
-                    warn!(peer = %ctx.peer_ip, received = total, "upload ended without TLS close_notify: kept (accept_upload_without_close_notify)");
-                    break;
-                }
-                warn!(peer = %ctx.peer_ip, received = total, "upload ended without TLS close_notify: possible truncation, not kept");
+        let n = match read_outcome(ctx, read, total) {
+            Read::Data(n) => n,
+            Read::End => break,
+            Read::Failed(outcome) => {
                 abort_upload(upload, batch).await;
-                return TransferOutcome::NoCloseNotify;
-            }
-            Ok(Err(error)) => {
-                warn!(peer = %ctx.peer_ip, %error, received = total, "upload data connection failed");
-                abort_upload(upload, batch).await;
-                return TransferOutcome::ConnectionLost;
-            }
-            Err(_) => {
-                warn!(peer = %ctx.peer_ip, received = total, "upload stalled");
-                abort_upload(upload, batch).await;
-                return TransferOutcome::Stalled;
+                return outcome;
             }
         };
         total += n as u64;
@@ -161,6 +143,61 @@ pub(super) async fn receive(
             return TransferOutcome::StorageFailed(error);
         }
     }
+    commit_upload(ctx, upload, batch, data, held, total).await
+}
+
+/// What one read of the data connection means for the upload.
+enum Read {
+    /// `n` bytes arrived.
+    Data(usize),
+    /// The client closed cleanly (or without close_notify, where the policy
+    /// accepts that).
+    End,
+    /// The upload failed: abort it and answer this.
+    Failed(TransferOutcome),
+}
+
+fn read_outcome(
+    ctx: &TransferContext,
+    read: Result<std::io::Result<usize>, tokio::time::error::Elapsed>,
+    total: u64,
+) -> Read {
+    match read {
+        Ok(Ok(0)) => Read::End,
+        Ok(Ok(n)) => Read::Data(n),
+        // A TLS stream that ends without close_notify reads as an error
+        // (UnexpectedEof): a possibly truncated upload, kept only when
+        // the policy says so.
+        Ok(Err(error)) if error.kind() == std::io::ErrorKind::UnexpectedEof => {
+            if ctx.accept_upload_without_close_notify {
+                warn!(peer = %ctx.peer_ip, received = total, "upload ended without TLS close_notify: kept (accept_upload_without_close_notify)");
+                return Read::End;
+            }
+            warn!(peer = %ctx.peer_ip, received = total, "upload ended without TLS close_notify: possible truncation, not kept");
+            Read::Failed(TransferOutcome::NoCloseNotify)
+        }
+        Ok(Err(error)) => {
+            warn!(peer = %ctx.peer_ip, %error, received = total, "upload data connection failed");
+            Read::Failed(TransferOutcome::ConnectionLost)
+        }
+        Err(_) => {
+            warn!(peer = %ctx.peer_ip, received = total, "upload stalled");
+            Read::Failed(TransferOutcome::Stalled)
+        }
+    }
+}
+
+/// Every byte of a cleanly ended upload arrived: write what the batch
+/// holds, commit, then release the held tickets and close the data
+/// connection.
+async fn commit_upload(
+    ctx: &TransferContext,
+    mut upload: Box<dyn Upload>,
+    mut batch: Batch,
+    mut data: DataStream,
+    held: Vec<u8>,
+    total: u64,
+) -> TransferOutcome {
     if let Err(error) = write_batch(upload.as_mut(), &mut batch).await {
         upload.abort().await;
         return TransferOutcome::StorageFailed(error);

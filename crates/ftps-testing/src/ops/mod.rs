@@ -6,7 +6,7 @@
 //! and HTTP GETs with curl ([`http_get`]).
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -144,20 +144,7 @@ pub fn parse_metrics(text: &str) -> Vec<Sample> {
     let dir = tempfile::tempdir().unwrap();
     let script = dir.path().join("parse_metrics.py");
     std::fs::write(&script, PARSE_METRICS).unwrap();
-    let mut child = Command::new("python3")
-        .arg(&script)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = crate::run_with_input(Command::new("python3").arg(&script), text.as_bytes());
     assert!(
         out.status.success(),
         "prometheus_client cannot parse the metrics: {}\n{text}",
@@ -198,20 +185,10 @@ pub fn metric(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> f64 {
 /// `promtool check metrics` on `text`; panics with its findings when it
 /// reports a problem. Needs `promtool` (Debian's `prometheus` package).
 pub fn promtool_check(text: &str) {
-    let mut child = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = crate::run_with_input(
+        Command::new("promtool").args(["check", "metrics"]),
+        text.as_bytes(),
+    );
     assert!(
         out.status.success(),
         "promtool check metrics: {}{}\n{text}",

@@ -6,7 +6,7 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
-use super::instance::{fatal, StartError};
+use super::error::{fatal, StartError};
 
 /// `chmod MODE PATH`.
 pub(super) fn set_mode(path: &Path, mode: u32) -> Result<(), StartError> {

@@ -1,28 +1,16 @@
 //! An instance before its processes run ([`Instance`]): its own temporary
 //! directory, the root the test user sees, the test account, the server
-//! certificate and the ports; and [`StartError`], how a start attempt fails.
+//! certificate and the ports.
 
 use std::fs;
 use std::ops::RangeInclusive;
 use std::path::PathBuf;
 
+use super::error::{fatal, StartError};
 use super::files::set_mode;
 use super::pki::server_certificate;
 use super::ports::{free_ports, pasv_range};
 use super::{password_file, system_user, Kind, TEST_USER};
-
-/// Why a start attempt failed.
-pub(super) enum StartError {
-    /// Probably a port taken between picking and binding: try new ports.
-    Retry(String),
-    /// Anything else: give up.
-    Fatal(String),
-}
-
-/// A [`StartError::Fatal`] naming `what` failed and why.
-pub(super) fn fatal(what: &str, err: impl std::fmt::Display) -> StartError {
-    StartError::Fatal(format!("{what}: {err}"))
-}
 
 /// Everything of an instance before its processes run.
 pub(super) struct Instance {

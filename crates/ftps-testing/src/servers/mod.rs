@@ -46,6 +46,7 @@
 //! server with what only it needs (`vsftpd.rs`, `proftpd.rs`,
 //! `pure_ftpd.rs`).
 
+mod error;
 mod files;
 mod instance;
 mod pki;
@@ -64,7 +65,7 @@ pub use server::ExternalServer;
 
 pub(crate) use ports::pasv_range;
 
-use instance::StartError;
+use error::StartError;
 
 /// Where scripts/install-test-servers.sh puts things, unless
 /// `FTPS_TEST_SERVERS_DIR` says otherwise (for both).

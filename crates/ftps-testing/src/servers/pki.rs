@@ -7,8 +7,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+use super::error::{fatal, StartError};
 use super::files::write_file;
-use super::instance::{fatal, StartError};
 
 /// The server's self-signed P-256 certificate (CN and SAN `localhost`, SAN
 /// `127.0.0.1`, valid two days) and its key, made with `openssl req` as

@@ -6,7 +6,7 @@ use std::hash::{BuildHasher, Hasher};
 use std::net::{Ipv4Addr, TcpListener};
 use std::ops::RangeInclusive;
 
-use super::instance::{fatal, StartError};
+use super::error::{fatal, StartError};
 
 /// Ports in each instance's passive range (split in two for vsftpd, whose
 /// implicit instance is a separate process).

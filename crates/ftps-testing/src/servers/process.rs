@@ -13,7 +13,7 @@ use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use super::instance::{fatal, StartError};
+use super::error::{fatal, StartError};
 use super::{ClientPki, ExternalServer};
 
 /// How long a server may take to greet after it was started.

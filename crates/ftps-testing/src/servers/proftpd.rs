@@ -5,8 +5,9 @@
 use std::path::PathBuf;
 use std::process::Command;
 
+use super::error::StartError;
 use super::files::{path_str, render, write_file};
-use super::instance::{Instance, StartError};
+use super::instance::Instance;
 use super::pki::{crypt_sha512, ClientPki};
 use super::process::{spawn_logged, Spawned};
 use super::{prefix, Profile, MOST_SECURE_CIPHERS, TEST_USER};

@@ -5,8 +5,9 @@
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
+use super::error::{fatal, StartError};
 use super::files::{path_str, write_file};
-use super::instance::{fatal, Instance, StartError};
+use super::instance::Instance;
 use super::pki::crypt_sha512;
 use super::process::{spawn_logged, Spawned};
 use super::{prefix, Profile, MOST_SECURE_CIPHERS, TEST_USER};

@@ -10,7 +10,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
-use super::instance::{prepare, StartError};
+use super::error::StartError;
+use super::instance::prepare;
 use super::process::{collect_logs, kill_processes_inside, stop_children, wait_ready, Spawned};
 use super::{proftpd, pure_ftpd, system_user, vsftpd, ClientPki, Kind, Profile, TEST_USER};
 

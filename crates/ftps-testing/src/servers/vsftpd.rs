@@ -5,8 +5,9 @@
 use std::path::PathBuf;
 use std::process::Command;
 
+use super::error::StartError;
 use super::files::{path_str, render, write_file};
-use super::instance::{Instance, StartError};
+use super::instance::Instance;
 use super::process::{spawn_logged, stop_children, Spawned};
 use super::{Profile, MOST_SECURE_CIPHERS};
 

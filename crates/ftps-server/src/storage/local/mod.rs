@@ -19,6 +19,7 @@
 mod download;
 mod list;
 mod reclaim;
+mod temp;
 mod upload;
 
 #[cfg(test)]

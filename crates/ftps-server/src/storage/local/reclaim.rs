@@ -33,41 +33,12 @@ use std::time::{Duration, SystemTime};
 
 use cap_std::fs::Dir;
 
-use super::upload::link_no_replace;
+use super::temp::{link_no_replace, new_file_target};
 use crate::storage::{Reclaimed, UPLOAD_TEMP_PREFIX};
-
-/// Suffix of upload temp file names.
-pub(super) const TEMP_SUFFIX: &[u8] = b".tmp";
 
 /// Most directories one pass looks into (a bound on a huge tree: the rest
 /// waits for the next pass).
 const MAX_DIRS_PER_PASS: usize = 100_000;
-
-/// The name of a new upload temp file: random, whether it replaces a file
-/// (`r`) or makes a new one (`n`), and the target's name when it fits.
-pub(super) fn temp_name(random: u64, replaces: bool, target: &[u8]) -> Vec<u8> {
-    let mut name = UPLOAD_TEMP_PREFIX.to_vec();
-    name.extend_from_slice(format!("{random:016x}").as_bytes());
-    name.push(b'.');
-    name.push(if replaces { b'r' } else { b'n' });
-    // 255 bytes per name on common file systems.
-    if name.len() + 1 + target.len() + TEMP_SUFFIX.len() <= 255 {
-        name.push(b'.');
-        name.extend_from_slice(target);
-    }
-    name.extend_from_slice(TEMP_SUFFIX);
-    name
-}
-
-/// The target's name of a temp file made for a *new* file, if its name says so.
-fn new_file_target(temp: &[u8]) -> Option<&[u8]> {
-    let rest = temp
-        .strip_prefix(UPLOAD_TEMP_PREFIX)?
-        .strip_suffix(TEMP_SUFFIX)?;
-    let rest = rest.get(17..)?; // 16 hex digits and a dot
-    let target = rest.strip_prefix(b"n.")?;
-    (!target.is_empty() && target != b"." && target != b"..").then_some(target)
-}
 
 /// One pass over the whole tree under `root`.
 pub(super) fn reclaim(root: &Dir, unchanged_for: Duration) -> Reclaimed {
@@ -151,27 +122,5 @@ fn reclaim_one(
         Err(e) => {
             tracing::warn!(temp = ?path, error = %e, "cannot remove an abandoned upload temp file")
         }
-    }
-}
-
-#[cfg(test)]
-#[allow(clippy::unwrap_used)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn temp_names_carry_the_kind_and_the_target() {
-        let name = temp_name(0xabc, false, b"report 2024.v1.pdf");
-        assert_eq!(
-            name,
-            b".ftps-upload.0000000000000abc.n.report 2024.v1.pdf.tmp"
-        );
-        assert_eq!(new_file_target(&name), Some(&b"report 2024.v1.pdf"[..]));
-        let replacing = temp_name(1, true, b"a");
-        assert_eq!(new_file_target(&replacing), None);
-        let long = temp_name(1, false, &[b'x'; 250]);
-        assert_eq!(long, b".ftps-upload.0000000000000001.n.tmp");
-        assert_eq!(new_file_target(&long), None);
-        assert_eq!(new_file_target(b".ftps-upload.0123456789abcdef.tmp"), None);
     }
 }

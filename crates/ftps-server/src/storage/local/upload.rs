@@ -31,6 +31,7 @@ use std::sync::Arc;
 use cap_std::fs::{Dir, MetadataExt, OpenOptions};
 use tokio::io::AsyncWriteExt;
 
+use super::temp::link_no_replace;
 use super::{blocking, check_regular_file, is_not_found};
 use crate::storage::error::{from_io, IoResultExt};
 use crate::storage::{FsError, Upload, WriteMode};
@@ -154,7 +155,7 @@ fn new_temp(
     opts.write(true).create_new(true);
     let target_name = target.file_name().map(OsStr::as_bytes).unwrap_or_default();
     for _ in 0..TEMP_NAME_ATTEMPTS {
-        let name = super::reclaim::temp_name(rand::random(), target_existed, target_name);
+        let name = super::temp::temp_name(rand::random(), target_existed, target_name);
         let temp = parent.join(OsStr::from_bytes(&name));
         match root.open_with(&temp, &opts) {
             Ok(file) => {
@@ -195,31 +196,6 @@ fn discard_temp(root: &Dir, finish: &Finish) {
                 tracing::warn!(error = %e, temp = ?temp, "cannot remove upload temp file");
             }
         }
-    }
-}
-
-/// Move `from` to `to` without ever replacing an existing `to`.
-pub(super) fn link_no_replace(root: &Dir, from: &Path, to: &Path) -> Result<(), FsError> {
-    match root.hard_link(from, root, to) {
-        Ok(()) => {
-            if let Err(e) = root.remove_file(from) {
-                tracing::warn!(error = %e, temp = ?from, "cannot remove upload temp file");
-            }
-            Ok(())
-        }
-        Err(e) => match from_io(e) {
-            FsError::AlreadyExists => Err(FsError::AlreadyExists),
-            // Hard links unsupported here: check, then rename (racy, but the
-            // best a plain POSIX interface offers).
-            FsError::PermissionDenied | FsError::Unsupported | FsError::Other(_) => {
-                match root.symlink_metadata(to) {
-                    Ok(_) => Err(FsError::AlreadyExists),
-                    Err(e) if is_not_found(&e) => root.rename(from, root, to).fs(),
-                    Err(e) => Err(from_io(e)),
-                }
-            }
-            other => Err(other),
-        },
     }
 }
 
