@@ -398,22 +398,14 @@ fn ftps_client_round_trip(cluster: &Cluster, pw: &str) {
 fn user_add_logs_in_on_both_nodes(cluster: &Cluster, a: &str, b: &str) {
     // Through node b's configuration: the same database as node a's; no
     // --root: the user's files are the prefix carol/ of the bucket.
-    let mut add = Command::new(FTPS)
-        .arg("user")
-        .arg("--config")
-        .arg(cluster.path("node-b.toml"))
-        .args(["add", "carol"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    add.stdin
-        .take()
-        .unwrap()
-        .write_all(b"carol's password\n")
-        .unwrap();
-    let out = add.wait_with_output().unwrap();
+    let out = ftps_testing::run_with_input(
+        Command::new(FTPS)
+            .arg("user")
+            .arg("--config")
+            .arg(cluster.path("node-b.toml"))
+            .args(["add", "carol"]),
+        b"carol's password\n",
+    );
     assert!(out.status.success(), "ftps user add: {}", stderr(&out));
     for source in [a, b] {
         let out = cluster.curl(source, "carol", "carol's password", &[&cluster.url("")]);
