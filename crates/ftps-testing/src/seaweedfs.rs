@@ -250,10 +250,17 @@ impl Drop for SeaweedFs {
 /// signed with the test identity; its standard output, or its standard error
 /// on failure.
 pub fn boto3(endpoint: &str, code: &str) -> Result<String, String> {
+    boto3_as(endpoint, (ACCESS_KEY, SECRET_KEY), code)
+}
+
+/// [`boto3`] signed with `keys` (access key, secret key): for a store this
+/// module did not start, such as the one of `scripts/cluster.sh`.
+pub fn boto3_as(endpoint: &str, keys: (&str, &str), code: &str) -> Result<String, String> {
+    let (access, secret) = keys;
     let script = format!(
         "import boto3, json\nfrom botocore.config import Config\n\
-         s3 = boto3.client('s3', endpoint_url={endpoint:?}, aws_access_key_id={ACCESS_KEY:?}, \
-         aws_secret_access_key={SECRET_KEY:?}, region_name='us-east-1', \
+         s3 = boto3.client('s3', endpoint_url={endpoint:?}, aws_access_key_id={access:?}, \
+         aws_secret_access_key={secret:?}, region_name='us-east-1', \
          config=Config(s3={{'addressing_style': 'path'}}, retries={{'max_attempts': 1}}))\n{code}\n"
     );
     let out = Command::new("python3")
@@ -271,8 +278,19 @@ pub fn boto3(endpoint: &str, code: &str) -> Result<String, String> {
 /// The keys of the multipart uploads in progress in `bucket` below `prefix`
 /// of the store at `endpoint`, asked with boto3, independently of the server.
 pub fn multipart_uploads(endpoint: &str, bucket: &str, prefix: &str) -> Vec<String> {
-    let out = boto3(
+    multipart_uploads_as(endpoint, (ACCESS_KEY, SECRET_KEY), bucket, prefix)
+}
+
+/// [`multipart_uploads`] signed with `keys` (access key, secret key).
+pub fn multipart_uploads_as(
+    endpoint: &str,
+    keys: (&str, &str),
+    bucket: &str,
+    prefix: &str,
+) -> Vec<String> {
+    let out = boto3_as(
         endpoint,
+        keys,
         &format!(
             "r = s3.list_multipart_uploads(Bucket={bucket:?}, Prefix={prefix:?})\n\
              print(json.dumps([u['Key'] for u in r.get('Uploads', [])]))"

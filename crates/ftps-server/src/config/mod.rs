@@ -172,7 +172,9 @@ impl Config {
     }
 
     /// The buckets the configuration puts users' files in (`[s3].bucket`
-    /// when a user takes it by default), sorted, without repeats.
+    /// when a user takes it by default, and always under `[storage] backend
+    /// = "s3"`, where accounts from the database land in it), sorted,
+    /// without repeats.
     pub fn s3_buckets(&self) -> Vec<String> {
         let mut buckets: Vec<String> = self
             .users
@@ -184,6 +186,9 @@ impl Config {
                 _ => None,
             })
             .collect();
+        if self.storage.backend == Backend::S3 {
+            buckets.extend(self.s3.bucket.clone());
+        }
         buckets.sort();
         buckets.dedup();
         buckets

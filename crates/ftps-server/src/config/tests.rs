@@ -833,3 +833,23 @@ fn a_database_replaces_users_in_the_file() {
     );
     assert!(err(&with_users).contains("ftps user add"));
 }
+
+#[test]
+fn s3_buckets_include_the_default_bucket_for_accounts_of_the_database() {
+    // No [[users]]: the accounts come from the database, and under
+    // `backend = "s3"` they land in [s3].bucket, which the node must
+    // maintain (heartbeat, reclaiming) from the start.
+    let c = parse(
+        "[storage]\nbackend = \"s3\"\n[s3]\nendpoint = \"http://127.0.0.1:8333\"\n\
+         bucket = \"partners\"\n[database]\nurl = \"postgresql://ftps@127.0.0.1/ftps\"\n",
+        "ftps.toml",
+    )
+    .unwrap();
+    assert_eq!(c.s3_buckets(), vec!["partners".to_owned()]);
+    let local = parse(
+        "[s3]\nendpoint = \"http://127.0.0.1:8333\"\nbucket = \"partners\"\n",
+        "ftps.toml",
+    )
+    .unwrap();
+    assert!(local.s3_buckets().is_empty());
+}

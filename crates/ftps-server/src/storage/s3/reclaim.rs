@@ -12,7 +12,8 @@
 //!   `.ftps-upload.nodes/NODE`, rewritten every [`heartbeat`] interval, whose
 //!   body lists the keys it has uploads in progress to. (Names starting with
 //!   `.ftps-upload.` are reserved: never listed, never reachable by a user.)
-//! * At start and then every [`RECLAIM_EVERY_SECS`], a node lists the
+//! * At start and then every [`reclaim_every`] interval (the threshold
+//!   `server.abandoned_upload_secs`, at most an hour), a node lists the
 //!   bucket's multipart uploads (`ListMultipartUploads`) and aborts
 //!   (`AbortMultipartUpload`) one only when it was initiated longer than
 //!   `server.abandoned_upload_secs` ago **and** no live node lists its key — a
@@ -47,8 +48,8 @@ pub const NODE_METADATA_KEY: &str = "ftps-node";
 /// Where the heartbeats live, at the top of each bucket.
 pub const HEARTBEAT_PREFIX: &str = ".ftps-upload.nodes/";
 
-/// How often the reclaimer runs after the pass at start.
-pub const RECLAIM_EVERY_SECS: u64 = 3600;
+/// The longest interval between two reclaiming passes.
+pub const MAX_RECLAIM_EVERY_SECS: u64 = 3600;
 
 /// A node whose heartbeat is older than this many intervals is not live.
 pub const LIVE_HEARTBEATS: u32 = 3;
@@ -58,6 +59,15 @@ const MAX_HEARTBEAT_SECS: u64 = 30;
 
 /// How long a signed request stays valid.
 const SIGNATURE_SECS: u64 = 300;
+
+/// How often the reclaimer runs after the pass at start: as often as an
+/// upload may become abandoned (`server.abandoned_upload_secs`), so a dead
+/// node's upload is aborted within about twice the threshold, but at most
+/// every [`MAX_RECLAIM_EVERY_SECS`]. A pass costs one `ListMultipartUploads`
+/// request per 1,000 uploads in progress.
+pub fn reclaim_every(abandoned_upload_secs: u64) -> Duration {
+    Duration::from_secs(abandoned_upload_secs.clamp(1, MAX_RECLAIM_EVERY_SECS))
+}
 
 /// The interval between heartbeats: a quarter of the age an upload must
 /// reach before it may be reclaimed (so a live node has listed it by then),
@@ -407,6 +417,14 @@ mod tests {
         assert_eq!(heartbeat(86_400), Duration::from_secs(30));
         assert_eq!(heartbeat(40), Duration::from_secs(10));
         assert_eq!(heartbeat(2), Duration::from_secs(1));
+    }
+
+    #[test]
+    fn reclaiming_runs_every_threshold_at_most_hourly() {
+        assert_eq!(reclaim_every(600), Duration::from_secs(600));
+        assert_eq!(reclaim_every(8), Duration::from_secs(8));
+        assert_eq!(reclaim_every(86_400), Duration::from_secs(3600));
+        assert_eq!(reclaim_every(0), Duration::from_secs(1));
     }
 
     #[test]

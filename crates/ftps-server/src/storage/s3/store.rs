@@ -71,11 +71,11 @@ impl S3Stores {
     /// Until `stop` is cancelled: write this node's heartbeat in every
     /// bucket in use each [`reclaim::heartbeat`] interval, and reclaim
     /// abandoned multipart uploads at start and every
-    /// [`reclaim::RECLAIM_EVERY_SECS`].
+    /// [`reclaim::reclaim_every`] interval.
     pub async fn maintain(&self, stop: tokio_util::sync::CancellationToken) {
         let abandoned = self.abandoned_upload_secs;
         let mut tick = tokio::time::interval(reclaim::heartbeat(abandoned));
-        let reclaim_every = Duration::from_secs(reclaim::RECLAIM_EVERY_SECS);
+        let reclaim_every = reclaim::reclaim_every(abandoned);
         let mut last_reclaim: HashMap<String, tokio::time::Instant> = HashMap::new();
         loop {
             tokio::select! {
