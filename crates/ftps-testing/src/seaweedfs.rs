@@ -189,6 +189,9 @@ impl SeaweedFs {
             .arg(format!("-volume.port={}", p.volume))
             .arg(format!("-filer.port={}", p.filer))
             .args(["-volume.max=0", "-master.volumeSizeLimitMB=256"])
+            // A restart serves again within a few seconds (about 20 s with
+            // the default election timeout).
+            .arg("-master.electionTimeout=1s")
             // No fixed ports (Iceberg, Lance) and no report to the outside.
             .args([
                 "-s3.port.iceberg=0",
