@@ -14,7 +14,9 @@
 //! sleeps until `poll_timeout` and hands the wake-up to `handle_timeout`; it
 //! reads `login_failures` for the growing delay after a wrong password.
 //! Logging in (USER with a certificate, PASS, the user store, bans) is in
-//! `connection/login.rs`.
+//! `connection/login.rs`; the AUTH TLS handshake and CCC/REIN in
+//! `connection/protection.rs`; passive ports, transfers and HASH are
+//! started in `connection/data.rs`.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -23,8 +25,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use ftps_proto::line::{LineError, LineReader};
 use ftps_proto::session::{
-    Action, DataEndpoint, DataProtection, FsError, FsRequest, FsResponse, PassiveKind,
-    ServerSession, SessionConfig, TlsFailure, TransferOutcome, TransferRequest,
+    Action, DataProtection, FsError, FsRequest, FsResponse, ServerSession, SessionConfig,
+    TransferOutcome,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -36,16 +38,18 @@ use tracing::{debug, error, info, warn};
 use crate::identity::CertIdentity;
 use crate::limits::SessionCount;
 use crate::ops::SessionEvents;
-use crate::passive::{DataProxy, EarlyTls, PassivePort};
+use crate::passive::PassivePort;
 use crate::proxy::ClientAddress;
 use crate::shared::{ListenerKind, Live, Shared};
 use crate::storage::Storage;
 use crate::stream::ControlStream;
 use crate::tls::ConnectionTls;
-use crate::transfer::{self, TransferContext, TransferEvent};
+use crate::transfer::TransferEvent;
 use rustls_pki_types::CertificateDer;
 
+mod data;
 mod login;
+mod protection;
 
 /// Entries STAT <dir> sends over the control connection at most.
 pub const MAX_STAT_ENTRIES: usize = 10_000;
@@ -467,237 +471,6 @@ impl Connection {
                 Flow::Continue
             }
             Action::Close => Flow::Close,
-        }
-    }
-
-    /// AUTH accepted: the TLS handshake (RFC 4217 §4, §10.1).
-    async fn upgrade_tls(&mut self) -> Flow {
-        if self.reader.buffered_len() > 0 {
-            // Bytes sent in plaintext after AUTH must never become commands.
-            warn!(peer = %self.peer, "plaintext pipelined after AUTH (STARTTLS injection): closing");
-            return Flow::Close;
-        }
-        let ControlStream::Plain(tcp) = self.stream.detach() else {
-            return Flow::Close;
-        };
-        let limit = self.live.config.server.tls_handshake_timeout();
-        let mut first = [0u8; 1];
-        match tokio::time::timeout(limit, tcp.peek(&mut first)).await {
-            Ok(Ok(1)) if first[0] == 0x16 => {}
-            Ok(Ok(1)) => {
-                // Not a TLS record at all: nothing was negotiated, the
-                // connection is still plaintext: unprotected 421.
-                warn!(peer = %self.peer, "client did not start TLS after AUTH");
-                self.stream = ControlStream::Plain(tcp);
-                self.session.handle_tls_failed(TlsFailure::Complete);
-                return Flow::Continue;
-            }
-            _ => return Flow::Close,
-        }
-        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::clone(&self.tls.control));
-        match tokio::time::timeout(limit, acceptor.accept(tcp)).await {
-            Ok(Ok(tls)) => {
-                let (version, cipher, _) = crate::tls::describe(tls.get_ref().1);
-                debug!(peer = %self.peer, %version, %cipher, "AUTH TLS established");
-                control_handshake(&self.shared, tls.get_ref().1);
-                self.stream = ControlStream::Tls(Box::new(tls));
-                self.client_cert = self.stream.tls().and_then(client_certificate);
-                self.session
-                    .set_client_certificate(self.client_cert.is_some());
-                self.session.handle_tls_established(now());
-            }
-            Ok(Err(error)) => {
-                warn!(peer = %self.peer, %error, "TLS handshake failed on the control connection");
-                self.session.handle_tls_failed(TlsFailure::MidHandshake);
-            }
-            Err(_) => {
-                warn!(peer = %self.peer, "TLS handshake timed out on the control connection");
-                self.session.handle_tls_failed(TlsFailure::MidHandshake);
-            }
-        }
-        Flow::Continue
-    }
-
-    /// CCC or REIN: close_notify, wait (bounded) for the client's, go on in plaintext.
-    async fn clear_tls(&mut self) -> Flow {
-        let ControlStream::Tls(mut tls) = self.stream.detach() else {
-            return Flow::Close;
-        };
-        tls.get_mut().1.send_close_notify();
-        if !matches!(
-            tokio::time::timeout(CLEAR_TLS_WAIT, tls.flush()).await,
-            Ok(Ok(()))
-        ) {
-            return Flow::Close;
-        }
-        let (mut tcp, mut conn) = tls.into_inner();
-        // Read the client's close_notify one TLS record at a time, straight
-        // from the socket: the plaintext command that may follow it at once
-        // must stay in the socket, not vanish into the TLS buffer.
-        let _ = tokio::time::timeout(CLEAR_TLS_WAIT, await_close_notify(&mut tcp, &mut conn)).await;
-        self.stream = ControlStream::Plain(tcp);
-        info!(peer = %self.peer, "control connection cleared, continuing in plaintext");
-        Flow::Continue
-    }
-
-    async fn open_passive(&mut self, kind: PassiveKind) {
-        let ip = self.local.ip().to_canonical();
-        let passive = Arc::clone(&self.listener.passive);
-        let listener = match crate::passive::bind(ip, passive.ports.as_ref()).await {
-            Ok(listener) => listener,
-            Err(error) => {
-                warn!(peer = %self.peer, %error, "cannot open a passive port");
-                self.session.handle_passive_opened(None);
-                return;
-            }
-        };
-        let port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
-        let announce = match kind {
-            PassiveKind::Pasv => {
-                match crate::passive::announced_address(&passive, self.balancer, ip).await {
-                    Ok(address) => address,
-                    Err(error) => {
-                        warn!(peer = %self.peer, %error, "cannot resolve server.passive_host");
-                        self.session.handle_passive_opened(None);
-                        return;
-                    }
-                }
-            }
-            PassiveKind::Epsv => ip,
-        };
-        let server = &self.live.config.server;
-        // An early TLS start needs a data configuration: only made
-        // while PROT P is in force (see crate::passive).
-        let early = (self.session.data_protection() == DataProtection::Private).then(|| {
-            let require_reuse = match self.session.user() {
-                Some(grant) => grant.policy.require_session_reuse,
-                None => true,
-            };
-            EarlyTls {
-                tls: self.tls.for_data(require_reuse),
-                private: Arc::clone(&self.prot_private),
-                handshake_timeout: server.tls_handshake_timeout(),
-                started_before: Arc::clone(&self.early_tls_seen),
-            }
-        });
-        let proxy = passive.proxy_protocol.then(|| DataProxy {
-            trusted: self.live.config.proxy_protocol.trusted.clone(),
-            header_timeout: self.live.config.proxy_protocol.header_timeout(),
-        });
-        let unused = server.data_connect_timeout();
-        self.passive = Some(PassivePort::spawn(
-            listener,
-            self.peer.ip(),
-            early,
-            unused,
-            proxy,
-        ));
-        self.session
-            .handle_passive_opened(Some(SocketAddr::new(announce, port)));
-    }
-
-    /// HASH: computed in a task of its own, ABOR and STAT answered meanwhile.
-    fn start_hash(&mut self, request: ftps_proto::session::HashRequest) {
-        let Some(storage) = self.storage.clone() else {
-            let failure = ftps_proto::session::HashFailure::Fs(FsError::PermissionDenied);
-            self.session.handle_hash_done(Err(failure), now());
-            return;
-        };
-        let cancel = CancellationToken::new();
-        let progress = Arc::new(AtomicU64::new(0));
-        let limit = self.live.config.server.hash_max_bytes;
-        let events = crate::hashing::spawn(
-            storage,
-            request,
-            limit,
-            cancel.clone(),
-            Arc::clone(&progress),
-        );
-        self.transfer = Some(ActiveTransfer {
-            events,
-            cancel,
-            progress,
-        });
-    }
-
-    fn start_transfer(&mut self, request: TransferRequest) {
-        let Some(storage) = self.storage.clone() else {
-            self.session.handle_transfer_done(
-                TransferOutcome::OpenFailed(FsError::PermissionDenied),
-                now(),
-            );
-            return;
-        };
-        let (events_tx, events) = mpsc::channel(4);
-        let cancel = CancellationToken::new();
-        let progress = Arc::new(AtomicU64::new(0));
-        let passive = match request.endpoint {
-            DataEndpoint::Passive => self.passive.take(),
-            DataEndpoint::Active(_) => None,
-        };
-        let server = &self.live.config.server;
-        let context = TransferContext {
-            storage,
-            tls: self.tls.for_data(request.require_session_reuse),
-            control_cert: self.client_cert.as_ref().map(|(der, _)| der.clone()),
-            passive,
-            peer_ip: self.peer.ip(),
-            local_ip: self.local.ip().to_canonical(),
-            data_connect_timeout: server.data_connect_timeout(),
-            handshake_timeout: server.tls_handshake_timeout(),
-            stall_timeout: server.transfer_stall_timeout(),
-            accept_upload_without_close_notify: request.accept_upload_without_close_notify,
-            now_unix: now_unix(),
-            events: events_tx,
-            cancel: cancel.clone(),
-            progress: Arc::clone(&progress),
-            user: self.user.clone(),
-            report: self.events.clone(),
-        };
-        tokio::spawn(transfer::run(context, request));
-        self.transfer = Some(ActiveTransfer {
-            events,
-            cancel,
-            progress,
-        });
-    }
-}
-
-/// Largest TLS record (2^14 plus expansion, RFC 8446 §5.2).
-const MAX_TLS_RECORD_BYTES: usize = 16_384 + 256;
-
-/// Feed the peer's TLS records to `conn`, one at a time, until its
-/// close_notify has arrived (or anything goes wrong).
-async fn await_close_notify(tcp: &mut TcpStream, conn: &mut rustls::ServerConnection) {
-    for _ in 0..8 {
-        // A client may skip its close_notify and go on in plaintext at once
-        // (curl's default CCC mode): only consume what is a TLS record.
-        let mut peek = [0u8; 2];
-        match tcp.peek(&mut peek).await {
-            Ok(2) if (0x14..=0x17).contains(&peek[0]) && peek[1] == 0x03 => {}
-            _ => return,
-        }
-        let mut header = [0u8; 5];
-        if tcp.read_exact(&mut header).await.is_err() {
-            return;
-        }
-        let len = usize::from(u16::from_be_bytes([header[3], header[4]]));
-        if len > MAX_TLS_RECORD_BYTES {
-            return;
-        }
-        let mut record = header.to_vec();
-        record.resize(5 + len, 0);
-        if tcp.read_exact(&mut record[5..]).await.is_err() {
-            return;
-        }
-        let mut cursor = std::io::Cursor::new(record);
-        if conn.read_tls(&mut cursor).is_err() {
-            return;
-        }
-        match conn.process_new_packets() {
-            Ok(state) if state.peer_has_closed() => return,
-            Ok(_) => {}
-            Err(_) => return,
         }
     }
 }
