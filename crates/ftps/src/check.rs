@@ -5,13 +5,13 @@
 //! check failed, 1 when one did, 2 when the audit could not run.
 
 use std::io::{IsTerminal, Write};
-use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
 use ftps_check::report::EXIT_NOT_RUN;
-use ftps_check::{Options, Security, TlsOptions};
+use ftps_check::{Options, Security};
 
+use crate::client::args::LoginArgs;
 use crate::client::{parse_url, redact_url, user_and_password};
 
 /// `ftps check`.
@@ -44,27 +44,8 @@ pub struct CheckArgs {
     /// List the checks and exit.
     #[arg(long)]
     pub list: bool,
-    /// User name, optionally with the password (else: the URL, ~/.netrc, or a prompt).
-    #[arg(short = 'u', long = "user", value_name = "USER[:PASSWORD]")]
-    pub user: Option<String>,
-    /// Read credentials from this netrc file instead of ~/.netrc.
-    #[arg(long, value_name = "PATH")]
-    pub netrc_file: Option<PathBuf>,
-    /// Trust only the CA certificates in this PEM file.
-    #[arg(long, value_name = "FILE")]
-    pub cacert: Option<PathBuf>,
-    /// Trust exactly the server whose certificate or public key has this SHA-256 hash.
-    #[arg(long, value_name = "sha256:HASH", conflicts_with = "cacert")]
-    pub pin: Option<String>,
-    /// Do not verify the server certificate (the audit then reports it untrusted).
-    #[arg(long, conflicts_with_all = ["cacert", "pin"])]
-    pub insecure: bool,
-    /// Client certificate (PEM) to present (RFC 4217 §15.1.2); needs --key.
-    #[arg(long, value_name = "FILE", requires = "key")]
-    pub cert: Option<PathBuf>,
-    /// Private key (PEM) of --cert.
-    #[arg(long, value_name = "FILE", requires = "cert")]
-    pub key: Option<PathBuf>,
+    #[command(flatten)]
+    pub login: LoginArgs,
     /// Limit on connecting, a TLS handshake and each reply, in seconds (default 15).
     #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
     pub timeout: Option<u64>,
@@ -89,7 +70,7 @@ pub fn run(args: CheckArgs) -> i32 {
             return EXIT_NOT_RUN;
         }
     };
-    if args.insecure {
+    if args.login.insecure {
         eprintln!("warning: --insecure: the server certificate is not verified; the password goes to whoever answers");
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -119,18 +100,15 @@ pub fn run(args: CheckArgs) -> i32 {
 fn options(args: &CheckArgs) -> Result<Options, crate::client::Failure> {
     let text = args.url.as_deref().unwrap_or_default();
     let url = parse_url(text)?;
-    let (user, password) = user_and_password(&url, args.user.as_ref(), args.netrc_file.as_ref())?;
+    let (user, password) = user_and_password(
+        &url,
+        args.login.user.as_ref(),
+        args.login.netrc_file.as_ref(),
+    )?;
     let mut options = Options::new(&url.host, url.port, &user, &password);
     options.security = url.security;
     options.url = redact_url(text);
-    options.tls = TlsOptions {
-        ca_file: args.cacert.clone(),
-        pin: args.pin.clone(),
-        insecure: args.insecure,
-        client_cert: args.cert.clone().zip(args.key.clone()),
-        tls13_only: false,
-        tls12_only: false,
-    };
+    options.tls = args.login.tls(false, false);
     match url.security {
         Security::Implicit if args.implicit_port.is_some() => {
             return Err(crate::client::Failure::usage(

@@ -88,10 +88,11 @@ impl From<PbszTiming> for ProtTiming {
     }
 }
 
-/// Options shared by every client subcommand.
+/// Who logs in and which server is trusted: the options every client
+/// subcommand and `ftps check` share.
 #[derive(Debug, Clone, Args)]
 #[command(next_help_heading = "Connection options")]
-pub struct CommonArgs {
+pub struct LoginArgs {
     /// User name, optionally with the password (else: the URL, ~/.netrc, or a prompt).
     #[arg(short = 'u', long = "user", value_name = "USER[:PASSWORD]")]
     pub user: Option<String>,
@@ -113,6 +114,29 @@ pub struct CommonArgs {
     /// Private key (PEM) of --cert.
     #[arg(long, value_name = "FILE", requires = "cert")]
     pub key: Option<PathBuf>,
+}
+
+impl LoginArgs {
+    /// The TLS options these arguments ask for, with the version limits
+    /// the caller allows.
+    pub fn tls(&self, tls13_only: bool, tls12_only: bool) -> ftps_client::TlsOptions {
+        ftps_client::TlsOptions {
+            ca_file: self.cacert.clone(),
+            pin: self.pin.clone(),
+            insecure: self.insecure,
+            client_cert: self.cert.clone().zip(self.key.clone()),
+            tls13_only,
+            tls12_only,
+        }
+    }
+}
+
+/// Options shared by every client subcommand.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Connection options")]
+pub struct CommonArgs {
+    #[command(flatten)]
+    pub login: LoginArgs,
     /// Allow plain FTP without TLS: the password and all data travel in clear text.
     #[arg(long, conflicts_with_all = ["ccc", "prot", "prot_list"])]
     pub plain: bool,

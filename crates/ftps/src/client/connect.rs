@@ -10,7 +10,6 @@ use std::time::Duration;
 
 use ftps_client::{
     Client, ConnectOptions, DataMode, DataProtection, Error, FtpUrl, Listing, ProtTiming, Security,
-    TlsOptions,
 };
 use ftps_proto::client::LoginError;
 
@@ -97,7 +96,11 @@ fn warn_if_readable_by_others(path: &std::path::Path) {
 }
 
 fn credentials(url: &FtpUrl, common: &CommonArgs) -> Result<Credentials, Failure> {
-    credentials_from(url, common.user.as_ref(), common.netrc_file.as_ref())
+    credentials_from(
+        url,
+        common.login.user.as_ref(),
+        common.login.netrc_file.as_ref(),
+    )
 }
 
 /// The user and password for a URL, found as every client command finds
@@ -230,14 +233,7 @@ impl Prepared {
         login.ccc = common.ccc;
         let manual_prot = (security != Security::None && login.prot_timing == ProtTiming::Manual)
             .then_some(login.protection);
-        options.tls = TlsOptions {
-            ca_file: common.cacert.clone(),
-            pin: common.pin.clone(),
-            insecure: common.insecure,
-            client_cert: common.cert.clone().zip(common.key.clone()),
-            tls13_only: common.tls13,
-            tls12_only: common.tls12,
-        };
+        options.tls = common.login.tls(common.tls13, common.tls12);
         options.data_mode = if common.active {
             DataMode::Active
         } else {
@@ -253,7 +249,7 @@ impl Prepared {
         if common.plain {
             eprintln!("warning: --plain: no TLS; the password and all data travel in clear text");
         }
-        if common.insecure {
+        if common.login.insecure {
             eprintln!(
                 "warning: --insecure: the server certificate is not verified; \
                  anyone on the path can read and change this session"
